@@ -1,0 +1,279 @@
+//! I/O buffers with a requested backing (PMD THP, mTHP, base pages, hugetlb), mapped
+//! aligned to the folio size, madvise'd and prefaulted, with proof of what backs them.
+//!
+//! Layout. `private`: thread t owns `[t*R, (t+1)*R)` with R = bs rounded up to the
+//! folio size, so each thread's I/O lands in its own folios. `shared`: the buffer is
+//! `threads*bs` rounded up to the folio size and cut into chunks (4 KiB, or larger when
+//! bs would need more than IOV_MAX chunks); chunk j of thread t's I/O is chunk
+//! `j*threads + t` of the buffer, so every thread pins the same folios through
+//! distinct subpages: the situation the 2011 tail-page refcounting fix was about.
+
+use anyhow::{bail, Context, Result};
+
+use crate::system::pagemap::{self, Coverage};
+use crate::system::KnobGuard;
+use crate::workload::{Backing, Share};
+
+pub const PAGE: usize = 4096;
+const IOV_MAX: usize = 1024;
+
+/// A plain heap buffer aligned for O_DIRECT (4 KiB), for setup I/O.
+pub struct AlignedBuf {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl AlignedBuf {
+    pub fn new(len: usize) -> AlignedBuf {
+        let layout = std::alloc::Layout::from_size_align(len.max(1), PAGE).expect("valid layout");
+        // SAFETY: layout has non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        assert!(!ptr.is_null(), "out of memory allocating {len} bytes");
+        AlignedBuf { ptr, len }
+    }
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: ptr is valid for len bytes for the life of self.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and &mut self guarantees exclusivity.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        let layout = std::alloc::Layout::from_size_align(self.len.max(1), PAGE).expect("valid layout");
+        // SAFETY: allocated in new() with this layout.
+        unsafe { std::alloc::dealloc(self.ptr, layout) }
+    }
+}
+
+/// One contiguous piece of a thread's I/O: `len` bytes at `offset` into the mapping,
+/// carrying the bytes at `io_offset` into the operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub offset: usize,
+    pub len: usize,
+    pub io_offset: usize,
+}
+
+pub struct IoBuffers {
+    base: *mut u8,
+    len: usize,
+    pub backing: Backing,
+    pub share: Share,
+    pub folio_bytes: u64,
+    /// Per thread, the pieces its I/O of `bs` bytes lands in.
+    pub segments: Vec<Vec<Segment>>,
+    /// mTHP knobs changed for this buffer; restored after the buffer is unmapped.
+    _knobs: Vec<KnobGuard>,
+}
+
+// SAFETY: the mapping is plain memory; threads only touch their own segments, and the
+// kernel (direct I/O, madvise) is what the benchmark is about.
+unsafe impl Send for IoBuffers {}
+unsafe impl Sync for IoBuffers {}
+
+impl IoBuffers {
+    pub fn new(backing: Backing, share: Share, threads: usize, bs: usize) -> Result<IoBuffers> {
+        let pmd = crate::system::thp::pmd_size() as usize;
+        let folio = match backing {
+            Backing::Thp | Backing::Hugetlb => pmd,
+            Backing::Base => PAGE,
+            Backing::Mthp(sz) => sz as usize,
+        };
+        let mut knobs = Vec::new();
+        match backing {
+            Backing::Thp => {
+                crate::system::thp::pmd_thp_usable().map_err(anyhow::Error::msg)?;
+            }
+            Backing::Mthp(sz) => {
+                if !crate::system::is_root() {
+                    bail!("buffer = mthp:{} needs root: the per-size knob /sys/kernel/mm/transparent_hugepage/hugepages-{}kB/enabled must be set, and proving the folio size reads /proc/kpageflags", crate::units::format_size(sz), sz / 1024);
+                }
+                knobs = crate::system::thp::configure_mthp(sz)?;
+            }
+            Backing::Base | Backing::Hugetlb => {}
+        }
+        let (segments, len) = layout(share, threads, bs, folio);
+        let map_flags = libc::MAP_PRIVATE
+            | libc::MAP_ANONYMOUS
+            | if backing == Backing::Hugetlb { libc::MAP_HUGETLB } else { 0 };
+        let map_len = if backing == Backing::Hugetlb { len } else { len + folio };
+        // SAFETY: a fresh anonymous mapping; trimmed and owned below.
+        let raw = unsafe {
+            libc::mmap(std::ptr::null_mut(), map_len, libc::PROT_READ | libc::PROT_WRITE, map_flags, -1, 0)
+        };
+        if raw == libc::MAP_FAILED {
+            let e = std::io::Error::last_os_error();
+            if backing == Backing::Hugetlb {
+                bail!(
+                    "mmap(MAP_HUGETLB) of {} failed: {}; reserve huge pages first: echo {} > /proc/sys/vm/nr_hugepages (as root)",
+                    crate::units::format_size(len as u64),
+                    crate::system::errno_text(&e),
+                    len / pmd
+                );
+            }
+            bail!("mmap of {} bytes failed: {}", map_len, crate::system::errno_text(&e));
+        }
+        let base = if backing == Backing::Hugetlb {
+            raw as usize
+        } else {
+            // Trim to a folio-aligned start, so that every folio-sized block of the buffer
+            // can be one folio.
+            let start = (raw as usize).next_multiple_of(folio);
+            let head = start - raw as usize;
+            let tail = map_len - head - len;
+            // SAFETY: both ranges lie inside the mapping just made.
+            unsafe {
+                if head > 0 {
+                    libc::munmap(raw, head);
+                }
+                if tail > 0 {
+                    libc::munmap((start + len) as *mut libc::c_void, tail);
+                }
+            }
+            start
+        } as *mut u8;
+        let buffers = IoBuffers { base, len, backing, share, folio_bytes: folio as u64, segments, _knobs: knobs };
+        let advice = match backing {
+            Backing::Thp | Backing::Mthp(_) => Some(libc::MADV_HUGEPAGE),
+            Backing::Base => Some(libc::MADV_NOHUGEPAGE),
+            Backing::Hugetlb => None,
+        };
+        if let Some(advice) = advice {
+            // SAFETY: the range is our mapping.
+            if unsafe { libc::madvise(base as *mut libc::c_void, len, advice) } != 0 {
+                let e = std::io::Error::last_os_error();
+                bail!("madvise({}) on the buffer failed: {}", if advice == libc::MADV_HUGEPAGE { "MADV_HUGEPAGE" } else { "MADV_NOHUGEPAGE" }, crate::system::errno_text(&e));
+            }
+        }
+        buffers.prefault();
+        Ok(buffers)
+    }
+
+    /// Touches every page with a write, so that faults (and huge page allocation) happen
+    /// now and not in the measured loop.
+    pub fn prefault(&self) {
+        for off in (0..self.len).step_by(PAGE) {
+            // SAFETY: off < len, inside the mapping.
+            unsafe { std::ptr::write_volatile(self.base.add(off), 0) };
+        }
+    }
+
+    pub fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The iovecs of thread `t`'s I/O, in I/O order.
+    pub fn iovecs(&self, t: usize) -> Vec<libc::iovec> {
+        self.segments[t]
+            .iter()
+            .map(|s| libc::iovec {
+                // SAFETY: segments lie inside the mapping (see layout()).
+                iov_base: unsafe { self.base.add(s.offset) } as *mut libc::c_void,
+                iov_len: s.len,
+            })
+            .collect()
+    }
+
+    pub fn coverage(&self) -> Result<Coverage> {
+        if self.backing == Backing::Hugetlb {
+            // MAP_HUGETLB either maps huge pages or fails; smaps confirms it.
+            let mut c = pagemap::smaps_coverage(self.base as usize, self.len, self.folio_bytes)?;
+            c.method = "smaps";
+            return Ok(c);
+        }
+        pagemap::coverage(self.base as usize, self.len, self.folio_bytes).context("reading /proc/self/pagemap")
+    }
+}
+
+impl Drop for IoBuffers {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what new() kept.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
+    }
+}
+
+/// Computes the per-thread segments and the total buffer length.
+pub fn layout(share: Share, threads: usize, bs: usize, folio: usize) -> (Vec<Vec<Segment>>, usize) {
+    match share {
+        Share::Private => {
+            let region = bs.next_multiple_of(folio);
+            let segs = (0..threads)
+                .map(|t| vec![Segment { offset: t * region, len: bs, io_offset: 0 }])
+                .collect();
+            (segs, region * threads)
+        }
+        Share::Shared => {
+            let mut chunk = PAGE;
+            while bs.div_ceil(chunk) > IOV_MAX {
+                chunk *= 2;
+            }
+            let nchunks = bs.div_ceil(chunk);
+            let segs = (0..threads)
+                .map(|t| {
+                    (0..nchunks)
+                        .map(|j| Segment {
+                            offset: (j * threads + t) * chunk,
+                            len: chunk.min(bs - j * chunk),
+                            io_offset: j * chunk,
+                        })
+                        .collect()
+                })
+                .collect();
+            let len = (nchunks * threads * chunk).next_multiple_of(folio);
+            (segs, len)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_layout_gives_each_thread_its_own_folios() {
+        let (segs, len) = layout(Share::Private, 3, 4096, 2 << 20);
+        assert_eq!(len, 3 * (2 << 20));
+        assert_eq!(segs[1], vec![Segment { offset: 2 << 20, len: 4096, io_offset: 0 }]);
+    }
+
+    #[test]
+    fn shared_layout_interleaves_subpages_of_the_same_folio() {
+        let (segs, len) = layout(Share::Shared, 2, 16384, 2 << 20);
+        assert_eq!(len, 2 << 20);
+        let offs: Vec<usize> = segs[1].iter().map(|s| s.offset).collect();
+        assert_eq!(offs, vec![4096, 3 * 4096, 5 * 4096, 7 * 4096]);
+        // No two threads share a byte.
+        let mut all: Vec<usize> = segs.iter().flatten().map(|s| s.offset).collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 8);
+    }
+
+    #[test]
+    fn shared_layout_stays_within_iov_max() {
+        let (segs, _) = layout(Share::Shared, 4, 10 << 20, 2 << 20);
+        assert!(segs[0].len() <= IOV_MAX);
+        assert_eq!(segs[0].iter().map(|s| s.len).sum::<usize>(), 10 << 20);
+    }
+
+    #[test]
+    fn base_page_buffer_is_mapped_and_aligned() {
+        let b = IoBuffers::new(Backing::Base, Share::Private, 2, 8192).unwrap();
+        assert_eq!(b.base() as usize % PAGE, 0);
+        assert_eq!(b.iovecs(1)[0].iov_len, 8192);
+        let c = b.coverage().unwrap();
+        assert!(c.fraction > 0.99, "{c:?}");
+    }
+}

@@ -1,0 +1,257 @@
+//! Command-line interface: one clap struct per subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::units::{Duration, Size};
+use crate::workload::{Backing, DisturbKind, DisturbSpec, Engine, Rw, Share, SplitMethod, Workload};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "thpbench",
+    version,
+    about = "Benchmark Linux memory management: O_DIRECT I/O into THP-backed buffers while huge pages are split, collapsed and swapped underneath",
+    long_about = "thpbench reproduces, on today's kernels, what the 2011 patch \"thp: tail page refcounting fix\" was about: pinned threads run dd-like O_DIRECT loops into buffers backed by transparent huge pages, while the huge pages are split, collapsed and swapped out under the I/O. It reports latency histograms, throughput, the vmstat counters that prove the conditions, and checks every byte.\n\nStart with `thpbench probe` to see what this machine allows, then `thpbench run` for the quick default workload.",
+    after_help = "Exit codes: 0 success, 1 error, 2 usage error, 3 data mismatch found by --verify, 4 result invalid (an asked-for condition did not hold), 130 interrupted."
+)]
+pub struct Cli {
+    /// Print what thpbench changes on the system and other details.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what this machine lets thpbench do, with reasons and remedies.
+    Probe(ProbeArgs),
+    /// Run a workload (the quick default without arguments) and save the result.
+    Run(Box<RunArgs>),
+    /// Print the summary of a saved result.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Directory or file whose filesystem is checked for O_DIRECT.
+    #[arg(long, default_value = ".")]
+    pub target: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub result: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  thpbench run                                  quick default: 4K random O_DIRECT reads, THP buffers, 5 s\n  thpbench run workloads/dd-direct.toml         the seed's dd bs=10M iflag=direct loop\n  thpbench run --target zram:1G --bs 10M --rw read --cpus 0-1\n  thpbench run --buffer mthp:64K --share shared --duration 10s\n  thpbench run workloads/seed-torture.toml --baseline")]
+pub struct RunArgs {
+    /// Workload file (TOML). Without it, the built-in quick workload.
+    pub workload: Option<PathBuf>,
+
+    /// Workload name (used in the result file name).
+    #[arg(long, help_heading = "Workload")]
+    pub name: Option<String>,
+    /// Engine: dio (pread/pwrite O_DIRECT) or gup (vmsplice page references).
+    #[arg(long, value_enum, help_heading = "Workload")]
+    pub engine: Option<Engine>,
+    /// CPUs to pin one worker each to, e.g. 0-3,6.
+    #[arg(long, conflicts_with = "threads", help_heading = "Workload")]
+    pub cpus: Option<String>,
+    /// Number of workers (the first N allowed CPUs); 0 = all.
+    #[arg(long, help_heading = "Workload")]
+    pub threads: Option<usize>,
+    /// Block size of one I/O, 512 to 64M (suffixes k, M, G).
+    #[arg(long, help_heading = "Workload")]
+    pub bs: Option<Size>,
+    /// I/O pattern.
+    #[arg(long, value_enum, help_heading = "Workload")]
+    pub rw: Option<Rw>,
+    /// Percentage of reads in readwrite.
+    #[arg(long, help_heading = "Workload")]
+    pub rwmix_read: Option<u8>,
+    /// Measured time per repeat, e.g. 5s, 500ms.
+    #[arg(long, help_heading = "Workload")]
+    pub duration: Option<Duration>,
+    /// Stop each repeat after this many bytes (all workers together).
+    #[arg(long, help_heading = "Workload")]
+    pub bytes: Option<Size>,
+    /// Stop each repeat after this many operations (all workers together).
+    #[arg(long, help_heading = "Workload")]
+    pub ops: Option<u64>,
+    /// Unmeasured warm-up before each repeat.
+    #[arg(long, help_heading = "Workload")]
+    pub warmup: Option<Duration>,
+    /// Independent measured runs in one result.
+    #[arg(long, help_heading = "Workload")]
+    pub repeat: Option<usize>,
+
+    /// File, block device, directory (a file is made there), or zram:SIZE (root).
+    #[arg(long, help_heading = "Target")]
+    pub target: Option<String>,
+    /// Size of the file or I/O region.
+    #[arg(long, help_heading = "Target")]
+    pub size: Option<Size>,
+    /// Overwrite an existing file target.
+    #[arg(long, help_heading = "Target")]
+    pub force: bool,
+    /// Allow writes to a blank, unmounted block device.
+    #[arg(long, help_heading = "Target")]
+    pub allow_write_device: bool,
+
+    /// Buffer backing: thp, 4k, mthp:SIZE (e.g. mthp:64K, root) or hugetlb.
+    #[arg(long, help_heading = "Buffers")]
+    pub buffer: Option<Backing>,
+    /// private: each thread its own huge pages; shared: all threads in the same ones.
+    #[arg(long, value_enum, help_heading = "Buffers")]
+    pub share: Option<Share>,
+    /// Measure even if the buffers are not fully backed as asked (result marked invalid).
+    #[arg(long, help_heading = "Buffers")]
+    pub allow_fallback: bool,
+
+    /// Stamp the target and check every byte read (default on).
+    #[arg(long, overrides_with = "no_verify", help_heading = "Integrity")]
+    pub verify: bool,
+    /// Do not check the data.
+    #[arg(long, help_heading = "Integrity")]
+    pub no_verify: bool,
+    /// Seed of the verify pattern.
+    #[arg(long, help_heading = "Integrity")]
+    pub seed: Option<u64>,
+
+    /// Split the huge pages under the I/O: cold, pageout, dontneed, mprotect, debugfs.
+    #[arg(long, value_enum, help_heading = "Disturbers")]
+    pub split: Vec<SplitMethod>,
+    /// Collapse split ranges back with MADV_COLLAPSE.
+    #[arg(long, help_heading = "Disturbers")]
+    pub collapse: bool,
+    /// Page whole huge pages out with MADV_PAGEOUT (needs swap: see --swap).
+    #[arg(long, help_heading = "Disturbers")]
+    pub swap_out: bool,
+    /// Fork children that hold the buffers while direct-I/O reads are in flight.
+    #[arg(long, help_heading = "Disturbers")]
+    pub fork: bool,
+    /// Interval between disturber rounds.
+    #[arg(long, help_heading = "Disturbers")]
+    pub every: Option<Duration>,
+    /// Swap for swap-out: zram:SIZE, file:PATH:SIZE or existing.
+    #[arg(long, help_heading = "Disturbers")]
+    pub swap: Option<String>,
+    /// Also run the workload without disturbers, in the same invocation, and compare.
+    #[arg(long, help_heading = "Disturbers")]
+    pub baseline: bool,
+
+    /// Do not trace lock contention.
+    #[arg(long, help_heading = "Measurement")]
+    pub no_lock_contention: bool,
+    /// Do not collect perf counters.
+    #[arg(long, help_heading = "Measurement")]
+    pub no_perf: bool,
+
+    /// Print the result JSON to stdout (the summary is not printed).
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
+    /// Write the result here instead of results/<time>-<kernel>-<workload>.json.
+    #[arg(short, long, help_heading = "Output")]
+    pub output: Option<PathBuf>,
+    /// Directory for results.
+    #[arg(long, default_value = "results", help_heading = "Output")]
+    pub results_dir: PathBuf,
+    /// Print the resolved workload as TOML and exit without running.
+    #[arg(long, help_heading = "Output")]
+    pub print_workload: bool,
+    /// Testing aid: corrupt the target at this offset after filling it.
+    #[arg(long, hide = true)]
+    pub inject_corruption_at: Option<u64>,
+}
+
+/// The built-in default, identical to workloads/quick.toml.
+pub const QUICK_TOML: &str = include_str!("../workloads/quick.toml");
+
+impl RunArgs {
+    /// The workload from the file (or the built-in quick one) with the flags applied.
+    pub fn resolve(&self) -> anyhow::Result<Workload> {
+        let mut w = match &self.workload {
+            Some(path) => Workload::load(path)?,
+            None => Workload::from_toml(QUICK_TOML, "workloads/quick.toml")?,
+        };
+        macro_rules! set {
+            ($($field:ident),*) => {$(
+                if let Some(v) = &self.$field { w.$field = v.clone().into(); }
+            )*};
+        }
+        set!(name, engine, cpus, rw, rwmix_read, duration, warmup, target, buffer, share, bs, size);
+        if let Some(t) = self.threads {
+            w.threads = t;
+            w.cpus.clear();
+        }
+        if self.cpus.is_some() {
+            w.threads = 0;
+        }
+        if let Some(v) = self.repeat {
+            w.repeat = v;
+        }
+        if let Some(v) = self.seed {
+            w.seed = v;
+        }
+        if let Some(v) = self.bytes {
+            w.bytes = Some(v);
+            w.ops = None;
+        }
+        if let Some(v) = self.ops {
+            w.ops = Some(v);
+            w.bytes = None;
+        }
+        w.force |= self.force;
+        w.allow_write_device |= self.allow_write_device;
+        w.allow_fallback |= self.allow_fallback;
+        if self.no_verify {
+            w.verify = false;
+        }
+        if self.verify {
+            w.verify = true;
+        }
+        let mut added = Vec::new();
+        added.extend(self.split.iter().map(|m| DisturbSpec::new(DisturbKind::Split, Some(*m))));
+        if self.collapse {
+            added.push(DisturbSpec::new(DisturbKind::Collapse, None));
+        }
+        if self.swap_out {
+            added.push(DisturbSpec::new(DisturbKind::SwapOut, None));
+        }
+        if self.fork {
+            added.push(DisturbSpec::new(DisturbKind::Fork, None));
+        }
+        if !added.is_empty() {
+            // Disturbers always verify, unless explicitly told not to.
+            if !self.no_verify {
+                w.verify = true;
+            }
+            w.disturb.extend(added);
+        }
+        if let Some(every) = self.every {
+            for d in &mut w.disturb {
+                d.every = every;
+            }
+        }
+        if let Some(s) = &self.swap {
+            w.swap = Some(s.clone());
+        }
+        if self.no_lock_contention {
+            w.lock_contention = false;
+        }
+        if self.no_perf {
+            w.perf = false;
+        }
+        w.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(w)
+    }
+}

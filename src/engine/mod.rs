@@ -1,0 +1,19 @@
+//! Engines: what one measured operation is. One trait, one file per engine.
+
+pub mod dio;
+
+/// Direction of one operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    Read,
+    Write,
+}
+
+/// One engine instance per worker thread. `execute` is the timed call; everything it
+/// needs is prepared before the loop, so it neither allocates nor locks.
+pub trait Engine: Send {
+    fn name(&self) -> &'static str;
+    /// Performs one operation of the iovecs' total size at target `offset`; returns the
+    /// bytes moved.
+    fn execute(&mut self, kind: OpKind, offset: u64, iov: &[libc::iovec]) -> std::io::Result<usize>;
+}

@@ -1,0 +1,20 @@
+//! thpbench: a benchmark for Linux memory management. Pinned threads run O_DIRECT I/O
+//! into buffers backed by transparent huge pages while those pages are split, collapsed
+//! and swapped underneath; thpbench measures the latency, the kernel's costs, and that
+//! no byte was harmed. See DESIGN.md in the shared folder and README.md.
+
+pub mod buffer;
+pub mod cli;
+pub mod engine;
+pub mod measure;
+pub mod output;
+pub mod result;
+pub mod run;
+pub mod signals;
+pub mod system;
+pub mod target;
+pub mod units;
+pub mod util;
+pub mod verify;
+pub mod worker;
+pub mod workload;

@@ -1,0 +1,115 @@
+//! The human summary of a result, printed after a run (and by `thpbench show`).
+
+use std::fmt::Write;
+
+use crate::result::{BenchResult, RunResult};
+use crate::units::{human_bytes, human_ns};
+
+pub fn render(r: &BenchResult) -> String {
+    let mut s = String::new();
+    let w = &r.workload;
+    let _ = writeln!(
+        s,
+        "{}: {} {} bs={} {} buffers ({}), {} on {}",
+        w.name,
+        format!("{:?}", w.engine).to_lowercase(),
+        format!("{:?}", w.rw).to_lowercase(),
+        w.bs,
+        w.buffer,
+        w.share,
+        r.runs.first().map_or(0, |run| run.threads.len()).to_string() + " threads",
+        r.system.kernel.release
+    );
+    for run in &r.runs {
+        render_run(&mut s, run, "");
+    }
+    for run in &r.baseline_runs {
+        render_run(&mut s, run, "baseline ");
+    }
+    if !r.unavailable.is_empty() {
+        let _ = writeln!(s, "unavailable:");
+        for u in &r.unavailable {
+            let _ = writeln!(s, "  {}: {} ({})", u.what, u.reason, u.remedy);
+        }
+    }
+    if r.interrupted {
+        let _ = writeln!(s, "INTERRUPTED: the result holds what was measured before the signal");
+    }
+    if !r.valid {
+        let _ = writeln!(s, "INVALID:");
+        for why in &r.invalid_reasons {
+            let _ = writeln!(s, "  - {why}");
+        }
+    }
+    s
+}
+
+fn render_run(s: &mut String, run: &RunResult, what: &str) {
+    let l = &run.latency_ns;
+    let _ = writeln!(
+        s,
+        "  {what}run {}: {:.0} ops/s, {}/s over {:.2}s ({} ops)",
+        run.repeat,
+        run.ops_per_sec,
+        human_bytes(run.bytes_per_sec),
+        run.duration_ns as f64 / 1e9,
+        run.ops
+    );
+    let _ = writeln!(
+        s,
+        "    latency  min {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        human_ns(l.min as f64),
+        human_ns(l.p50 as f64),
+        human_ns(l.p90 as f64),
+        human_ns(l.p99 as f64),
+        human_ns(l.p999 as f64),
+        human_ns(l.max as f64)
+    );
+    let b = &run.buffer;
+    let _ = writeln!(
+        s,
+        "    buffer   {} {} {}: {:.1}% backed as asked before, {:.1}% after ({})",
+        b.backing,
+        b.share,
+        human_bytes(b.bytes as f64),
+        b.thp_coverage_before * 100.0,
+        b.thp_coverage_after * 100.0,
+        b.coverage_method
+    );
+    if run.verify.enabled {
+        let _ = writeln!(
+            s,
+            "    verify   {} checked, {} mismatched sectors",
+            human_bytes(run.verify.bytes_checked as f64),
+            run.verify.mismatches
+        );
+        for m in &run.verify.first_mismatches {
+            let _ = writeln!(
+                s,
+                "      offset {} (cpu {}, t={}ms): expected {} got {}",
+                m.offset, m.thread_cpu, m.t_ms, m.expected, m.actual
+            );
+        }
+    }
+    let moved: Vec<String> = run
+        .vmstat_delta
+        .iter()
+        .filter(|(k, v)| **v != 0 && (k.starts_with("thp_") || k.starts_with("pswp")))
+        .map(|(k, v)| format!("{k} {v:+}"))
+        .collect();
+    if !moved.is_empty() {
+        let _ = writeln!(s, "    vmstat   {}", moved.join(", "));
+    }
+    for d in &run.disturbers {
+        let _ = writeln!(
+            s,
+            "    disturb  {}: {} actions, {} errors, p50 {} p99 {}{}",
+            d.name,
+            d.actions,
+            d.errors,
+            human_ns(d.latency_ns.p50 as f64),
+            human_ns(d.latency_ns.p99 as f64),
+            if d.counters_moved { String::new() } else { format!("  (none of {} moved)", d.expected_counters.join(", ")) }
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! The result schema: the single definition of the JSON that `thpbench run` writes and
+//! that `compare`, `export` and `plot` read. results/README.md documents every key.
+//!
+//! Bump [`SCHEMA_VERSION`] whenever a key changes meaning or disappears; adding keys is
+//! backwards compatible (readers use `#[serde(default)]`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::workload::Workload;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BenchResult {
+    pub schema_version: u32,
+    pub tool: Tool,
+    /// UTC start time of the invocation, RFC 3339.
+    pub started_at: String,
+    pub system: SystemInfo,
+    /// The resolved workload spec (defaults filled in, flags applied).
+    pub workload: Workload,
+    /// One entry per `--repeat`, each an independent measured run.
+    pub runs: Vec<RunResult>,
+    /// Undisturbed runs of the same workload, measured in the same invocation
+    /// (`--baseline`); empty otherwise.
+    #[serde(default)]
+    pub baseline_runs: Vec<RunResult>,
+    /// Every measurement or feature that could not be had, with why and what to do.
+    pub unavailable: Vec<Unavailable>,
+    pub valid: bool,
+    pub invalid_reasons: Vec<String>,
+    /// The run was stopped by SIGINT/SIGTERM; the runs present are partial.
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+impl Default for Tool {
+    fn default() -> Self {
+        Tool {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SystemInfo {
+    pub kernel: KernelInfo,
+    /// `none`, `integrity`, `confidentiality`, or `unknown` when securityfs cannot be read.
+    pub lockdown: String,
+    pub thp: ThpInfo,
+    pub cpus: Vec<CpuInfo>,
+    #[serde(default)]
+    pub hostname: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct KernelInfo {
+    /// `uname -r`
+    pub release: String,
+    /// `uname -v`: tells two builds of the same release apart.
+    pub version: String,
+    pub cmdline: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ThpInfo {
+    pub enabled: String,
+    pub defrag: String,
+    pub shmem_enabled: String,
+    pub pmd_size_bytes: u64,
+    /// mTHP size in kB -> the selected value of `hugepages-<size>kB/enabled`.
+    pub mthp: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CpuInfo {
+    pub cpu: usize,
+    pub core_id: Option<u32>,
+    pub package_id: Option<u32>,
+    pub numa_node: Option<u32>,
+    pub smt_siblings: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub stddev: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub p9999: u64,
+    pub max: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunResult {
+    /// Index of this repeat, from 0.
+    pub repeat: usize,
+    /// Wall time of the measured phase (barrier release to the last worker's stop).
+    pub duration_ns: u64,
+    pub ops: u64,
+    pub bytes: u64,
+    pub ops_per_sec: f64,
+    pub bytes_per_sec: f64,
+    /// Latency of one operation (one pread/pwrite, one vmsplice+drain), nanoseconds.
+    pub latency_ns: LatencySummary,
+    /// The merged latency histogram of all workers: HdrHistogram V2 + DEFLATE, base64.
+    pub histogram: String,
+    /// Per-second interval histograms (V2 + DEFLATE, base64) for the interval-log export.
+    #[serde(default)]
+    pub interval_histograms: Vec<IntervalHistogram>,
+    /// Per 100 ms: ops, bytes, latency percentiles, and disturber actions.
+    #[serde(default)]
+    pub timeline: Vec<TimelinePoint>,
+    pub threads: Vec<ThreadResult>,
+    pub buffer: BufferReport,
+    /// Delta over the measured phase of /proc/vmstat's thp_*, pswp*, swp*, compact_*,
+    /// pgfault and pgmajfault counters.
+    pub vmstat_delta: BTreeMap<String, i64>,
+    pub verify: VerifyReport,
+    /// One entry per disturber thread (empty without disturbers).
+    #[serde(default)]
+    pub disturbers: Vec<DisturberReport>,
+    /// Lock contention seen through lock:contention_begin/end, when traced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_contention: Option<serde_json::Value>,
+    /// Per worker thread perf counters: thread label -> counter -> value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perf: Option<serde_json::Value>,
+    /// get_user_pages cost figures (gup engine, sweeps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gup: Option<serde_json::Value>,
+    /// This run was cut short by a signal.
+    #[serde(default)]
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct IntervalHistogram {
+    /// Start of the interval, ns since the measured phase began.
+    pub start_ns: u64,
+    pub duration_ns: u64,
+    /// V2 + DEFLATE, base64.
+    pub histogram: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TimelinePoint {
+    /// Start of the interval, ms since the measured phase began.
+    pub t_ms: u64,
+    pub ops: u64,
+    pub bytes: u64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
+    /// Disturber name -> actions completed in this interval.
+    #[serde(default)]
+    pub disturb_actions: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ThreadResult {
+    pub cpu: usize,
+    pub ops: u64,
+    pub bytes: u64,
+    pub latency_ns: LatencySummary,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BufferReport {
+    /// `thp`, `4k`, `mthp:64K`, `hugetlb`
+    pub backing: String,
+    /// `private` or `shared`
+    pub share: String,
+    pub bytes: u64,
+    /// Folio size asked for (bytes); 4096 for `4k`.
+    pub folio_bytes: u64,
+    /// Share of the buffer in folios of at least `folio_bytes`, before the measured run.
+    pub thp_coverage_before: f64,
+    pub thp_coverage_after: f64,
+    /// How the coverage was measured: `smaps` (AnonHugePages) or `kpageflags`.
+    pub coverage_method: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct VerifyReport {
+    pub enabled: bool,
+    pub bytes_checked: u64,
+    pub mismatches: u64,
+    /// The first mismatches found (at most 16), for a person to look at.
+    #[serde(default)]
+    pub first_mismatches: Vec<Mismatch>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Mismatch {
+    /// Offset in the target of the first differing byte.
+    pub offset: u64,
+    pub thread_cpu: usize,
+    /// Hex of up to 16 bytes from the first differing byte on.
+    pub expected: String,
+    pub actual: String,
+    /// ms since the measured phase began.
+    pub t_ms: u64,
+    /// Disturber actions in the 100 ms interval of the mismatch.
+    #[serde(default)]
+    pub disturb_actions: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DisturberReport {
+    /// e.g. `split:cold`, `collapse`, `swap-out`, `fork`
+    pub name: String,
+    pub cpu: Option<usize>,
+    pub actions: u64,
+    pub errors: u64,
+    pub last_error: Option<String>,
+    /// Latency of the disturber's own calls (one madvise, one fork round).
+    pub latency_ns: LatencySummary,
+    /// vmstat counters this disturber is expected to move, and whether any moved.
+    pub expected_counters: Vec<String>,
+    pub counters_moved: bool,
+    /// Extra figures a disturber reports (fork: child reads, child mismatches).
+    #[serde(default)]
+    pub extra: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Unavailable {
+    pub what: String,
+    pub reason: String,
+    pub remedy: String,
+}
+
+impl Unavailable {
+    pub fn new(what: impl Into<String>, reason: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Unavailable {
+            what: what.into(),
+            reason: reason.into(),
+            remedy: remedy.into(),
+        }
+    }
+}
+
+impl BenchResult {
+    pub fn load(path: &Path) -> Result<BenchResult> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading result file {}", path.display()))?;
+        let result: BenchResult = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a thpbench result (schema version {SCHEMA_VERSION})",
+                path.display()
+            )
+        })?;
+        if result.schema_version > SCHEMA_VERSION {
+            anyhow::bail!(
+                "{} has schema version {}, newer than this thpbench understands ({SCHEMA_VERSION}); upgrade thpbench",
+                path.display(),
+                result.schema_version
+            );
+        }
+        Ok(result)
+    }
+
+    /// Writes the result atomically: a temporary file in the same directory, then rename,
+    /// so a reader never sees half a result and an interrupted write loses nothing older.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)?;
+        crate::util::write_atomic(path, text.as_bytes())
+    }
+
+    /// Short label for tables and legends: kernel release and workload name.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.system.kernel.release, self.workload.name)
+    }
+}

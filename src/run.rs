@@ -1,0 +1,352 @@
+//! Orchestration of `thpbench run`: plan, set up (target, buffers, swap), run each repeat
+//! (pinned workers, disturbers, collectors), assemble the result, tear down. Teardown is
+//! the guards' drops, in reverse order of setup, on success, error and Ctrl-C alike.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::buffer::IoBuffers;
+use crate::engine::dio::DioEngine;
+use crate::engine::Engine;
+use crate::measure::histogram;
+use crate::measure::now_ns;
+use crate::result::{BenchResult, BufferReport, RunResult, ThreadResult, Tool, Unavailable, VerifyReport};
+use crate::system::vmstat::Vmstat;
+use crate::target::Target;
+use crate::worker::{run_worker, ProgressSlot, Rendezvous, WorkerOutput, WorkerPlan};
+use crate::workload::{Backing, Workload};
+
+/// The error that means "stopped by SIGINT/SIGTERM".
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
+
+/// Coverage below this share of what was asked fails the run (or marks it invalid).
+pub const MIN_COVERAGE: f64 = 0.99;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Where results land when `output` is not given.
+    pub results_dir: PathBuf,
+    pub output: Option<PathBuf>,
+    /// Show a progress bar (stderr is a terminal and not --json).
+    pub progress: bool,
+    /// Test hook: overwrite this target offset after the fill, to prove --verify works.
+    pub inject_corruption_at: Option<u64>,
+}
+
+pub struct Outcome {
+    pub result: BenchResult,
+    pub path: PathBuf,
+}
+
+impl Outcome {
+    /// 130 interrupted, 3 data mismatches, 4 invalid (a condition was not met), else 0.
+    pub fn exit_code(&self) -> i32 {
+        let r = &self.result;
+        if r.interrupted {
+            130
+        } else if r.runs.iter().chain(&r.baseline_runs).any(|run| run.verify.mismatches > 0) {
+            3
+        } else if !r.valid {
+            4
+        } else {
+            0
+        }
+    }
+}
+
+/// The CPUs to run workers on.
+pub fn resolve_cpus(w: &Workload) -> Result<Vec<usize>> {
+    let allowed = crate::system::cpu::allowed_cpus();
+    if !w.cpus.is_empty() {
+        let cpus = crate::units::parse_cpu_list(&w.cpus).map_err(anyhow::Error::msg)?;
+        if let Some(bad) = cpus.iter().find(|c| !allowed.contains(c)) {
+            bail!(
+                "cpus = \"{}\": CPU {bad} is not online or not in this process's affinity mask (allowed: {})",
+                w.cpus,
+                crate::units::format_cpu_list(&allowed)
+            );
+        }
+        return Ok(cpus);
+    }
+    match w.threads {
+        0 => Ok(allowed),
+        n if n <= allowed.len() => Ok(allowed[..n].to_vec()),
+        n => bail!(
+            "threads = {n} but only {} CPUs are available ({}); thpbench runs one pinned worker per CPU",
+            allowed.len(),
+            crate::units::format_cpu_list(&allowed)
+        ),
+    }
+}
+
+fn result_path(opts: &RunOptions, release: &str, name: &str) -> PathBuf {
+    opts.output.clone().unwrap_or_else(|| {
+        opts.results_dir.join(format!(
+            "{}-{}-{}.json",
+            crate::util::utc_now_compact(),
+            crate::util::sanitize_file_part(release),
+            crate::util::sanitize_file_part(name)
+        ))
+    })
+}
+
+/// Runs a workload end to end and saves the result. Errors before any measurement are
+/// returned as errors; an interruption returns the partial result.
+pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
+    w.validate().map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
+    crate::signals::install();
+    let cpus = resolve_cpus(w)?;
+    let system = crate::system::probe::system_info();
+    let path = result_path(opts, &system.kernel.release, &w.name);
+    let mut result = BenchResult {
+        schema_version: crate::result::SCHEMA_VERSION,
+        tool: Tool::default(),
+        started_at: crate::util::utc_now_rfc3339(),
+        system,
+        workload: w.clone(),
+        runs: Vec::new(),
+        baseline_runs: Vec::new(),
+        unavailable: Vec::new(),
+        valid: true,
+        invalid_reasons: Vec::new(),
+        interrupted: false,
+    };
+    if !crate::system::is_root() {
+        result.unavailable.push(Unavailable::new(
+            "exact folio sizes (kpageflags)",
+            "not root: /proc/kpageflags is root-only and pagemap hides PFNs",
+            "run as root; THP coverage is taken from smaps AnonHugePages instead",
+        ));
+    }
+
+    let setup = Setup::new(w, &cpus, opts, &mut result);
+    let setup = match setup {
+        Ok(s) => s,
+        Err(e) if e.is::<Interrupted>() => {
+            result.interrupted = true;
+            result.valid = false;
+            result.invalid_reasons.push("interrupted during setup, before any measurement".into());
+            result.save(&path)?;
+            return Ok(Outcome { result, path });
+        }
+        Err(e) => return Err(e),
+    };
+
+    for repeat in 0..w.repeat {
+        let run = setup.measure(w, repeat, opts, &mut result)?;
+        let stop = run.interrupted;
+        result.runs.push(run);
+        if stop {
+            result.interrupted = true;
+            break;
+        }
+    }
+    drop(setup);
+    finalize_validity(&mut result);
+    result.save(&path).with_context(|| format!("saving the result to {}", path.display()))?;
+    Ok(Outcome { result, path })
+}
+
+fn finalize_validity(result: &mut BenchResult) {
+    if result.interrupted {
+        result.invalid_reasons.push("interrupted by a signal: the runs are partial".into());
+    }
+    for run in &result.runs {
+        if run.ops == 0 && !run.interrupted {
+            result.invalid_reasons.push(format!("run {} completed no operation", run.repeat));
+        }
+    }
+    result.valid = result.invalid_reasons.is_empty();
+}
+
+/// What lives for the whole invocation. Field order is teardown order: buffers (and
+/// their knob guards) go first, then the target (closing and removing it).
+struct Setup {
+    buffers: IoBuffers,
+    target: Target,
+    cpus: Vec<usize>,
+}
+
+impl Setup {
+    fn new(w: &Workload, cpus: &[usize], opts: &RunOptions, result: &mut BenchResult) -> Result<Setup> {
+        let stop = || crate::signals::received();
+        let target = Target::setup(w, &stop)?;
+        if w.verify && !target.stamped {
+            bail!("--verify needs a target holding thpbench's pattern, and {} was not written", target.path.display());
+        }
+        if target.size < w.bs.bytes() {
+            bail!("target {} holds {} bytes, less than bs = {}", target.path.display(), target.size, w.bs);
+        }
+        if let Some(off) = opts.inject_corruption_at {
+            target.corrupt(off.min(target.size - 4096), 4096)?;
+        }
+        let buffers = IoBuffers::new(w.buffer, w.share, cpus.len(), w.bs.bytes() as usize)?;
+        if stop() {
+            bail!(Interrupted);
+        }
+        let cov = buffers.coverage()?;
+        if cov.fraction < MIN_COVERAGE && w.buffer != Backing::Base {
+            let msg = coverage_complaint(w, cov.fraction, "after prefault");
+            if !w.allow_fallback {
+                bail!("{msg}; pass --allow-fallback to measure anyway (the result is then marked invalid)");
+            }
+            result.invalid_reasons.push(msg);
+        }
+        Ok(Setup { buffers, target, cpus: cpus.to_vec() })
+    }
+
+    fn measure(&self, w: &Workload, repeat: usize, opts: &RunOptions, result: &mut BenchResult) -> Result<RunResult> {
+        let n = self.cpus.len();
+        let rv = Arc::new(Rendezvous::new(n));
+        let region = self.target.size - self.target.size % w.bs.bytes();
+        let share = |total: Option<u64>, i: usize| total.map(|t| t / n as u64 + u64::from((i as u64) < t % n as u64));
+        let slots: Vec<Arc<ProgressSlot>> = (0..n).map(|_| Arc::new(ProgressSlot::default())).collect();
+        let mut handles = Vec::with_capacity(n);
+        for (i, &cpu) in self.cpus.iter().enumerate() {
+            let plan = WorkerPlan {
+                index: i,
+                threads: n,
+                cpu,
+                rw: w.rw,
+                rwmix_read: w.rwmix_read,
+                bs: w.bs.bytes(),
+                region,
+                seed: w.seed,
+                verify: w.verify,
+                base: self.buffers.base() as usize,
+                segments: self.buffers.segments[i].clone(),
+                warmup_ns: w.warmup.as_nanos(),
+                duration_ns: w.duration.as_nanos(),
+                ops_budget: share(w.ops, i),
+                bytes_budget: share(w.bytes.map(|b| b.bytes()), i).map(|b| b.max(w.bs.bytes())),
+            };
+            let engine: Box<dyn Engine> = Box::new(DioEngine::new(self.target.fd()));
+            let (rv, slot) = (Arc::clone(&rv), Arc::clone(&slots[i]));
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("thpbench-w{cpu}"))
+                    .spawn(move || run_worker(plan, engine, rv, slot))
+                    .context("spawning a worker thread")?,
+            );
+        }
+        rv.pinned.wait();
+        rv.warmed.wait();
+        // Between warm-up and measurement: the "before" side of every proof.
+        let cov_before = self.buffers.coverage()?;
+        let vm_before = Vmstat::snapshot().context("reading /proc/vmstat")?;
+        let epoch = now_ns();
+        rv.epoch_ns.store(epoch, Ordering::Relaxed);
+        rv.go.wait();
+
+        let progress = opts.progress.then(|| crate::output::progress::RunProgress::new(w, repeat));
+        let mut interrupted = false;
+        while handles.iter().any(|h| !h.is_finished()) {
+            std::thread::sleep(Duration::from_millis(50));
+            if crate::signals::received() && !interrupted {
+                interrupted = true;
+                rv.stop.store(true, Ordering::Relaxed);
+            }
+            if let Some(p) = &progress {
+                p.update(&slots, now_ns() - epoch);
+            }
+        }
+        if let Some(p) = progress {
+            p.finish();
+        }
+        let outputs: Vec<WorkerOutput> = handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow::anyhow!("a worker thread panicked")))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let vm_after = Vmstat::snapshot().context("reading /proc/vmstat")?;
+        let cov_after = self.buffers.coverage()?;
+        let errors = std::mem::take(&mut *rv.errors.lock().unwrap_or_else(|e| e.into_inner()));
+        if !errors.is_empty() && !interrupted {
+            bail!("{}", errors.join("\n"));
+        }
+        let end = outputs.iter().map(|o| o.end_ns).max().unwrap_or(epoch).max(epoch + 1);
+        let duration_ns = end - epoch;
+        let recorders: Vec<&histogram::Recorder> = outputs.iter().map(|o| &o.recorder).collect();
+        let merged = histogram::merge(&recorders);
+        let ops: u64 = outputs.iter().map(|o| o.recorder.ops).sum();
+        let bytes: u64 = outputs.iter().map(|o| o.recorder.bytes).sum();
+        let secs = duration_ns as f64 / 1e9;
+        if repeat == 0 && cov_after.fraction < MIN_COVERAGE && w.buffer != Backing::Base && w.disturb.is_empty() {
+            result.invalid_reasons.push(coverage_complaint(w, cov_after.fraction, "after the run"));
+        }
+        let mut verify = VerifyReport { enabled: w.verify, ..VerifyReport::default() };
+        for o in &outputs {
+            verify.bytes_checked += o.bytes_checked;
+            verify.mismatches += o.mismatches;
+            verify.first_mismatches.extend(o.first_mismatches.iter().cloned());
+        }
+        verify.first_mismatches.sort_by_key(|m| m.t_ms);
+        verify.first_mismatches.truncate(16);
+        Ok(RunResult {
+            repeat,
+            duration_ns,
+            ops,
+            bytes,
+            ops_per_sec: ops as f64 / secs,
+            bytes_per_sec: bytes as f64 / secs,
+            latency_ns: histogram::summarize(&merged.total),
+            histogram: histogram::encode_compressed(&merged.total),
+            interval_histograms: merged.intervals,
+            timeline: merged.timeline,
+            threads: outputs
+                .iter()
+                .map(|o| ThreadResult {
+                    cpu: o.cpu,
+                    ops: o.recorder.ops,
+                    bytes: o.recorder.bytes,
+                    latency_ns: histogram::summarize(&o.recorder.total),
+                })
+                .collect(),
+            buffer: BufferReport {
+                backing: w.buffer.to_string(),
+                share: w.share.to_string(),
+                bytes: self.buffers.len() as u64,
+                folio_bytes: self.buffers.folio_bytes,
+                thp_coverage_before: cov_before.fraction,
+                thp_coverage_after: cov_after.fraction,
+                coverage_method: cov_before.method.to_string(),
+            },
+            vmstat_delta: vm_after.delta_since(&vm_before),
+            verify,
+            interrupted,
+            ..RunResult::default()
+        })
+    }
+}
+
+fn coverage_complaint(w: &Workload, fraction: f64, when: &str) -> String {
+    let knob = match w.buffer {
+        Backing::Thp => format!(
+            "/sys/kernel/mm/transparent_hugepage/enabled is `{}` and defrag is `{}`; with too little free contiguous memory the kernel falls back to 4 KiB pages (try defrag = madvise, echo 1 > /proc/sys/vm/compact_memory)",
+            crate::system::thp::info().enabled,
+            crate::system::thp::info().defrag
+        ),
+        Backing::Mthp(sz) => format!("check /sys/kernel/mm/transparent_hugepage/hugepages-{}kB/enabled", sz / 1024),
+        Backing::Hugetlb => "check /proc/sys/vm/nr_hugepages".into(),
+        Backing::Base => String::new(),
+    };
+    format!(
+        "only {:.1}% of the {} buffer is backed as asked {when} (need {:.0}%): {knob}",
+        fraction * 100.0,
+        w.buffer,
+        MIN_COVERAGE * 100.0
+    )
+}
+
+/// Default results directory: `results/` under the current directory.
+pub fn default_results_dir() -> PathBuf {
+    Path::new("results").to_path_buf()
+}

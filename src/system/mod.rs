@@ -1,0 +1,103 @@
+//! Reading and changing kernel state. Every change is made through a guard that puts the
+//! old state back when dropped, so an error, a panic unwinding or Ctrl-C (which stops the
+//! run and unwinds normally) leaves the machine as it was found.
+
+pub mod cpu;
+pub mod mounts;
+pub mod pagemap;
+pub mod probe;
+pub mod swap;
+pub mod thp;
+pub mod vmstat;
+pub mod zram;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// Reads a sysfs/procfs file, trimmed.
+pub fn read_trimmed(path: impl AsRef<Path>) -> io::Result<String> {
+    Ok(std::fs::read_to_string(path)?.trim().to_string())
+}
+
+/// The selected value of a sysfs multiple-choice knob: `always [madvise] never` -> `madvise`.
+pub fn selected(text: &str) -> String {
+    match (text.find('['), text.find(']')) {
+        (Some(a), Some(b)) if a < b => text[a + 1..b].to_string(),
+        _ => text.trim().to_string(),
+    }
+}
+
+pub fn read_selected(path: impl AsRef<Path>) -> io::Result<String> {
+    read_trimmed(path).map(|t| selected(&t))
+}
+
+/// Writes a value to a sysfs/procfs file in one write(2), as the kernel expects.
+pub fn write_knob(path: impl AsRef<Path>, value: &str) -> io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().write(true).open(path.as_ref())?;
+    f.write_all(value.as_bytes())
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// CAP_SYS_ADMIN in the effective set (bit 21 of CapEff in /proc/self/status).
+pub fn has_cap_sys_admin() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << 21) != 0)
+}
+
+/// A knob changed by thpbench; the old value is written back on drop.
+#[derive(Debug)]
+pub struct KnobGuard {
+    path: PathBuf,
+    old: String,
+}
+
+impl KnobGuard {
+    /// Sets `path` to `value`, remembering the selected old value. No change, no guard.
+    pub fn set(path: impl Into<PathBuf>, value: &str) -> Result<Option<KnobGuard>> {
+        let path = path.into();
+        let old = read_selected(&path).with_context(|| format!("reading {}", path.display()))?;
+        if old == value {
+            return Ok(None);
+        }
+        write_knob(&path, value).with_context(|| {
+            format!(
+                "writing `{value}` to {} (needs root; the old value `{old}` is kept)",
+                path.display()
+            )
+        })?;
+        crate::output::debug(&format!("set {} = {value} (was {old})", path.display()));
+        Ok(Some(KnobGuard { path, old }))
+    }
+}
+
+impl Drop for KnobGuard {
+    fn drop(&mut self) {
+        if let Err(e) = write_knob(&self.path, &self.old) {
+            crate::output::warn(&format!(
+                "could not restore {} to `{}`: {e}; restore it by hand",
+                self.path.display(),
+                self.old
+            ));
+        }
+    }
+}
+
+/// Formats an errno for people: `EPERM (Operation not permitted)`.
+pub fn errno_text(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(code) => format!("{} ({})", nix::errno::Errno::from_raw(code), err),
+        None => err.to_string(),
+    }
+}

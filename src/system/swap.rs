@@ -1,0 +1,231 @@
+//! Swap for swap-out disturbers: a zram device or a swap file made for the run, enabled
+//! with the highest priority so it is used first, and disabled and removed afterwards.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use super::zram::ZramDevice;
+use crate::units::parse_size;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SwapSpec {
+    Zram(u64),
+    File(PathBuf, u64),
+    Existing,
+}
+
+impl SwapSpec {
+    pub fn parse(text: &str) -> Result<SwapSpec, String> {
+        if text == "existing" {
+            return Ok(SwapSpec::Existing);
+        }
+        if let Some(size) = text.strip_prefix("zram:") {
+            return Ok(SwapSpec::Zram(parse_size(size)?));
+        }
+        if let Some(rest) = text.strip_prefix("file:") {
+            if let Some((path, size)) = rest.rsplit_once(':') {
+                if !path.is_empty() {
+                    return Ok(SwapSpec::File(PathBuf::from(path), parse_size(size)?));
+                }
+            }
+        }
+        Err(format!(
+            "`{text}`: use zram:SIZE (e.g. zram:1G), file:PATH:SIZE or existing"
+        ))
+    }
+}
+
+/// One line of /proc/swaps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveSwap {
+    pub name: String,
+    pub kind: String,
+    pub size_kb: u64,
+    pub used_kb: u64,
+    pub priority: i64,
+}
+
+pub fn active_swaps() -> Vec<ActiveSwap> {
+    std::fs::read_to_string("/proc/swaps")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some(ActiveSwap {
+                name: f.first()?.to_string(),
+                kind: f.get(1)?.to_string(),
+                size_kb: f.get(2)?.parse().ok()?,
+                used_kb: f.get(3)?.parse().ok()?,
+                priority: f.get(4)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Swap enabled by thpbench; swapoff and removal of what backs it on drop. Field order
+/// matters: `enabled` (swapoff) drops before the device or file is removed.
+#[derive(Debug)]
+pub struct SwapGuard {
+    enabled: Option<SwapOn>,
+    zram: Option<ZramDevice>,
+    file: Option<RemoveFile>,
+    pub description: String,
+}
+
+#[derive(Debug)]
+struct SwapOn(PathBuf);
+
+impl Drop for SwapOn {
+    fn drop(&mut self) {
+        let c = CString::new(self.0.as_os_str().as_encoded_bytes()).expect("path has no NUL");
+        // SAFETY: c is a valid NUL-terminated path.
+        if unsafe { libc::swapoff(c.as_ptr()) } != 0 {
+            crate::output::warn(&format!(
+                "swapoff {} failed: {}; run swapoff {} by hand",
+                self.0.display(),
+                std::io::Error::last_os_error(),
+                self.0.display()
+            ));
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct RemoveFile(pub PathBuf);
+
+impl Drop for RemoveFile {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.0) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                crate::output::warn(&format!("could not remove {}: {e}", self.0.display()));
+            }
+        }
+    }
+}
+
+impl SwapGuard {
+    pub fn setup(spec: &SwapSpec) -> Result<SwapGuard> {
+        match spec {
+            SwapSpec::Existing => {
+                let swaps = active_swaps();
+                if swaps.is_empty() {
+                    bail!("swap = \"existing\" but no swap is active (/proc/swaps is empty); use swap = \"zram:1G\" to let thpbench make one");
+                }
+                Ok(SwapGuard {
+                    enabled: None,
+                    zram: None,
+                    file: None,
+                    description: format!(
+                        "existing: {}",
+                        swaps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                })
+            }
+            SwapSpec::Zram(size) => {
+                let zram = ZramDevice::create(*size)?;
+                let path = zram.path();
+                let mut guard = SwapGuard {
+                    enabled: None,
+                    zram: Some(zram),
+                    file: None,
+                    description: format!("zram {} ({})", path.display(), crate::units::format_size(*size)),
+                };
+                mkswap(&path)?;
+                guard.enabled = Some(swapon(&path)?);
+                Ok(guard)
+            }
+            SwapSpec::File(path, size) => {
+                if path.exists() {
+                    bail!("swap file {} already exists; thpbench only makes new swap files (pick another path)", path.display());
+                }
+                if !super::is_root() {
+                    bail!("a swap file needs root (swapon); run as root or use swap = \"existing\"");
+                }
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(path)
+                    .with_context(|| format!("creating swap file {}", path.display()))?;
+                let mut guard = SwapGuard {
+                    enabled: None,
+                    zram: None,
+                    file: Some(RemoveFile(path.clone())),
+                    description: format!("file {} ({})", path.display(), crate::units::format_size(*size)),
+                };
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                nix::fcntl::fallocate(
+                    std::os::fd::AsRawFd::as_raw_fd(&f),
+                    nix::fcntl::FallocateFlags::empty(),
+                    0,
+                    *size as i64,
+                )
+                .with_context(|| format!("allocating {} for swap file {}", size, path.display()))?;
+                drop(f);
+                mkswap(path)?;
+                guard.enabled = Some(swapon(path)?);
+                Ok(guard)
+            }
+        }
+    }
+}
+
+impl Drop for SwapGuard {
+    fn drop(&mut self) {
+        // swapoff before the device or file goes away.
+        self.enabled.take();
+        self.zram.take();
+        self.file.take();
+    }
+}
+
+fn mkswap(path: &Path) -> Result<()> {
+    let out = std::process::Command::new("mkswap")
+        .arg(path)
+        .output()
+        .context("running mkswap (install util-linux)")?;
+    if !out.status.success() {
+        bail!(
+            "mkswap {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn swapon(path: &Path) -> Result<SwapOn> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).context("path contains NUL")?;
+    // Highest priority, so that pages thpbench pushes out land on its own swap.
+    // SWAP_FLAG_PREFER | priority, from <sys/swap.h>.
+    const SWAP_FLAG_PREFER: libc::c_int = 0x8000;
+    const SWAP_FLAG_PRIO_MASK: libc::c_int = 0x7fff;
+    let flags = SWAP_FLAG_PREFER | (32767 & SWAP_FLAG_PRIO_MASK);
+    // SAFETY: c is a valid NUL-terminated path.
+    if unsafe { libc::swapon(c.as_ptr(), flags) } != 0 {
+        let e = std::io::Error::last_os_error();
+        bail!("swapon {} failed: {}", path.display(), super::errno_text(&e));
+    }
+    crate::output::debug(&format!("swapon {}", path.display()));
+    Ok(SwapOn(path.to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swap_specs_parse() {
+        assert_eq!(SwapSpec::parse("zram:1G").unwrap(), SwapSpec::Zram(1 << 30));
+        assert_eq!(
+            SwapSpec::parse("file:/tmp/s:512M").unwrap(),
+            SwapSpec::File("/tmp/s".into(), 512 << 20)
+        );
+        assert_eq!(SwapSpec::parse("existing").unwrap(), SwapSpec::Existing);
+        assert!(SwapSpec::parse("zram").is_err());
+        assert!(SwapSpec::parse("file::1G").is_err());
+    }
+}

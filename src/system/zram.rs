@@ -1,0 +1,97 @@
+//! zram devices made for a run through /sys/class/zram-control and removed afterwards.
+//! The machine's own zram devices are never touched.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+pub const ZRAM_CONTROL: &str = "/sys/class/zram-control";
+
+/// A zram device created by thpbench: reset and hot-removed on drop.
+#[derive(Debug)]
+pub struct ZramDevice {
+    pub id: u32,
+    pub size: u64,
+}
+
+impl ZramDevice {
+    pub fn create(size: u64) -> Result<ZramDevice> {
+        if !super::is_root() {
+            bail!("a zram target or zram swap needs root (it creates /dev/zramN through {ZRAM_CONTROL}/hot_add); run as root or use a file target");
+        }
+        if !std::path::Path::new(ZRAM_CONTROL).exists() {
+            bail!("{ZRAM_CONTROL} does not exist: load the zram module (modprobe zram) or use a file target");
+        }
+        let id: u32 = super::read_trimmed(format!("{ZRAM_CONTROL}/hot_add"))
+            .context("creating a zram device (reading hot_add)")?
+            .parse()
+            .context("hot_add returned no device number")?;
+        // From here on the guard owns the device, so any error below removes it again.
+        let dev = ZramDevice { id, size };
+        super::write_knob(format!("/sys/block/zram{id}/disksize"), &size.to_string())
+            .with_context(|| format!("setting the size of zram{id} to {size} bytes"))?;
+        let node = dev.path();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !node.exists() {
+            if Instant::now() > deadline {
+                bail!("{} did not appear after hot_add (is devtmpfs mounted on /dev?)", node.display());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        crate::output::debug(&format!("created zram{id} ({size} bytes)"));
+        Ok(dev)
+    }
+
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/dev/zram{}", self.id))
+    }
+}
+
+impl Drop for ZramDevice {
+    fn drop(&mut self) {
+        let reset = format!("/sys/block/zram{}/reset", self.id);
+        // reset answers EBUSY while something still holds the device open (a closing
+        // file descriptor, swapoff finishing): try for a while before giving up.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match super::write_knob(&reset, "1") {
+                Ok(()) => break,
+                Err(e) if Instant::now() < deadline && e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => {
+                    crate::output::warn(&format!("could not reset zram{}: {e}", self.id));
+                    break;
+                }
+            }
+        }
+        if let Err(e) = super::write_knob(format!("{ZRAM_CONTROL}/hot_remove"), &self.id.to_string()) {
+            crate::output::warn(&format!(
+                "could not remove zram{}: {e}; remove it with: echo {} > {ZRAM_CONTROL}/hot_remove",
+                self.id, self.id
+            ));
+        }
+    }
+}
+
+/// Ids of the zram devices that exist now.
+pub fn existing_devices() -> Vec<u32> {
+    let mut ids: Vec<u32> = std::fs::read_dir("/sys/block")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.strip_prefix("zram")?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort_unstable();
+    ids
+}
+
+/// Devices with disksize 0, i.e. free for use.
+pub fn free_devices() -> Vec<u32> {
+    existing_devices()
+        .into_iter()
+        .filter(|id| super::read_trimmed(format!("/sys/block/zram{id}/disksize")).is_ok_and(|s| s == "0"))
+        .collect()
+}

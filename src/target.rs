@@ -1,0 +1,228 @@
+//! I/O targets: a file (created, filled and removed by thpbench, or an existing one that
+//! is only read unless forced), a block device (read-only unless allowed and blank), or a
+//! zram device made for the run. Every target is opened with O_DIRECT.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::buffer::AlignedBuf;
+use crate::system::swap::RemoveFile;
+use crate::system::zram::ZramDevice;
+use crate::workload::Workload;
+
+pub struct Target {
+    pub path: PathBuf,
+    /// `file (created)`, `file (existing)`, `block device`, `zram`.
+    pub kind: String,
+    /// Bytes of the target the I/O uses: [0, size).
+    pub size: u64,
+    pub writable: bool,
+    /// Holds the verify pattern for the run's seed.
+    pub stamped: bool,
+    // Drop order: close the file, then remove the file or the zram device.
+    file: File,
+    _remove: Option<RemoveFile>,
+    _zram: Option<ZramDevice>,
+}
+
+/// The default target: a file in the current directory.
+fn default_file(dir: &Path) -> PathBuf {
+    dir.join(format!(".thpbench-{}.dat", std::process::id()))
+}
+
+fn open_direct(path: &Path, write: bool, create: bool) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(write)
+        .create_new(create)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+}
+
+fn explain_open(path: &Path, e: std::io::Error) -> anyhow::Error {
+    if e.raw_os_error() == Some(libc::EINVAL) {
+        let fs = crate::system::probe::filesystem_type(path.parent().unwrap_or(Path::new(".")))
+            .unwrap_or_else(|| "unknown".into());
+        anyhow::anyhow!(
+            "{}: O_DIRECT is not supported on this filesystem ({fs}); put the target on ext4, xfs or btrfs, or use target = \"zram:SIZE\"",
+            path.display()
+        )
+    } else {
+        anyhow::anyhow!("{}: {}", path.display(), crate::system::errno_text(&e))
+    }
+}
+
+impl Target {
+    pub fn setup(w: &Workload, stop: &dyn Fn() -> bool) -> Result<Target> {
+        let spec = w.target.trim();
+        let need_writes = w.rw.writes() || w.verify;
+        if let Some(size) = spec.strip_prefix("zram:") {
+            let size = crate::units::parse_size(size).map_err(anyhow::Error::msg)?;
+            let zram = ZramDevice::create(size)?;
+            let path = zram.path();
+            let file = open_direct(&path, true, false).map_err(|e| explain_open(&path, e))?;
+            let mut t = Target { path, kind: "zram".into(), size, writable: true, stamped: false, file, _remove: None, _zram: Some(zram) };
+            t.fill(w.seed, stop)?;
+            return Ok(t);
+        }
+        let path = if spec.is_empty() || spec == "." {
+            default_file(Path::new("."))
+        } else {
+            let p = PathBuf::from(spec);
+            if p.is_dir() { default_file(&p) } else { p }
+        };
+        match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let file = open_direct(&path, true, true).map_err(|e| explain_open(&path, e))?;
+                let remove = RemoveFile(path.clone());
+                let mut t = Target { path, kind: "file (created)".into(), size: w.size.bytes(), writable: true, stamped: false, file, _remove: Some(remove), _zram: None };
+                t.fill(w.seed, stop)?;
+                Ok(t)
+            }
+            Err(e) => bail!("{}: {e}", path.display()),
+            Ok(meta) if meta.file_type().is_block_device() => Self::block_device(path, w, need_writes, stop),
+            Ok(meta) if meta.is_file() => {
+                if need_writes && !w.force {
+                    bail!(
+                        "{} exists and thpbench does not overwrite files it did not create; {} needs to write it. Pass --force to overwrite it with the verify pattern, or use --no-verify with a read-only rw mode",
+                        path.display(),
+                        if w.rw.writes() { format!("rw = {:?}", w.rw).to_lowercase() } else { "--verify".to_string() }
+                    );
+                }
+                let size = if w.force { w.size.bytes() } else { meta.len() };
+                if size < w.bs.bytes() {
+                    bail!("{} holds {} bytes, less than one block of {}", path.display(), size, w.bs);
+                }
+                let file = open_direct(&path, w.force, false).map_err(|e| explain_open(&path, e))?;
+                let mut t = Target { path, kind: "file (existing)".into(), size: size - size % 4096, writable: w.force, stamped: false, file, _remove: None, _zram: None };
+                if w.force {
+                    t.fill(w.seed, stop)?;
+                }
+                Ok(t)
+            }
+            Ok(_) => bail!("{} is neither a regular file nor a block device", path.display()),
+        }
+    }
+
+    fn block_device(path: PathBuf, w: &Workload, need_writes: bool, stop: &dyn Fn() -> bool) -> Result<Target> {
+        let file = open_direct(&path, false, false).map_err(|e| explain_open(&path, e))?;
+        let dev_size = block_size(&file).with_context(|| format!("reading the size of {}", path.display()))?;
+        let size = dev_size.min(w.size.bytes());
+        if !need_writes {
+            return Ok(Target { path, kind: "block device".into(), size: size - size % 4096, writable: false, stamped: false, file, _remove: None, _zram: None });
+        }
+        if !w.allow_write_device {
+            bail!("{} is a block device and the workload writes to it (writes or --verify); pass --allow-write-device to allow writes to a blank device, or use --no-verify with a read-only rw mode", path.display());
+        }
+        if let Some(why) = device_in_use(&path, &file)? {
+            bail!("{} will not be written: {why}", path.display());
+        }
+        drop(file);
+        let file = open_direct(&path, true, false).map_err(|e| explain_open(&path, e))?;
+        let mut t = Target { path, kind: "block device".into(), size: size - size % 4096, writable: true, stamped: false, file, _remove: None, _zram: None };
+        t.fill(w.seed, stop)?;
+        Ok(t)
+    }
+
+    /// Writes the verify pattern over [0, size) with large O_DIRECT writes.
+    fn fill(&mut self, seed: u64, stop: &dyn Fn() -> bool) -> Result<()> {
+        const CHUNK: usize = 4 << 20;
+        let mut buf = AlignedBuf::new(CHUNK);
+        let mut off = 0u64;
+        while off < self.size {
+            if stop() {
+                bail!(crate::run::Interrupted);
+            }
+            let n = CHUNK.min((self.size - off) as usize);
+            crate::verify::stamp(&mut buf.as_mut_slice()[..n], off, seed);
+            self.file
+                .write_all_at(&buf.as_slice()[..n], off)
+                .with_context(|| format!("filling {} at offset {off}", self.path.display()))?;
+            off += n as u64;
+        }
+        self.file.sync_all().ok();
+        self.stamped = true;
+        Ok(())
+    }
+
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.file.as_raw_fd()
+    }
+
+    /// Overwrites `len` bytes at `offset` with something that is not the pattern (tests).
+    pub fn corrupt(&self, offset: u64, len: usize) -> Result<()> {
+        let mut buf = AlignedBuf::new(len.next_multiple_of(4096));
+        buf.as_mut_slice().fill(0xa5);
+        self.file.write_all_at(buf.as_slice(), offset - offset % 4096)?;
+        Ok(())
+    }
+}
+
+fn block_size(f: &File) -> std::io::Result<u64> {
+    nix::ioctl_read!(blkgetsize64, 0x12, 114, u64);
+    let mut size = 0u64;
+    // SAFETY: BLKGETSIZE64 writes one u64.
+    unsafe { blkgetsize64(f.as_raw_fd(), &mut size) }.map_err(std::io::Error::from)?;
+    Ok(size)
+}
+
+/// Why a block device must not be written: mounted, held, or carrying a known signature.
+fn device_in_use(path: &Path, f: &File) -> Result<Option<String>> {
+    let canon = std::fs::canonicalize(path)?;
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    if mounts.lines().any(|l| l.split_whitespace().next().map(Path::new) == Some(&canon)) {
+        return Ok(Some("it is mounted".into()));
+    }
+    if crate::system::swap::active_swaps().iter().any(|s| Path::new(&s.name) == canon) {
+        return Ok(Some("it is in use as swap".into()));
+    }
+    if let Some(name) = canon.file_name().and_then(|n| n.to_str()) {
+        let holders = format!("/sys/class/block/{name}/holders");
+        if std::fs::read_dir(&holders).map(|d| d.count() > 0).unwrap_or(false) {
+            return Ok(Some(format!("{holders} lists holders (RAID, LVM or dm)")));
+        }
+    }
+    let mut head = AlignedBuf::new(128 << 10);
+    let n = f.read_at(head.as_mut_slice(), 0).unwrap_or(0);
+    Ok(signature(&head.as_slice()[..n]))
+}
+
+/// Names a filesystem or partition table signature in the first 128 KiB, if any.
+pub fn signature(head: &[u8]) -> Option<String> {
+    let at = |off: usize, magic: &[u8]| head.len() >= off + magic.len() && &head[off..off + magic.len()] == magic;
+    let checks: [(&str, usize, &[u8]); 8] = [
+        ("ext2/3/4", 1080, &[0x53, 0xef]),
+        ("xfs", 0, b"XFSB"),
+        ("btrfs", 65600, b"_BHRfS_M"),
+        ("swap", 4086, b"SWAPSPACE2"),
+        ("LUKS", 0, b"LUKS\xba\xbe"),
+        ("GPT partition table", 512, b"EFI PART"),
+        ("DOS partition table", 510, &[0x55, 0xaa]),
+        ("LVM2", 536, b"LVM2 001"),
+    ];
+    checks
+        .iter()
+        .find(|(_, off, magic)| at(*off, magic))
+        .map(|(name, _, _)| format!("it holds a {name} signature"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_recognized() {
+        let mut head = vec![0u8; 128 << 10];
+        assert_eq!(signature(&head), None);
+        head[1080] = 0x53;
+        head[1081] = 0xef;
+        assert!(signature(&head).unwrap().contains("ext"));
+        let mut head = vec![0u8; 128 << 10];
+        head[4086..4096].copy_from_slice(b"SWAPSPACE2");
+        assert!(signature(&head).unwrap().contains("swap"));
+    }
+}

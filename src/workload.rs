@@ -1,0 +1,510 @@
+//! The workload spec: what a run does. Read from TOML (unknown keys rejected), overridden
+//! by command-line flags, validated, and stored resolved in every result.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::{parse_size, Duration, Size};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Workload {
+    /// Short name, used in result file names and legends.
+    pub name: String,
+    pub description: String,
+    /// `dio`: pread/pwrite with O_DIRECT; `gup`: vmsplice page references, no device.
+    pub engine: Engine,
+    /// CPUs to run one pinned worker each on, as a list like "0-3,6". Empty: see `threads`.
+    pub cpus: String,
+    /// Number of workers when `cpus` is empty; 0 means one per online CPU.
+    pub threads: usize,
+    /// Block size of one operation.
+    pub bs: Size,
+    pub rw: Rw,
+    /// Percentage of reads for `readwrite`.
+    pub rwmix_read: u8,
+    /// Measured time per repeat; ignored when `bytes` or `ops` is set.
+    pub duration: Duration,
+    /// Stop each repeat after this many bytes in total (all workers).
+    pub bytes: Option<Size>,
+    /// Stop each repeat after this many operations in total (all workers).
+    pub ops: Option<u64>,
+    /// Unmeasured time before each repeat.
+    pub warmup: Duration,
+    /// Independent measured runs in one result.
+    pub repeat: usize,
+    /// A file path, a block device, or `zram:SIZE`. `.` or empty: a temporary file in
+    /// the current directory.
+    pub target: String,
+    /// Size of a created file target (and of the I/O region in any target).
+    pub size: Size,
+    /// Overwrite an existing file target (it is otherwise only read).
+    pub force: bool,
+    /// Allow writes to a block device that holds no filesystem and is not mounted.
+    pub allow_write_device: bool,
+    pub buffer: Backing,
+    pub share: Share,
+    /// Accept buffers that are not fully backed as asked; the result is marked invalid.
+    pub allow_fallback: bool,
+    /// Stamp every 512 B sector and check every byte read.
+    pub verify: bool,
+    pub seed: u64,
+    /// Disturbers acting on the buffers while the I/O runs.
+    pub disturb: Vec<DisturbSpec>,
+    /// Swap to use for swap-out: `zram:SIZE`, `file:PATH:SIZE` or `existing`.
+    pub swap: Option<String>,
+    /// Trace lock:contention_begin/end during measured runs (when available).
+    pub lock_contention: bool,
+    /// Per-thread perf counters.
+    pub perf: bool,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload {
+            name: "custom".into(),
+            description: String::new(),
+            engine: Engine::Dio,
+            cpus: String::new(),
+            threads: 0,
+            bs: Size(4096),
+            rw: Rw::RandRead,
+            rwmix_read: 50,
+            duration: Duration(5_000_000_000),
+            bytes: None,
+            ops: None,
+            warmup: Duration(500_000_000),
+            repeat: 1,
+            target: String::new(),
+            size: Size(64 << 20),
+            force: false,
+            allow_write_device: false,
+            buffer: Backing::Thp,
+            share: Share::Private,
+            allow_fallback: false,
+            verify: true,
+            seed: 0x7468_7062_656e_6368, // "thpbench"
+            disturb: Vec::new(),
+            swap: None,
+            lock_contention: true,
+            perf: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Dio,
+    Gup,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Rw {
+    Read,
+    Write,
+    RandRead,
+    RandWrite,
+    ReadWrite,
+}
+
+impl Rw {
+    pub fn is_random(self) -> bool {
+        matches!(self, Rw::RandRead | Rw::RandWrite)
+    }
+    pub fn writes(self) -> bool {
+        matches!(self, Rw::Write | Rw::RandWrite | Rw::ReadWrite)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Share {
+    Private,
+    Shared,
+}
+
+impl fmt::Display for Share {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Share::Private => "private",
+            Share::Shared => "shared",
+        })
+    }
+}
+
+/// What backs the I/O buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backing {
+    /// PMD-sized transparent huge pages (MADV_HUGEPAGE).
+    Thp,
+    /// Base pages only (MADV_NOHUGEPAGE).
+    Base,
+    /// Multi-size THP of the given size in bytes (16 KiB .. 1 MiB on x86-64).
+    Mthp(u64),
+    /// hugetlbfs pages of the default huge page size (MAP_HUGETLB).
+    Hugetlb,
+}
+
+impl fmt::Display for Backing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Backing::Thp => f.write_str("thp"),
+            Backing::Base => f.write_str("4k"),
+            Backing::Mthp(sz) => write!(f, "mthp:{}", crate::units::format_size(*sz)),
+            Backing::Hugetlb => f.write_str("hugetlb"),
+        }
+    }
+}
+
+impl std::str::FromStr for Backing {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "thp" | "pmd" => Ok(Backing::Thp),
+            "4k" | "base" | "none" => Ok(Backing::Base),
+            "hugetlb" => Ok(Backing::Hugetlb),
+            other => match other.strip_prefix("mthp:") {
+                Some(size) => {
+                    let bytes = parse_size(size)?;
+                    if !bytes.is_power_of_two() || bytes < 8192 {
+                        return Err(format!(
+                            "mthp size `{size}` must be a power of two of at least 8K (16K..1M on x86-64)"
+                        ));
+                    }
+                    Ok(Backing::Mthp(bytes))
+                }
+                None => Err(format!(
+                    "unknown buffer backing `{s}`; use thp, 4k, mthp:SIZE (e.g. mthp:64K) or hugetlb"
+                )),
+            },
+        }
+    }
+}
+
+impl Serialize for Backing {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Backing {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One disturber: `[[disturb]]` in a workload file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DisturbSpec {
+    pub kind: DisturbKind,
+    /// For `split`: cold, pageout, dontneed, mprotect or debugfs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<SplitMethod>,
+    /// Time between rounds.
+    #[serde(default = "default_every")]
+    pub every: Duration,
+    /// Share of the huge pages acted on per round (0 < fraction <= 1).
+    #[serde(default = "default_fraction")]
+    pub fraction: f64,
+    /// CPU to pin the disturber to; default: a CPU no worker uses, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<usize>,
+    /// fork: how long the child holds the buffer.
+    #[serde(default = "default_hold")]
+    pub hold: Duration,
+}
+
+fn default_every() -> Duration {
+    Duration(5_000_000)
+}
+fn default_fraction() -> f64 {
+    1.0
+}
+fn default_hold() -> Duration {
+    Duration(20_000_000)
+}
+
+impl DisturbSpec {
+    pub fn new(kind: DisturbKind, method: Option<SplitMethod>) -> Self {
+        DisturbSpec {
+            kind,
+            method,
+            every: default_every(),
+            fraction: default_fraction(),
+            cpu: None,
+            hold: default_hold(),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match (self.kind, self.method) {
+            (DisturbKind::Split, Some(m)) => format!("split:{}", m.as_str()),
+            (k, _) => k.as_str().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DisturbKind {
+    Split,
+    Collapse,
+    SwapOut,
+    Fork,
+}
+
+impl DisturbKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisturbKind::Split => "split",
+            DisturbKind::Collapse => "collapse",
+            DisturbKind::SwapOut => "swap-out",
+            DisturbKind::Fork => "fork",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitMethod {
+    Cold,
+    Pageout,
+    Dontneed,
+    Mprotect,
+    Debugfs,
+}
+
+impl SplitMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SplitMethod::Cold => "cold",
+            SplitMethod::Pageout => "pageout",
+            SplitMethod::Dontneed => "dontneed",
+            SplitMethod::Mprotect => "mprotect",
+            SplitMethod::Debugfs => "debugfs",
+        }
+    }
+}
+
+/// Parse errors that point at the place in the file, as compilers do.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}:{line}:{column}: {message}")]
+pub struct WorkloadParseError {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl Workload {
+    /// Parses a workload file's text. `path` is only used in messages.
+    pub fn from_toml(text: &str, path: &str) -> Result<Workload, WorkloadParseError> {
+        toml::from_str::<Workload>(text).map_err(|e| {
+            let (line, column) = match e.span() {
+                Some(span) => line_column(text, span.start),
+                None => (1, 1),
+            };
+            WorkloadParseError {
+                path: path.to_string(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })
+    }
+
+    pub fn load(path: &Path) -> anyhow::Result<Workload> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read workload file {}: {e}", path.display()))?;
+        let mut w = Workload::from_toml(&text, &path.display().to_string())?;
+        if w.name == Workload::default().name {
+            if let Some(stem) = path.file_stem() {
+                w.name = stem.to_string_lossy().into_owned();
+            }
+        }
+        Ok(w)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a workload always serializes")
+    }
+
+    /// Checks what can be checked without looking at the machine.
+    pub fn validate(&self) -> Result<(), String> {
+        let bs = self.bs.bytes();
+        if !(512..=64 << 20).contains(&bs) {
+            return Err(format!(
+                "bs = {} is out of range: use 512 bytes to 64M",
+                self.bs
+            ));
+        }
+        if bs % 512 != 0 {
+            return Err(format!(
+                "bs = {bs} is not a multiple of 512: O_DIRECT needs sector-aligned sizes"
+            ));
+        }
+        if self.size.bytes() < bs {
+            return Err(format!(
+                "size = {} is smaller than bs = {}: the target must hold at least one block",
+                self.size, self.bs
+            ));
+        }
+        if self.rwmix_read > 100 {
+            return Err(format!(
+                "rwmix_read = {} is a percentage: use 0..100",
+                self.rwmix_read
+            ));
+        }
+        if self.repeat == 0 {
+            return Err("repeat = 0: at least one measured run is needed".into());
+        }
+        if self.duration.as_nanos() == 0 && self.bytes.is_none() && self.ops.is_none() {
+            return Err("duration = 0 and neither bytes nor ops set: the run would never stop".into());
+        }
+        if let Some(Size(0)) = self.bytes {
+            return Err("bytes = 0: nothing to do; set a positive byte count or use duration".into());
+        }
+        if self.ops == Some(0) {
+            return Err("ops = 0: nothing to do; set a positive count or use duration".into());
+        }
+        if !self.cpus.is_empty() {
+            crate::units::parse_cpu_list(&self.cpus).map_err(|e| format!("cpus: {e}"))?;
+        }
+        if let Backing::Mthp(sz) = self.buffer {
+            if sz >= 2 << 20 {
+                return Err(format!(
+                    "buffer = {}: mTHP sizes are below the PMD size (2M); use buffer = \"thp\" for 2M",
+                    self.buffer
+                ));
+            }
+        }
+        for d in &self.disturb {
+            if d.kind == DisturbKind::Split && d.method.is_none() {
+                return Err("[[disturb]] kind = \"split\" needs a method: cold, pageout, dontneed, mprotect or debugfs".into());
+            }
+            if d.kind != DisturbKind::Split && d.method.is_some() {
+                return Err(format!(
+                    "[[disturb]] kind = \"{}\" takes no method (only split does)",
+                    d.kind.as_str()
+                ));
+            }
+            if !(d.fraction > 0.0 && d.fraction <= 1.0) {
+                return Err(format!(
+                    "[[disturb]] {}: fraction = {} must be in (0, 1]",
+                    d.label(),
+                    d.fraction
+                ));
+            }
+            if d.every.as_nanos() < 100_000 {
+                return Err(format!(
+                    "[[disturb]] {}: every = {} is below 100us; the disturber would starve the workers",
+                    d.label(),
+                    d.every
+                ));
+            }
+        }
+        if let Some(swap) = &self.swap {
+            crate::system::swap::SwapSpec::parse(swap).map_err(|e| format!("swap: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        Workload::default().validate().unwrap();
+    }
+
+    #[test]
+    fn parses_sizes_and_enums_from_toml() {
+        let w = Workload::from_toml(
+            "name = \"t\"\nbs = \"10M\"\nrw = \"read\"\nbuffer = \"mthp:64K\"\nshare = \"shared\"\nduration = \"2s\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(w.bs, Size(10 << 20));
+        assert_eq!(w.rw, Rw::Read);
+        assert_eq!(w.buffer, Backing::Mthp(64 << 10));
+        assert_eq!(w.share, Share::Shared);
+        assert_eq!(w.duration, Duration(2_000_000_000));
+        w.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_line_and_column() {
+        let err = Workload::from_toml("name = \"x\"\n\nthreds = 4\n", "w.toml").unwrap_err();
+        assert_eq!((err.line, err.column), (3, 1));
+        assert!(err.message.contains("threds"), "{}", err.message);
+        assert!(err.to_string().starts_with("w.toml:3:1:"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_points_at_the_value() {
+        let err = Workload::from_toml("bs = \"4q\"\n", "w.toml").unwrap_err();
+        assert_eq!(err.line, 1);
+        assert_eq!(err.column, 6);
+        assert!(err.message.contains("unknown size suffix"), "{}", err.message);
+    }
+
+    #[test]
+    fn validation_rejects_bad_specs() {
+        let mut w = Workload {
+            bs: Size(1000),
+            ..Workload::default()
+        };
+        assert!(w.validate().unwrap_err().contains("multiple of 512"));
+        w.bs = Size(128 << 20);
+        assert!(w.validate().unwrap_err().contains("out of range"));
+        w.bs = Size(4096);
+        w.repeat = 0;
+        assert!(w.validate().is_err());
+        w.repeat = 1;
+        w.disturb.push(DisturbSpec::new(DisturbKind::Split, None));
+        assert!(w.validate().unwrap_err().contains("needs a method"));
+        w.disturb[0].method = Some(SplitMethod::Cold);
+        w.validate().unwrap();
+        w.disturb[0].fraction = 0.0;
+        assert!(w.validate().unwrap_err().contains("fraction"));
+    }
+
+    #[test]
+    fn resolved_spec_round_trips_through_toml_and_json() {
+        let mut w = Workload {
+            buffer: Backing::Mthp(16 << 10),
+            bytes: Some(Size(1 << 30)),
+            ..Workload::default()
+        };
+        w.disturb.push(DisturbSpec::new(DisturbKind::Split, Some(SplitMethod::Dontneed)));
+        w.swap = Some("zram:1G".into());
+        let back = Workload::from_toml(&w.to_toml(), "x").unwrap();
+        assert_eq!(back, w);
+        let json = serde_json::to_string(&w).unwrap();
+        assert_eq!(serde_json::from_str::<Workload>(&json).unwrap(), w);
+    }
+
+    #[test]
+    fn backing_parses() {
+        assert_eq!("thp".parse::<Backing>().unwrap(), Backing::Thp);
+        assert_eq!("4k".parse::<Backing>().unwrap(), Backing::Base);
+        assert!("mthp:48K".parse::<Backing>().is_err());
+        assert!("huge".parse::<Backing>().unwrap_err().contains("unknown buffer backing"));
+    }
+}
