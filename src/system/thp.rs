@@ -38,7 +38,8 @@ pub fn pmd_size() -> u64 {
         .unwrap_or(2 << 20)
 }
 
-/// The sizes (in kB) that have a `hugepages-<size>kB` directory, ascending.
+/// The sizes (in kB) that anonymous mTHP can use (a `hugepages-<size>kB/enabled` knob;
+/// 8 kB has only `shmem_enabled`), ascending.
 pub fn mthp_sizes_kb() -> Vec<u64> {
     let mut sizes: Vec<u64> = std::fs::read_dir(THP_SYSFS)
         .map(|d| {
@@ -50,6 +51,7 @@ pub fn mthp_sizes_kb() -> Vec<u64> {
                         .strip_suffix("kB")?
                         .parse()
                         .ok()
+                        .filter(|_| e.path().join("enabled").exists())
                 })
                 .collect()
         })
