@@ -29,6 +29,11 @@ pub struct BenchResult {
     /// (`--baseline`); empty otherwise.
     #[serde(default)]
     pub baseline_runs: Vec<RunResult>,
+    /// Sweeps (`--threads 1,2,4`, `--sweep`): the same workload measured at several
+    /// parameter settings in one invocation, each case with its own runs. When present,
+    /// `runs` is empty and every figure lives in the cases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sweep: Vec<SweepCase>,
     /// Every measurement or feature that could not be had, with why and what to do.
     pub unavailable: Vec<Unavailable>,
     pub valid: bool,
@@ -146,6 +151,16 @@ pub struct RunResult {
     /// This run was cut short by a signal.
     #[serde(default)]
     pub interrupted: bool,
+}
+
+/// One setting of a sweep: which parameters differ from the workload, and its runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SweepCase {
+    /// Short label, e.g. `threads=4` or `engine=gup buffer=thp share=shared threads=2`.
+    pub label: String,
+    /// The swept parameters and their values in this case (workload keys).
+    pub params: BTreeMap<String, String>,
+    pub runs: Vec<RunResult>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -112,6 +112,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
         workload: w.clone(),
         runs: Vec::new(),
         baseline_runs: Vec::new(),
+        sweep: Vec::new(),
         unavailable: Vec::new(),
         valid: true,
         invalid_reasons: Vec::new(),
