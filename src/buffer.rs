@@ -43,7 +43,8 @@ impl AlignedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
-        let layout = std::alloc::Layout::from_size_align(self.len.max(1), PAGE).expect("valid layout");
+        let layout =
+            std::alloc::Layout::from_size_align(self.len.max(1), PAGE).expect("valid layout");
         // SAFETY: allocated in new() with this layout.
         unsafe { std::alloc::dealloc(self.ptr, layout) }
     }
@@ -99,11 +100,26 @@ impl IoBuffers {
         let (segments, len) = layout(share, threads, bs, folio);
         let map_flags = libc::MAP_PRIVATE
             | libc::MAP_ANONYMOUS
-            | if backing == Backing::Hugetlb { libc::MAP_HUGETLB } else { 0 };
-        let map_len = if backing == Backing::Hugetlb { len } else { len + folio };
+            | if backing == Backing::Hugetlb {
+                libc::MAP_HUGETLB
+            } else {
+                0
+            };
+        let map_len = if backing == Backing::Hugetlb {
+            len
+        } else {
+            len + folio
+        };
         // SAFETY: a fresh anonymous mapping; trimmed and owned below.
         let raw = unsafe {
-            libc::mmap(std::ptr::null_mut(), map_len, libc::PROT_READ | libc::PROT_WRITE, map_flags, -1, 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                map_flags,
+                -1,
+                0,
+            )
         };
         if raw == libc::MAP_FAILED {
             let e = std::io::Error::last_os_error();
@@ -115,7 +131,11 @@ impl IoBuffers {
                     len / pmd
                 );
             }
-            bail!("mmap of {} bytes failed: {}", map_len, crate::system::errno_text(&e));
+            bail!(
+                "mmap of {} bytes failed: {}",
+                map_len,
+                crate::system::errno_text(&e)
+            );
         }
         let base = if backing == Backing::Hugetlb {
             raw as usize
@@ -136,7 +156,15 @@ impl IoBuffers {
             }
             start
         } as *mut u8;
-        let buffers = IoBuffers { base, len, backing, share, folio_bytes: folio as u64, segments, _knobs: knobs };
+        let buffers = IoBuffers {
+            base,
+            len,
+            backing,
+            share,
+            folio_bytes: folio as u64,
+            segments,
+            _knobs: knobs,
+        };
         let advice = match backing {
             Backing::Thp | Backing::Mthp(_) => Some(libc::MADV_HUGEPAGE),
             Backing::Base => Some(libc::MADV_NOHUGEPAGE),
@@ -146,7 +174,15 @@ impl IoBuffers {
             // SAFETY: the range is our mapping.
             if unsafe { libc::madvise(base as *mut libc::c_void, len, advice) } != 0 {
                 let e = std::io::Error::last_os_error();
-                bail!("madvise({}) on the buffer failed: {}", if advice == libc::MADV_HUGEPAGE { "MADV_HUGEPAGE" } else { "MADV_NOHUGEPAGE" }, crate::system::errno_text(&e));
+                bail!(
+                    "madvise({}) on the buffer failed: {}",
+                    if advice == libc::MADV_HUGEPAGE {
+                        "MADV_HUGEPAGE"
+                    } else {
+                        "MADV_NOHUGEPAGE"
+                    },
+                    crate::system::errno_text(&e)
+                );
             }
         }
         buffers.prefault();
@@ -193,7 +229,8 @@ impl IoBuffers {
             c.method = "smaps";
             return Ok(c);
         }
-        pagemap::coverage(self.base as usize, self.len, self.folio_bytes).context("reading /proc/self/pagemap")
+        pagemap::coverage(self.base as usize, self.len, self.folio_bytes)
+            .context("reading /proc/self/pagemap")
     }
 }
 
@@ -210,7 +247,13 @@ pub fn layout(share: Share, threads: usize, bs: usize, folio: usize) -> (Vec<Vec
         Share::Private => {
             let region = bs.next_multiple_of(folio);
             let segs = (0..threads)
-                .map(|t| vec![Segment { offset: t * region, len: bs, io_offset: 0 }])
+                .map(|t| {
+                    vec![Segment {
+                        offset: t * region,
+                        len: bs,
+                        io_offset: 0,
+                    }]
+                })
                 .collect();
             (segs, region * threads)
         }
@@ -245,7 +288,14 @@ mod tests {
     fn private_layout_gives_each_thread_its_own_folios() {
         let (segs, len) = layout(Share::Private, 3, 4096, 2 << 20);
         assert_eq!(len, 3 * (2 << 20));
-        assert_eq!(segs[1], vec![Segment { offset: 2 << 20, len: 4096, io_offset: 0 }]);
+        assert_eq!(
+            segs[1],
+            vec![Segment {
+                offset: 2 << 20,
+                len: 4096,
+                io_offset: 0
+            }]
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::units::{Duration, Size};
-use crate::workload::{Backing, DisturbKind, DisturbSpec, Engine, Rw, Share, SplitMethod, Workload};
+use crate::workload::{
+    Backing, DisturbKind, DisturbSpec, Engine, Rw, Share, SplitMethod, Workload,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,7 +54,9 @@ pub struct ShowArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  thpbench run                                  quick default: 4K random O_DIRECT reads, THP buffers, 5 s\n  thpbench run workloads/dd-direct.toml         the seed's dd bs=10M iflag=direct loop\n  thpbench run --target zram:1G --bs 10M --rw read --cpus 0-1\n  thpbench run --buffer mthp:64K --share shared --duration 10s\n  thpbench run workloads/seed-torture.toml --baseline")]
+#[command(
+    after_help = "Examples:\n  thpbench run                                  quick default: 4K random O_DIRECT reads, THP buffers, 5 s\n  thpbench run workloads/dd-direct.toml         the seed's dd bs=10M iflag=direct loop\n  thpbench run --target zram:1G --bs 10M --rw read --cpus 0-1\n  thpbench run --buffer mthp:64K --share shared --duration 10s\n  thpbench run workloads/seed-torture.toml --baseline"
+)]
 pub struct RunArgs {
     /// Workload file (TOML). Without it, the built-in quick workload.
     pub workload: Option<PathBuf>,
@@ -220,7 +224,11 @@ impl RunArgs {
             w.verify = true;
         }
         let mut added = Vec::new();
-        added.extend(self.split.iter().map(|m| DisturbSpec::new(DisturbKind::Split, Some(*m))));
+        added.extend(
+            self.split
+                .iter()
+                .map(|m| DisturbSpec::new(DisturbKind::Split, Some(*m))),
+        );
         if self.collapse {
             added.push(DisturbSpec::new(DisturbKind::Collapse, None));
         }

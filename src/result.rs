@@ -261,7 +261,11 @@ pub struct Unavailable {
 }
 
 impl Unavailable {
-    pub fn new(what: impl Into<String>, reason: impl Into<String>, remedy: impl Into<String>) -> Self {
+    pub fn new(
+        what: impl Into<String>,
+        reason: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> Self {
         Unavailable {
             what: what.into(),
             reason: reason.into(),

@@ -14,7 +14,9 @@ use crate::engine::dio::DioEngine;
 use crate::engine::Engine;
 use crate::measure::histogram;
 use crate::measure::now_ns;
-use crate::result::{BenchResult, BufferReport, RunResult, ThreadResult, Tool, Unavailable, VerifyReport};
+use crate::result::{
+    BenchResult, BufferReport, RunResult, ThreadResult, Tool, Unavailable, VerifyReport,
+};
 use crate::system::vmstat::Vmstat;
 use crate::target::Target;
 use crate::worker::{run_worker, ProgressSlot, Rendezvous, WorkerOutput, WorkerPlan};
@@ -50,7 +52,12 @@ impl Outcome {
         let r = &self.result;
         if r.interrupted {
             130
-        } else if r.runs.iter().chain(&r.baseline_runs).any(|run| run.verify.mismatches > 0) {
+        } else if r
+            .runs
+            .iter()
+            .chain(&r.baseline_runs)
+            .any(|run| run.verify.mismatches > 0)
+        {
             3
         } else if !r.valid {
             4
@@ -99,7 +106,8 @@ fn result_path(opts: &RunOptions, release: &str, name: &str) -> PathBuf {
 /// Runs a workload end to end and saves the result. Errors before any measurement are
 /// returned as errors; an interruption returns the partial result.
 pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
-    w.validate().map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
+    w.validate()
+        .map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
     crate::signals::install();
     let cpus = resolve_cpus(w)?;
     let system = crate::system::probe::system_info();
@@ -132,7 +140,9 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
         Err(e) if e.is::<Interrupted>() => {
             result.interrupted = true;
             result.valid = false;
-            result.invalid_reasons.push("interrupted during setup, before any measurement".into());
+            result
+                .invalid_reasons
+                .push("interrupted during setup, before any measurement".into());
             result.save(&path)?;
             return Ok(Outcome { result, path });
         }
@@ -150,17 +160,23 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     }
     drop(setup);
     finalize_validity(&mut result);
-    result.save(&path).with_context(|| format!("saving the result to {}", path.display()))?;
+    result
+        .save(&path)
+        .with_context(|| format!("saving the result to {}", path.display()))?;
     Ok(Outcome { result, path })
 }
 
 fn finalize_validity(result: &mut BenchResult) {
     if result.interrupted {
-        result.invalid_reasons.push("interrupted by a signal: the runs are partial".into());
+        result
+            .invalid_reasons
+            .push("interrupted by a signal: the runs are partial".into());
     }
     for run in &result.runs {
         if run.ops == 0 && !run.interrupted {
-            result.invalid_reasons.push(format!("run {} completed no operation", run.repeat));
+            result
+                .invalid_reasons
+                .push(format!("run {} completed no operation", run.repeat));
         }
     }
     result.valid = result.invalid_reasons.is_empty();
@@ -175,14 +191,27 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(w: &Workload, cpus: &[usize], opts: &RunOptions, result: &mut BenchResult) -> Result<Setup> {
+    fn new(
+        w: &Workload,
+        cpus: &[usize],
+        opts: &RunOptions,
+        result: &mut BenchResult,
+    ) -> Result<Setup> {
         let stop = || crate::signals::received();
         let target = Target::setup(w, &stop)?;
         if w.verify && !target.stamped {
-            bail!("--verify needs a target holding thpbench's pattern, and {} was not written", target.path.display());
+            bail!(
+                "--verify needs a target holding thpbench's pattern, and {} was not written",
+                target.path.display()
+            );
         }
         if target.size < w.bs.bytes() {
-            bail!("target {} holds {} bytes, less than bs = {}", target.path.display(), target.size, w.bs);
+            bail!(
+                "target {} holds {} bytes, less than bs = {}",
+                target.path.display(),
+                target.size,
+                w.bs
+            );
         }
         if let Some(off) = opts.inject_corruption_at {
             target.corrupt(off.min(target.size - 4096), 4096)?;
@@ -199,15 +228,28 @@ impl Setup {
             }
             result.invalid_reasons.push(msg);
         }
-        Ok(Setup { buffers, target, cpus: cpus.to_vec() })
+        Ok(Setup {
+            buffers,
+            target,
+            cpus: cpus.to_vec(),
+        })
     }
 
-    fn measure(&self, w: &Workload, repeat: usize, opts: &RunOptions, result: &mut BenchResult) -> Result<RunResult> {
+    fn measure(
+        &self,
+        w: &Workload,
+        repeat: usize,
+        opts: &RunOptions,
+        result: &mut BenchResult,
+    ) -> Result<RunResult> {
         let n = self.cpus.len();
         let rv = Arc::new(Rendezvous::new(n));
         let region = self.target.size - self.target.size % w.bs.bytes();
-        let share = |total: Option<u64>, i: usize| total.map(|t| t / n as u64 + u64::from((i as u64) < t % n as u64));
-        let slots: Vec<Arc<ProgressSlot>> = (0..n).map(|_| Arc::new(ProgressSlot::default())).collect();
+        let share = |total: Option<u64>, i: usize| {
+            total.map(|t| t / n as u64 + u64::from((i as u64) < t % n as u64))
+        };
+        let slots: Vec<Arc<ProgressSlot>> =
+            (0..n).map(|_| Arc::new(ProgressSlot::default())).collect();
         let mut handles = Vec::with_capacity(n);
         for (i, &cpu) in self.cpus.iter().enumerate() {
             let plan = WorkerPlan {
@@ -245,7 +287,9 @@ impl Setup {
         rv.epoch_ns.store(epoch, Ordering::Relaxed);
         rv.go.wait();
 
-        let progress = opts.progress.then(|| crate::output::progress::RunProgress::new(w, repeat));
+        let progress = opts
+            .progress
+            .then(|| crate::output::progress::RunProgress::new(w, repeat));
         let mut interrupted = false;
         while handles.iter().any(|h| !h.is_finished()) {
             std::thread::sleep(Duration::from_millis(50));
@@ -262,7 +306,10 @@ impl Setup {
         }
         let outputs: Vec<WorkerOutput> = handles
             .into_iter()
-            .map(|h| h.join().map_err(|_| anyhow::anyhow!("a worker thread panicked")))
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a worker thread panicked"))
+            })
             .collect::<Result<Vec<_>>>()?
             .into_iter()
             .flatten()
@@ -273,21 +320,37 @@ impl Setup {
         if !errors.is_empty() && !interrupted {
             bail!("{}", errors.join("\n"));
         }
-        let end = outputs.iter().map(|o| o.end_ns).max().unwrap_or(epoch).max(epoch + 1);
+        let end = outputs
+            .iter()
+            .map(|o| o.end_ns)
+            .max()
+            .unwrap_or(epoch)
+            .max(epoch + 1);
         let duration_ns = end - epoch;
         let recorders: Vec<&histogram::Recorder> = outputs.iter().map(|o| &o.recorder).collect();
         let merged = histogram::merge(&recorders);
         let ops: u64 = outputs.iter().map(|o| o.recorder.ops).sum();
         let bytes: u64 = outputs.iter().map(|o| o.recorder.bytes).sum();
         let secs = duration_ns as f64 / 1e9;
-        if repeat == 0 && cov_after.fraction < MIN_COVERAGE && w.buffer != Backing::Base && w.disturb.is_empty() {
-            result.invalid_reasons.push(coverage_complaint(w, cov_after.fraction, "after the run"));
+        if repeat == 0
+            && cov_after.fraction < MIN_COVERAGE
+            && w.buffer != Backing::Base
+            && w.disturb.is_empty()
+        {
+            result
+                .invalid_reasons
+                .push(coverage_complaint(w, cov_after.fraction, "after the run"));
         }
-        let mut verify = VerifyReport { enabled: w.verify, ..VerifyReport::default() };
+        let mut verify = VerifyReport {
+            enabled: w.verify,
+            ..VerifyReport::default()
+        };
         for o in &outputs {
             verify.bytes_checked += o.bytes_checked;
             verify.mismatches += o.mismatches;
-            verify.first_mismatches.extend(o.first_mismatches.iter().cloned());
+            verify
+                .first_mismatches
+                .extend(o.first_mismatches.iter().cloned());
         }
         verify.first_mismatches.sort_by_key(|m| m.t_ms);
         verify.first_mismatches.truncate(16);

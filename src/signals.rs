@@ -13,7 +13,9 @@ pub fn install() {
         let flag = Arc::new(AtomicBool::new(false));
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&flag)) {
-                crate::output::warn(&format!("cannot handle signal {sig}: {e}; Ctrl-C will not clean up"));
+                crate::output::warn(&format!(
+                    "cannot handle signal {sig}: {e}; Ctrl-C will not clean up"
+                ));
             }
         }
         flag

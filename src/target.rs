@@ -65,7 +65,16 @@ impl Target {
             let zram = ZramDevice::create(size)?;
             let path = zram.path();
             let file = open_direct(&path, true, false).map_err(|e| explain_open(&path, e))?;
-            let mut t = Target { path, kind: "zram".into(), size, writable: true, stamped: false, file, _remove: None, _zram: Some(zram) };
+            let mut t = Target {
+                path,
+                kind: "zram".into(),
+                size,
+                writable: true,
+                stamped: false,
+                file,
+                _remove: None,
+                _zram: Some(zram),
+            };
             t.fill(w.seed, stop)?;
             return Ok(t);
         }
@@ -73,18 +82,33 @@ impl Target {
             default_file(Path::new("."))
         } else {
             let p = PathBuf::from(spec);
-            if p.is_dir() { default_file(&p) } else { p }
+            if p.is_dir() {
+                default_file(&p)
+            } else {
+                p
+            }
         };
         match std::fs::metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let file = open_direct(&path, true, true).map_err(|e| explain_open(&path, e))?;
                 let remove = RemoveFile(path.clone());
-                let mut t = Target { path, kind: "file (created)".into(), size: w.size.bytes(), writable: true, stamped: false, file, _remove: Some(remove), _zram: None };
+                let mut t = Target {
+                    path,
+                    kind: "file (created)".into(),
+                    size: w.size.bytes(),
+                    writable: true,
+                    stamped: false,
+                    file,
+                    _remove: Some(remove),
+                    _zram: None,
+                };
                 t.fill(w.seed, stop)?;
                 Ok(t)
             }
             Err(e) => bail!("{}: {e}", path.display()),
-            Ok(meta) if meta.file_type().is_block_device() => Self::block_device(path, w, need_writes, stop),
+            Ok(meta) if meta.file_type().is_block_device() => {
+                Self::block_device(path, w, need_writes, stop)
+            }
             Ok(meta) if meta.is_file() => {
                 if need_writes && !w.force {
                     bail!(
@@ -95,25 +119,58 @@ impl Target {
                 }
                 let size = if w.force { w.size.bytes() } else { meta.len() };
                 if size < w.bs.bytes() {
-                    bail!("{} holds {} bytes, less than one block of {}", path.display(), size, w.bs);
+                    bail!(
+                        "{} holds {} bytes, less than one block of {}",
+                        path.display(),
+                        size,
+                        w.bs
+                    );
                 }
-                let file = open_direct(&path, w.force, false).map_err(|e| explain_open(&path, e))?;
-                let mut t = Target { path, kind: "file (existing)".into(), size: size - size % 4096, writable: w.force, stamped: false, file, _remove: None, _zram: None };
+                let file =
+                    open_direct(&path, w.force, false).map_err(|e| explain_open(&path, e))?;
+                let mut t = Target {
+                    path,
+                    kind: "file (existing)".into(),
+                    size: size - size % 4096,
+                    writable: w.force,
+                    stamped: false,
+                    file,
+                    _remove: None,
+                    _zram: None,
+                };
                 if w.force {
                     t.fill(w.seed, stop)?;
                 }
                 Ok(t)
             }
-            Ok(_) => bail!("{} is neither a regular file nor a block device", path.display()),
+            Ok(_) => bail!(
+                "{} is neither a regular file nor a block device",
+                path.display()
+            ),
         }
     }
 
-    fn block_device(path: PathBuf, w: &Workload, need_writes: bool, stop: &dyn Fn() -> bool) -> Result<Target> {
+    fn block_device(
+        path: PathBuf,
+        w: &Workload,
+        need_writes: bool,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Target> {
         let file = open_direct(&path, false, false).map_err(|e| explain_open(&path, e))?;
-        let dev_size = block_size(&file).with_context(|| format!("reading the size of {}", path.display()))?;
+        let dev_size =
+            block_size(&file).with_context(|| format!("reading the size of {}", path.display()))?;
         let size = dev_size.min(w.size.bytes());
         if !need_writes {
-            return Ok(Target { path, kind: "block device".into(), size: size - size % 4096, writable: false, stamped: false, file, _remove: None, _zram: None });
+            return Ok(Target {
+                path,
+                kind: "block device".into(),
+                size: size - size % 4096,
+                writable: false,
+                stamped: false,
+                file,
+                _remove: None,
+                _zram: None,
+            });
         }
         if !w.allow_write_device {
             bail!("{} is a block device and the workload writes to it (writes or --verify); pass --allow-write-device to allow writes to a blank device, or use --no-verify with a read-only rw mode", path.display());
@@ -123,7 +180,16 @@ impl Target {
         }
         drop(file);
         let file = open_direct(&path, true, false).map_err(|e| explain_open(&path, e))?;
-        let mut t = Target { path, kind: "block device".into(), size: size - size % 4096, writable: true, stamped: false, file, _remove: None, _zram: None };
+        let mut t = Target {
+            path,
+            kind: "block device".into(),
+            size: size - size % 4096,
+            writable: true,
+            stamped: false,
+            file,
+            _remove: None,
+            _zram: None,
+        };
         t.fill(w.seed, stop)?;
         Ok(t)
     }
@@ -157,7 +223,8 @@ impl Target {
     pub fn corrupt(&self, offset: u64, len: usize) -> Result<()> {
         let mut buf = AlignedBuf::new(len.next_multiple_of(4096));
         buf.as_mut_slice().fill(0xa5);
-        self.file.write_all_at(buf.as_slice(), offset - offset % 4096)?;
+        self.file
+            .write_all_at(buf.as_slice(), offset - offset % 4096)?;
         Ok(())
     }
 }
@@ -174,15 +241,24 @@ fn block_size(f: &File) -> std::io::Result<u64> {
 fn device_in_use(path: &Path, f: &File) -> Result<Option<String>> {
     let canon = std::fs::canonicalize(path)?;
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    if mounts.lines().any(|l| l.split_whitespace().next().map(Path::new) == Some(&canon)) {
+    if mounts
+        .lines()
+        .any(|l| l.split_whitespace().next().map(Path::new) == Some(&canon))
+    {
         return Ok(Some("it is mounted".into()));
     }
-    if crate::system::swap::active_swaps().iter().any(|s| Path::new(&s.name) == canon) {
+    if crate::system::swap::active_swaps()
+        .iter()
+        .any(|s| Path::new(&s.name) == canon)
+    {
         return Ok(Some("it is in use as swap".into()));
     }
     if let Some(name) = canon.file_name().and_then(|n| n.to_str()) {
         let holders = format!("/sys/class/block/{name}/holders");
-        if std::fs::read_dir(&holders).map(|d| d.count() > 0).unwrap_or(false) {
+        if std::fs::read_dir(&holders)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false)
+        {
             return Ok(Some(format!("{holders} lists holders (RAID, LVM or dm)")));
         }
     }
@@ -193,7 +269,9 @@ fn device_in_use(path: &Path, f: &File) -> Result<Option<String>> {
 
 /// Names a filesystem or partition table signature in the first 128 KiB, if any.
 pub fn signature(head: &[u8]) -> Option<String> {
-    let at = |off: usize, magic: &[u8]| head.len() >= off + magic.len() && &head[off..off + magic.len()] == magic;
+    let at = |off: usize, magic: &[u8]| {
+        head.len() >= off + magic.len() && &head[off..off + magic.len()] == magic
+    };
     let checks: [(&str, usize, &[u8]); 8] = [
         ("ext2/3/4", 1080, &[0x53, 0xef]),
         ("xfs", 0, b"XFSB"),

@@ -19,12 +19,16 @@ impl Size {
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     if t.is_empty() {
-        return Err("empty size; expected a number with an optional suffix such as 4k, 10M, 1G".into());
+        return Err(
+            "empty size; expected a number with an optional suffix such as 4k, 10M, 1G".into(),
+        );
     }
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, suffix) = t.split_at(split);
     if num.is_empty() {
-        return Err(format!("`{text}` is not a size; expected a number with an optional suffix such as 4k, 10M, 1G"));
+        return Err(format!(
+            "`{text}` is not a size; expected a number with an optional suffix such as 4k, 10M, 1G"
+        ));
     }
     let n: u64 = num
         .parse()
@@ -35,11 +39,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
         "t" | "tb" | "tib" => 40,
-        other => {
-            return Err(format!(
-                "`{text}`: unknown size suffix `{other}`; use k, M, G or T (binary: 1k = 1024 bytes)"
-            ))
-        }
+        other => return Err(format!(
+            "`{text}`: unknown size suffix `{other}`; use k, M, G or T (binary: 1k = 1024 bytes)"
+        )),
     };
     n.checked_mul(1u64 << shift)
         .ok_or_else(|| format!("`{text}` does not fit in 64 bits"))
@@ -225,7 +227,9 @@ impl de::Visitor<'_> for DurationVisitor {
         self.visit_u64(v)
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
-        parse_duration(&v.to_string()).map(Duration).map_err(E::custom)
+        parse_duration(&v.to_string())
+            .map(Duration)
+            .map_err(E::custom)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
         parse_duration(v).map(Duration).map_err(E::custom)
@@ -296,7 +300,9 @@ mod tests {
         assert_eq!(parse_size("4KiB").unwrap(), 4096);
         assert_eq!(parse_size("10M").unwrap(), 10 << 20);
         assert_eq!(parse_size("1g").unwrap(), 1 << 30);
-        assert!(parse_size("4x").unwrap_err().contains("unknown size suffix"));
+        assert!(parse_size("4x")
+            .unwrap_err()
+            .contains("unknown size suffix"));
         assert!(parse_size("").is_err());
         assert!(parse_size("k").is_err());
         assert!(parse_size("99999999999999999999").is_err());
@@ -322,7 +328,10 @@ mod tests {
         assert!(parse_duration("-1s").is_err());
         assert_eq!(format_duration(5_000_000_000), "5s");
         assert_eq!(format_duration(100_000_000), "100ms");
-        assert_eq!(parse_duration(&format_duration(1_500_000)).unwrap(), 1_500_000);
+        assert_eq!(
+            parse_duration(&format_duration(1_500_000)).unwrap(),
+            1_500_000
+        );
     }
 
     #[test]

@@ -59,7 +59,8 @@ pub fn check(buf: &[u8], offset: u64, seed: u64) -> (u64, Option<Difference>) {
     for (s, sector) in buf.chunks(SECTOR).enumerate() {
         let sector_off = offset + (s * SECTOR) as u64;
         let bad_word = sector.chunks_exact(8).enumerate().position(|(i, w)| {
-            u64::from_le_bytes(w.try_into().unwrap()) != expected_word(sector_off + 8 * i as u64, seed)
+            u64::from_le_bytes(w.try_into().unwrap())
+                != expected_word(sector_off + 8 * i as u64, seed)
         });
         if let Some(i) = bad_word {
             bad_sectors += 1;
@@ -74,7 +75,9 @@ pub fn check(buf: &[u8], offset: u64, seed: u64) -> (u64, Option<Difference>) {
 fn describe(sector: &[u8], sector_off: u64, from: usize, seed: u64) -> Difference {
     let mut expected = vec![0u8; sector.len()];
     stamp(&mut expected, sector_off, seed);
-    let i = (from..sector.len()).find(|&i| expected[i] != sector[i]).unwrap_or(from);
+    let i = (from..sector.len())
+        .find(|&i| expected[i] != sector[i])
+        .unwrap_or(from);
     let end = (i + 16).min(sector.len());
     Difference {
         offset: sector_off + i as u64,
@@ -102,7 +105,10 @@ mod tests {
     fn header_carries_offset_and_seed() {
         let mut b = vec![0u8; 1024];
         stamp(&mut b, 4096, 7);
-        assert_eq!(u64::from_le_bytes(b[512..520].try_into().unwrap()), 4096 + 512);
+        assert_eq!(
+            u64::from_le_bytes(b[512..520].try_into().unwrap()),
+            4096 + 512
+        );
         assert_eq!(u64::from_le_bytes(b[520..528].try_into().unwrap()), 7);
     }
 

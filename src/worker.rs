@@ -66,7 +66,10 @@ impl Rendezvous {
     }
 
     pub fn fail(&self, msg: String) {
-        self.errors.lock().unwrap_or_else(|e| e.into_inner()).push(msg);
+        self.errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(msg);
         self.stop.store(true, Ordering::Relaxed);
     }
 }
@@ -147,7 +150,40 @@ impl Loop<'_> {
     }
 }
 
-/// Runs one worker: pin, warm up, measure. Never returns early past a barrier, so the
+/// Counts the barriers a worker has passed; if the worker panics, the drop passes the
+/// rest, so the main thread is never left waiting, and records the failure.
+struct BarrierGuard<'a> {
+    rv: &'a Rendezvous,
+    passed: u8,
+    cpu: usize,
+}
+
+impl BarrierGuard<'_> {
+    fn wait(&mut self) {
+        match self.passed {
+            0 => self.rv.pinned.wait(),
+            1 => self.rv.warmed.wait(),
+            _ => self.rv.go.wait(),
+        };
+        self.passed += 1;
+    }
+}
+
+impl Drop for BarrierGuard<'_> {
+    fn drop(&mut self) {
+        if self.passed < 3 {
+            self.rv.fail(format!(
+                "worker on CPU {} failed before the measured phase",
+                self.cpu
+            ));
+            while self.passed < 3 {
+                self.wait();
+            }
+        }
+    }
+}
+
+/// Runs one worker: pin, warm up, measure. Never leaves a barrier unpassed, so the
 /// main thread cannot be left waiting.
 pub fn run_worker(
     plan: WorkerPlan,
@@ -155,13 +191,18 @@ pub fn run_worker(
     rv: Arc<Rendezvous>,
     progress: Arc<ProgressSlot>,
 ) -> Option<WorkerOutput> {
+    let mut barriers = BarrierGuard {
+        rv: &rv,
+        passed: 0,
+        cpu: plan.cpu,
+    };
     if let Err(e) = crate::system::cpu::pin_current_thread(plan.cpu) {
         rv.fail(format!("{e:#}"));
     }
     let blocks = plan.region / plan.bs;
     let mut lp = Loop {
         iov: Vec::new(),
-        rng: Rng(plan.seed ^ ((plan.index as u64 + 1) * 0x9e37_79b9_7f4a_7c15) | 1),
+        rng: Rng(plan.seed ^ (plan.index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
         next_block: blocks * plan.index as u64 / plan.threads as u64,
         blocks,
         plan: &plan,
@@ -169,9 +210,12 @@ pub fn run_worker(
     lp.iov = plan
         .segments
         .iter()
-        .map(|s| libc::iovec { iov_base: (plan.base + s.offset) as *mut libc::c_void, iov_len: s.len })
+        .map(|s| libc::iovec {
+            iov_base: (plan.base + s.offset) as *mut libc::c_void,
+            iov_len: s.len,
+        })
         .collect();
-    rv.pinned.wait();
+    barriers.wait();
 
     // Warm-up: the same loop, recorded nowhere.
     if !rv.stop.load(Ordering::Relaxed) && plan.warmup_ns > 0 {
@@ -185,8 +229,8 @@ pub fn run_worker(
             }
         }
     }
-    rv.warmed.wait();
-    rv.go.wait();
+    barriers.wait();
+    barriers.wait();
     let epoch = rv.epoch_ns.load(Ordering::Relaxed);
     let mut rec = Recorder::new(epoch);
     let mut out = WorkerOutput {
@@ -207,7 +251,11 @@ pub fn run_worker(
     let (mut ops, mut bytes) = (0u64, 0u64);
     let mut published_ticks = 0;
     let mut now = now_ns();
-    while now < deadline && ops < ops_budget && bytes < bytes_budget && !rv.stop.load(Ordering::Relaxed) {
+    while now < deadline
+        && ops < ops_budget
+        && bytes < bytes_budget
+        && !rv.stop.load(Ordering::Relaxed)
+    {
         let (kind, offset) = lp.pick();
         lp.prepare(kind, offset);
         let t0 = now_ns();
@@ -219,7 +267,11 @@ pub fn run_worker(
                 rv.fail(format!(
                     "worker on CPU {}: short {} of {n} bytes instead of {} at offset {offset}",
                     plan.cpu,
-                    if kind == OpKind::Read { "read" } else { "write" },
+                    if kind == OpKind::Read {
+                        "read"
+                    } else {
+                        "write"
+                    },
                     plan.bs
                 ));
                 break;
@@ -239,14 +291,20 @@ pub fn run_worker(
             published_ticks = rec.ticks_closed();
             progress.ops.store(ops, Ordering::Relaxed);
             progress.bytes.store(bytes, Ordering::Relaxed);
-            progress.p99_ns.store(rec.last_tick_p99(), Ordering::Relaxed);
+            progress
+                .p99_ns
+                .store(rec.last_tick_p99(), Ordering::Relaxed);
         }
         now = t1;
     }
     rec.finish();
     progress.ops.store(ops, Ordering::Relaxed);
     progress.bytes.store(bytes, Ordering::Relaxed);
-    out.end_ns = now_ns().min(if deadline == u64::MAX { u64::MAX } else { deadline.max(now) });
+    out.end_ns = now_ns().min(if deadline == u64::MAX {
+        u64::MAX
+    } else {
+        deadline.max(now)
+    });
     out.recorder = rec;
     Some(out)
 }
@@ -276,7 +334,11 @@ fn check_read(lp: &Loop, offset: u64, t_ns: u64, out: &mut WorkerOutput) {
 }
 
 fn io_error_text(plan: &WorkerPlan, kind: OpKind, offset: u64, e: &std::io::Error) -> String {
-    let op = if kind == OpKind::Read { "read" } else { "write" };
+    let op = if kind == OpKind::Read {
+        "read"
+    } else {
+        "write"
+    };
     let hint = match e.raw_os_error() {
         Some(libc::EINVAL) => format!(
             ": O_DIRECT needs the offset ({offset}), the size ({}) and the buffer address aligned to the device's logical block size; check bs and the target's filesystem",

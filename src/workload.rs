@@ -365,10 +365,14 @@ impl Workload {
             return Err("repeat = 0: at least one measured run is needed".into());
         }
         if self.duration.as_nanos() == 0 && self.bytes.is_none() && self.ops.is_none() {
-            return Err("duration = 0 and neither bytes nor ops set: the run would never stop".into());
+            return Err(
+                "duration = 0 and neither bytes nor ops set: the run would never stop".into(),
+            );
         }
         if let Some(Size(0)) = self.bytes {
-            return Err("bytes = 0: nothing to do; set a positive byte count or use duration".into());
+            return Err(
+                "bytes = 0: nothing to do; set a positive byte count or use duration".into(),
+            );
         }
         if self.ops == Some(0) {
             return Err("ops = 0: nothing to do; set a positive count or use duration".into());
@@ -461,7 +465,11 @@ mod tests {
         let err = Workload::from_toml("bs = \"4q\"\n", "w.toml").unwrap_err();
         assert_eq!(err.line, 1);
         assert_eq!(err.column, 6);
-        assert!(err.message.contains("unknown size suffix"), "{}", err.message);
+        assert!(
+            err.message.contains("unknown size suffix"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -492,7 +500,10 @@ mod tests {
             bytes: Some(Size(1 << 30)),
             ..Workload::default()
         };
-        w.disturb.push(DisturbSpec::new(DisturbKind::Split, Some(SplitMethod::Dontneed)));
+        w.disturb.push(DisturbSpec::new(
+            DisturbKind::Split,
+            Some(SplitMethod::Dontneed),
+        ));
         w.swap = Some("zram:1G".into());
         let back = Workload::from_toml(&w.to_toml(), "x").unwrap();
         assert_eq!(back, w);
@@ -505,6 +516,9 @@ mod tests {
         assert_eq!("thp".parse::<Backing>().unwrap(), Backing::Thp);
         assert_eq!("4k".parse::<Backing>().unwrap(), Backing::Base);
         assert!("mthp:48K".parse::<Backing>().is_err());
-        assert!("huge".parse::<Backing>().unwrap_err().contains("unknown buffer backing"));
+        assert!("huge"
+            .parse::<Backing>()
+            .unwrap_err()
+            .contains("unknown buffer backing"));
     }
 }

@@ -23,15 +23,34 @@ impl Engine for DioEngine {
     }
 
     #[inline]
-    fn execute(&mut self, kind: OpKind, offset: u64, iov: &[libc::iovec]) -> std::io::Result<usize> {
+    fn execute(
+        &mut self,
+        kind: OpKind,
+        offset: u64,
+        iov: &[libc::iovec],
+    ) -> std::io::Result<usize> {
         // SAFETY: the iovecs point into the worker's own buffer segments, which outlive
         // the call; fd is open.
         let n = unsafe {
             match (kind, iov) {
-                (OpKind::Read, [one]) => libc::pread(self.fd, one.iov_base, one.iov_len, offset as libc::off_t),
-                (OpKind::Write, [one]) => libc::pwrite(self.fd, one.iov_base, one.iov_len, offset as libc::off_t),
-                (OpKind::Read, many) => libc::preadv(self.fd, many.as_ptr(), many.len() as libc::c_int, offset as libc::off_t),
-                (OpKind::Write, many) => libc::pwritev(self.fd, many.as_ptr(), many.len() as libc::c_int, offset as libc::off_t),
+                (OpKind::Read, [one]) => {
+                    libc::pread(self.fd, one.iov_base, one.iov_len, offset as libc::off_t)
+                }
+                (OpKind::Write, [one]) => {
+                    libc::pwrite(self.fd, one.iov_base, one.iov_len, offset as libc::off_t)
+                }
+                (OpKind::Read, many) => libc::preadv(
+                    self.fd,
+                    many.as_ptr(),
+                    many.len() as libc::c_int,
+                    offset as libc::off_t,
+                ),
+                (OpKind::Write, many) => libc::pwritev(
+                    self.fd,
+                    many.as_ptr(),
+                    many.len() as libc::c_int,
+                    offset as libc::off_t,
+                ),
             }
         };
         if n < 0 {

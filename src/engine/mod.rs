@@ -15,5 +15,6 @@ pub trait Engine: Send {
     fn name(&self) -> &'static str;
     /// Performs one operation of the iovecs' total size at target `offset`; returns the
     /// bytes moved.
-    fn execute(&mut self, kind: OpKind, offset: u64, iov: &[libc::iovec]) -> std::io::Result<usize>;
+    fn execute(&mut self, kind: OpKind, offset: u64, iov: &[libc::iovec])
+        -> std::io::Result<usize>;
 }

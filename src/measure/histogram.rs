@@ -184,7 +184,9 @@ pub fn merge(recorders: &[&Recorder]) -> Merged {
     for r in recorders {
         for t in &r.ticks {
             let h = decode_v2(&t.v2).expect("a tick we serialized decodes");
-            let e = by_tick.entry(t.index).or_insert_with(|| (0, 0, new_histogram()));
+            let e = by_tick
+                .entry(t.index)
+                .or_insert_with(|| (0, 0, new_histogram()));
             e.0 += t.ops;
             e.1 += t.bytes;
             e.2.add(&h).expect("same bounds");
@@ -217,7 +219,11 @@ pub fn merge(recorders: &[&Recorder]) -> Merged {
             histogram: encode_compressed(h),
         })
         .collect();
-    Merged { total, timeline, intervals }
+    Merged {
+        total,
+        timeline,
+        intervals,
+    }
 }
 
 #[cfg(test)]

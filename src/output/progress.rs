@@ -34,15 +34,31 @@ impl RunProgress {
             .expect("valid template")
             .progress_chars("=> "),
         );
-        RunProgress { bar, by_time, total }
+        RunProgress {
+            bar,
+            by_time,
+            total,
+        }
     }
 
     pub fn update(&self, slots: &[Arc<ProgressSlot>], elapsed_ns: u64) {
         let ops: u64 = slots.iter().map(|s| s.ops.load(Ordering::Relaxed)).sum();
-        let p99 = slots.iter().map(|s| s.p99_ns.load(Ordering::Relaxed)).max().unwrap_or(0);
+        let p99 = slots
+            .iter()
+            .map(|s| s.p99_ns.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
         let secs = (elapsed_ns as f64 / 1e9).max(1e-3);
-        self.bar.set_position(if self.by_time { (elapsed_ns / 1_000_000).min(self.total) } else { ops.min(self.total) });
-        self.bar.set_message(format!("{:.0} ops/s  p99 {}", ops as f64 / secs, human_ns(p99 as f64)));
+        self.bar.set_position(if self.by_time {
+            (elapsed_ns / 1_000_000).min(self.total)
+        } else {
+            ops.min(self.total)
+        });
+        self.bar.set_message(format!(
+            "{:.0} ops/s  p99 {}",
+            ops as f64 / secs,
+            human_ns(p99 as f64)
+        ));
     }
 
     pub fn finish(self) {

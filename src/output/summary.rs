@@ -17,7 +17,11 @@ pub fn render(r: &BenchResult) -> String {
         w.bs,
         w.buffer,
         w.share,
-        r.runs.first().map_or(0, |run| run.threads.len()).to_string() + " threads",
+        r.runs
+            .first()
+            .map_or(0, |run| run.threads.len())
+            .to_string()
+            + " threads",
         r.system.kernel.release
     );
     for run in &r.runs {
@@ -33,7 +37,10 @@ pub fn render(r: &BenchResult) -> String {
         }
     }
     if r.interrupted {
-        let _ = writeln!(s, "INTERRUPTED: the result holds what was measured before the signal");
+        let _ = writeln!(
+            s,
+            "INTERRUPTED: the result holds what was measured before the signal"
+        );
     }
     if !r.valid {
         let _ = writeln!(s, "INVALID:");
@@ -109,7 +116,11 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             d.errors,
             human_ns(d.latency_ns.p50 as f64),
             human_ns(d.latency_ns.p99 as f64),
-            if d.counters_moved { String::new() } else { format!("  (none of {} moved)", d.expected_counters.join(", ")) }
+            if d.counters_moved {
+                String::new()
+            } else {
+                format!("  (none of {} moved)", d.expected_counters.join(", "))
+            }
         );
     }
 }

@@ -10,7 +10,9 @@ pub fn online_cpus() -> Vec<usize> {
     super::read_trimmed(format!("{CPU_SYSFS}/online"))
         .ok()
         .and_then(|s| parse_cpu_list(&s).ok())
-        .unwrap_or_else(|| (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect())
+        .unwrap_or_else(|| {
+            (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
+        })
 }
 
 /// CPUs this process may run on (its affinity mask), which can be fewer than online.

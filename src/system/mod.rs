@@ -36,7 +36,9 @@ pub fn read_selected(path: impl AsRef<Path>) -> io::Result<String> {
 /// Writes a value to a sysfs/procfs file in one write(2), as the kernel expects.
 pub fn write_knob(path: impl AsRef<Path>, value: &str) -> io::Result<()> {
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().write(true).open(path.as_ref())?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path.as_ref())?;
     f.write_all(value.as_bytes())
 }
 

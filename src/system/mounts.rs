@@ -54,7 +54,9 @@ impl MountGuard {
 impl Drop for MountGuard {
     fn drop(&mut self) {
         if self.mounted_by_us {
-            if let Err(e) = nix::mount::umount2(Path::new(&self.path), nix::mount::MntFlags::MNT_DETACH) {
+            if let Err(e) =
+                nix::mount::umount2(Path::new(&self.path), nix::mount::MntFlags::MNT_DETACH)
+            {
                 crate::output::warn(&format!("could not unmount {}: {e}", self.path));
             }
         }

@@ -41,7 +41,11 @@ pub fn coverage(addr: usize, len: usize, folio_bytes: u64) -> std::io::Result<Co
 }
 
 /// Exact per-folio coverage; `None` when PFNs are hidden (not root).
-pub fn kpageflags_coverage(addr: usize, len: usize, folio_bytes: u64) -> std::io::Result<Option<Coverage>> {
+pub fn kpageflags_coverage(
+    addr: usize,
+    len: usize,
+    folio_bytes: u64,
+) -> std::io::Result<Option<Coverage>> {
     let pagemap = File::open("/proc/self/pagemap")?;
     let kpageflags = match File::open("/proc/kpageflags") {
         Ok(f) => f,
@@ -82,7 +86,11 @@ pub fn kpageflags_coverage(addr: usize, len: usize, folio_bytes: u64) -> std::io
     if !any_pfn && cov.present > 0 {
         return Ok(None);
     }
-    cov.fraction = if npages == 0 { 0.0 } else { covered as f64 / npages as f64 };
+    cov.fraction = if npages == 0 {
+        0.0
+    } else {
+        covered as f64 / npages as f64
+    };
     Ok(Some(cov))
 }
 
@@ -178,7 +186,11 @@ pub fn smaps_coverage(addr: usize, len: usize, folio_bytes: u64) -> std::io::Res
         let Some((a, b)) = cur else { continue };
         let overlap = (b.min(end) - a.max(start)) as f64 / (b - a) as f64;
         let kb = |l: &str| -> f64 {
-            l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) * 1024.0
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                * 1024.0
         };
         if line.starts_with("AnonHugePages:") {
             huge_bytes += kb(line) * overlap;
@@ -186,7 +198,11 @@ pub fn smaps_coverage(addr: usize, len: usize, folio_bytes: u64) -> std::io::Res
             hugetlb_bytes += kb(line) * overlap;
         }
     }
-    let counted = if folio_bytes <= pmd { huge_bytes + hugetlb_bytes } else { 0.0 };
+    let counted = if folio_bytes <= pmd {
+        huge_bytes + hugetlb_bytes
+    } else {
+        0.0
+    };
     let fraction = if folio_bytes <= PAGE {
         1.0
     } else {
@@ -210,6 +226,9 @@ mod tests {
         let mut v = vec![1u8; len];
         v[0] = 2;
         let c = coverage(v.as_ptr() as usize, len, 4096).unwrap();
-        assert!(c.fraction >= 0.99, "every present page is in a folio of >= 4K: {c:?}");
+        assert!(
+            c.fraction >= 0.99,
+            "every present page is in a folio of >= 4K: {c:?}"
+        );
     }
 }

@@ -18,7 +18,13 @@ pub struct ProbeRow {
     pub remedy: String,
 }
 
-fn row(what: &str, available: bool, value: impl Into<String>, reason: impl Into<String>, remedy: impl Into<String>) -> ProbeRow {
+fn row(
+    what: &str,
+    available: bool,
+    value: impl Into<String>,
+    reason: impl Into<String>,
+    remedy: impl Into<String>,
+) -> ProbeRow {
     ProbeRow {
         what: what.into(),
         available,
@@ -35,8 +41,14 @@ fn info(what: &str, value: impl Into<String>) -> ProbeRow {
 pub fn kernel_info() -> crate::result::KernelInfo {
     let uts = nix::sys::utsname::uname().ok();
     crate::result::KernelInfo {
-        release: uts.as_ref().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default(),
-        version: uts.as_ref().map(|u| u.version().to_string_lossy().into_owned()).unwrap_or_default(),
+        release: uts
+            .as_ref()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        version: uts
+            .as_ref()
+            .map(|u| u.version().to_string_lossy().into_owned())
+            .unwrap_or_default(),
         cmdline: read_trimmed("/proc/cmdline").unwrap_or_default(),
     }
 }
@@ -59,7 +71,14 @@ pub fn try_madvise(advice: libc::c_int) -> Result<(), String> {
     let len = 4usize << 20;
     // SAFETY: a fresh private anonymous mapping, unmapped below.
     let p = unsafe {
-        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
     };
     if p == libc::MAP_FAILED {
         return Err(format!("mmap failed: {}", std::io::Error::last_os_error()));
@@ -72,13 +91,24 @@ pub fn try_madvise(advice: libc::c_int) -> Result<(), String> {
         let r = libc::madvise(aligned, 2 << 20, advice);
         let e = std::io::Error::last_os_error();
         libc::munmap(p, len);
-        if r == 0 { Ok(()) } else { Err(e) }
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(e)
+        }
     };
     match r {
         Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Err("EINVAL: this kernel does not know the advice".into()),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            Err("EINVAL: this kernel does not know the advice".into())
+        }
         // EAGAIN/ENOMEM from MADV_COLLAPSE still prove the advice exists.
-        Err(e) if advice == MADV_COLLAPSE && matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::ENOMEM)) => Ok(()),
+        Err(e)
+            if advice == MADV_COLLAPSE
+                && matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::ENOMEM)) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(super::errno_text(&e)),
     }
 }
@@ -99,18 +129,31 @@ pub fn check_o_direct(dir: &Path) -> Result<String, String> {
         .open(&path);
     let f = match f {
         Ok(f) => f,
-        Err(e) => return Err(format!("open with O_DIRECT on {fs} failed: {}", super::errno_text(&e))),
+        Err(e) => {
+            return Err(format!(
+                "open with O_DIRECT on {fs} failed: {}",
+                super::errno_text(&e)
+            ))
+        }
     };
     let mut buf = crate::buffer::AlignedBuf::new(4096);
     buf.as_mut_slice().fill(0x5a);
     use std::os::unix::fs::FileExt;
     if let Err(e) = f.write_at(buf.as_slice(), 0) {
-        return Err(format!("aligned O_DIRECT write on {fs} failed: {}", super::errno_text(&e)));
+        return Err(format!(
+            "aligned O_DIRECT write on {fs} failed: {}",
+            super::errno_text(&e)
+        ));
     }
     match f.read_at(buf.as_mut_slice(), 0) {
         Ok(4096) => Ok(fs),
-        Ok(n) => Err(format!("aligned O_DIRECT read on {fs} returned {n} bytes, not 4096")),
-        Err(e) => Err(format!("aligned O_DIRECT read on {fs} failed: {}", super::errno_text(&e))),
+        Ok(n) => Err(format!(
+            "aligned O_DIRECT read on {fs} returned {n} bytes, not 4096"
+        )),
+        Err(e) => Err(format!(
+            "aligned O_DIRECT read on {fs} failed: {}",
+            super::errno_text(&e)
+        )),
     }
 }
 
@@ -130,7 +173,10 @@ pub fn filesystem_type(path: &Path) -> Option<String> {
 }
 
 pub fn perf_event_paranoid() -> Option<i32> {
-    read_trimmed("/proc/sys/kernel/perf_event_paranoid").ok()?.parse().ok()
+    read_trimmed("/proc/sys/kernel/perf_event_paranoid")
+        .ok()?
+        .parse()
+        .ok()
 }
 
 pub fn software_events() -> Result<(), String> {
@@ -146,7 +192,8 @@ pub fn hardware_pmu() -> Result<(), String> {
         .map(|_| ())
         .map_err(|e| match e.raw_os_error() {
             Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) => {
-                "no hardware PMU: perf_event_open(cycles) answers ENOENT/EOPNOTSUPP (usual in VMs)".into()
+                "no hardware PMU: perf_event_open(cycles) answers ENOENT/EOPNOTSUPP (usual in VMs)"
+                    .into()
             }
             _ => super::errno_text(&e),
         })
@@ -167,13 +214,22 @@ pub fn contention_tracepoints() -> Result<(), String> {
             .all(|t| Path::new(&format!("{base}/events/lock/{t}/id")).exists())
     };
     if let Some(base) = tracefs_mounted() {
-        return if check(base) { Ok(()) } else { Err(format!("{base}/events/lock/contention_begin is missing: the kernel predates 5.19 or lacks the lock tracepoints")) };
+        return if check(base) {
+            Ok(())
+        } else {
+            Err(format!("{base}/events/lock/contention_begin is missing: the kernel predates 5.19 or lacks the lock tracepoints"))
+        };
     }
     if !super::is_root() {
         return Err("tracefs is not mounted and mounting it needs root".into());
     }
-    let guard = mounts::MountGuard::ensure("tracefs", mounts::TRACEFS).map_err(|e| format!("{e:#}"))?;
-    if check(guard.path()) { Ok(()) } else { Err("lock:contention_begin/end are missing (kernel before 5.19?)".into()) }
+    let guard =
+        mounts::MountGuard::ensure("tracefs", mounts::TRACEFS).map_err(|e| format!("{e:#}"))?;
+    if check(guard.path()) {
+        Ok(())
+    } else {
+        Err("lock:contention_begin/end are missing (kernel before 5.19?)".into())
+    }
 }
 
 /// Whether /sys/kernel/debug/split_huge_pages takes writes: an empty range of our own
@@ -182,10 +238,13 @@ pub fn split_huge_pages_writable() -> Result<(), String> {
     if !super::is_root() {
         return Err("needs root".into());
     }
-    let _guard = mounts::MountGuard::ensure("debugfs", mounts::DEBUGFS).map_err(|e| format!("{e:#}"))?;
+    let _guard =
+        mounts::MountGuard::ensure("debugfs", mounts::DEBUGFS).map_err(|e| format!("{e:#}"))?;
     let path = format!("{}/split_huge_pages", mounts::DEBUGFS);
     if !Path::new(&path).exists() {
-        return Err(format!("{path} does not exist (kernel without CONFIG_DEBUG_FS or THP)"));
+        return Err(format!(
+            "{path} does not exist (kernel without CONFIG_DEBUG_FS or THP)"
+        ));
     }
     match super::write_knob(&path, &format!("{},0x0,0x1000", std::process::id())) {
         Ok(()) => Ok(()),
@@ -213,39 +272,96 @@ pub fn probe(target_dir: &Path) -> Vec<ProbeRow> {
             "unknown" => "securityfs could not be read (not root?)",
             _ => "lockdown forbids debugfs writes (split_huge_pages) and raw kernel memory access",
         },
-        if lockdown == "none" { "" } else { "boot with lockdown=none where policy allows; thpbench falls back to madvise splits" },
+        if lockdown == "none" {
+            ""
+        } else {
+            "boot with lockdown=none where policy allows; thpbench falls back to madvise splits"
+        },
     ));
 
     let t = thp::info();
     let thp_ok = thp::pmd_thp_usable();
-    rows.push(row("THP enabled", thp_ok.is_ok(), &t.enabled, thp_ok.clone().err().unwrap_or_default(), if thp_ok.is_ok() { "" } else { "echo madvise > /sys/kernel/mm/transparent_hugepage/enabled" }));
+    rows.push(row(
+        "THP enabled",
+        thp_ok.is_ok(),
+        &t.enabled,
+        thp_ok.clone().err().unwrap_or_default(),
+        if thp_ok.is_ok() {
+            ""
+        } else {
+            "echo madvise > /sys/kernel/mm/transparent_hugepage/enabled"
+        },
+    ));
     rows.push(info("THP defrag", &t.defrag));
     rows.push(info("THP shmem_enabled", &t.shmem_enabled));
-    rows.push(info("THP PMD size", crate::units::format_size(t.pmd_size_bytes)));
+    rows.push(info(
+        "THP PMD size",
+        crate::units::format_size(t.pmd_size_bytes),
+    ));
     let kh = thp::khugepaged();
     rows.push(info(
         "khugepaged",
-        kh.iter().filter(|(k, _)| ["defrag", "max_ptes_none", "pages_to_scan", "scan_sleep_millisecs"].contains(&k.as_str())).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
+        kh.iter()
+            .filter(|(k, _)| {
+                [
+                    "defrag",
+                    "max_ptes_none",
+                    "pages_to_scan",
+                    "scan_sleep_millisecs",
+                ]
+                .contains(&k.as_str())
+            })
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
     ));
     rows.push(row(
         "mTHP sizes",
         !t.mthp.is_empty(),
-        t.mthp.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(" "),
-        if t.mthp.is_empty() { "no hugepages-<size>kB directories (kernel before 6.8)" } else { "" },
-        if t.mthp.is_empty() { "use buffer = thp or 4k" } else { "" },
+        t.mthp
+            .iter()
+            .map(|(k, v)| format!("{k}:{v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        if t.mthp.is_empty() {
+            "no hugepages-<size>kB directories (kernel before 6.8)"
+        } else {
+            ""
+        },
+        if t.mthp.is_empty() {
+            "use buffer = thp or 4k"
+        } else {
+            ""
+        },
     ));
 
     let swaps = swap::active_swaps();
     rows.push(info(
         "swap devices",
-        if swaps.is_empty() { "none active (thpbench can make zram or file swap as root)".to_string() } else { swaps.iter().map(|s| format!("{} ({} kB, prio {})", s.name, s.size_kb, s.priority)).collect::<Vec<_>>().join(", ") },
+        if swaps.is_empty() {
+            "none active (thpbench can make zram or file swap as root)".to_string()
+        } else {
+            swaps
+                .iter()
+                .map(|s| format!("{} ({} kB, prio {})", s.name, s.size_kb, s.priority))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
     ));
     let zram_ok = Path::new(zram::ZRAM_CONTROL).exists();
     rows.push(row(
         "zram",
         zram_ok,
-        format!("devices {:?}, free {:?}", zram::existing_devices(), zram::free_devices()),
-        if zram_ok { "" } else { "/sys/class/zram-control is missing" },
+        format!(
+            "devices {:?}, free {:?}",
+            zram::existing_devices(),
+            zram::free_devices()
+        ),
+        if zram_ok {
+            ""
+        } else {
+            "/sys/class/zram-control is missing"
+        },
         if zram_ok { "" } else { "modprobe zram" },
     ));
     let root = super::is_root();
@@ -257,26 +373,73 @@ pub fn probe(target_dir: &Path) -> Vec<ProbeRow> {
         if root { "" } else { "run as root (sudo) for the full set" },
     ));
     let paranoid = perf_event_paranoid();
-    rows.push(info("perf_event_paranoid", paranoid.map_or("unreadable".into(), |p| p.to_string())));
+    rows.push(info(
+        "perf_event_paranoid",
+        paranoid.map_or("unreadable".into(), |p| p.to_string()),
+    ));
     let sw = software_events();
-    rows.push(row("perf software events", sw.is_ok(), "task-clock, context-switches, page-faults", sw.err().unwrap_or_default(), "lower /proc/sys/kernel/perf_event_paranoid or run as root"));
+    rows.push(row(
+        "perf software events",
+        sw.is_ok(),
+        "task-clock, context-switches, page-faults",
+        sw.err().unwrap_or_default(),
+        "lower /proc/sys/kernel/perf_event_paranoid or run as root",
+    ));
     let hw = hardware_pmu();
-    rows.push(row("perf hardware PMU", hw.is_ok(), "cycles, instructions, cache misses", hw.err().unwrap_or_default(), "run on bare metal or a VM with a virtual PMU for hardware counters"));
+    rows.push(row(
+        "perf hardware PMU",
+        hw.is_ok(),
+        "cycles, instructions, cache misses",
+        hw.err().unwrap_or_default(),
+        "run on bare metal or a VM with a virtual PMU for hardware counters",
+    ));
     let tfs = tracefs_mounted();
     rows.push(row(
         "tracefs",
         tfs.is_some() || root,
         tfs.map_or("not mounted".to_string(), |p| format!("mounted at {p}")),
-        if tfs.is_some() { "" } else if root { "not mounted; thpbench mounts it for the run and unmounts it after" } else { "not mounted and not root" },
-        if tfs.is_some() || root { "" } else { "mount -t tracefs tracefs /sys/kernel/tracing, or run as root" },
+        if tfs.is_some() {
+            ""
+        } else if root {
+            "not mounted; thpbench mounts it for the run and unmounts it after"
+        } else {
+            "not mounted and not root"
+        },
+        if tfs.is_some() || root {
+            ""
+        } else {
+            "mount -t tracefs tracefs /sys/kernel/tracing, or run as root"
+        },
     ));
     let lc = contention_tracepoints();
-    rows.push(row("lock:contention_begin/end", lc.is_ok(), "tracepoints", lc.err().unwrap_or_default(), "needs Linux 5.19+ and root (or perf_event_paranoid <= -1)"));
+    rows.push(row(
+        "lock:contention_begin/end",
+        lc.is_ok(),
+        "tracepoints",
+        lc.err().unwrap_or_default(),
+        "needs Linux 5.19+ and root (or perf_event_paranoid <= -1)",
+    ));
     let sp = split_huge_pages_writable();
-    rows.push(row("debugfs split_huge_pages", sp.is_ok(), "/sys/kernel/debug/split_huge_pages", sp.err().unwrap_or_default(), "split with madvise instead (split methods cold, pageout, dontneed, mprotect)"));
-    for (name, advice) in [("MADV_COLLAPSE", MADV_COLLAPSE), ("MADV_PAGEOUT", libc::MADV_PAGEOUT), ("MADV_COLD", libc::MADV_COLD)] {
+    rows.push(row(
+        "debugfs split_huge_pages",
+        sp.is_ok(),
+        "/sys/kernel/debug/split_huge_pages",
+        sp.err().unwrap_or_default(),
+        "split with madvise instead (split methods cold, pageout, dontneed, mprotect)",
+    ));
+    for (name, advice) in [
+        ("MADV_COLLAPSE", MADV_COLLAPSE),
+        ("MADV_PAGEOUT", libc::MADV_PAGEOUT),
+        ("MADV_COLD", libc::MADV_COLD),
+    ] {
         let r = try_madvise(advice);
-        rows.push(row(name, r.is_ok(), "madvise on a scratch THP mapping", r.err().unwrap_or_default(), "needs Linux 5.4+ (COLD, PAGEOUT) or 6.1+ (COLLAPSE)"));
+        rows.push(row(
+            name,
+            r.is_ok(),
+            "madvise on a scratch THP mapping",
+            r.err().unwrap_or_default(),
+            "needs Linux 5.4+ (COLD, PAGEOUT) or 6.1+ (COLLAPSE)",
+        ));
     }
     let od = check_o_direct(target_dir);
     rows.push(row(
@@ -299,7 +462,11 @@ pub fn probe(target_dir: &Path) -> Vec<ProbeRow> {
                     c.core_id.map_or("?".into(), |v| v.to_string()),
                     c.package_id.map_or("?".into(), |v| v.to_string()),
                     c.numa_node.map_or("?".into(), |v| v.to_string()),
-                    if c.smt_siblings.is_empty() { String::new() } else { format!(" smt {}", crate::units::format_cpu_list(&c.smt_siblings)) }
+                    if c.smt_siblings.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" smt {}", crate::units::format_cpu_list(&c.smt_siblings))
+                    }
                 ))
                 .collect::<Vec<_>>()
                 .join("; ")
@@ -311,7 +478,12 @@ pub fn probe(target_dir: &Path) -> Vec<ProbeRow> {
 pub fn print_table(rows: &[ProbeRow]) {
     let w = rows.iter().map(|r| r.what.len()).max().unwrap_or(10);
     for r in rows {
-        println!("{:w$}  {:3}  {}", r.what, if r.available { "yes" } else { "no" }, r.value);
+        println!(
+            "{:w$}  {:3}  {}",
+            r.what,
+            if r.available { "yes" } else { "no" },
+            r.value
+        );
         if !r.reason.is_empty() {
             println!("{:w$}       why: {}", "", r.reason);
         }

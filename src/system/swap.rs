@@ -120,7 +120,11 @@ impl SwapGuard {
                     file: None,
                     description: format!(
                         "existing: {}",
-                        swaps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                        swaps
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 })
             }
@@ -131,7 +135,11 @@ impl SwapGuard {
                     enabled: None,
                     zram: Some(zram),
                     file: None,
-                    description: format!("zram {} ({})", path.display(), crate::units::format_size(*size)),
+                    description: format!(
+                        "zram {} ({})",
+                        path.display(),
+                        crate::units::format_size(*size)
+                    ),
                 };
                 mkswap(&path)?;
                 guard.enabled = Some(swapon(&path)?);
@@ -142,7 +150,9 @@ impl SwapGuard {
                     bail!("swap file {} already exists; thpbench only makes new swap files (pick another path)", path.display());
                 }
                 if !super::is_root() {
-                    bail!("a swap file needs root (swapon); run as root or use swap = \"existing\"");
+                    bail!(
+                        "a swap file needs root (swapon); run as root or use swap = \"existing\""
+                    );
                 }
                 let f = std::fs::OpenOptions::new()
                     .write(true)
@@ -153,7 +163,11 @@ impl SwapGuard {
                     enabled: None,
                     zram: None,
                     file: Some(RemoveFile(path.clone())),
-                    description: format!("file {} ({})", path.display(), crate::units::format_size(*size)),
+                    description: format!(
+                        "file {} ({})",
+                        path.display(),
+                        crate::units::format_size(*size)
+                    ),
                 };
                 use std::os::unix::fs::PermissionsExt;
                 f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
@@ -207,7 +221,11 @@ fn swapon(path: &Path) -> Result<SwapOn> {
     // SAFETY: c is a valid NUL-terminated path.
     if unsafe { libc::swapon(c.as_ptr(), flags) } != 0 {
         let e = std::io::Error::last_os_error();
-        bail!("swapon {} failed: {}", path.display(), super::errno_text(&e));
+        bail!(
+            "swapon {} failed: {}",
+            path.display(),
+            super::errno_text(&e)
+        );
     }
     crate::output::debug(&format!("swapon {}", path.display()));
     Ok(SwapOn(path.to_path_buf()))

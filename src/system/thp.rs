@@ -11,7 +11,9 @@ use crate::result::ThpInfo;
 pub const THP_SYSFS: &str = "/sys/kernel/mm/transparent_hugepage";
 
 pub fn info() -> ThpInfo {
-    let knob = |f: &str| read_selected(format!("{THP_SYSFS}/{f}")).unwrap_or_else(|_| "unavailable".into());
+    let knob = |f: &str| {
+        read_selected(format!("{THP_SYSFS}/{f}")).unwrap_or_else(|_| "unavailable".into())
+    };
     ThpInfo {
         enabled: knob("enabled"),
         defrag: knob("defrag"),
@@ -94,7 +96,11 @@ pub fn configure_mthp(size: u64) -> Result<Vec<KnobGuard>> {
     if !sizes.contains(&kb) {
         bail!(
             "this kernel offers no {kb} kB mTHP size (it has: {}); pick one of those",
-            sizes.iter().map(|s| format!("{s}K")).collect::<Vec<_>>().join(", ")
+            sizes
+                .iter()
+                .map(|s| format!("{s}K"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let mut guards = Vec::new();

@@ -63,6 +63,9 @@ mod tests {
     #[test]
     fn live_vmstat_has_thp_counters() {
         let v = Vmstat::snapshot().unwrap();
-        assert!(v.0.contains_key("thp_fault_alloc"), "no thp_fault_alloc in /proc/vmstat");
+        assert!(
+            v.0.contains_key("thp_fault_alloc"),
+            "no thp_fault_alloc in /proc/vmstat"
+        );
     }
 }

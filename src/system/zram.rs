@@ -35,7 +35,10 @@ impl ZramDevice {
         let deadline = Instant::now() + Duration::from_secs(2);
         while !node.exists() {
             if Instant::now() > deadline {
-                bail!("{} did not appear after hot_add (is devtmpfs mounted on /dev?)", node.display());
+                bail!(
+                    "{} did not appear after hot_add (is devtmpfs mounted on /dev?)",
+                    node.display()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -66,7 +69,9 @@ impl Drop for ZramDevice {
                 }
             }
         }
-        if let Err(e) = super::write_knob(format!("{ZRAM_CONTROL}/hot_remove"), &self.id.to_string()) {
+        if let Err(e) =
+            super::write_knob(format!("{ZRAM_CONTROL}/hot_remove"), &self.id.to_string())
+        {
             crate::output::warn(&format!(
                 "could not remove zram{}: {e}; remove it with: echo {} > {ZRAM_CONTROL}/hot_remove",
                 self.id, self.id
@@ -92,6 +97,8 @@ pub fn existing_devices() -> Vec<u32> {
 pub fn free_devices() -> Vec<u32> {
     existing_devices()
         .into_iter()
-        .filter(|id| super::read_trimmed(format!("/sys/block/zram{id}/disksize")).is_ok_and(|s| s == "0"))
+        .filter(|id| {
+            super::read_trimmed(format!("/sys/block/zram{id}/disksize")).is_ok_and(|s| s == "0")
+        })
         .collect()
 }

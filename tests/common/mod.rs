@@ -1,0 +1,94 @@
+//! Helpers for the integration tests, which run the built binary for real.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_thpbench")
+}
+
+/// Tests that create zram devices, swap or files, or that compare the machine's state
+/// before and after, take this lock so that they do not see each other's changes.
+pub fn machine_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// True when the test can go on as root. Outside CI a non-root run skips with the reason
+/// printed; in CI (root on the reference machine) a missing privilege is a failure.
+pub fn require_root(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(!in_ci(), "{test}: CI must run privileged tests as root");
+    eprintln!("SKIP {test}: needs root (zram, swap, kpageflags)");
+    false
+}
+
+pub fn run(args: &[&str], cwd: &Path) -> Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("running thpbench")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn load_json(path: &Path) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// zram devices that exist now, e.g. ["zram0"].
+pub fn zram_devices() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(String::from))
+        .filter(|n| n.starts_with("zram"))
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn swaps() -> String {
+    std::fs::read_to_string("/proc/swaps").unwrap_or_default()
+}
+
+/// Every file in `dir`, recursively, as paths relative to it.
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(
+                files_in(&p)
+                    .into_iter()
+                    .map(|f| Path::new(&e.file_name()).join(f)),
+            );
+        } else {
+            out.push(PathBuf::from(e.file_name()));
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,501 @@
+//! `thpbench run` end to end: real runs on a file and a zram target, verification,
+//! signals, privileges and bad input.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Keys every result must carry (the contract in results/README.md).
+fn assert_contract(r: &serde_json::Value) {
+    for key in [
+        "schema_version",
+        "tool",
+        "system",
+        "workload",
+        "runs",
+        "unavailable",
+        "valid",
+        "invalid_reasons",
+        "interrupted",
+    ] {
+        assert!(r.get(key).is_some(), "result lacks `{key}`");
+    }
+    for key in ["release", "version", "cmdline"] {
+        assert!(
+            r["system"]["kernel"].get(key).is_some(),
+            "system.kernel lacks `{key}`"
+        );
+    }
+    for key in [
+        "enabled",
+        "defrag",
+        "shmem_enabled",
+        "pmd_size_bytes",
+        "mthp",
+    ] {
+        assert!(
+            r["system"]["thp"].get(key).is_some(),
+            "system.thp lacks `{key}`"
+        );
+    }
+    assert!(r["system"]["lockdown"].is_string());
+    assert!(r["system"]["cpus"]
+        .as_array()
+        .is_some_and(|c| !c.is_empty()));
+    assert!(r["workload"]["name"].is_string());
+    for run in r["runs"].as_array().unwrap() {
+        for key in [
+            "duration_ns",
+            "ops",
+            "bytes",
+            "ops_per_sec",
+            "bytes_per_sec",
+            "latency_ns",
+            "histogram",
+            "threads",
+            "buffer",
+            "vmstat_delta",
+            "verify",
+        ] {
+            assert!(run.get(key).is_some(), "run lacks `{key}`");
+        }
+        for key in [
+            "count", "min", "mean", "stddev", "p50", "p90", "p99", "p999", "p9999", "max",
+        ] {
+            assert!(
+                run["latency_ns"].get(key).is_some(),
+                "latency_ns lacks `{key}`"
+            );
+        }
+        for key in [
+            "backing",
+            "share",
+            "bytes",
+            "thp_coverage_before",
+            "thp_coverage_after",
+        ] {
+            assert!(run["buffer"].get(key).is_some(), "buffer lacks `{key}`");
+        }
+        for key in ["bytes_checked", "mismatches"] {
+            assert!(run["verify"].get(key).is_some(), "verify lacks `{key}`");
+        }
+    }
+}
+
+/// The histogram's count must equal the ops the run counted.
+fn histogram_count(run: &serde_json::Value) -> u64 {
+    thpbench::measure::histogram::decode_compressed(run["histogram"].as_str().unwrap())
+        .unwrap()
+        .len()
+}
+
+fn check_good_run(r: &serde_json::Value) {
+    assert_contract(r);
+    assert_eq!(r["valid"], true, "invalid: {}", r["invalid_reasons"]);
+    let run = &r["runs"][0];
+    let ops = run["ops"].as_u64().unwrap();
+    assert!(ops > 0);
+    assert_eq!(histogram_count(run), ops);
+    assert_eq!(run["latency_ns"]["count"].as_u64().unwrap(), ops);
+    let per_thread: u64 = run["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["ops"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_thread, ops);
+    let timeline_ops: u64 = run["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["ops"].as_u64().unwrap())
+        .sum();
+    assert_eq!(timeline_ops, ops);
+    assert!(
+        run["buffer"]["thp_coverage_before"].as_f64().unwrap() >= 0.99,
+        "{}",
+        run["buffer"]
+    );
+    assert_eq!(run["verify"]["mismatches"], 0);
+    assert!(run["verify"]["bytes_checked"].as_u64().unwrap() >= ops * 4096);
+    assert!(run["vmstat_delta"].get("thp_split_page").is_some());
+}
+
+#[test]
+fn file_target_with_thp_buffers() {
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "run",
+            "--duration",
+            "2s",
+            "--warmup",
+            "200ms",
+            "--size",
+            "16M",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    check_good_run(&r);
+    assert_eq!(r["runs"][0]["buffer"]["backing"], "thp");
+    // The data file was removed; only the result is left.
+    assert_eq!(
+        files_in(dir.path()),
+        vec![std::path::PathBuf::from("r.json")]
+    );
+}
+
+#[test]
+fn zram_target_is_made_and_removed() {
+    if !require_root("zram_target_is_made_and_removed") {
+        return;
+    }
+    let _l = machine_lock();
+    let before = zram_devices();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "run",
+            "--target",
+            "zram:64M",
+            "--duration",
+            "2s",
+            "--warmup",
+            "200ms",
+            "--json",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value =
+        serde_json::from_str(&stdout(&out)).expect("--json prints the result");
+    check_good_run(&r);
+    assert_eq!(r["runs"][0]["buffer"]["coverage_method"], "kpageflags");
+    assert_eq!(
+        zram_devices(),
+        before,
+        "the zram device made for the run is gone"
+    );
+}
+
+#[test]
+fn verify_catches_corruption_injected_between_fill_and_read() {
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "run",
+            "--size",
+            "1M",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--inject-corruption-at",
+            "40960",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "exit code 3 on mismatch; stderr: {}",
+        stderr(&out)
+    );
+    let r = load_json(&dir.path().join("r.json"));
+    let v = &r["runs"][0]["verify"];
+    assert!(v["mismatches"].as_u64().unwrap() > 0);
+    let first = &v["first_mismatches"][0];
+    assert_eq!(
+        first["offset"].as_u64().unwrap(),
+        40960,
+        "the corrupted sector is named: {first}"
+    );
+    assert_ne!(first["expected"], first["actual"]);
+    assert!(stdout(&out).contains("mismatched"), "{}", stdout(&out));
+}
+
+fn interrupt_run(
+    target: &str,
+    dir: &Path,
+) -> (std::process::ExitStatus, serde_json::Value, Duration) {
+    let mut child = Command::new(bin())
+        .args([
+            "run",
+            "--target",
+            target,
+            "--duration",
+            "60s",
+            "--warmup",
+            "0s",
+            "-o",
+            "r.json",
+        ])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let sent = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "thpbench did not stop after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = sent.elapsed();
+    (status, load_json(&dir.join("r.json")), took)
+}
+
+#[test]
+fn sigint_saves_partial_result_and_removes_the_file() {
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let (status, r, _) = interrupt_run(".", dir.path());
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(r["valid"], false);
+    assert!(
+        r["runs"][0]["ops"].as_u64().unwrap() > 0,
+        "the partial run is kept"
+    );
+    assert_eq!(
+        files_in(dir.path()),
+        vec![std::path::PathBuf::from("r.json")]
+    );
+}
+
+#[test]
+fn sigint_removes_the_zram_device() {
+    if !require_root("sigint_removes_the_zram_device") {
+        return;
+    }
+    let _l = machine_lock();
+    let before = zram_devices();
+    let dir = tempfile::tempdir().unwrap();
+    let (status, r, _) = interrupt_run("zram:64M", dir.path());
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(zram_devices(), before);
+}
+
+#[test]
+fn unprivileged_run_records_unavailable_instead_of_crashing() {
+    if !require_root(
+        "unprivileged_run_records_unavailable_instead_of_crashing (needs root to drop to nobody)",
+    ) {
+        return;
+    }
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        assert!(!in_ci(), "setpriv (util-linux) is missing in CI");
+        eprintln!("SKIP: setpriv not installed");
+        return;
+    }
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
+        .args([
+            "run",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--size",
+            "8M",
+            "-o",
+            "r.json",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "an unprivileged file run works: {}",
+        stderr(&out)
+    );
+    let r = load_json(&dir.path().join("r.json"));
+    assert_contract(&r);
+    let unavailable = r["unavailable"].as_array().unwrap();
+    assert!(!unavailable.is_empty());
+    for u in unavailable {
+        assert!(
+            !u["reason"].as_str().unwrap().is_empty() && !u["remedy"].as_str().unwrap().is_empty(),
+            "{u}"
+        );
+    }
+    assert_eq!(r["runs"][0]["buffer"]["coverage_method"], "smaps");
+    assert!(r["runs"][0]["ops"].as_u64().unwrap() > 0);
+
+    // What needs root says so, without a panic.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
+        .args(["run", "--target", "zram:16M", "--duration", "1s"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("needs root") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_workload_names_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "name = \"x\"\nbs = \"4k\"\nthreds = 2\n",
+    )
+    .unwrap();
+    let out = run(&["run", "bad.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("bad.toml:3:1:") && err.contains("threds"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn bad_flags_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["run", "--bs", "3k7"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown size suffix"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["run", "--bs", "1000"], dir.path());
+    assert!(stderr(&out).contains("multiple of 512"), "{}", stderr(&out));
+    let out = run(&["run", "--cpus", "4096"], dir.path());
+    assert!(
+        stderr(&out).contains("CPU 4096 is not online"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn existing_file_is_not_overwritten_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = vec![7u8; 1 << 20];
+    std::fs::write(dir.path().join("mine.dat"), &data).unwrap();
+    let out = run(
+        &["run", "--target", "mine.dat", "--duration", "1s"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    // Read-only use of an existing file works and leaves it as it was.
+    let out = run(
+        &[
+            "run",
+            "--target",
+            "mine.dat",
+            "--no-verify",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(dir.path().join("mine.dat")).unwrap(), data);
+}
+
+#[test]
+fn probe_reports_every_capability() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["probe", "--json"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let whats: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["what"].as_str().unwrap())
+        .collect();
+    for want in [
+        "kernel release",
+        "kernel lockdown",
+        "THP enabled",
+        "mTHP sizes",
+        "swap devices",
+        "zram",
+        "privileges",
+        "perf hardware PMU",
+        "lock:contention_begin/end",
+        "debugfs split_huge_pages",
+        "MADV_COLLAPSE",
+        "MADV_PAGEOUT",
+        "MADV_COLD",
+        "O_DIRECT",
+        "CPUs",
+    ] {
+        assert!(whats.contains(&want), "probe lacks `{want}`: {whats:?}");
+    }
+    for r in rows.as_array().unwrap() {
+        if r["available"] == false {
+            assert!(!r["reason"].as_str().unwrap().is_empty(), "no reason: {r}");
+        }
+    }
+    let lockdown = std::fs::read_to_string("/sys/kernel/security/lockdown").ok();
+    if is_root() {
+        let split = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["what"] == "debugfs split_huge_pages")
+            .unwrap();
+        let lock = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["what"] == "kernel lockdown")
+            .unwrap();
+        if lock["value"] == "integrity" || lock["value"] == "confidentiality" {
+            assert_eq!(split["available"], false);
+            assert!(
+                split["reason"].as_str().unwrap().contains("EPERM"),
+                "{split}"
+            );
+        }
+        let _ = lockdown;
+    }
+}
