@@ -5,6 +5,7 @@
 
 pub mod buffer;
 pub mod cli;
+pub mod disturb;
 pub mod engine;
 pub mod measure;
 pub mod output;

@@ -39,6 +39,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Test hook: overwrite this target offset after the fill, to prove --verify works.
     pub inject_corruption_at: Option<u64>,
+    /// Also measure the workload without its disturbers (`--baseline`).
+    pub baseline: bool,
 }
 
 pub struct Outcome {
@@ -149,13 +151,29 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
         Err(e) => return Err(e),
     };
 
-    for repeat in 0..w.repeat {
-        let run = setup.measure(w, repeat, opts, &mut result)?;
-        let stop = run.interrupted;
-        result.runs.push(run);
-        if stop {
-            result.interrupted = true;
-            break;
+    let with_baseline = opts.baseline && !w.disturb.is_empty();
+    if opts.baseline && w.disturb.is_empty() {
+        crate::output::warn("--baseline compares a disturbed run with an undisturbed one, and this workload has no disturbers; ignoring it");
+    }
+    'repeats: for repeat in 0..w.repeat {
+        // Baseline and disturbed runs alternate, so that drift hits both alike.
+        let kinds: &[bool] = if with_baseline {
+            &[false, true]
+        } else {
+            &[true]
+        };
+        for &disturbed in kinds {
+            let run = setup.measure(w, repeat, disturbed, opts, &mut result)?;
+            let stop = run.interrupted;
+            if disturbed {
+                result.runs.push(run);
+            } else {
+                result.baseline_runs.push(run);
+            }
+            if stop {
+                result.interrupted = true;
+                break 'repeats;
+            }
         }
     }
     drop(setup);
@@ -183,9 +201,14 @@ fn finalize_validity(result: &mut BenchResult) {
 }
 
 /// What lives for the whole invocation. Field order is teardown order: buffers (and
-/// their knob guards) go first, then the target (closing and removing it).
+/// their knob guards) go first, freeing their swap slots, then swap is turned off and
+/// removed, then the target is closed and removed.
 struct Setup {
     buffers: IoBuffers,
+    disturbers: Vec<crate::disturb::Planned>,
+    region: crate::disturb::Region,
+    _debugfs: Option<crate::system::mounts::MountGuard>,
+    _swap: Option<crate::system::swap::SwapGuard>,
     target: Target,
     cpus: Vec<usize>,
 }
@@ -228,8 +251,32 @@ impl Setup {
             }
             result.invalid_reasons.push(msg);
         }
+        let swap = match &w.swap {
+            Some(spec) => Some(crate::system::swap::SwapGuard::setup(
+                &crate::system::swap::SwapSpec::parse(spec).map_err(anyhow::Error::msg)?,
+            )?),
+            None => None,
+        };
+        let swap_ready = swap.is_some() || !crate::system::swap::active_swaps().is_empty();
+        let wants_debugfs = w
+            .disturb
+            .iter()
+            .any(|d| d.method == Some(crate::workload::SplitMethod::Debugfs));
+        let debugfs = if wants_debugfs && crate::system::is_root() {
+            crate::system::mounts::MountGuard::ensure("debugfs", crate::system::mounts::DEBUGFS)
+                .ok()
+        } else {
+            None
+        };
+        let region = crate::disturb::Region::of(&buffers);
+        let disturbers =
+            crate::disturb::plan(w, &region, cpus, swap_ready, &mut result.unavailable)?;
         Ok(Setup {
             buffers,
+            disturbers,
+            region,
+            _debugfs: debugfs,
+            _swap: swap,
             target,
             cpus: cpus.to_vec(),
         })
@@ -239,6 +286,7 @@ impl Setup {
         &self,
         w: &Workload,
         repeat: usize,
+        disturbed: bool,
         opts: &RunOptions,
         result: &mut BenchResult,
     ) -> Result<RunResult> {
@@ -280,12 +328,18 @@ impl Setup {
         }
         rv.pinned.wait();
         rv.warmed.wait();
+        if !w.disturb.is_empty() {
+            // Every measured run, disturbed or baseline, starts from whole huge pages.
+            crate::disturb::restore(&self.buffers);
+        }
         // Between warm-up and measurement: the "before" side of every proof.
         let cov_before = self.buffers.coverage()?;
         let vm_before = Vmstat::snapshot().context("reading /proc/vmstat")?;
         let epoch = now_ns();
         rv.epoch_ns.store(epoch, Ordering::Relaxed);
         rv.go.wait();
+        let disturbance = (disturbed && !self.disturbers.is_empty())
+            .then(|| crate::disturb::Disturbance::start(&self.disturbers, &self.region, epoch));
 
         let progress = opts
             .progress
@@ -314,6 +368,7 @@ impl Setup {
             .into_iter()
             .flatten()
             .collect();
+        let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
         let vm_after = Vmstat::snapshot().context("reading /proc/vmstat")?;
         let cov_after = self.buffers.coverage()?;
         let errors = std::mem::take(&mut *rv.errors.lock().unwrap_or_else(|e| e.into_inner()));
@@ -354,6 +409,42 @@ impl Setup {
         }
         verify.first_mismatches.sort_by_key(|m| m.t_ms);
         verify.first_mismatches.truncate(16);
+        let vmstat_delta = vm_after.delta_since(&vm_before);
+        let mut timeline = merged.timeline;
+        let disturbers: Vec<crate::result::DisturberReport> = disturber_outputs
+            .iter()
+            .map(|o| o.report(&vmstat_delta))
+            .collect();
+        for (o, report) in disturber_outputs.iter().zip(&disturbers) {
+            attribute_actions(
+                &report.name,
+                &o.action_times,
+                &mut timeline,
+                &mut verify.first_mismatches,
+            );
+            if report.actions > 0 && !report.counters_moved && !interrupted {
+                result.invalid_reasons.push(format!(
+                    "run {repeat}: disturber {} acted {} times but the vmstat counters that prove it ({}) did not all move",
+                    report.name,
+                    report.actions,
+                    report.expected_counters.join(", ")
+                ));
+            }
+            if report.actions == 0 && !interrupted {
+                result.invalid_reasons.push(format!(
+                    "run {repeat}: disturber {} never acted ({} errors, last: {})",
+                    report.name,
+                    report.errors,
+                    report.last_error.as_deref().unwrap_or("none")
+                ));
+            }
+            if let Some(&saw) = report.extra.get("child_saw_parent_data") {
+                if saw > 0 {
+                    verify.mismatches += saw;
+                    result.invalid_reasons.push(format!("run {repeat}: {saw} forked children saw their buffer change: data meant for the parent reached the child"));
+                }
+            }
+        }
         Ok(RunResult {
             repeat,
             duration_ns,
@@ -364,7 +455,8 @@ impl Setup {
             latency_ns: histogram::summarize(&merged.total),
             histogram: histogram::encode_compressed(&merged.total),
             interval_histograms: merged.intervals,
-            timeline: merged.timeline,
+            timeline,
+            disturbers,
             threads: outputs
                 .iter()
                 .map(|o| ThreadResult {
@@ -383,11 +475,36 @@ impl Setup {
                 thp_coverage_after: cov_after.fraction,
                 coverage_method: cov_before.method.to_string(),
             },
-            vmstat_delta: vm_after.delta_since(&vm_before),
+            vmstat_delta,
             verify,
             interrupted,
             ..RunResult::default()
         })
+    }
+}
+
+/// Counts a disturber's actions into the 100 ms timeline and into the interval of each
+/// mismatch, so that spikes and corruption line up with what caused them.
+fn attribute_actions(
+    name: &str,
+    times_ns: &[u64],
+    timeline: &mut [crate::result::TimelinePoint],
+    mismatches: &mut [crate::result::Mismatch],
+) {
+    let tick_ms = histogram::TICK_NS / 1_000_000;
+    for &t in times_ns {
+        let t_ms = t / 1_000_000 / tick_ms * tick_ms;
+        if let Ok(i) = timeline.binary_search_by_key(&t_ms, |p| p.t_ms) {
+            *timeline[i]
+                .disturb_actions
+                .entry(name.to_string())
+                .or_default() += 1;
+        }
+        for m in mismatches.iter_mut() {
+            if m.t_ms / tick_ms == t_ms / tick_ms {
+                *m.disturb_actions.entry(name.to_string()).or_default() += 1;
+            }
+        }
     }
 }
 

@@ -39,9 +39,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
         "t" | "tb" | "tib" => 40,
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "`{text}`: unknown size suffix `{other}`; use k, M, G or T (binary: 1k = 1024 bytes)"
-        )),
+        ))
+        }
     };
     n.checked_mul(1u64 << shift)
         .ok_or_else(|| format!("`{text}` does not fit in 64 bits"))

@@ -30,6 +30,19 @@ pub fn render(r: &BenchResult) -> String {
     for run in &r.baseline_runs {
         render_run(&mut s, run, "baseline ");
     }
+    if !r.baseline_runs.is_empty() && !r.runs.is_empty() {
+        let mean = |runs: &[RunResult], f: fn(&RunResult) -> f64| {
+            runs.iter().map(f).sum::<f64>() / runs.len() as f64
+        };
+        let ops = mean(&r.runs, |x| x.ops_per_sec) / mean(&r.baseline_runs, |x| x.ops_per_sec);
+        let p99 = mean(&r.runs, |x| x.latency_ns.p99 as f64)
+            / mean(&r.baseline_runs, |x| x.latency_ns.p99 as f64);
+        let _ = writeln!(
+            s,
+            "  disturbed vs baseline: ops/s x{ops:.3} ({:+.1}%), p99 x{p99:.2}",
+            (ops - 1.0) * 100.0
+        );
+    }
     if !r.unavailable.is_empty() {
         let _ = writeln!(s, "unavailable:");
         for u in &r.unavailable {

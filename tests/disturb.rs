@@ -1,0 +1,342 @@
+//! Disturbers on this machine's kernel: each moves the vmstat counters that prove it,
+//! what cannot run says why, swap made for a run is gone after it (also after Ctrl-C),
+//! and data stays intact under all of it — or, when corrupted on purpose, is caught.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn disturbed_run(args: &[&str]) -> (std::process::Output, serde_json::Value, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = vec![
+        "run",
+        "--duration",
+        "1500ms",
+        "--warmup",
+        "100ms",
+        "--size",
+        "16M",
+        "-o",
+        "r.json",
+    ];
+    all.extend_from_slice(args);
+    let out = run(&all, dir.path());
+    let path = dir.path().join("r.json");
+    let r = if path.exists() {
+        load_json(&path)
+    } else {
+        serde_json::Value::Null
+    };
+    (out, r, dir)
+}
+
+fn disturber<'a>(r: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    r["runs"][0]["disturbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .unwrap_or_else(|| panic!("no disturber {name} in {}", r["runs"][0]["disturbers"]))
+}
+
+fn delta(r: &serde_json::Value, counter: &str) -> i64 {
+    r["runs"][0]["vmstat_delta"][counter].as_i64().unwrap_or(0)
+}
+
+fn assert_moved(r: &serde_json::Value, name: &str, counters: &[&str]) {
+    let d = disturber(r, name);
+    assert!(
+        d["actions"].as_u64().unwrap() > 0,
+        "{name} never acted: {d}"
+    );
+    assert_eq!(d["counters_moved"], true, "{name}: {d}");
+    assert!(
+        counters.iter().any(|c| delta(r, c) > 0),
+        "{name}: none of {counters:?} moved: {}",
+        r["runs"][0]["vmstat_delta"]
+    );
+    assert_eq!(r["runs"][0]["verify"]["mismatches"], 0);
+    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+    // The actions appear in the timeline.
+    let in_timeline: u64 = r["runs"][0]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["disturb_actions"][name].as_u64())
+        .sum();
+    assert!(in_timeline > 0, "{name} actions missing from the timeline");
+}
+
+#[test]
+fn each_madvise_split_method_moves_its_counter() {
+    if !require_root("each_madvise_split_method_moves_its_counter") {
+        return;
+    }
+    let _l = machine_lock();
+    for (method, counters) in [
+        ("cold", &["thp_split_page"][..]),
+        ("pageout", &["thp_split_page"][..]),
+        (
+            "dontneed",
+            &["thp_split_pmd", "thp_deferred_split_page"][..],
+        ),
+        ("mprotect", &["thp_split_pmd"][..]),
+    ] {
+        let (out, r, _dir) = disturbed_run(&["--split", method]);
+        assert!(out.status.success(), "split {method}: {}", stderr(&out));
+        assert_moved(&r, &format!("split:{method}"), counters);
+        assert!(
+            r["runs"][0]["buffer"]["thp_coverage_before"]
+                .as_f64()
+                .unwrap()
+                >= 0.99
+        );
+    }
+}
+
+#[test]
+fn debugfs_split_is_unavailable_under_lockdown() {
+    if !require_root("debugfs_split_is_unavailable_under_lockdown") {
+        return;
+    }
+    let _l = machine_lock();
+    let lockdown = Command::new(bin())
+        .args(["probe", "--json"])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&lockdown.stdout).unwrap();
+    let mode = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["what"] == "kernel lockdown")
+        .unwrap()["value"]
+        .clone();
+    if mode == "none" {
+        // Without lockdown the debugfs method must work and move thp_split_page.
+        let (out, r, _dir) = disturbed_run(&["--split", "debugfs"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_moved(&r, "split:debugfs", &["thp_split_page"]);
+        return;
+    }
+    let debugfs_mounted = || {
+        std::fs::read_to_string("/proc/self/mounts")
+            .unwrap()
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("/sys/kernel/debug"))
+    };
+    let mounted_before = debugfs_mounted();
+    // Alone, it fails the run and says why.
+    let (out, _, _dir) = disturbed_run(&["--split", "debugfs"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("EPERM") && stderr(&out).contains("lockdown"),
+        "{}",
+        stderr(&out)
+    );
+    // With another disturber, the run goes on and records it unavailable.
+    let (out, r, _dir) = disturbed_run(&["--split", "debugfs", "--split", "cold"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let u = r["unavailable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["what"] == "disturber split:debugfs")
+        .expect("debugfs unavailable entry");
+    assert!(u["reason"].as_str().unwrap().contains("EPERM"), "{u}");
+    assert_moved(&r, "split:cold", &["thp_split_page"]);
+    assert_eq!(
+        debugfs_mounted(),
+        mounted_before,
+        "debugfs mount state changed"
+    );
+}
+
+#[test]
+fn collapse_moves_thp_collapse_alloc() {
+    if !require_root("collapse_moves_thp_collapse_alloc") {
+        return;
+    }
+    let _l = machine_lock();
+    let (out, r, _dir) = disturbed_run(&["--split", "cold", "--collapse"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_moved(&r, "collapse", &["thp_collapse_alloc"]);
+    // The split-collapse cycle keeps going: both act many times.
+    assert!(disturber(&r, "collapse")["actions"].as_u64().unwrap() > 10);
+}
+
+#[test]
+fn swap_out_on_a_zram_swap_made_by_the_run_and_removed_after() {
+    if !require_root("swap_out_on_a_zram_swap_made_by_the_run_and_removed_after") {
+        return;
+    }
+    let _l = machine_lock();
+    let (swaps_before, zram_before) = (swaps(), zram_devices());
+    let (out, r, _dir) = disturbed_run(&["--swap-out", "--swap", "zram:256M"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_moved(&r, "swap-out", &["thp_swpout", "thp_swpout_fallback"]);
+    assert!(
+        delta(&r, "pswpout") > 0 && delta(&r, "pswpin") > 0,
+        "{}",
+        r["runs"][0]["vmstat_delta"]
+    );
+    assert_eq!(swaps(), swaps_before, "swap made for the run is off");
+    assert_eq!(zram_devices(), zram_before, "its zram device is gone");
+}
+
+#[test]
+fn swap_out_without_swap_is_unavailable() {
+    if !require_root("swap_out_without_swap_is_unavailable") {
+        return;
+    }
+    let _l = machine_lock();
+    if !swaps().lines().skip(1).all(|l| l.trim().is_empty()) {
+        assert!(!in_ci(), "CI machines start without swap");
+        eprintln!("SKIP swap_out_without_swap_is_unavailable: this machine has swap on");
+        return;
+    }
+    let (out, _, _dir) = disturbed_run(&["--swap-out"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no swap is active"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn sigint_in_a_swapping_run_removes_swap_and_zram() {
+    if !require_root("sigint_in_a_swapping_run_removes_swap_and_zram") {
+        return;
+    }
+    let _l = machine_lock();
+    let (swaps_before, zram_before) = (swaps(), zram_devices());
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(bin())
+        .args([
+            "run",
+            "workloads/seed-torture.toml",
+            "--duration",
+            "60s",
+            "-o",
+        ])
+        .arg(dir.path().join("r.json"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the swap is on and the run is measuring.
+    let mut on = false;
+    for _ in 0..200 {
+        std::thread::sleep(Duration::from_millis(50));
+        if swaps() != swaps_before {
+            on = true;
+            break;
+        }
+    }
+    assert!(on, "the run never turned its swap on");
+    std::thread::sleep(Duration::from_millis(2000));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(swaps(), swaps_before);
+    assert_eq!(zram_devices(), zram_before);
+}
+
+#[test]
+fn seed_torture_ten_seconds_is_valid_with_zero_mismatches() {
+    if !require_root("seed_torture_ten_seconds_is_valid_with_zero_mismatches") {
+        return;
+    }
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args([
+            "run",
+            "workloads/seed-torture.toml",
+            "--duration",
+            "10s",
+            "-o",
+        ])
+        .arg(dir.path().join("r.json"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+    let run = &r["runs"][0];
+    assert_eq!(run["verify"]["mismatches"], 0);
+    assert!(run["verify"]["bytes_checked"].as_u64().unwrap() > 256 << 20);
+    for c in ["thp_split_page", "thp_collapse_alloc", "pswpout", "pswpin"] {
+        assert!(
+            delta(&r, c) > 0,
+            "{c} did not move: {}",
+            run["vmstat_delta"]
+        );
+    }
+    let fork = disturber(&r, "fork");
+    assert!(fork["extra"]["children"].as_u64().unwrap() > 0);
+    assert_eq!(fork["extra"]["child_saw_parent_data"], 0);
+}
+
+#[test]
+fn corruption_injected_under_disturbance_is_caught() {
+    if !require_root("corruption_injected_under_disturbance_is_caught") {
+        return;
+    }
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "run",
+            "--size",
+            "1M",
+            "--duration",
+            "1500ms",
+            "--warmup",
+            "0s",
+            "--split",
+            "cold",
+            "--collapse",
+            "--inject-corruption-at",
+            "8192",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    let v = &r["runs"][0]["verify"];
+    assert!(v["mismatches"].as_u64().unwrap() > 0);
+    assert_eq!(v["first_mismatches"][0]["offset"], 8192);
+    assert!(stdout(&out).contains("mismatched"));
+}
+
+#[test]
+fn baseline_is_measured_beside_the_disturbed_run() {
+    if !require_root("baseline_is_measured_beside_the_disturbed_run") {
+        return;
+    }
+    let _l = machine_lock();
+    let (out, r, _dir) = disturbed_run(&["--split", "cold", "--baseline"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(r["baseline_runs"].as_array().unwrap().len(), 1);
+    assert!(r["baseline_runs"][0]["disturbers"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(r["runs"][0]["disturbers"].as_array().unwrap().len(), 1);
+    assert!(stdout(&out).contains("vs baseline"), "{}", stdout(&out));
+}
