@@ -245,6 +245,9 @@ pub struct DisturberReport {
     pub last_error: Option<String>,
     /// Latency of the disturber's own calls (one madvise, one fork round).
     pub latency_ns: LatencySummary,
+    /// The same as a histogram: V2 + DEFLATE, base64.
+    #[serde(default)]
+    pub histogram: String,
     /// vmstat counters this disturber is expected to move, and whether any moved.
     pub expected_counters: Vec<String>,
     pub counters_moved: bool,

@@ -284,7 +284,15 @@ pub fn run_worker(
         rec.record(t1, t1 - t0, n);
         ops += 1;
         bytes += n;
-        if plan.verify && kind == OpKind::Read {
+        if plan.verify {
+            if kind == OpKind::Write {
+                // Read the block back (untimed) so that a write that went astray shows.
+                lp.prepare(OpKind::Read, offset);
+                if let Err(e) = engine.execute(OpKind::Read, offset, &lp.iov) {
+                    rv.fail(io_error_text(&plan, OpKind::Read, offset, &e));
+                    break;
+                }
+            }
             check_read(&lp, offset, t1 - epoch, &mut out);
         }
         if rec.ticks_closed() != published_ticks {

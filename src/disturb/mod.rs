@@ -210,6 +210,7 @@ impl DisturberOutput {
             errors: self.errors,
             last_error: self.last_error.clone(),
             latency_ns: summarize(&self.latency),
+            histogram: crate::measure::histogram::encode_compressed(&self.latency),
             expected_counters: groups.iter().map(|g| g.join("|")).collect(),
             counters_moved: if groups.is_empty() {
                 self.actions > 0
