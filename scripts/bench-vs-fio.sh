@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# bench-vs-fio.sh [TARGET] — fio and thpbench side by side, alternating, on the same jobs:
+#   1. 4 KiB random reads, psync, O_DIRECT, iodepth 1, one thread pinned to CPU 0
+#   2. 10 MiB sequential reads, same setup
+# TARGET: a block device or file to read (it is only read). Default: a 1 GiB zram device
+# made for the benchmark (root) and removed afterwards.
+# Prints ops/s, p50 and p99 (median of the rounds) for both tools and the ratio
+# thpbench/fio. Environment: ROUNDS (default 3), SECONDS_PER_RUN (default 5), CPU (0).
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+SECS=${SECONDS_PER_RUN:-5}
+CPU=${CPU:-0}
+here=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+zram_id=""
+
+cleanup() {
+    if [ -n "$zram_id" ]; then
+        echo 1 > "/sys/block/zram$zram_id/reset" 2>/dev/null || true
+        echo "$zram_id" > /sys/class/zram-control/hot_remove 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if ! command -v fio >/dev/null; then
+    echo "installing fio (apt-get)..." >&2
+    apt-get install -y -qq fio >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq fio; }
+fi
+(cd "$here" && cargo build --release -q)
+thpbench="$here/target/release/thpbench"
+
+target=${1:-}
+if [ -z "$target" ]; then
+    [ "$(id -u)" = 0 ] || { echo "the default zram target needs root; pass a TARGET to read instead" >&2; exit 1; }
+    zram_id=$(cat /sys/class/zram-control/hot_add)
+    echo 1G > "/sys/block/zram$zram_id/disksize"
+    target=/dev/zram$zram_id
+    # Fill it with incompressible data so both tools read real pages, not zero pages.
+    dd if=/dev/urandom of="$target" bs=1M count=1024 oflag=direct status=none
+fi
+echo "target: $target, $ROUNDS rounds of ${SECS}s per tool and job, CPU $CPU, $(uname -r)"
+
+run_fio() { # bs rw -> "ops p50_ns p99_ns"
+    fio --name=j --filename="$target" --direct=1 --ioengine=psync --iodepth=1 --numjobs=1 \
+        --bs="$1" --rw="$2" --time_based --runtime="$SECS" --cpus_allowed="$CPU" \
+        --size=1G --output-format=json --output="$work/fio.json" >/dev/null
+    python3 - "$work/fio.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]["read"]
+p = j["clat_ns"]["percentile"]
+print(j["iops"], p["50.000000"], p["99.000000"])
+PY
+}
+
+run_thpbench() { # bs rw buffer -> "ops p50_ns p99_ns"
+    "$thpbench" -q run --target "$target" --bs "$1" --rw "$2" --buffer "$3" --cpus "$CPU" \
+        --duration "${SECS}s" --warmup 0s --no-verify --no-lock-contention --no-perf --size 1G \
+        -o "$work/t.json" >/dev/null
+    python3 - "$work/t.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["runs"][0]
+print(r["ops_per_sec"], r["latency_ns"]["p50"], r["latency_ns"]["p99"])
+PY
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+job() { # label bs fio_rw thp_rw buffer
+    local label=$1 bs=$2 frw=$3 trw=$4 buf=$5
+    : > "$work/f" ; : > "$work/t"
+    for _ in $(seq "$ROUNDS"); do
+        run_fio "$bs" "$frw" >> "$work/f"
+        run_thpbench "$bs" "$trw" "$buf" >> "$work/t"
+    done
+    local f_ops f_p50 f_p99 t_ops t_p50 t_p99
+    f_ops=$(cut -d' ' -f1 "$work/f" | median); f_p50=$(cut -d' ' -f2 "$work/f" | median); f_p99=$(cut -d' ' -f3 "$work/f" | median)
+    t_ops=$(cut -d' ' -f1 "$work/t" | median); t_p50=$(cut -d' ' -f2 "$work/t" | median); t_p99=$(cut -d' ' -f3 "$work/t" | median)
+    printf '%-28s %12s %10s %10s\n' "$label" "ops/s" "p50 ns" "p99 ns"
+    printf '%-28s %12.0f %10.0f %10.0f\n' "  fio $(fio --version)" "$f_ops" "$f_p50" "$f_p99"
+    printf '%-28s %12.0f %10.0f %10.0f\n' "  thpbench ($buf buffer)" "$t_ops" "$t_p50" "$t_p99"
+    awk -v t="$t_ops" -v f="$f_ops" 'BEGIN {printf "  ratio thpbench/fio ops/s: %.2f\n", t / f}'
+}
+
+job "4k randread psync qd1" 4k randread randread 4k
+job "10M read psync qd1" 10M read read thp
