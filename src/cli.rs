@@ -143,6 +143,9 @@ pub struct RunArgs {
     /// Fork children that hold the buffers while direct-I/O reads are in flight.
     #[arg(long, help_heading = "Disturbers")]
     pub fork: bool,
+    /// Force reclaim waves on the buffers through a memory cgroup limit (root, needs swap).
+    #[arg(long, help_heading = "Disturbers")]
+    pub pressure: bool,
     /// Interval between disturber rounds.
     #[arg(long, help_heading = "Disturbers")]
     pub every: Option<Duration>,
@@ -237,6 +240,12 @@ impl RunArgs {
         }
         if self.fork {
             added.push(DisturbSpec::new(DisturbKind::Fork, None));
+        }
+        if self.pressure {
+            let mut p = DisturbSpec::new(DisturbKind::Pressure, None);
+            p.fraction = 0.5;
+            p.every = Duration(50_000_000);
+            added.push(p);
         }
         if !added.is_empty() {
             // Disturbers always verify, unless explicitly told not to.

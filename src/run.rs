@@ -207,6 +207,7 @@ struct Setup {
     buffers: IoBuffers,
     disturbers: Vec<crate::disturb::Planned>,
     region: crate::disturb::Region,
+    _cgroup: Option<crate::system::cgroup::MemCgroup>,
     _debugfs: Option<crate::system::mounts::MountGuard>,
     _swap: Option<crate::system::swap::SwapGuard>,
     target: Target,
@@ -239,6 +240,16 @@ impl Setup {
         if let Some(off) = opts.inject_corruption_at {
             target.corrupt(off.min(target.size - 4096), 4096)?;
         }
+        // The memory cgroup comes before the buffers, so that they are charged to it.
+        let wants_cgroup = w
+            .disturb
+            .iter()
+            .any(|d| d.kind == crate::workload::DisturbKind::Pressure);
+        let cgroup = if wants_cgroup && crate::system::cgroup::unavailable_reason().is_none() {
+            Some(crate::system::cgroup::MemCgroup::create()?)
+        } else {
+            None
+        };
         let buffers = IoBuffers::new(w.buffer, w.share, cpus.len(), w.bs.bytes() as usize)?;
         if stop() {
             bail!(Interrupted);
@@ -269,12 +280,19 @@ impl Setup {
             None
         };
         let region = crate::disturb::Region::of(&buffers);
-        let disturbers =
-            crate::disturb::plan(w, &region, cpus, swap_ready, &mut result.unavailable)?;
+        let disturbers = crate::disturb::plan(
+            w,
+            &region,
+            cpus,
+            swap_ready,
+            cgroup.as_ref(),
+            &mut result.unavailable,
+        )?;
         Ok(Setup {
             buffers,
             disturbers,
             region,
+            _cgroup: cgroup,
             _debugfs: debugfs,
             _swap: swap,
             target,

@@ -258,6 +258,8 @@ pub enum DisturbKind {
     Collapse,
     SwapOut,
     Fork,
+    /// Reclaim waves from a memory cgroup limit (needs swap and root).
+    Pressure,
 }
 
 impl DisturbKind {
@@ -267,6 +269,7 @@ impl DisturbKind {
             DisturbKind::Collapse => "collapse",
             DisturbKind::SwapOut => "swap-out",
             DisturbKind::Fork => "fork",
+            DisturbKind::Pressure => "pressure",
         }
     }
 }

@@ -340,3 +340,33 @@ fn baseline_is_measured_beside_the_disturbed_run() {
     assert_eq!(r["runs"][0]["disturbers"].as_array().unwrap().len(), 1);
     assert!(stdout(&out).contains("vs baseline"), "{}", stdout(&out));
 }
+
+#[test]
+fn memory_pressure_swaps_the_buffers_and_removes_its_cgroup() {
+    if !require_root("memory_pressure_swaps_the_buffers_and_removes_its_cgroup") {
+        return;
+    }
+    let _l = machine_lock();
+    let groups = || -> Vec<String> {
+        ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+            .filter_map(|e| e.file_name().to_str().map(String::from))
+            .filter(|n| n.starts_with("thpbench-"))
+            .collect()
+    };
+    let (swaps_before, groups_before) = (swaps(), groups());
+    let (out, r, _dir) = disturbed_run(&[
+        "--pressure",
+        "--swap",
+        "zram:512M",
+        "--bs",
+        "10M",
+        "--rw",
+        "read",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_moved(&r, "pressure", &["pswpout"]);
+    assert_eq!(groups(), groups_before, "the memory cgroup is removed");
+    assert_eq!(swaps(), swaps_before);
+}

@@ -5,6 +5,7 @@
 
 mod fork;
 mod madvise;
+mod pressure;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -106,6 +107,7 @@ pub fn expected_counters(spec: &DisturbSpec) -> Vec<Vec<&'static str>> {
             vec!["pswpin", "swpin_zero", "swpin"],
         ],
         (DisturbKind::Fork, _) => vec![],
+        (DisturbKind::Pressure, _) => vec![vec!["pswpout"]],
     }
 }
 
@@ -126,6 +128,7 @@ pub fn plan(
     region: &Region,
     worker_cpus: &[usize],
     swap_ready: bool,
+    cgroup: Option<&crate::system::cgroup::MemCgroup>,
     unavailable: &mut Vec<Unavailable>,
 ) -> anyhow::Result<Vec<Planned>> {
     let mut free_cpus: Vec<usize> = crate::system::cpu::allowed_cpus()
@@ -152,6 +155,27 @@ pub fn plan(
                 }
             }
             (DisturbKind::Fork, _) => Ok(fork::maker(spec.hold.as_nanos())),
+            (DisturbKind::Pressure, _) => match (cgroup, swap_ready) {
+                (_, false) => Err((
+                    "no swap is active, so reclaim cannot push anonymous buffers out".into(),
+                    "set swap = \"zram:1G\" (root) or pass --swap zram:1G".into(),
+                )),
+                (None, true) => Err((
+                    crate::system::cgroup::unavailable_reason()
+                        .unwrap_or_else(|| "the memory cgroup could not be made".into()),
+                    "run as root on a system with the memory cgroup controller".into(),
+                )),
+                (Some(cg), true) => {
+                    let (path, version, fraction) = (cg.path.clone(), cg.version, spec.fraction);
+                    Ok(Box::new(move || -> Box<dyn Action> {
+                        Box::new(pressure::Pressure {
+                            path: path.clone(),
+                            version,
+                            fraction,
+                        })
+                    }) as ActionMaker)
+                }
+            },
         };
         match made {
             Ok(make) => {
