@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::units::{Duration, Size};
 use crate::workload::{
-    Backing, DisturbKind, DisturbSpec, Engine, Rw, Share, SplitMethod, Workload,
+    Backing, DisturbKind, DisturbSpec, Engine, Rw, Share, SplitMethod, SweepValue, Workload,
 };
 
 #[derive(Debug, Parser)]
@@ -70,9 +70,10 @@ pub struct RunArgs {
     /// CPUs to pin one worker each to, e.g. 0-3,6.
     #[arg(long, conflicts_with = "threads", help_heading = "Workload")]
     pub cpus: Option<String>,
-    /// Number of workers (the first N allowed CPUs); 0 = all.
+    /// Number of workers (the first N allowed CPUs); 0 = all. A list (1,2,4) sweeps the
+    /// thread count, like will-it-scale.
     #[arg(long, help_heading = "Workload")]
-    pub threads: Option<usize>,
+    pub threads: Option<String>,
     /// Block size of one I/O, 512 to 64M (suffixes k, M, G).
     #[arg(long, help_heading = "Workload")]
     pub bs: Option<Size>,
@@ -97,6 +98,10 @@ pub struct RunArgs {
     /// Independent measured runs in one result.
     #[arg(long, help_heading = "Workload")]
     pub repeat: Option<usize>,
+    /// Sweep a workload key over values, e.g. --sweep buffer=4k,mthp:64K,thp; repeat the
+    /// flag for a cartesian product. All cases land in one result.
+    #[arg(long, value_name = "KEY=V1,V2,...", help_heading = "Workload")]
+    pub sweep: Vec<String>,
 
     /// File, block device, directory (a file is made there), or zram:SIZE (root).
     #[arg(long, help_heading = "Target")]
@@ -196,9 +201,35 @@ impl RunArgs {
             )*};
         }
         set!(name, engine, cpus, rw, rwmix_read, duration, warmup, target, buffer, share, bs, size);
-        if let Some(t) = self.threads {
-            w.threads = t;
+        if let Some(t) = &self.threads {
+            let counts: Vec<&str> = t
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            let parse = |s: &str| {
+                s.parse::<usize>()
+                    .map_err(|_| anyhow::anyhow!("--threads `{t}`: `{s}` is not a thread count"))
+            };
+            if counts.len() == 1 {
+                w.threads = parse(counts[0])?;
+            } else {
+                let values = counts
+                    .iter()
+                    .map(|c| parse(c).map(|n| SweepValue::Int(n as i64)))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                w.sweep.insert("threads".into(), values);
+            }
             w.cpus.clear();
+        }
+        for axis in &self.sweep {
+            let (key, values) = axis.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!("--sweep `{axis}`: expected KEY=V1,V2,... (e.g. buffer=4k,thp)")
+            })?;
+            w.sweep.insert(
+                key.trim().to_string(),
+                values.split(',').map(SweepValue::parse).collect(),
+            );
         }
         if self.cpus.is_some() {
             w.threads = 0;
@@ -269,6 +300,7 @@ impl RunArgs {
             w.perf = false;
         }
         w.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        crate::workload::sweep_cases(&w).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(w)
     }
 }

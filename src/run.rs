@@ -110,8 +110,13 @@ fn result_path(opts: &RunOptions, release: &str, name: &str) -> PathBuf {
 pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     w.validate()
         .map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
+    let cases = crate::workload::sweep_cases(w)
+        .map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
     crate::signals::install();
-    let cpus = resolve_cpus(w)?;
+    // Check every case's CPUs before measuring anything.
+    for (_, _, case) in &cases {
+        resolve_cpus(case)?;
+    }
     let system = crate::system::probe::system_info();
     let path = result_path(opts, &system.kernel.release, &w.name);
     let mut result = BenchResult {
@@ -135,26 +140,57 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
             "run as root; THP coverage is taken from smaps AnonHugePages instead",
         ));
     }
-
-    let setup = Setup::new(w, &cpus, opts, &mut result);
-    let setup = match setup {
-        Ok(s) => s,
-        Err(e) if e.is::<Interrupted>() => {
-            result.interrupted = true;
-            result.valid = false;
-            result
-                .invalid_reasons
-                .push("interrupted during setup, before any measurement".into());
-            result.save(&path)?;
-            return Ok(Outcome { result, path });
-        }
-        Err(e) => return Err(e),
-    };
-
-    let with_baseline = opts.baseline && !w.disturb.is_empty();
     if opts.baseline && w.disturb.is_empty() {
         crate::output::warn("--baseline compares a disturbed run with an undisturbed one, and this workload has no disturbers; ignoring it");
     }
+    let sweeping = !w.sweep.is_empty();
+    for (label, params, case) in &cases {
+        if sweeping {
+            crate::output::info(&format!("sweep case {label}"));
+        }
+        let (runs, baseline_runs) = match measure_workload(case, opts, &mut result) {
+            Ok(r) => r,
+            Err(e) if e.is::<Interrupted>() => {
+                result.interrupted = true;
+                result
+                    .invalid_reasons
+                    .push("interrupted during setup, before any measurement".into());
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        if sweeping {
+            result.sweep.push(crate::result::SweepCase {
+                label: label.clone(),
+                params: params.clone(),
+                runs,
+            });
+        } else {
+            result.runs = runs;
+            result.baseline_runs = baseline_runs;
+        }
+        if result.interrupted {
+            break;
+        }
+    }
+    finalize_validity(&mut result);
+    result
+        .save(&path)
+        .with_context(|| format!("saving the result to {}", path.display()))?;
+    Ok(Outcome { result, path })
+}
+
+/// Sets up for one workload (one sweep case), measures its repeats (alternating with
+/// baseline runs when asked), and tears down. Returns (runs, baseline runs).
+fn measure_workload(
+    w: &Workload,
+    opts: &RunOptions,
+    result: &mut BenchResult,
+) -> Result<(Vec<RunResult>, Vec<RunResult>)> {
+    let cpus = resolve_cpus(w)?;
+    let setup = Setup::new(w, &cpus, opts, result)?;
+    let with_baseline = opts.baseline && !w.disturb.is_empty();
+    let (mut runs, mut baseline_runs) = (Vec::new(), Vec::new());
     'repeats: for repeat in 0..w.repeat {
         // Baseline and disturbed runs alternate, so that drift hits both alike.
         let kinds: &[bool] = if with_baseline {
@@ -163,12 +199,12 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
             &[true]
         };
         for &disturbed in kinds {
-            let run = setup.measure(w, repeat, disturbed, opts, &mut result)?;
+            let run = setup.measure(w, repeat, disturbed, opts, result)?;
             let stop = run.interrupted;
             if disturbed {
-                result.runs.push(run);
+                runs.push(run);
             } else {
-                result.baseline_runs.push(run);
+                baseline_runs.push(run);
             }
             if stop {
                 result.interrupted = true;
@@ -177,11 +213,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
         }
     }
     drop(setup);
-    finalize_validity(&mut result);
-    result
-        .save(&path)
-        .with_context(|| format!("saving the result to {}", path.display()))?;
-    Ok(Outcome { result, path })
+    Ok((runs, baseline_runs))
 }
 
 fn finalize_validity(result: &mut BenchResult) {
@@ -190,7 +222,11 @@ fn finalize_validity(result: &mut BenchResult) {
             .invalid_reasons
             .push("interrupted by a signal: the runs are partial".into());
     }
-    for run in &result.runs {
+    for run in result
+        .runs
+        .iter()
+        .chain(result.sweep.iter().flat_map(|c| &c.runs))
+    {
         if run.ops == 0 && !run.interrupted {
             result
                 .invalid_reasons

@@ -1,6 +1,7 @@
 //! The workload spec: what a run does. Read from TOML (unknown keys rejected), overridden
 //! by command-line flags, validated, and stored resolved in every result.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -59,6 +60,100 @@ pub struct Workload {
     pub lock_contention: bool,
     /// Per-thread perf counters.
     pub perf: bool,
+    /// Sweep: workload key -> values; every combination is measured in one invocation,
+    /// e.g. `sweep = { threads = [1, 2, 4], buffer = ["4k", "thp"] }`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sweep: BTreeMap<String, Vec<SweepValue>>,
+}
+
+/// One value of a sweep axis: a number or a string, as in the workload file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum SweepValue {
+    Int(i64),
+    Text(String),
+}
+
+impl fmt::Display for SweepValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SweepValue::Int(i) => write!(f, "{i}"),
+            SweepValue::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+impl SweepValue {
+    /// Numbers stay numbers; anything else is text (sizes like "4k" parse later).
+    pub fn parse(text: &str) -> SweepValue {
+        text.trim()
+            .parse()
+            .map(SweepValue::Int)
+            .unwrap_or_else(|_| SweepValue::Text(text.trim().to_string()))
+    }
+}
+
+/// One case of a sweep: its label (`threads=2 buffer=thp`), the swept parameters, and the
+/// resolved workload.
+pub type SweepCaseSpec = (String, BTreeMap<String, String>, Workload);
+
+/// The cases of a workload: (label, params, resolved workload) for every combination of
+/// its sweep, or the workload itself when it has none. Every case is validated.
+pub fn sweep_cases(w: &Workload) -> Result<Vec<SweepCaseSpec>, String> {
+    let mut base = w.clone();
+    base.sweep.clear();
+    let mut cases: Vec<(Vec<(String, SweepValue)>, Workload)> = vec![(Vec::new(), base)];
+    for (key, values) in &w.sweep {
+        if key == "sweep" || key == "name" {
+            return Err(format!("sweep over `{key}` is not possible"));
+        }
+        if values.is_empty() {
+            return Err(format!("sweep.{key} lists no values"));
+        }
+        let mut next = Vec::new();
+        for (params, case) in &cases {
+            for v in values {
+                let mut table = toml::Value::try_from(case).map_err(|e| e.to_string())?;
+                let value = match v {
+                    SweepValue::Int(i) => toml::Value::Integer(*i),
+                    SweepValue::Text(t) => toml::Value::String(t.clone()),
+                };
+                let t = table.as_table_mut().expect("a workload is a table");
+                if !t.contains_key(key) && !Workload::KNOWN_KEYS.contains(&key.as_str()) {
+                    return Err(format!("sweep.{key}: `{key}` is not a workload key"));
+                }
+                t.insert(key.clone(), value);
+                let mut changed: Workload = table.try_into().map_err(|e: toml::de::Error| {
+                    format!("sweep.{key} = {v}: {}", e.message().trim())
+                })?;
+                if key == "threads" {
+                    changed.cpus.clear();
+                }
+                changed
+                    .validate()
+                    .map_err(|e| format!("sweep case {key}={v}: {e}"))?;
+                let mut p = params.clone();
+                p.push((key.clone(), v.clone()));
+                next.push((p, changed));
+            }
+        }
+        cases = next;
+    }
+    Ok(cases
+        .into_iter()
+        .map(|(params, case)| {
+            let label = params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let params = params
+                .into_iter()
+                .map(|(k, v)| (k, v.to_string()))
+                .collect();
+            (label, params, case)
+        })
+        .collect())
 }
 
 impl Default for Workload {
@@ -90,6 +185,7 @@ impl Default for Workload {
             swap: None,
             lock_contention: true,
             perf: true,
+            sweep: BTreeMap::new(),
         }
     }
 }
@@ -307,6 +403,9 @@ pub struct WorkloadParseError {
 }
 
 impl Workload {
+    /// Keys that may be absent from a serialized workload (optional ones) but can be swept.
+    const KNOWN_KEYS: &'static [&'static str] = &["bytes", "ops", "swap"];
+
     /// Parses a workload file's text. `path` is only used in messages.
     pub fn from_toml(text: &str, path: &str) -> Result<Workload, WorkloadParseError> {
         toml::from_str::<Workload>(text).map_err(|e| {
@@ -513,6 +612,38 @@ mod tests {
         assert_eq!(back, w);
         let json = serde_json::to_string(&w).unwrap();
         assert_eq!(serde_json::from_str::<Workload>(&json).unwrap(), w);
+    }
+
+    #[test]
+    fn sweep_cases_are_the_cartesian_product_and_each_is_validated() {
+        let w = Workload::from_toml(
+            "sweep = { threads = [1, 2], buffer = [\"4k\", \"thp\"] }\n",
+            "s.toml",
+        )
+        .unwrap();
+        let cases = sweep_cases(&w).unwrap();
+        let labels: Vec<&str> = cases.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "buffer=4k threads=1",
+                "buffer=4k threads=2",
+                "buffer=thp threads=1",
+                "buffer=thp threads=2"
+            ]
+        );
+        assert_eq!(cases[3].2.threads, 2);
+        assert_eq!(cases[0].2.buffer, Backing::Base);
+        assert!(cases.iter().all(|c| c.2.sweep.is_empty()));
+        let bad = Workload::from_toml("sweep = { bs = [\"4q\"] }\n", "s.toml").unwrap();
+        assert!(sweep_cases(&bad)
+            .unwrap_err()
+            .contains("unknown size suffix"));
+        let unknown = Workload::from_toml("sweep = { bogus = [1] }\n", "s.toml").unwrap();
+        assert!(sweep_cases(&unknown)
+            .unwrap_err()
+            .contains("not a workload key"));
+        assert_eq!(sweep_cases(&Workload::default()).unwrap().len(), 1);
     }
 
     #[test]

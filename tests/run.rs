@@ -499,3 +499,37 @@ fn probe_reports_every_capability() {
         let _ = lockdown;
     }
 }
+
+#[test]
+fn thread_sweep_measures_each_count_in_one_result() {
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "run",
+            "--threads",
+            "1,2",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--size",
+            "8M",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+    let cases = r["sweep"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    for (case, threads) in cases.iter().zip([1usize, 2]) {
+        assert_eq!(case["params"]["threads"], threads.to_string());
+        let run = &case["runs"][0];
+        assert_eq!(run["threads"].as_array().unwrap().len(), threads);
+        assert!(run["ops"].as_u64().unwrap() > 0);
+    }
+    assert!(stdout(&out).contains("efficiency"), "{}", stdout(&out));
+}

@@ -30,6 +30,13 @@ pub fn render(r: &BenchResult) -> String {
     for run in &r.baseline_runs {
         render_run(&mut s, run, "baseline ");
     }
+    for case in &r.sweep {
+        let _ = writeln!(s, "  case {}:", case.label);
+        for run in &case.runs {
+            render_run(&mut s, run, "");
+        }
+    }
+    render_scaling(&mut s, r);
     if !r.baseline_runs.is_empty() && !r.runs.is_empty() {
         let mean = |runs: &[RunResult], f: fn(&RunResult) -> f64| {
             runs.iter().map(f).sum::<f64>() / runs.len() as f64
@@ -62,6 +69,31 @@ pub fn render(r: &BenchResult) -> String {
         }
     }
     s
+}
+
+/// For a thread sweep: ops/s per thread count and the scaling efficiency, i.e. ops/s at
+/// N threads over N times ops/s at one thread (1.0 = perfect scaling).
+fn render_scaling(s: &mut String, r: &BenchResult) {
+    let point = |c: &crate::result::SweepCase| -> Option<(usize, f64)> {
+        let n = c.params.get("threads")?.parse().ok()?;
+        let ops = c.runs.iter().map(|x| x.ops_per_sec).sum::<f64>() / c.runs.len().max(1) as f64;
+        Some((n, ops))
+    };
+    if r.sweep.is_empty() || !r.sweep.iter().all(|c| c.params.len() == 1) {
+        return;
+    }
+    let points: Vec<(usize, f64)> = r.sweep.iter().filter_map(point).collect();
+    let Some(&(_, one)) = points.iter().find(|(n, _)| *n == 1) else {
+        return;
+    };
+    let _ = writeln!(s, "  scaling  threads  ops/s  efficiency");
+    for (n, ops) in &points {
+        let _ = writeln!(
+            s,
+            "           {n:>7}  {ops:.0}  {:.2}",
+            ops / (*n as f64 * one)
+        );
+    }
 }
 
 fn render_run(s: &mut String, run: &RunResult, what: &str) {
