@@ -95,7 +95,10 @@ impl IoBuffers {
                 }
                 knobs = crate::system::thp::configure_mthp(sz)?;
             }
-            Backing::Base | Backing::Hugetlb => {}
+            Backing::Hugetlb => {
+                knobs.extend(reserve_hugetlb(layout(share, threads, bs, pmd).1 / pmd)?);
+            }
+            Backing::Base => {}
         }
         let (segments, len) = layout(share, threads, bs, folio);
         let map_flags = libc::MAP_PRIVATE
@@ -239,6 +242,41 @@ impl Drop for IoBuffers {
         // SAFETY: unmapping exactly what new() kept.
         unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
     }
+}
+
+/// Makes sure `pages` default-size huge pages are free in the hugetlb pool: as root, the
+/// pool is grown for the run (and shrunk back afterwards by the guard).
+fn reserve_hugetlb(pages: usize) -> Result<Option<KnobGuard>> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let field = |name: &str| -> usize {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let (total, free) = (field("HugePages_Total:"), field("HugePages_Free:"));
+    if free >= pages {
+        return Ok(None);
+    }
+    if !crate::system::is_root() {
+        bail!(
+            "buffer = hugetlb needs {pages} free huge pages but the pool has {free}; reserve them as root: echo {} > /proc/sys/vm/nr_hugepages",
+            total + pages - free
+        );
+    }
+    let guard = KnobGuard::set(
+        "/proc/sys/vm/nr_hugepages",
+        &(total + pages - free).to_string(),
+    )?;
+    let now = crate::system::read_trimmed("/proc/sys/vm/nr_hugepages")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    if now < total + pages - free {
+        bail!("asked the kernel for {} huge pages, it found only {now} (memory too fragmented); try echo 1 > /proc/sys/vm/compact_memory", total + pages - free);
+    }
+    Ok(guard)
 }
 
 /// Computes the per-thread segments and the total buffer length.

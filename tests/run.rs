@@ -533,3 +533,149 @@ fn thread_sweep_measures_each_count_in_one_result() {
     }
     assert!(stdout(&out).contains("efficiency"), "{}", stdout(&out));
 }
+
+fn thp_knobs() -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir("/sys/kernel/mm/transparent_hugepage")
+        .unwrap()
+        .flatten()
+    {
+        let f = e.path().join("enabled");
+        if let Ok(v) = std::fs::read_to_string(&f) {
+            out.push_str(&format!("{}: {v}", f.display()));
+        }
+    }
+    out + &std::fs::read_to_string("/proc/sys/vm/nr_hugepages").unwrap()
+}
+
+#[test]
+fn mthp_and_hugetlb_buffers_are_proven_and_knobs_restored() {
+    if !require_root("mthp_and_hugetlb_buffers_are_proven_and_knobs_restored") {
+        return;
+    }
+    let _l = machine_lock();
+    let knobs_before = thp_knobs();
+    let sizes = thpbench::system::thp::mthp_sizes_kb();
+    let mthp = sizes
+        .iter()
+        .find(|&&kb| kb == 64)
+        .or(sizes.first())
+        .copied();
+    let mut cases = vec![("hugetlb".to_string(), 2u64 << 20)];
+    if let Some(kb) = mthp.filter(|&kb| kb < 2048) {
+        cases.push((format!("mthp:{kb}K"), kb << 10));
+    } else {
+        assert!(!in_ci(), "the CI kernel offers mTHP sizes");
+    }
+    for (backing, folio) in cases {
+        for share in ["private", "shared"] {
+            let dir = tempfile::tempdir().unwrap();
+            let out = run(
+                &[
+                    "run",
+                    "--buffer",
+                    &backing,
+                    "--share",
+                    share,
+                    "--duration",
+                    "1s",
+                    "--warmup",
+                    "0s",
+                    "--size",
+                    "8M",
+                    "-o",
+                    "r.json",
+                ],
+                dir.path(),
+            );
+            assert!(out.status.success(), "{backing} {share}: {}", stderr(&out));
+            let r = load_json(&dir.path().join("r.json"));
+            let b = &r["runs"][0]["buffer"];
+            assert_eq!(b["backing"], backing.as_str());
+            assert_eq!(b["folio_bytes"].as_u64().unwrap(), folio);
+            assert!(
+                b["thp_coverage_before"].as_f64().unwrap() >= 0.99,
+                "{backing} {share}: {b}"
+            );
+            assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+        }
+        assert_eq!(thp_knobs(), knobs_before, "{backing}: knobs restored");
+    }
+}
+
+#[test]
+fn block_device_is_written_only_when_allowed_and_blank() {
+    if !require_root("block_device_is_written_only_when_allowed_and_blank") {
+        return;
+    }
+    let _l = machine_lock();
+    let dev = thpbench::system::zram::ZramDevice::create(32 << 20).unwrap();
+    let path = dev.path();
+    let p = path.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Verify needs writes: refused without the flag.
+    let out = run(&["run", "--target", p, "--duration", "1s"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--allow-write-device"),
+        "{}",
+        stderr(&out)
+    );
+    // Read-only runs are fine.
+    let out = run(
+        &[
+            "run",
+            "--target",
+            p,
+            "--no-verify",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "-o",
+            "a.json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A blank device may be written when allowed.
+    let out = run(
+        &[
+            "run",
+            "--target",
+            p,
+            "--allow-write-device",
+            "--size",
+            "32M",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "-o",
+            "b.json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        load_json(&dir.path().join("b.json"))["runs"][0]["verify"]["mismatches"],
+        0
+    );
+    // A device holding a signature is never written.
+    let mk = Command::new("mkswap").arg(p).output().unwrap();
+    assert!(mk.status.success());
+    let out = run(
+        &[
+            "run",
+            "--target",
+            p,
+            "--allow-write-device",
+            "--duration",
+            "1s",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("swap signature"), "{}", stderr(&out));
+    drop(dev);
+}
