@@ -220,7 +220,7 @@ pub fn run_worker(
     // Warm-up: the same loop, recorded nowhere.
     if !rv.stop.load(Ordering::Relaxed) && plan.warmup_ns > 0 {
         let end = now_ns() + plan.warmup_ns;
-        while now_ns() < end && !rv.stop.load(Ordering::Relaxed) {
+        while now_ns() < end && !rv.stop.load(Ordering::Relaxed) && !crate::signals::received() {
             let (kind, offset) = lp.pick();
             lp.prepare(kind, offset);
             if let Err(e) = engine.execute(kind, offset, &lp.iov) {

@@ -679,3 +679,45 @@ fn block_device_is_written_only_when_allowed_and_blank() {
     assert!(stderr(&out).contains("swap signature"), "{}", stderr(&out));
     drop(dev);
 }
+
+#[test]
+fn progress_bar_on_a_terminal_only() {
+    if Command::new("script").arg("--version").output().is_err() {
+        assert!(!in_ci(), "script (util-linux) is missing in CI");
+        eprintln!("SKIP progress_bar_on_a_terminal_only: no `script` to make a terminal");
+        return;
+    }
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "{} run --duration 1500ms --warmup 0s --size 8M -o tty.json",
+        bin()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        tty.contains("quick run 1/1") && tty.contains("p99"),
+        "no progress bar on a terminal: {tty}"
+    );
+    // Off a terminal: the summary only.
+    let out = run(
+        &[
+            "run",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--size",
+            "8M",
+            "-o",
+            "pipe.json",
+        ],
+        dir.path(),
+    );
+    assert!(!stderr(&out).contains("run 1/1") && !stdout(&out).contains("run 1/1"));
+    assert!(stdout(&out).contains("ops/s"));
+}
