@@ -72,10 +72,9 @@ fn assert_moved(r: &serde_json::Value, name: &str, counters: &[&str]) {
 
 #[test]
 fn each_madvise_split_method_moves_its_counter() {
-    if !require_root("each_madvise_split_method_moves_its_counter") {
+    let Some(_l) = privileged("each_madvise_split_method_moves_its_counter") else {
         return;
-    }
-    let _l = machine_lock();
+    };
     for (method, counters) in [
         ("cold", &["thp_split_page"][..]),
         ("pageout", &["thp_split_page"][..]),
@@ -99,10 +98,9 @@ fn each_madvise_split_method_moves_its_counter() {
 
 #[test]
 fn debugfs_split_is_unavailable_under_lockdown() {
-    if !require_root("debugfs_split_is_unavailable_under_lockdown") {
+    let Some(_l) = privileged("debugfs_split_is_unavailable_under_lockdown") else {
         return;
-    }
-    let _l = machine_lock();
+    };
     let lockdown = Command::new(bin())
         .args(["probe", "--json"])
         .output()
@@ -157,10 +155,9 @@ fn debugfs_split_is_unavailable_under_lockdown() {
 
 #[test]
 fn collapse_moves_thp_collapse_alloc() {
-    if !require_root("collapse_moves_thp_collapse_alloc") {
+    let Some(_l) = privileged("collapse_moves_thp_collapse_alloc") else {
         return;
-    }
-    let _l = machine_lock();
+    };
     let (out, r, _dir) = disturbed_run(&["--split", "cold", "--collapse"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_moved(&r, "collapse", &["thp_collapse_alloc"]);
@@ -170,10 +167,9 @@ fn collapse_moves_thp_collapse_alloc() {
 
 #[test]
 fn swap_out_on_a_zram_swap_made_by_the_run_and_removed_after() {
-    if !require_root("swap_out_on_a_zram_swap_made_by_the_run_and_removed_after") {
+    let Some(_l) = privileged("swap_out_on_a_zram_swap_made_by_the_run_and_removed_after") else {
         return;
-    }
-    let _l = machine_lock();
+    };
     let (swaps_before, zram_before) = (swaps(), zram_devices());
     let (out, r, _dir) = disturbed_run(&["--swap-out", "--swap", "zram:256M"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -189,10 +185,9 @@ fn swap_out_on_a_zram_swap_made_by_the_run_and_removed_after() {
 
 #[test]
 fn swap_out_without_swap_is_unavailable() {
-    if !require_root("swap_out_without_swap_is_unavailable") {
+    let Some(_l) = privileged("swap_out_without_swap_is_unavailable") else {
         return;
-    }
-    let _l = machine_lock();
+    };
     if !swaps().lines().skip(1).all(|l| l.trim().is_empty()) {
         assert!(!in_ci(), "CI machines start without swap");
         eprintln!("SKIP swap_out_without_swap_is_unavailable: this machine has swap on");
@@ -209,10 +204,9 @@ fn swap_out_without_swap_is_unavailable() {
 
 #[test]
 fn sigint_in_a_swapping_run_removes_swap_and_zram() {
-    if !require_root("sigint_in_a_swapping_run_removes_swap_and_zram") {
+    let Some(_l) = privileged("sigint_in_a_swapping_run_removes_swap_and_zram") else {
         return;
-    }
-    let _l = machine_lock();
+    };
     let (swaps_before, zram_before) = (swaps(), zram_devices());
     let dir = tempfile::tempdir().unwrap();
     let child = Command::new(bin())
@@ -255,10 +249,9 @@ fn sigint_in_a_swapping_run_removes_swap_and_zram() {
 
 #[test]
 fn seed_torture_ten_seconds_is_valid_with_zero_mismatches() {
-    if !require_root("seed_torture_ten_seconds_is_valid_with_zero_mismatches") {
+    let Some(_l) = privileged("seed_torture_ten_seconds_is_valid_with_zero_mismatches") else {
         return;
-    }
-    let _l = machine_lock();
+    };
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(bin())
         .args([
@@ -292,10 +285,9 @@ fn seed_torture_ten_seconds_is_valid_with_zero_mismatches() {
 
 #[test]
 fn corruption_injected_under_disturbance_is_caught() {
-    if !require_root("corruption_injected_under_disturbance_is_caught") {
+    let Some(_l) = privileged("corruption_injected_under_disturbance_is_caught") else {
         return;
-    }
-    let _l = machine_lock();
+    };
     let dir = tempfile::tempdir().unwrap();
     let out = run(
         &[
@@ -326,10 +318,9 @@ fn corruption_injected_under_disturbance_is_caught() {
 
 #[test]
 fn baseline_is_measured_beside_the_disturbed_run() {
-    if !require_root("baseline_is_measured_beside_the_disturbed_run") {
+    let Some(_l) = privileged("baseline_is_measured_beside_the_disturbed_run") else {
         return;
-    }
-    let _l = machine_lock();
+    };
     let (out, r, _dir) = disturbed_run(&["--split", "cold", "--baseline"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(r["baseline_runs"].as_array().unwrap().len(), 1);
@@ -343,10 +334,9 @@ fn baseline_is_measured_beside_the_disturbed_run() {
 
 #[test]
 fn memory_pressure_swaps_the_buffers_and_removes_its_cgroup() {
-    if !require_root("memory_pressure_swaps_the_buffers_and_removes_its_cgroup") {
+    let Some(_l) = privileged("memory_pressure_swaps_the_buffers_and_removes_its_cgroup") else {
         return;
-    }
-    let _l = machine_lock();
+    };
     let groups = || -> Vec<String> {
         ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"]
             .iter()

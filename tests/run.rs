@@ -156,10 +156,9 @@ fn file_target_with_thp_buffers() {
 
 #[test]
 fn zram_target_is_made_and_removed() {
-    if !require_root("zram_target_is_made_and_removed") {
+    let Some(_l) = privileged("zram_target_is_made_and_removed") else {
         return;
-    }
-    let _l = machine_lock();
+    };
     let before = zram_devices();
     let dir = tempfile::tempdir().unwrap();
     let out = run(
@@ -290,10 +289,9 @@ fn sigint_saves_partial_result_and_removes_the_file() {
 
 #[test]
 fn sigint_removes_the_zram_device() {
-    if !require_root("sigint_removes_the_zram_device") {
+    let Some(_l) = privileged("sigint_removes_the_zram_device") else {
         return;
-    }
-    let _l = machine_lock();
+    };
     let before = zram_devices();
     let dir = tempfile::tempdir().unwrap();
     let (status, r, _) = interrupt_run("zram:64M", dir.path());
@@ -550,10 +548,9 @@ fn thp_knobs() -> String {
 
 #[test]
 fn mthp_and_hugetlb_buffers_are_proven_and_knobs_restored() {
-    if !require_root("mthp_and_hugetlb_buffers_are_proven_and_knobs_restored") {
+    let Some(_l) = privileged("mthp_and_hugetlb_buffers_are_proven_and_knobs_restored") else {
         return;
-    }
-    let _l = machine_lock();
+    };
     let knobs_before = thp_knobs();
     let sizes = thpbench::system::thp::mthp_sizes_kb();
     let mthp = sizes
@@ -605,10 +602,9 @@ fn mthp_and_hugetlb_buffers_are_proven_and_knobs_restored() {
 
 #[test]
 fn block_device_is_written_only_when_allowed_and_blank() {
-    if !require_root("block_device_is_written_only_when_allowed_and_blank") {
+    let Some(_l) = privileged("block_device_is_written_only_when_allowed_and_blank") else {
         return;
-    }
-    let _l = machine_lock();
+    };
     let dev = thpbench::system::zram::ZramDevice::create(32 << 20).unwrap();
     let path = dev.path();
     let p = path.to_str().unwrap();

@@ -36,6 +36,11 @@ pub fn require_root(test: &str) -> bool {
     false
 }
 
+/// `require_root` and `machine_lock` together: the lock when the test may go on.
+pub fn privileged(test: &str) -> Option<MutexGuard<'static, ()>> {
+    require_root(test).then(machine_lock)
+}
+
 pub fn run(args: &[&str], cwd: &Path) -> Output {
     Command::new(bin())
         .args(args)
