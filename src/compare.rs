@@ -111,14 +111,17 @@ pub fn welch_t_test(a: &[f64], b: &[f64]) -> Option<WelchTest> {
     if va + vb == 0.0 {
         let exact = diff == 0.0;
         return Some(WelchTest {
-            t: if exact { 0.0 } else { diff.signum() * f64::INFINITY },
+            t: if exact {
+                0.0
+            } else {
+                diff.signum() * f64::INFINITY
+            },
             df: (ea.n + eb.n - 2) as f64,
             p_value: if exact { 1.0 } else { 0.0 },
         });
     }
     let t = diff / (va + vb).sqrt();
-    let df = (va + vb).powi(2)
-        / (va.powi(2) / (ea.n - 1) as f64 + vb.powi(2) / (eb.n - 1) as f64);
+    let df = (va + vb).powi(2) / (va.powi(2) / (ea.n - 1) as f64 + vb.powi(2) / (eb.n - 1) as f64);
     let dist = StudentsT::new(0.0, 1.0, df).ok()?;
     let p_value = (2.0 * (1.0 - dist.cdf(t.abs()))).clamp(0.0, 1.0);
     Some(WelchTest { t, df, p_value })
@@ -164,7 +167,7 @@ impl Unit {
             Unit::BytesPerSec => "MiB/s",
             Unit::Nanoseconds => "us",
             Unit::Count => "",
-            Unit::PerOp => "/op",
+            Unit::PerOp => "",
             Unit::Percent => "%",
             Unit::Plain => "",
         }
@@ -251,7 +254,13 @@ pub fn run_metrics(run: &RunResult) -> Vec<(MetricDef, f64)> {
     use Direction::*;
     let mut out = vec![
         (
-            MetricDef::new("ops_per_sec", "ops/s", Unit::OpsPerSec, HigherIsBetter, Throughput),
+            MetricDef::new(
+                "ops_per_sec",
+                "ops/s",
+                Unit::OpsPerSec,
+                HigherIsBetter,
+                Throughput,
+            ),
             run.ops_per_sec,
         ),
         (
@@ -353,7 +362,7 @@ pub fn run_metrics(run: &RunResult) -> Vec<(MetricDef, f64)> {
     out.push((
         MetricDef::new(
             "buffer.thp_coverage_after",
-            format!("{} coverage after", run.buffer.backing),
+            "buffer coverage after",
             Unit::Percent,
             Neutral,
             Conditions,
@@ -451,7 +460,7 @@ fn perf_metrics(perf: &serde_json::Value, ops: u64, out: &mut Vec<(MetricDef, f6
         out.push((
             MetricDef::new(
                 format!("perf.{name}"),
-                format!("{name}"),
+                format!("{name} per op"),
                 Unit::PerOp,
                 Direction::LowerIsBetter,
                 Category::Perf,
@@ -681,9 +690,7 @@ fn label_groups(groups: &mut [Group], baseline: usize) {
         if collides {
             let g = &groups[i];
             let same_build_elsewhere = (0..n).any(|j| {
-                j != i
-                    && plain[j] == plain[i]
-                    && groups[j].kernel_version != g.kernel_version
+                j != i && plain[j] == plain[i] && groups[j].kernel_version != g.kernel_version
             });
             if same_build_elsewhere {
                 label.push_str(&format!(" [{}]", g.kernel_version));
@@ -889,7 +896,10 @@ pub fn compare(inputs: &[Input], opts: &CompareOptions) -> Result<Comparison> {
     }
     label_groups(&mut groups, baseline);
     let mut notes = Vec::new();
-    if groups.iter().any(|g| g.thp_setting != groups[baseline].thp_setting) {
+    if groups
+        .iter()
+        .any(|g| g.thp_setting != groups[baseline].thp_setting)
+    {
         let settings: Vec<String> = groups
             .iter()
             .map(|g| format!("{}: {}", g.label, g.thp_setting))
@@ -1161,8 +1171,7 @@ fn thread_scaling(gi: usize, group: &Group, inputs: &[Input]) -> Option<Scaling>
     let reference = points[0].clone();
     for p in &mut points {
         if reference.ops_per_sec.mean > 0.0 && reference.threads > 0 {
-            let ideal =
-                reference.ops_per_sec.mean * p.threads as f64 / reference.threads as f64;
+            let ideal = reference.ops_per_sec.mean * p.threads as f64 / reference.threads as f64;
             p.efficiency = Some(p.ops_per_sec.mean / ideal);
         }
     }
@@ -1353,8 +1362,15 @@ pub(crate) mod tests {
             ..Default::default()
         };
         let c = compare(&inputs(vec![a.clone(), b.clone()]), &opts(5.0)).unwrap();
-        assert_eq!(row(&c, "ops_per_sec").cells[1].as_ref().unwrap().verdict, Verdict::Worse);
-        assert!(c.regressions.iter().any(|r| r.metric == "ops/s"), "{:?}", c.regressions);
+        assert_eq!(
+            row(&c, "ops_per_sec").cells[1].as_ref().unwrap().verdict,
+            Verdict::Worse
+        );
+        assert!(
+            c.regressions.iter().any(|r| r.metric == "ops/s"),
+            "{:?}",
+            c.regressions
+        );
         // -16.3% is not beyond 50%.
         let c = compare(&inputs(vec![a, b]), &opts(50.0)).unwrap();
         assert!(
@@ -1371,11 +1387,17 @@ pub(crate) mod tests {
         b.workload.buffer = crate::workload::Backing::Base;
         b.workload.bs = crate::units::Size(1 << 20);
         b.workload.seed = 1; // ignored: only the verify pattern
-        let err = compare(&inputs(vec![a.clone(), b.clone()]), &CompareOptions::default())
-            .unwrap_err()
-            .to_string();
+        let err = compare(
+            &inputs(vec![a.clone(), b.clone()]),
+            &CompareOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("buffer: thp (r0.json); 4k (r1.json)"), "{err}");
-        assert!(err.contains("bs: 4096 (r0.json); 1048576 (r1.json)"), "{err}");
+        assert!(
+            err.contains("bs: 4096 (r0.json); 1048576 (r1.json)"),
+            "{err}"
+        );
         assert!(!err.contains("seed"), "{err}");
         assert!(err.contains("--force"), "{err}");
         let forced = compare(
@@ -1388,7 +1410,11 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(forced.differences.len(), 2);
         // Same kernel and name: the labels say what differs.
-        assert!(forced.groups[1].label.contains("buffer=4k"), "{:?}", forced.groups[1].label);
+        assert!(
+            forced.groups[1].label.contains("buffer=4k"),
+            "{:?}",
+            forced.groups[1].label
+        );
     }
 
     #[test]
@@ -1407,7 +1433,11 @@ pub(crate) mod tests {
             },
         )
         .unwrap();
-        assert_eq!(c.groups.len(), 2, "the interrupted run's file groups with r0");
+        assert_eq!(
+            c.groups.len(),
+            2,
+            "the interrupted run's file groups with r0"
+        );
         assert!(!c.groups[1].evidence);
         assert!(c.groups[1].excluded[0].reason.contains("40% THP-backed"));
         assert!(c.groups[1].label.contains("not evidence"));
@@ -1442,11 +1472,24 @@ pub(crate) mod tests {
         let c = compare(&inputs(vec![a, b]), &CompareOptions::default()).unwrap();
         let names: Vec<&str> = c.sections.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["threads=1", "threads=2", "threads=4"]);
-        let ops4 = c.sections[2].rows.iter().find(|r| r.metric.key == "ops_per_sec").unwrap();
+        let ops4 = c.sections[2]
+            .rows
+            .iter()
+            .find(|r| r.metric.key == "ops_per_sec")
+            .unwrap();
         assert_eq!(ops4.cells[1].as_ref().unwrap().verdict, Verdict::Better);
         assert_eq!(c.scaling.len(), 2);
-        let eff: Vec<f64> = c.scaling[0].points.iter().map(|p| p.efficiency.unwrap()).collect();
-        assert!((eff[0] - 1.0).abs() < 1e-9 && (eff[1] - 0.9).abs() < 1e-9 && (eff[2] - 0.81).abs() < 1e-9, "{eff:?}");
+        let eff: Vec<f64> = c.scaling[0]
+            .points
+            .iter()
+            .map(|p| p.efficiency.unwrap())
+            .collect();
+        assert!(
+            (eff[0] - 1.0).abs() < 1e-9
+                && (eff[1] - 0.9).abs() < 1e-9
+                && (eff[2] - 0.81).abs() < 1e-9,
+            "{eff:?}"
+        );
     }
 
     #[test]
@@ -1459,7 +1502,8 @@ pub(crate) mod tests {
                 "available": true, "total_wait_ns": 5000, "events": 3,
                 "by_caller": [{"caller": "folio_lock", "total_wait_ns": 4000}]
             }));
-            run.perf = Some(serde_json::json!({"cpu0": {"cycles": 1000}, "cpu1": {"cycles": 1000}}));
+            run.perf =
+                Some(serde_json::json!({"cpu0": {"cycles": 1000}, "cpu1": {"cycles": 1000}}));
             run.gup = Some(serde_json::json!({"ns_per_page": 12.5, "pages": 512}));
         }
         let c = compare(&inputs(vec![a]), &CompareOptions::default()).unwrap();
@@ -1473,11 +1517,21 @@ pub(crate) mod tests {
         ] {
             row(&c, key);
         }
-        assert!(!c.sections[0].rows.iter().any(|r| r.metric.key == "vmstat_delta.pgfault"));
+        assert!(!c.sections[0]
+            .rows
+            .iter()
+            .any(|r| r.metric.key == "vmstat_delta.pgfault"));
         // 2000 cycles over 100 and 101 ops.
-        let cycles = row(&c, "perf.cycles").cells[0].as_ref().unwrap().estimate.mean;
+        let cycles = row(&c, "perf.cycles").cells[0]
+            .as_ref()
+            .unwrap()
+            .estimate
+            .mean;
         assert!((cycles - (20.0 + 2000.0 / 101.0) / 2.0).abs() < 1e-9);
-        assert_eq!(row(&c, "gup.ns_per_page").metric.direction, Direction::LowerIsBetter);
+        assert_eq!(
+            row(&c, "gup.ns_per_page").metric.direction,
+            Direction::LowerIsBetter
+        );
     }
 
     #[test]

@@ -74,7 +74,9 @@ fn find_font() -> Result<PathBuf> {
         scan_fonts(Path::new(dir), 4, &mut found);
     }
     let score = |p: &PathBuf| {
-        let name = p.file_name().map_or(String::new(), |n| n.to_string_lossy().to_lowercase());
+        let name = p
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().to_lowercase());
         let mut s = 0;
         for bad in ["bold", "italic", "oblique", "mono", "light", "condensed"] {
             if name.contains(bad) {
@@ -102,8 +104,8 @@ pub fn ensure_font() -> Result<()> {
     static REGISTERED: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
     let outcome = REGISTERED.get_or_init(|| {
         let path = find_font().map_err(|e| format!("{e:#}"))?;
-        let bytes = std::fs::read(&path)
-            .map_err(|e| format!("reading font {}: {e}", path.display()))?;
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("reading font {}: {e}", path.display()))?;
         // plotters keeps fonts for the life of the process.
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
         for style in [FontStyle::Normal, FontStyle::Bold] {
@@ -198,7 +200,12 @@ pub fn collect(inputs: &[Input]) -> Result<PlotData> {
             let points: Vec<(f64, f64)> = percentile_lines(&h, 5)
                 .into_iter()
                 .filter(|l| !l.last)
-                .map(|l| (1.0 / (1.0 - l.percentile), (l.value as f64 / 1000.0).max(1e-3)))
+                .map(|l| {
+                    (
+                        1.0 / (1.0 - l.percentile),
+                        (l.value as f64 / 1000.0).max(1e-3),
+                    )
+                })
                 .collect();
             if points.is_empty() {
                 continue;
@@ -216,7 +223,10 @@ pub fn collect(inputs: &[Input]) -> Result<PlotData> {
             });
         }
         // Timeline of the first run (of the first case): one run, so intervals line up.
-        let first_run = r.runs.first().or_else(|| r.sweep.first().and_then(|c| c.runs.first()));
+        let first_run = r
+            .runs
+            .first()
+            .or_else(|| r.sweep.first().and_then(|c| c.runs.first()));
         if let Some(run) = first_run.filter(|run| !run.timeline.is_empty()) {
             let mut actions: Vec<(String, Vec<f64>)> = Vec::new();
             for p in &run.timeline {
@@ -243,7 +253,10 @@ pub fn collect(inputs: &[Input]) -> Result<PlotData> {
         }
         let mut points = Vec::new();
         for case in &r.sweep {
-            let Some(threads) = case.params.get("threads").and_then(|t| t.parse::<f64>().ok())
+            let Some(threads) = case
+                .params
+                .get("threads")
+                .and_then(|t| t.parse::<f64>().ok())
             else {
                 continue;
             };
@@ -435,11 +448,7 @@ fn draw_timeline<DB: DrawingBackend>(
                         .map(|p| TriangleMarker::new(*p, 5, c.filled())),
                 ),
                 1 => chart.draw_series(points.iter().map(|p| Circle::new(*p, 4, c.filled()))),
-                _ => chart.draw_series(
-                    points
-                        .iter()
-                        .map(|p| Cross::new(*p, 4, c.stroke_width(2))),
-                ),
+                _ => chart.draw_series(points.iter().map(|p| Cross::new(*p, 4, c.stroke_width(2)))),
             }
             .map_err(err)?;
             anno.label(marker_name).legend(move |(x, y)| match shape {
@@ -473,7 +482,10 @@ fn draw_scaling<DB: DrawingBackend>(
         .flat_map(|s| s.points.iter().map(|p| p.1 + p.2))
         .fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(area)
-        .caption("Throughput by thread count (mean, 95% CI)", ("sans-serif", 24))
+        .caption(
+            "Throughput by thread count (mean, 95% CI)",
+            ("sans-serif", 24),
+        )
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(80)
@@ -497,7 +509,11 @@ fn draw_scaling<DB: DrawingBackend>(
             .label(s.label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(2)));
         chart
-            .draw_series(s.points.iter().map(|p| Circle::new((p.0, p.1), 4, c.filled())))
+            .draw_series(
+                s.points
+                    .iter()
+                    .map(|p| Circle::new((p.0, p.1), 4, c.filled())),
+            )
             .map_err(err)?;
         // The confidence interval as a vertical line through each point.
         chart
@@ -522,7 +538,8 @@ const PANEL_HEIGHT: u32 = 620;
 
 fn draw_all<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, data: &PlotData) -> Result<()> {
     root.fill(&WHITE).map_err(err)?;
-    let panels = 1 + usize::from(!data.timelines.is_empty()) + usize::from(!data.scaling.is_empty());
+    let panels =
+        1 + usize::from(!data.timelines.is_empty()) + usize::from(!data.scaling.is_empty());
     let areas = root.split_evenly((panels, 1));
     let mut next = areas.iter();
     draw_percentiles(next.next().expect("one panel"), &data.percentiles)?;
@@ -564,7 +581,11 @@ pub fn render(data: &PlotData, output: &Path) -> Result<()> {
     ensure_font()?;
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
-            bail!("-o {}: directory {} does not exist", output.display(), dir.display());
+            bail!(
+                "-o {}: directory {} does not exist",
+                output.display(),
+                dir.display()
+            );
         }
     }
     let panels = 1 + u32::from(!data.timelines.is_empty()) + u32::from(!data.scaling.is_empty());
@@ -592,8 +613,16 @@ pub fn command(args: &crate::cli::PlotArgs) -> Result<i32> {
             args.output.display(),
             data.percentiles.len(),
             if data.percentiles.len() == 1 { "" } else { "s" },
-            if data.timelines.is_empty() { "" } else { ", disturbed timeline" },
-            if data.scaling.is_empty() { "" } else { ", thread scaling" },
+            if data.timelines.is_empty() {
+                ""
+            } else {
+                ", disturbed timeline"
+            },
+            if data.scaling.is_empty() {
+                ""
+            } else {
+                ", thread scaling"
+            },
         );
     }
     Ok(0)
@@ -622,7 +651,11 @@ mod tests {
                     p99_ns: 5000 * scale + i * 100,
                     max_ns: 9000 * scale,
                     disturb_actions: if i % 3 == 0 {
-                        [("split:cold".to_string(), 2u64), ("collapse".to_string(), 1u64)].into()
+                        [
+                            ("split:cold".to_string(), 2u64),
+                            ("collapse".to_string(), 1u64),
+                        ]
+                        .into()
                     } else {
                         Default::default()
                     },
@@ -677,7 +710,10 @@ mod tests {
         let data = collect(&inputs()).unwrap();
         let names = data.legend_names();
         assert!(names.contains(&"6.1.0-test quick".to_string()), "{names:?}");
-        assert!(names.contains(&"6.12.0-test quick [threads=4]".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"6.12.0-test quick [threads=4]".to_string()),
+            "{names:?}"
+        );
         assert_eq!(data.percentiles.len(), 4);
         assert_eq!(data.timelines.len(), 2);
         assert_eq!(data.timelines[0].actions.len(), 2);

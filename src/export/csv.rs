@@ -58,7 +58,10 @@ impl Exporter for TimelineCsv {
                     p.max_ns
                 ));
                 for d in &disturbers {
-                    s.push_str(&format!(",{}", p.disturb_actions.get(*d).copied().unwrap_or(0)));
+                    s.push_str(&format!(
+                        ",{}",
+                        p.disturb_actions.get(*d).copied().unwrap_or(0)
+                    ));
                 }
                 s.push('\n');
             }

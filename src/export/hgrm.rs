@@ -132,10 +132,7 @@ pub fn render(h: &Histogram<u64>, scaling_ratio: f64) -> String {
         let value = java_fixed(line.value as f64 / scaling_ratio, decimals);
         let pct = java_fixed(line.percentile, 12);
         if line.last {
-            s.push_str(&format!(
-                "{value:>12} {pct:>2} {:>10}\n",
-                line.total_count
-            ));
+            s.push_str(&format!("{value:>12} {pct:>2} {:>10}\n", line.total_count));
         } else {
             let inverse = java_fixed(1.0 / (1.0 - line.percentile), 2);
             s.push_str(&format!(

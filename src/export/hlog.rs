@@ -65,7 +65,9 @@ impl Exporter for Hlog {
             "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n",
         );
         for sel_run in &sel.runs {
-            let tag = sel.is_several().then(|| tag_for(sel_run.case, sel_run.run.repeat));
+            let tag = sel
+                .is_several()
+                .then(|| tag_for(sel_run.case, sel_run.run.repeat));
             for iv in &sel_run.run.interval_histograms {
                 let h = decode_compressed(&iv.histogram).with_context(|| {
                     format!(
@@ -246,18 +248,14 @@ mod tests {
         }
         assert_eq!(base_time, Some(Duration::from_secs(1_735_787_045)));
         assert_eq!(intervals.len(), originals.len());
-        for ((tag, start, len, max, encoded), (repeat, sec, h)) in
-            intervals.iter().zip(&originals)
+        for ((tag, start, len, max, encoded), (repeat, sec, h)) in intervals.iter().zip(&originals)
         {
             assert_eq!(tag.as_deref(), Some(format!("run{repeat}").as_str()));
             assert_eq!(*start, Duration::from_secs(*sec));
             assert_eq!(*len, Duration::from_secs(1));
             assert!((max - h.max() as f64 / 1e6).abs() < 0.0005, "{max}");
-            let bytes = base64::Engine::decode(
-                &base64::engine::general_purpose::STANDARD,
-                encoded,
-            )
-            .unwrap();
+            let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded)
+                .unwrap();
             let back: hdrhistogram::Histogram<u64> =
                 Deserializer::new().deserialize(&mut &bytes[..]).unwrap();
             assert_eq!(&back, h);

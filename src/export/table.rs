@@ -134,23 +134,24 @@ fn section_grid(cmp: &Comparison, section: usize) -> Grid {
             header.push("change".into());
         }
     }
-    let rows = cmp.sections[section]
-        .rows
-        .iter()
-        .map(|row| {
-            let mut cells = vec![metric_name(&row.metric.label, row.metric.unit)];
-            for &gi in &order {
-                let cell = row.cells[gi].as_ref();
-                cells.push(cell.map_or_else(|| "-".into(), |c| value_text(row.metric.unit, c)));
-                if gi != cmp.baseline {
-                    cells.push(cell.map_or_else(String::new, |c| {
-                        change_text(c, cmp.fail_on_regression_pct)
-                    }));
+    let rows =
+        cmp.sections[section]
+            .rows
+            .iter()
+            .map(|row| {
+                let mut cells = vec![metric_name(&row.metric.label, row.metric.unit)];
+                for &gi in &order {
+                    let cell = row.cells[gi].as_ref();
+                    cells.push(cell.map_or_else(|| "-".into(), |c| value_text(row.metric.unit, c)));
+                    if gi != cmp.baseline {
+                        cells.push(cell.map_or_else(String::new, |c| {
+                            change_text(c, cmp.fail_on_regression_pct)
+                        }));
+                    }
                 }
-            }
-            cells
-        })
-        .collect();
+                cells
+            })
+            .collect();
     Grid { header, rows }
 }
 
@@ -223,6 +224,28 @@ fn legend(cmp: &Comparison) -> String {
     s
 }
 
+/// Breaks `text` into lines of at most `width` characters at spaces, as mail wants it.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
 enum Style {
     Text,
     Markdown,
@@ -253,7 +276,10 @@ fn render(cmp: &Comparison, style: Style) -> String {
         let _ = writeln!(s, "{}{}", if md { "- " } else { "  " }, item);
     }
     if !cmp.differences.is_empty() {
-        let _ = writeln!(s, "\nWorkload parameters that differ (compared with --force):");
+        let _ = writeln!(
+            s,
+            "\nWorkload parameters that differ (compared with --force):"
+        );
         for d in &cmp.differences {
             let values: Vec<String> = d
                 .values
@@ -294,8 +320,7 @@ fn render(cmp: &Comparison, style: Style) -> String {
         s.push_str(&grid(&g));
     }
     s.push('\n');
-    s.push_str(&legend(cmp));
-    s.push('\n');
+    s.push_str(&wrap(&legend(cmp), 88));
     let excluded: Vec<String> = cmp
         .groups
         .iter()
@@ -362,13 +387,20 @@ mod tests {
         let ops = table.iter().find(|l| l.starts_with("| ops/s ")).unwrap();
         assert!(ops.contains("100.4 ± 1.4"), "{ops}");
         assert!(ops.contains("+19.52% better"), "{ops}");
-        assert!(table[1].starts_with("| :--") && table[1].contains("--: |"), "{}", table[1]);
+        assert!(
+            table[1].starts_with("| :--") && table[1].contains("--: |"),
+            "{}",
+            table[1]
+        );
     }
 
     #[test]
     fn text_form_names_the_baseline_and_explains_the_marks() {
         let text = render_text(&two());
-        assert!(text.starts_with("thpbench compare, baseline 6.1.0 quick"), "{text}");
+        assert!(
+            text.starts_with("thpbench compare, baseline 6.1.0 quick"),
+            "{text}"
+        );
         assert!(text.contains("Welch's t-test"), "{text}");
         assert!(!text.contains('|'), "{text}");
     }
