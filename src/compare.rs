@@ -510,6 +510,26 @@ impl Input {
             result: BenchResult::load(path)?,
         })
     }
+
+    /// Loads every file once: a file named twice (e.g. by overlapping globs) would
+    /// otherwise count its runs twice and narrow every confidence interval.
+    pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Input>> {
+        let mut seen = Vec::new();
+        let mut inputs = Vec::new();
+        for path in paths {
+            let key = path.canonicalize().unwrap_or_else(|_| path.clone());
+            if seen.contains(&key) {
+                crate::output::warn(&format!(
+                    "{} is given more than once; using it once",
+                    path.display()
+                ));
+                continue;
+            }
+            seen.push(key);
+            inputs.push(Input::load(path)?);
+        }
+        Ok(inputs)
+    }
 }
 
 /// Why some runs were not counted.
@@ -1184,11 +1204,7 @@ fn thread_scaling(gi: usize, group: &Group, inputs: &[Input]) -> Option<Scaling>
 
 /// `thpbench compare`.
 pub fn command(args: &crate::cli::CompareArgs) -> Result<i32> {
-    let inputs = args
-        .results
-        .iter()
-        .map(|p| Input::load(p))
-        .collect::<Result<Vec<_>>>()?;
+    let inputs = Input::load_all(&args.results)?;
     let opts = CompareOptions {
         baseline: args.baseline.clone(),
         force: args.force,

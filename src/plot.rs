@@ -223,11 +223,14 @@ pub fn collect(inputs: &[Input]) -> Result<PlotData> {
             });
         }
         // Timeline of the first run (of the first case): one run, so intervals line up.
-        let first_run = r
-            .runs
-            .first()
-            .or_else(|| r.sweep.first().and_then(|c| c.runs.first()));
-        if let Some(run) = first_run.filter(|run| !run.timeline.is_empty()) {
+        let first_run = match r.runs.first() {
+            Some(run) => Some((None, run)),
+            None => r
+                .sweep
+                .first()
+                .and_then(|c| c.runs.first().map(|run| (Some(c.label.as_str()), run))),
+        };
+        if let Some((case, run)) = first_run.filter(|(_, run)| !run.timeline.is_empty()) {
             let mut actions: Vec<(String, Vec<f64>)> = Vec::new();
             for p in &run.timeline {
                 for (name, count) in &p.disturb_actions {
@@ -242,7 +245,10 @@ pub fn collect(inputs: &[Input]) -> Result<PlotData> {
                 }
             }
             data.timelines.push(TimelineSeries {
-                label: format!("{label} run {}", run.repeat),
+                label: match case {
+                    Some(c) => format!("{label} [{c}] run {}", run.repeat),
+                    None => format!("{label} run {}", run.repeat),
+                },
                 p99: run
                     .timeline
                     .iter()
@@ -346,6 +352,7 @@ fn draw_percentiles<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(area)
         .caption("Latency by percentile", ("sans-serif", 24))
         .margin(12)
+        .margin_right(40)
         .x_label_area_size(40)
         .y_label_area_size(70)
         .build_cartesian_2d((1.0..xhi).log_scale(), (ylo..yhi).log_scale())
@@ -477,9 +484,15 @@ fn draw_scaling<DB: DrawingBackend>(
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.0))
         .fold(1.0, f64::max);
+    // Room for the error bars and for the linear-scaling line.
     let ymax = series
         .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1 + p.2))
+        .flat_map(|s| {
+            let (t0, ops0, _) = s.points[0];
+            s.points
+                .iter()
+                .map(move |p| (p.1 + p.2).max(ops0 * p.0 / t0))
+        })
         .fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(area)
         .caption(
@@ -495,6 +508,13 @@ fn draw_scaling<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("threads")
         .y_desc("ops/s")
+        .x_label_formatter(&|x| {
+            if x.fract() == 0.0 {
+                format!("{x:.0}")
+            } else {
+                String::new()
+            }
+        })
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()
         .map_err(err)?;
@@ -515,6 +535,21 @@ fn draw_scaling<DB: DrawingBackend>(
                     .map(|p| Circle::new((p.0, p.1), 4, c.filled())),
             )
             .map_err(err)?;
+        // Linear scaling from the smallest thread count, for the eye to measure against.
+        let (t0, ops0, _) = s.points[0];
+        let ideal = c.mix(0.45).stroke_width(1);
+        chart
+            .draw_series(LineSeries::new(
+                s.points.iter().map(|p| (p.0, ops0 * p.0 / t0)),
+                ideal,
+            ))
+            .map_err(err)?
+            .label(format!(
+                "{}: linear from {t0} thread{}",
+                s.label,
+                if t0 == 1.0 { "" } else { "s" }
+            ))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], ideal));
         // The confidence interval as a vertical line through each point.
         chart
             .draw_series(s.points.iter().filter(|p| p.2 > 0.0).map(|p| {
@@ -600,11 +635,7 @@ pub fn render(data: &PlotData, output: &Path) -> Result<()> {
 /// `thpbench plot`.
 pub fn command(args: &crate::cli::PlotArgs) -> Result<i32> {
     image_format(&args.output)?;
-    let inputs = args
-        .results
-        .iter()
-        .map(|p| Input::load(p))
-        .collect::<Result<Vec<_>>>()?;
+    let inputs = Input::load_all(&args.results)?;
     let data = collect(&inputs)?;
     render(&data, &args.output)?;
     if !crate::output::is_quiet() {

@@ -468,3 +468,18 @@ fn real_runs_plot_to_svg_and_png_with_legends() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_file_given_twice_counts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = save(
+        dir.path(),
+        "a.json",
+        &synthetic("6.1.0", &[100.0, 101.0, 99.0]),
+    );
+    let o = run(&["compare", &a, &a, "--format", "json"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("more than once"), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["groups"][0]["runs_counted"], 3);
+}
