@@ -592,6 +592,34 @@ pub fn workload_params(result: &BenchResult) -> BTreeMap<String, String> {
             out.insert(k, text);
         }
     }
+    // Disturbers in a form a person reads in a column header, still naming every setting
+    // that changes what they do.
+    let disturb: Vec<String> = result
+        .workload
+        .disturb
+        .iter()
+        .map(|d| {
+            let mut text = format!("{}(every={}", d.label(), d.every);
+            if d.fraction != 1.0 {
+                text.push_str(&format!(",fraction={}", d.fraction));
+            }
+            if let Some(cpu) = d.cpu {
+                text.push_str(&format!(",cpu={cpu}"));
+            }
+            if d.kind == crate::workload::DisturbKind::Fork {
+                text.push_str(&format!(",hold={}", d.hold));
+            }
+            text + ")"
+        })
+        .collect();
+    if out.contains_key("disturb") {
+        let text = if disturb.is_empty() {
+            "none".to_string()
+        } else {
+            disturb.join("+")
+        };
+        out.insert("disturb".into(), text);
+    }
     out
 }
 

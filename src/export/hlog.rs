@@ -59,7 +59,7 @@ impl Exporter for Hlog {
             )),
         }
         s.push_str(
-            "#[Timestamps: seconds since the measured phase of each run began (the invocation's start for the first); Interval_Max in ms]\n",
+            "#[Interval timestamps: seconds since the run's measured phase began (BaseTime is the invocation's start, before setup and warm-up); Interval_Max in ms]\n",
         );
         s.push_str(
             "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n",

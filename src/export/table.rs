@@ -100,7 +100,7 @@ fn value_text(unit: Unit, cell: &Cell) -> String {
 fn change_text(cell: &Cell, threshold: Option<f64>) -> String {
     let pct = cell
         .change_pct
-        .map_or_else(|| "n/a".to_string(), |p| format!("{p:+.2}%"));
+        .map_or_else(|| "from 0".to_string(), |p| format!("{p:+.2}%"));
     match cell.verdict {
         Verdict::Baseline => String::new(),
         Verdict::Better => format!("{pct} better"),
