@@ -36,6 +36,12 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print the summary of a saved result.
     Show(ShowArgs),
+    /// Compare results: kernel A vs kernel B, with confidence intervals and significance.
+    Compare(CompareArgs),
+    /// Export a result's latency data: hgrm, hlog (HdrHistogram) or csv.
+    Export(ExportArgs),
+    /// Plot results: latency percentiles, disturbed timelines, thread scaling (SVG/PNG).
+    Plot(PlotArgs),
 }
 
 #[derive(Debug, Args)]
@@ -303,4 +309,55 @@ impl RunArgs {
         crate::workload::sweep_cases(&w).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(w)
     }
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Results are grouped by kernel build (uname -r and -v), workload name and parameters; the runs of a group are pooled as repeats. Each value is the mean with its 95% confidence interval; changes are judged with Welch's t-test (p < 0.05).\n\nExamples:\n  thpbench compare results/a.json results/b.json\n  thpbench compare --baseline 6.1.0 --format markdown results/*.json\n  thpbench compare --fail-on-regression 5 old.json new.json"
+)]
+pub struct CompareArgs {
+    /// Result files (JSON from `thpbench run`).
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
+    /// The reference column: one of the result files, or a kernel release (`uname -r`).
+    /// Default: the first result.
+    #[arg(long, value_name = "FILE|RELEASE")]
+    pub baseline: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: crate::compare::CompareFormat,
+    /// Compare results whose workload parameters differ (the output names them).
+    #[arg(long)]
+    pub force: bool,
+    /// Exit 1 when a metric got significantly worse by more than PCT percent.
+    #[arg(long, value_name = "PCT")]
+    pub fail_on_regression: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  thpbench export result.json --format hgrm -o result.hgrm\n  thpbench export result.json --format hlog --run 0 -o result.hlog\n  thpbench export result.json --format csv > timeline.csv"
+)]
+pub struct ExportArgs {
+    pub result: PathBuf,
+    #[arg(long, value_enum)]
+    pub format: crate::export::ExportFormat,
+    /// Write here instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Only this run (its `repeat` index). Default: all runs (hgrm: merged).
+    #[arg(long, value_name = "N")]
+    pub run: Option<usize>,
+    /// Only this sweep case (its label, e.g. threads=4).
+    #[arg(long, value_name = "LABEL")]
+    pub case: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Result files (JSON from `thpbench run`).
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
+    /// The picture: .svg or .png.
+    #[arg(short, long)]
+    pub output: PathBuf,
 }

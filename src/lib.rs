@@ -5,10 +5,13 @@
 
 pub mod buffer;
 pub mod cli;
+pub mod compare;
 pub mod disturb;
 pub mod engine;
+pub mod export;
 pub mod measure;
 pub mod output;
+pub mod plot;
 pub mod result;
 pub mod run;
 pub mod signals;

@@ -58,5 +58,8 @@ fn dispatch(command: Command) -> Result<i32> {
             print!("{}", thpbench::output::summary::render(&r));
             Ok(0)
         }
+        Command::Compare(args) => thpbench::compare::command(&args),
+        Command::Export(args) => thpbench::export::command(&args),
+        Command::Plot(args) => thpbench::plot::command(&args),
     }
 }

@@ -1,0 +1,485 @@
+//! `thpbench compare`, `export` and `plot` end to end: the built binary on results made
+//! by real `thpbench run`s (THP and 4 KiB buffers) and on synthetic ones with known
+//! distributions.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::*;
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use thpbench::result::{BenchResult, KernelInfo, RunResult, SweepCase, SystemInfo};
+
+/// Two real results, made once for all tests: THP buffers and 4 KiB buffers, two runs
+/// each of 1 s.
+struct RealRuns {
+    thp: PathBuf,
+    base: PathBuf,
+}
+
+fn real_runs() -> Option<&'static RealRuns> {
+    static RUNS: OnceLock<Option<RealRuns>> = OnceLock::new();
+    RUNS.get_or_init(|| {
+        if !require_root("real runs for compare/export/plot") {
+            return None;
+        }
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-real-runs");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let make = |buffer: &str| {
+            let out = dir.join(format!("{buffer}.json"));
+            let o = run(
+                &[
+                    "run",
+                    "--duration",
+                    "1s",
+                    "--warmup",
+                    "0s",
+                    "--repeat",
+                    "2",
+                    "--buffer",
+                    buffer,
+                    "-q",
+                    "-o",
+                    out.to_str().unwrap(),
+                ],
+                &dir,
+            );
+            assert!(
+                o.status.success(),
+                "thpbench run --buffer {buffer}: {}",
+                stderr(&o)
+            );
+            out
+        };
+        Some(RealRuns {
+            thp: make("thp"),
+            base: make("4k"),
+        })
+    })
+    .as_ref()
+}
+
+fn synthetic_run(repeat: usize, ops_per_sec: f64) -> RunResult {
+    let lat = (1e9 / ops_per_sec) as u64;
+    let mut run = RunResult {
+        repeat,
+        duration_ns: 1_000_000_000,
+        ops: ops_per_sec as u64,
+        bytes: ops_per_sec as u64 * 4096,
+        ops_per_sec,
+        bytes_per_sec: ops_per_sec * 4096.0,
+        ..Default::default()
+    };
+    run.latency_ns.count = run.ops;
+    run.latency_ns.p50 = lat;
+    run.latency_ns.p99 = 3 * lat;
+    run.latency_ns.p999 = 4 * lat;
+    run.latency_ns.max = 6 * lat;
+    run
+}
+
+/// A valid result of the default workload on `release`, one run per value.
+fn synthetic(release: &str, ops_per_sec: &[f64]) -> BenchResult {
+    BenchResult {
+        schema_version: thpbench::result::SCHEMA_VERSION,
+        tool: Default::default(),
+        started_at: "2025-01-02T03:04:05Z".into(),
+        system: SystemInfo {
+            kernel: KernelInfo {
+                release: release.into(),
+                version: "#1 SMP".into(),
+                cmdline: String::new(),
+            },
+            ..Default::default()
+        },
+        workload: thpbench::workload::Workload {
+            name: "quick".into(),
+            ..Default::default()
+        },
+        runs: ops_per_sec
+            .iter()
+            .enumerate()
+            .map(|(i, v)| synthetic_run(i, *v))
+            .collect(),
+        baseline_runs: Vec::new(),
+        sweep: Vec::new(),
+        unavailable: Vec::new(),
+        valid: true,
+        invalid_reasons: Vec::new(),
+        interrupted: false,
+    }
+}
+
+fn save(dir: &Path, name: &str, r: &BenchResult) -> String {
+    let p = dir.join(name);
+    r.save(&p).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn compare_finds_a_known_regression_and_calls_zero_difference_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = save(
+        dir.path(),
+        "old.json",
+        &synthetic("6.12.0", &[120.0, 119.0, 121.0, 122.0, 118.0]),
+    );
+    let new = save(
+        dir.path(),
+        "new.json",
+        &synthetic("6.13.0", &[100.0, 101.0, 99.0, 100.0, 102.0]),
+    );
+    let same = save(
+        dir.path(),
+        "same.json",
+        &synthetic("6.14.0", &[121.0, 118.0, 120.0, 122.0, 119.0]),
+    );
+    let o = run(&["compare", &old, &new, &same], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let ops = out.lines().find(|l| l.starts_with("ops/s")).expect(&out);
+    assert!(ops.contains("-16.33% worse"), "{ops}");
+    assert!(ops.contains("+0.00% noise"), "{ops}");
+
+    // The gate: -16% is beyond 5%, exit 1 and say what regressed.
+    let o = run(
+        &["compare", &old, &new, "--fail-on-regression", "5"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("regression beyond 5%: 6.13.0 quick ops/s -16.33%"),
+        "{}",
+        stderr(&o)
+    );
+    // ... and not beyond 20%; no regression at all against an equal kernel.
+    let o = run(
+        &["compare", &old, &new, "--fail-on-regression", "20"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(
+        &["compare", &old, &same, "--fail-on-regression", "0"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // JSON carries the test itself.
+    let o = run(&["compare", &old, &new, "--format", "json"], dir.path());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let cell = &v["sections"][0]["rows"][0]["cells"][1];
+    assert_eq!(v["sections"][0]["rows"][0]["metric"]["key"], "ops_per_sec");
+    assert_eq!(cell["verdict"], "worse");
+    assert!(cell["test"]["p_value"].as_f64().unwrap() < 1e-6);
+}
+
+#[test]
+fn compare_baseline_can_be_a_release_or_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = save(
+        dir.path(),
+        "a.json",
+        &synthetic("6.1.0", &[100.0, 101.0, 99.0]),
+    );
+    let b = save(
+        dir.path(),
+        "b.json",
+        &synthetic("6.12.0", &[110.0, 111.0, 109.0]),
+    );
+    for baseline in ["6.12.0", b.as_str()] {
+        let o = run(&["compare", &a, &b, "--baseline", baseline], dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stdout(&o).starts_with("thpbench compare, baseline 6.12.0 quick"),
+            "{}",
+            stdout(&o)
+        );
+    }
+    let o = run(&["compare", &a, &b, "--baseline", "4.4.0"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("6.1.0, 6.12.0"), "{}", stderr(&o));
+}
+
+#[test]
+fn compare_shows_invalid_results_but_never_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = save(
+        dir.path(),
+        "a.json",
+        &synthetic("6.1.0", &[100.0, 101.0, 99.0]),
+    );
+    let mut bad = synthetic("6.12.0", &[10.0, 11.0, 9.0]);
+    bad.valid = false;
+    bad.invalid_reasons = vec!["buffer 12% THP-backed, 100% asked".into()];
+    let b = save(dir.path(), "bad.json", &bad);
+    let o = run(
+        &["compare", &a, &b, "--fail-on-regression", "1"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("(not evidence)"), "{out}");
+    assert!(out.contains("buffer 12% THP-backed, 100% asked"), "{out}");
+}
+
+#[test]
+fn compare_sweeps_case_by_case_with_scaling_efficiency() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (release, per_thread) in [("6.1.0", 100.0), ("6.12.0", 100.0)] {
+        let mut r = synthetic(release, &[]);
+        for threads in [1usize, 2, 4] {
+            // 6.12.0 scales perfectly, 6.1.0 loses 30% at each doubling.
+            let eff = if release == "6.1.0" {
+                0.7f64.powi(threads.trailing_zeros() as i32)
+            } else {
+                1.0
+            };
+            let ops = per_thread * threads as f64 * eff;
+            r.sweep.push(SweepCase {
+                label: format!("threads={threads}"),
+                params: [("threads".to_string(), threads.to_string())].into(),
+                runs: (0..3)
+                    .map(|i| synthetic_run(i, ops + i as f64 - 1.0))
+                    .collect(),
+            });
+        }
+        paths.push(save(dir.path(), &format!("{release}.json"), &r));
+    }
+    let o = run(
+        &["compare", &paths[0], &paths[1], "--format", "markdown"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for case in ["**threads=1**", "**threads=2**", "**threads=4**"] {
+        assert!(out.contains(case), "{out}");
+    }
+    let row4 = out
+        .lines()
+        .find(|l| l.starts_with("| 4 "))
+        .unwrap_or_else(|| panic!("no scaling row for 4 threads:\n{out}"));
+    // 6.1.0: 196 ops/s at 4 threads = 49% of 4 x 100; 6.12.0: 100%.
+    assert!(row4.contains("49.0%"), "{row4}");
+    assert!(row4.contains("100.0%"), "{row4}");
+}
+
+#[test]
+fn non_result_files_get_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, r#"{"hello": "world"}"#).unwrap();
+    let junk = junk.to_str().unwrap();
+    for args in [
+        vec!["compare", junk],
+        vec!["export", junk, "--format", "hgrm"],
+        vec!["plot", junk, "-o", "x.svg"],
+    ] {
+        let o = run(&args, dir.path());
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = stderr(&o);
+        assert!(
+            err.contains("junk.json is not a thpbench result"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let o = run(&["compare", "missing.json"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("missing.json"), "{}", stderr(&o));
+}
+
+#[test]
+fn real_runs_of_different_buffers_are_refused_without_force() {
+    let Some(r) = real_runs() else { return };
+    let (thp, base) = (r.thp.to_str().unwrap(), r.base.to_str().unwrap());
+    let o = run(&["compare", thp, base], Path::new("."));
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("buffer: thp"), "{err}");
+    assert!(err.contains("4k"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+
+    let o = run(
+        &["compare", thp, base, "--force", "--format", "markdown"],
+        Path::new("."),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("- buffer: thp"), "{out}");
+    let ops = out
+        .lines()
+        .find(|l| l.starts_with("| ops/s "))
+        .unwrap_or_else(|| panic!("{out}"));
+    // Two runs each: every value has a spread, and the 4k column a verdict.
+    assert_eq!(ops.matches(" ± ").count(), 2, "{ops}");
+    assert!(
+        ["better", "worse", "noise"].iter().any(|v| ops.contains(v)),
+        "{ops}"
+    );
+    assert!(out.contains("| latency p99.9 (us) "), "{out}");
+}
+
+#[test]
+fn real_run_exports_hgrm_hlog_and_csv() {
+    let Some(r) = real_runs() else { return };
+    let result = BenchResult::load(&r.thp).unwrap();
+    let path = r.thp.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    // hgrm of all runs merged: every op counted.
+    let hgrm = dir.path().join("x.hgrm");
+    let o = run(
+        &[
+            "export",
+            path,
+            "--format",
+            "hgrm",
+            "-o",
+            hgrm.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&hgrm).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "       Value     Percentile TotalCount 1/(1-Percentile)"
+    );
+    assert_eq!(lines[1], "");
+    let total: u64 = result.runs.iter().map(|r| r.latency_ns.count).sum();
+    let footer = lines[lines.len() - 2];
+    assert_eq!(
+        footer
+            .trim_end_matches(']')
+            .rsplit('=')
+            .next()
+            .unwrap()
+            .trim(),
+        total.to_string(),
+        "{footer}"
+    );
+    assert!(lines[lines.len() - 1].starts_with("#[Buckets = "));
+    // The 100% line holds the max, as the summary has it (ns -> us, 3 decimals).
+    let max = result.runs.iter().map(|r| r.latency_ns.max).max().unwrap();
+    let last = lines[lines.len() - 4];
+    assert!(last.contains(" 1.000000000000 "), "{last}");
+    assert!(
+        last.trim_start()
+            .starts_with(&format!("{:.3}", max as f64 / 1000.0)),
+        "{last} vs {max}"
+    );
+
+    // hlog of run 1: the reader sees every interval and every op of that run.
+    let o = run(
+        &["export", path, "--format", "hlog", "--run", "1"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut ops = 0;
+    let mut intervals = 0;
+    for entry in IntervalLogIterator::new(&o.stdout) {
+        if let LogEntry::Interval(iv) = entry.expect("parses") {
+            let bytes = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                iv.encoded_histogram(),
+            )
+            .unwrap();
+            let h: hdrhistogram::Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+                .deserialize(&mut &bytes[..])
+                .unwrap();
+            ops += h.len();
+            intervals += 1;
+        }
+    }
+    assert_eq!(intervals, result.runs[1].interval_histograms.len());
+    assert_eq!(ops, result.runs[1].ops);
+
+    // csv: a header and one row per 100 ms interval of both runs.
+    let o = run(&["export", path, "--format", "csv"], dir.path());
+    let csv = stdout(&o);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(rows[0].starts_with("case,run,t_ms,ops,bytes,p50_ns,p99_ns,max_ns"));
+    let timeline: usize = result.runs.iter().map(|r| r.timeline.len()).sum();
+    assert_eq!(rows.len(), 1 + timeline);
+    let csv_ops: u64 = rows[1..]
+        .iter()
+        .map(|r| r.split(',').nth(3).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(csv_ops, result.runs.iter().map(|r| r.ops).sum::<u64>());
+
+    let o = run(&["export", path, "--format", "percentiles-csv"], dir.path());
+    assert!(
+        stdout(&o).starts_with("\"Value\",\"Percentile\",\"TotalCount\",\"1/(1-Percentile)\"\n")
+    );
+
+    let o = run(
+        &["export", path, "--format", "hgrm", "--run", "9"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no run 9; its runs are: 0, 1"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn real_runs_plot_to_svg_and_png_with_legends() {
+    let Some(r) = real_runs() else { return };
+    let result = BenchResult::load(&r.thp).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (thp, base) = (r.thp.to_str().unwrap(), r.base.to_str().unwrap());
+    let svg = dir.path().join("p.svg");
+    let o = run(
+        &["plot", thp, base, "-o", svg.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"));
+    // Same kernel and workload name: the file names tell the curves apart.
+    let label = result.label();
+    for name in [format!("{label} (thp)"), format!("{label} (4k)")] {
+        assert!(text.contains(&name), "legend {name} missing");
+    }
+    let png = dir.path().join("p.png");
+    let o = run(
+        &["plot", thp, base, "-o", png.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((w, h), (1200, 620), "one panel: no disturbers, no sweep");
+    assert!(bytes.len() > 10_000, "a picture, not an empty canvas");
+
+    let o = run(&["plot", thp, "-o", "p.gif"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("must end in .svg or .png"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_file_given_twice_counts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = save(
+        dir.path(),
+        "a.json",
+        &synthetic("6.1.0", &[100.0, 101.0, 99.0]),
+    );
+    let o = run(&["compare", &a, &a, "--format", "json"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("more than once"), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["groups"][0]["runs_counted"], 3);
+}
