@@ -389,6 +389,20 @@ impl Setup {
         // Between warm-up and measurement: the "before" side of every proof.
         let cov_before = self.buffers.coverage()?;
         let vm_before = Vmstat::snapshot().context("reading /proc/vmstat")?;
+        let tracer = if w.lock_contention {
+            match crate::measure::lockstat::LockTracer::start() {
+                Ok(t) => Some(t),
+                Err(reason) => {
+                    let u = crate::measure::lockstat::unavailable(&reason);
+                    if !result.unavailable.contains(&u) {
+                        result.unavailable.push(u);
+                    }
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let epoch = now_ns();
         rv.epoch_ns.store(epoch, Ordering::Relaxed);
         rv.go.wait();
@@ -422,6 +436,7 @@ impl Setup {
             .into_iter()
             .flatten()
             .collect();
+        let lock_report = tracer.map(|t| t.stop());
         let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
         let vm_after = Vmstat::snapshot().context("reading /proc/vmstat")?;
         let cov_after = self.buffers.coverage()?;
@@ -511,6 +526,14 @@ impl Setup {
             interval_histograms: merged.intervals,
             timeline,
             disturbers,
+            lock_contention: match lock_report {
+                Some(r) => Some(serde_json::to_value(r)?),
+                None if w.lock_contention => Some(serde_json::json!({
+                    "available": false,
+                    "reason": result.unavailable.iter().find(|u| u.what.starts_with("lock contention")).map_or("", |u| u.reason.as_str()),
+                })),
+                None => None,
+            },
             threads: outputs
                 .iter()
                 .map(|o| ThreadResult {

@@ -1,6 +1,7 @@
 //! Measurement: the clock, per-thread latency recording, and merging after the run.
 
 pub mod histogram;
+pub mod lockstat;
 
 /// CLOCK_MONOTONIC in nanoseconds, through the vDSO (no system call).
 #[inline]

@@ -152,6 +152,32 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
     if !moved.is_empty() {
         let _ = writeln!(s, "    vmstat   {}", moved.join(", "));
     }
+    if let Some(lc) = run.lock_contention.as_ref().and_then(|v| {
+        serde_json::from_value::<crate::measure::lockstat::LockReport>(v.clone()).ok()
+    }) {
+        if lc.available {
+            let _ = writeln!(
+                s,
+                "    locks    {} contentions ({} paired, {} lost samples), {} total wait ({})",
+                lc.events,
+                lc.paired,
+                lc.lost_samples,
+                human_ns(lc.total_wait_ns as f64),
+                lc.scope
+            );
+            for c in lc.by_caller.iter().take(5) {
+                let _ = writeln!(
+                    s,
+                    "      {:>8} {:>10} total {:>10} max  {:<12} {}",
+                    c.count,
+                    human_ns(c.total_wait_ns as f64),
+                    human_ns(c.max_wait_ns as f64),
+                    c.lock_type,
+                    c.caller
+                );
+            }
+        }
+    }
     for d in &run.disturbers {
         let _ = writeln!(
             s,

@@ -1,0 +1,680 @@
+//! Kernel lock contention during the measured window, from the `lock:contention_begin`
+//! and `lock:contention_end` tracepoints (Linux 5.19+; include/trace/events/lock.h),
+//! the way `perf lock contention` sees it, without perf:
+//!
+//! - one perf event per CPU and tracepoint, system-wide, sampling every event with TID,
+//!   TIME (CLOCK_MONOTONIC, so it lines up with the run's timeline), CPU and RAW fields
+//!   (lock_addr, flags), and the kernel callchain for `begin`;
+//! - a reader thread drains the ring buffers while the run goes on and counts what the
+//!   kernel had to drop (PERF_RECORD_LOST);
+//! - begin and end are paired per task (a second begin on the same lock, as a mutex
+//!   gives after optimistic spinning, keeps the first timestamp), giving the wait;
+//! - each contention is attributed to its caller: the first callchain frame outside the
+//!   locking code, which, as in perf (machine__is_lock_function), is the sched and lock
+//!   text sections and the tracing glue; symbolized from /proc/kallsyms.
+//!
+//! compound_lock, which the 2011 patch was about, went away in 4.5; what this shows on
+//! today's kernels is the contention on mmap_lock, page-table locks, the lruvec and
+//! anon_vma locks and the split queue lock along the GUP, split, collapse and reclaim paths.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use perf_event::events::Tracepoint;
+use perf_event::{Builder, Clock, SampleFlag, Sampler};
+use serde::{Deserialize, Serialize};
+
+use crate::result::Unavailable;
+use crate::system::mounts::{MountGuard, TRACEFS};
+
+const PERF_RECORD_LOST: u32 = 2;
+const PERF_RECORD_SAMPLE: u32 = 9;
+/// Callchain entries at or above this are context markers (PERF_CONTEXT_KERNEL, ...).
+const PERF_CONTEXT_MAX: u64 = (-4095i64) as u64;
+/// Ring buffer per event: 128 pages of data plus the header page.
+const RING_PAGES: usize = 128;
+
+const LCB_F_SPIN: u32 = 1 << 0;
+const LCB_F_READ: u32 = 1 << 1;
+const LCB_F_WRITE: u32 = 1 << 2;
+const LCB_F_RT: u32 = 1 << 3;
+const LCB_F_PERCPU: u32 = 1 << 4;
+const LCB_F_MUTEX: u32 = 1 << 5;
+
+/// The lock type names `perf lock contention` prints for the flags.
+pub fn lock_type(flags: u32) -> &'static str {
+    match flags {
+        f if f == LCB_F_SPIN => "spinlock",
+        f if f == LCB_F_SPIN | LCB_F_READ => "rwlock:R",
+        f if f == LCB_F_SPIN | LCB_F_WRITE => "rwlock:W",
+        f if f == LCB_F_READ => "rwsem:R",
+        f if f == LCB_F_WRITE => "rwsem:W",
+        f if f == LCB_F_RT => "rt-mutex",
+        f if f == LCB_F_RT | LCB_F_READ => "rwlock-rt:R",
+        f if f == LCB_F_RT | LCB_F_WRITE => "rwlock-rt:W",
+        f if f == LCB_F_PERCPU | LCB_F_READ => "pcpu-sem:R",
+        f if f == LCB_F_PERCPU | LCB_F_WRITE => "pcpu-sem:W",
+        f if f == LCB_F_MUTEX || f == LCB_F_MUTEX | LCB_F_SPIN => "mutex",
+        0 => "semaphore",
+        _ => "unknown",
+    }
+}
+
+/// The report stored under a run's `lock_contention` key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LockReport {
+    pub available: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// `system-wide`: every task on every CPU, not only the run's threads.
+    pub scope: String,
+    /// contention_begin events seen.
+    pub events: u64,
+    pub end_events: u64,
+    /// Begin/end pairs, i.e. contentions with a known wait.
+    pub paired: u64,
+    pub unmatched_begin: u64,
+    pub unmatched_end: u64,
+    /// Samples the kernel dropped because the ring buffers were full.
+    pub lost_samples: u64,
+    pub total_wait_ns: u64,
+    /// Top 20 callers by total wait.
+    pub by_caller: Vec<CallerStat>,
+    /// Lock type -> {count, total_wait_ns, max_wait_ns}.
+    pub by_type: BTreeMap<String, TypeStat>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CallerStat {
+    pub caller: String,
+    #[serde(rename = "type")]
+    pub lock_type: String,
+    pub count: u64,
+    pub total_wait_ns: u64,
+    pub max_wait_ns: u64,
+    pub avg_wait_ns: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TypeStat {
+    pub count: u64,
+    pub total_wait_ns: u64,
+    pub max_wait_ns: u64,
+}
+
+/// One decoded sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Event {
+    pub begin: bool,
+    pub tid: u32,
+    pub time: u64,
+    pub lock_addr: u64,
+    pub flags: u32,
+    /// First callchain address outside the locking code (begin only; 0 if unknown).
+    pub caller: u64,
+}
+
+/// Kernel text symbols and the address ranges that count as locking code.
+pub struct Kallsyms {
+    /// (address, name), sorted.
+    symbols: Vec<(u64, String)>,
+    lock_ranges: Vec<(u64, u64)>,
+}
+
+impl Kallsyms {
+    pub fn load() -> Result<Kallsyms, String> {
+        let text = std::fs::read_to_string("/proc/kallsyms")
+            .map_err(|e| format!("/proc/kallsyms: {e}"))?;
+        Kallsyms::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Kallsyms, String> {
+        let mut symbols = Vec::new();
+        let mut marks: HashMap<&str, u64> = HashMap::new();
+        for line in text.lines() {
+            let mut f = line.split_whitespace();
+            let (Some(addr), Some(kind), Some(name)) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
+            let Ok(addr) = u64::from_str_radix(addr, 16) else {
+                continue;
+            };
+            if !matches!(kind, "t" | "T" | "w" | "W") {
+                continue;
+            }
+            if matches!(
+                name,
+                "__sched_text_start" | "__sched_text_end" | "__lock_text_start" | "__lock_text_end"
+            ) {
+                marks.insert(name, addr);
+            }
+            symbols.push((addr, name.to_string()));
+        }
+        if symbols.iter().all(|(a, _)| *a == 0) {
+            return Err("/proc/kallsyms shows zero addresses (kptr_restrict, or not root): callers cannot be symbolized".into());
+        }
+        symbols.sort_unstable_by_key(|(a, _)| *a);
+        let mut lock_ranges = Vec::new();
+        for (start, end) in [
+            ("__sched_text_start", "__sched_text_end"),
+            ("__lock_text_start", "__lock_text_end"),
+        ] {
+            if let (Some(&a), Some(&b)) = (marks.get(start), marks.get(end)) {
+                lock_ranges.push((a, b));
+            }
+        }
+        Ok(Kallsyms {
+            symbols,
+            lock_ranges,
+        })
+    }
+
+    pub fn symbol(&self, addr: u64) -> Option<&str> {
+        let i = self.symbols.partition_point(|(a, _)| *a <= addr);
+        (i > 0).then(|| self.symbols[i - 1].1.as_str())
+    }
+
+    /// Locking code, in perf's sense: the sched and lock text sections (mutex, rwsem,
+    /// spinlock slow paths), and the tracepoint glue the callchain starts in.
+    pub fn is_lock_function(&self, addr: u64) -> bool {
+        if self.lock_ranges.iter().any(|&(a, b)| a <= addr && addr < b) {
+            return true;
+        }
+        match self.symbol(addr) {
+            Some(name) => {
+                name.starts_with("__traceiter_")
+                    || name.starts_with("perf_trace_")
+                    || name.starts_with("trace_contention")
+                    || name.starts_with("__bpf_trace_")
+                    || (self.lock_ranges.is_empty() && is_lock_name(name))
+            }
+            None => false,
+        }
+    }
+
+    /// The first frame that is not locking code.
+    pub fn caller(&self, chain: &[u64]) -> u64 {
+        chain
+            .iter()
+            .copied()
+            .filter(|&ip| ip < PERF_CONTEXT_MAX)
+            .find(|&ip| !self.is_lock_function(ip))
+            .unwrap_or(0)
+    }
+}
+
+/// Fallback by name when the section markers are missing from kallsyms.
+fn is_lock_name(name: &str) -> bool {
+    [
+        "_raw_spin_",
+        "_raw_read_",
+        "_raw_write_",
+        "queued_spin_lock",
+        "queued_read_lock",
+        "queued_write_lock",
+        "__mutex_lock",
+        "mutex_lock",
+        "rwsem_down_",
+        "down_read",
+        "down_write",
+        "percpu_down_",
+        "__percpu_down",
+        "rt_mutex",
+        "rt_spin",
+        "__down",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
+}
+
+/// Byte offsets of the tracepoint fields in the RAW data, read from tracefs' format file.
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    lock_addr: usize,
+    flags: usize,
+}
+
+fn field_offset(format: &str, field: &str) -> Option<usize> {
+    format.lines().find_map(|l| {
+        let l = l.trim();
+        let decl = l.strip_prefix("field:")?.split(';').next()?;
+        if decl.split_whitespace().last()? != field {
+            return None;
+        }
+        l.split(';')
+            .find_map(|p| p.trim().strip_prefix("offset:")?.parse().ok())
+    })
+}
+
+/// Decodes one PERF_RECORD_SAMPLE body (sample_type TID|TIME|CPU[|CALLCHAIN]|RAW).
+fn decode_sample(
+    data: &[u8],
+    begin: bool,
+    with_chain: bool,
+    fields: Fields,
+    syms: Option<&Kallsyms>,
+) -> Option<Event> {
+    let u32_at = |o: usize| {
+        data.get(o..o + 4)
+            .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
+    };
+    let u64_at = |o: usize| {
+        data.get(o..o + 8)
+            .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
+    };
+    let tid = u32_at(4)?;
+    let time = u64_at(8)?;
+    // cpu, res: 16..24
+    let mut o = 24;
+    let mut caller = 0;
+    if with_chain {
+        let nr = u64_at(o)? as usize;
+        o += 8;
+        let chain: Vec<u64> = (0..nr).filter_map(|i| u64_at(o + 8 * i)).collect();
+        o += 8 * nr;
+        caller = syms.map_or(0, |s| s.caller(&chain));
+    }
+    let size = u32_at(o)? as usize;
+    let raw = data.get(o + 4..o + 4 + size)?;
+    let lock_addr = raw
+        .get(fields.lock_addr..fields.lock_addr + 8)
+        .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))?;
+    let flags = raw
+        .get(fields.flags..fields.flags + 4)
+        .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))?;
+    Some(Event {
+        begin,
+        tid,
+        time,
+        lock_addr,
+        flags,
+        caller,
+    })
+}
+
+struct Ring {
+    sampler: Sampler,
+    begin: bool,
+}
+
+#[derive(Default)]
+struct Collected {
+    events: Vec<Event>,
+    lost: u64,
+}
+
+/// Tracing in progress; `stop` ends it and builds the report.
+pub struct LockTracer {
+    stop: Arc<AtomicBool>,
+    reader: Option<JoinHandle<(Vec<Ring>, Collected)>>,
+    syms: Arc<Kallsyms>,
+    _tracefs: MountGuard,
+}
+
+/// Why tracing cannot run here, with the remedy.
+pub fn unavailable(reason: impl Into<String>) -> Unavailable {
+    Unavailable::new(
+        "lock contention (lock:contention_begin/end)",
+        reason,
+        "run as root on Linux 5.19+ with tracefs (thpbench mounts it), or set perf_event_paranoid to -1",
+    )
+}
+
+impl LockTracer {
+    /// Opens and enables the tracepoints on every online CPU.
+    pub fn start() -> Result<LockTracer, String> {
+        if !crate::system::is_root()
+            && crate::system::probe::perf_event_paranoid().is_none_or(|p| p > -1)
+        {
+            return Err(
+                "system-wide tracepoint sampling needs root (or perf_event_paranoid = -1)".into(),
+            );
+        }
+        let tracefs = MountGuard::ensure("tracefs", TRACEFS).map_err(|e| format!("{e:#}"))?;
+        let dir = |t: &str| format!("{}/events/lock/{t}", tracefs.path());
+        let read = |t: &str, f: &str| {
+            std::fs::read_to_string(format!("{}/{f}", dir(t))).map_err(|e| {
+                format!(
+                    "{}/{f}: {e} (kernel without the lock tracepoints, before 5.19?)",
+                    dir(t)
+                )
+            })
+        };
+        let fields = |t: &str, second: &str| -> Result<Fields, String> {
+            let fmt = read(t, "format")?;
+            Ok(Fields {
+                lock_addr: field_offset(&fmt, "lock_addr")
+                    .ok_or("no lock_addr field in the tracepoint format")?,
+                flags: field_offset(&fmt, second)
+                    .ok_or("no flags/ret field in the tracepoint format")?,
+            })
+        };
+        let (begin_fields, end_fields) = (
+            fields("contention_begin", "flags")?,
+            fields("contention_end", "ret")?,
+        );
+        let id = |t: &str| -> Result<u64, String> {
+            read(t, "id")?
+                .trim()
+                .parse()
+                .map_err(|_| format!("unparsable id for lock:{t}"))
+        };
+        let (begin_id, end_id) = (id("contention_begin")?, id("contention_end")?);
+        let syms = Arc::new(Kallsyms::load()?);
+        let mut rings = Vec::new();
+        for cpu in crate::system::cpu::online_cpus() {
+            for (begin, tp_id) in [(true, begin_id), (false, end_id)] {
+                let mut flags =
+                    SampleFlag::TID | SampleFlag::TIME | SampleFlag::CPU | SampleFlag::RAW;
+                if begin {
+                    flags |= SampleFlag::CALLCHAIN;
+                }
+                let mut b = Builder::new(Tracepoint::with_id(tp_id));
+                b.any_pid()
+                    .one_cpu(cpu)
+                    .sample_period(1)
+                    .sample(flags)
+                    .include_kernel()
+                    .exclude_callchain_user(true)
+                    .clockid(Clock::MONOTONIC)
+                    .wakeup_events(1 << 20);
+                let counter = b.build().map_err(|e| {
+                    format!(
+                        "perf_event_open(lock:contention_{}) on CPU {cpu}: {}",
+                        if begin { "begin" } else { "end" },
+                        crate::system::errno_text(&e)
+                    )
+                })?;
+                let mut sampler = counter.sampled(RING_PAGES * 4096).map_err(|e| {
+                    format!("mapping the ring buffer: {}", crate::system::errno_text(&e))
+                })?;
+                sampler
+                    .enable()
+                    .map_err(|e| format!("enabling the tracepoint: {e}"))?;
+                rings.push(Ring { sampler, begin });
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stop2, syms2) = (Arc::clone(&stop), Arc::clone(&syms));
+        let reader = std::thread::Builder::new()
+            .name("thpbench-locks".into())
+            .spawn(move || {
+                let mut rings = rings;
+                let mut got = Collected::default();
+                loop {
+                    let stopping = stop2.load(Ordering::Relaxed);
+                    if stopping {
+                        for r in &mut rings {
+                            let _ = r.sampler.disable();
+                        }
+                    }
+                    for r in &mut rings {
+                        let fields = if r.begin { begin_fields } else { end_fields };
+                        while let Some(rec) = r.sampler.next_record() {
+                            let data = rec.to_contiguous();
+                            match rec.ty() {
+                                PERF_RECORD_SAMPLE => {
+                                    if let Some(e) =
+                                        decode_sample(&data, r.begin, r.begin, fields, Some(&syms2))
+                                    {
+                                        got.events.push(e);
+                                    }
+                                }
+                                PERF_RECORD_LOST => {
+                                    got.lost += data
+                                        .get(8..16)
+                                        .map_or(0, |b| u64::from_ne_bytes(b.try_into().unwrap()));
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    if stopping {
+                        return (rings, got);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            })
+            .map_err(|e| format!("spawning the reader thread: {e}"))?;
+        Ok(LockTracer {
+            stop,
+            reader: Some(reader),
+            syms,
+            _tracefs: tracefs,
+        })
+    }
+
+    pub fn stop(mut self) -> LockReport {
+        self.stop.store(true, Ordering::Relaxed);
+        let (rings, got) = self
+            .reader
+            .take()
+            .expect("stopped once")
+            .join()
+            .unwrap_or_default_pair();
+        drop(rings);
+        summarize(&got.events, got.lost, &self.syms)
+    }
+}
+
+trait JoinDefault {
+    fn unwrap_or_default_pair(self) -> (Vec<Ring>, Collected);
+}
+
+impl JoinDefault for std::thread::Result<(Vec<Ring>, Collected)> {
+    fn unwrap_or_default_pair(self) -> (Vec<Ring>, Collected) {
+        self.unwrap_or_else(|_| (Vec::new(), Collected::default()))
+    }
+}
+
+/// Pairs begin and end per task and aggregates by caller and by lock type.
+pub fn summarize(events: &[Event], lost: u64, syms: &Kallsyms) -> LockReport {
+    let mut sorted: Vec<&Event> = events.iter().collect();
+    sorted.sort_by_key(|e| e.time);
+    let mut pending: HashMap<u32, Event> = HashMap::new();
+    let mut report = LockReport {
+        available: true,
+        scope: "system-wide".into(),
+        lost_samples: lost,
+        ..LockReport::default()
+    };
+    let mut by_caller: HashMap<(u64, &'static str), CallerStat> = HashMap::new();
+    for e in sorted {
+        if e.begin {
+            report.events += 1;
+            match pending.get_mut(&e.tid) {
+                // A mutex that stopped spinning and goes to sleep begins again on the
+                // same lock without an end in between: one contention, first timestamp.
+                Some(p) if p.lock_addr == e.lock_addr => p.flags = e.flags,
+                Some(p) => {
+                    report.unmatched_begin += 1;
+                    *p = *e;
+                }
+                None => {
+                    pending.insert(e.tid, *e);
+                }
+            }
+            continue;
+        }
+        report.end_events += 1;
+        let Some(b) = pending.remove(&e.tid) else {
+            report.unmatched_end += 1;
+            continue;
+        };
+        if b.lock_addr != e.lock_addr {
+            report.unmatched_begin += 1;
+            report.unmatched_end += 1;
+            continue;
+        }
+        let wait = e.time.saturating_sub(b.time);
+        report.paired += 1;
+        report.total_wait_ns += wait;
+        let ty = lock_type(b.flags);
+        let t = report.by_type.entry(ty.to_string()).or_default();
+        t.count += 1;
+        t.total_wait_ns += wait;
+        t.max_wait_ns = t.max_wait_ns.max(wait);
+        let c = by_caller.entry((b.caller, ty)).or_default();
+        c.count += 1;
+        c.total_wait_ns += wait;
+        c.max_wait_ns = c.max_wait_ns.max(wait);
+    }
+    report.unmatched_begin += pending.len() as u64;
+    let mut callers: Vec<CallerStat> = by_caller
+        .into_iter()
+        .map(|((addr, ty), mut c)| {
+            c.caller = if addr == 0 {
+                "[unknown]".into()
+            } else {
+                syms.symbol(addr).unwrap_or("[unknown]").to_string()
+            };
+            c.lock_type = ty.to_string();
+            c.avg_wait_ns = c.total_wait_ns / c.count.max(1);
+            c
+        })
+        .collect();
+    // Same caller symbol from different call sites inside it: merge, as perf does.
+    callers.sort_by(|a, b| (&a.caller, &a.lock_type).cmp(&(&b.caller, &b.lock_type)));
+    let mut merged: Vec<CallerStat> = Vec::new();
+    for c in callers {
+        match merged.last_mut() {
+            Some(m) if m.caller == c.caller && m.lock_type == c.lock_type => {
+                m.count += c.count;
+                m.total_wait_ns += c.total_wait_ns;
+                m.max_wait_ns = m.max_wait_ns.max(c.max_wait_ns);
+                m.avg_wait_ns = m.total_wait_ns / m.count.max(1);
+            }
+            _ => merged.push(c),
+        }
+    }
+    merged.sort_by(|a, b| {
+        b.total_wait_ns
+            .cmp(&a.total_wait_ns)
+            .then(b.count.cmp(&a.count))
+    });
+    merged.truncate(20);
+    report.by_caller = merged;
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KALLSYMS: &str = "\
+ffffffff81000000 T _stext
+ffffffff81100000 T follow_page_pte
+ffffffff81100400 T gup_fast_fallback
+ffffffff81200000 t perf_trace_contention_begin
+ffffffff81300000 T __sched_text_start
+ffffffff81300100 T rwsem_down_read_slowpath
+ffffffff81300400 T __sched_text_end
+ffffffff81400000 T __lock_text_start
+ffffffff81400100 T _raw_spin_lock
+ffffffff81400200 T queued_spin_lock_slowpath
+ffffffff81400400 T __lock_text_end
+";
+
+    fn ev(begin: bool, tid: u32, time: u64, lock: u64, flags: u32, caller: u64) -> Event {
+        Event {
+            begin,
+            tid,
+            time,
+            lock_addr: lock,
+            flags,
+            caller,
+        }
+    }
+
+    #[test]
+    fn caller_is_the_first_frame_outside_locking_code() {
+        let s = Kallsyms::parse(KALLSYMS).unwrap();
+        let chain = [
+            PERF_CONTEXT_MAX + 3,
+            0xffffffff81200010,
+            0xffffffff81400210,
+            0xffffffff81400110,
+            0xffffffff81100010,
+        ];
+        assert_eq!(s.symbol(s.caller(&chain)), Some("follow_page_pte"));
+        assert!(s.is_lock_function(0xffffffff81300150));
+        assert!(!s.is_lock_function(0xffffffff81100410));
+    }
+
+    #[test]
+    fn pairs_per_task_and_never_goes_negative() {
+        let s = Kallsyms::parse(KALLSYMS).unwrap();
+        let pte = 0xffffffff81100010;
+        let gup = 0xffffffff81100410;
+        let events = [
+            ev(true, 1, 100, 0xa, LCB_F_SPIN, pte),
+            ev(true, 2, 110, 0xb, LCB_F_READ, gup),
+            ev(false, 1, 160, 0xa, 0, 0),
+            // A mutex spinning then sleeping: two begins, one end.
+            ev(true, 3, 200, 0xc, LCB_F_MUTEX | LCB_F_SPIN, gup),
+            ev(true, 3, 250, 0xc, LCB_F_MUTEX, gup),
+            ev(false, 3, 400, 0xc, 0, 0),
+            ev(false, 2, 1110, 0xb, 0, 0),
+            // An end whose begin was lost.
+            ev(false, 4, 500, 0xd, 0, 0),
+        ];
+        let r = summarize(&events, 7, &s);
+        assert_eq!(r.events, 4);
+        assert_eq!(r.paired, 3);
+        assert_eq!(r.unmatched_end, 1);
+        assert_eq!(r.lost_samples, 7);
+        assert_eq!(r.total_wait_ns, 60 + 200 + 1000);
+        assert_eq!(r.by_caller[0].caller, "gup_fast_fallback");
+        assert_eq!(r.by_caller[0].lock_type, "rwsem:R");
+        assert_eq!(r.by_caller[0].total_wait_ns, 1000);
+        assert_eq!(r.by_type["mutex"].count, 1);
+        assert_eq!(r.by_type["mutex"].total_wait_ns, 200);
+        assert_eq!(r.by_type["spinlock"].max_wait_ns, 60);
+    }
+
+    #[test]
+    fn decodes_a_sample_with_callchain_and_raw_fields() {
+        let s = Kallsyms::parse(KALLSYMS).unwrap();
+        let mut d = Vec::new();
+        d.extend_from_slice(&10u32.to_ne_bytes()); // pid
+        d.extend_from_slice(&11u32.to_ne_bytes()); // tid
+        d.extend_from_slice(&12345u64.to_ne_bytes()); // time
+        d.extend_from_slice(&1u32.to_ne_bytes()); // cpu
+        d.extend_from_slice(&0u32.to_ne_bytes());
+        d.extend_from_slice(&2u64.to_ne_bytes()); // nr
+        d.extend_from_slice(&0xffffffff81400210u64.to_ne_bytes());
+        d.extend_from_slice(&0xffffffff81100010u64.to_ne_bytes());
+        let mut raw = vec![0u8; 20];
+        raw[8..16].copy_from_slice(&0xdeadu64.to_ne_bytes());
+        raw[16..20].copy_from_slice(&LCB_F_WRITE.to_ne_bytes());
+        d.extend_from_slice(&(raw.len() as u32).to_ne_bytes());
+        d.extend_from_slice(&raw);
+        let e = decode_sample(
+            &d,
+            true,
+            true,
+            Fields {
+                lock_addr: 8,
+                flags: 16,
+            },
+            Some(&s),
+        )
+        .unwrap();
+        assert_eq!(
+            (e.tid, e.time, e.lock_addr, e.flags),
+            (11, 12345, 0xdead, LCB_F_WRITE)
+        );
+        assert_eq!(s.symbol(e.caller), Some("follow_page_pte"));
+        assert_eq!(lock_type(e.flags), "rwsem:W");
+    }
+
+    #[test]
+    fn field_offsets_come_from_the_format_file() {
+        let fmt = "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:void * lock_addr;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:unsigned int flags;\toffset:16;\tsize:4;\tsigned:0;\n";
+        assert_eq!(field_offset(fmt, "lock_addr"), Some(8));
+        assert_eq!(field_offset(fmt, "flags"), Some(16));
+        assert_eq!(field_offset(fmt, "ret"), None);
+    }
+}

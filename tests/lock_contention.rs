@@ -1,0 +1,237 @@
+//! Lock contention from lock:contention_begin/end, traced by thpbench itself.
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::*;
+
+fn contention(r: &serde_json::Value) -> &serde_json::Value {
+    &r["runs"][0]["lock_contention"]
+}
+
+fn assert_consistent(lc: &serde_json::Value) {
+    assert_eq!(lc["available"], true, "{lc}");
+    assert_eq!(lc["scope"], "system-wide");
+    let (begin, end, lost) = (
+        lc["events"].as_u64().unwrap(),
+        lc["end_events"].as_u64().unwrap(),
+        lc["lost_samples"].as_u64().unwrap(),
+    );
+    assert!(begin > 0, "no contention recorded: {lc}");
+    assert!(lc["paired"].as_u64().unwrap() > 0);
+    // Begins and ends match up to what was lost and what straddles the window's edges.
+    assert!(
+        begin.abs_diff(end) <= lost + 16,
+        "begin {begin} vs end {end}, lost {lost}"
+    );
+    let total = lc["total_wait_ns"].as_u64().unwrap();
+    for c in lc["by_caller"].as_array().unwrap() {
+        let (count, sum, max, avg) = (
+            c["count"].as_u64().unwrap(),
+            c["total_wait_ns"].as_u64().unwrap(),
+            c["max_wait_ns"].as_u64().unwrap(),
+            c["avg_wait_ns"].as_u64().unwrap(),
+        );
+        assert!(count > 0 && max <= sum && avg <= max && sum <= total, "{c}");
+        assert!(!c["caller"].as_str().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn disturbed_run_records_paired_contention_with_symbolized_callers() {
+    let Some(_l) = privileged("disturbed_run_records_paired_contention_with_symbolized_callers")
+    else {
+        return;
+    };
+    let tracefs_before = std::fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .contains(" /sys/kernel/tracing ");
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "run",
+            "--bs",
+            "2M",
+            "--rw",
+            "read",
+            "--size",
+            "64M",
+            "--split",
+            "cold",
+            "--collapse",
+            "--every",
+            "1ms",
+            "--duration",
+            "2s",
+            "--warmup",
+            "0s",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    let lc = contention(&r);
+    assert_consistent(lc);
+    // Collapse takes mmap_lock for writing while the I/O's GUP and the splits read it.
+    let callers: Vec<&str> = lc["by_caller"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["caller"].as_str().unwrap())
+        .collect();
+    assert!(
+        !callers.iter().all(|c| *c == "[unknown]"),
+        "callers were not symbolized: {callers:?}"
+    );
+    assert!(
+        stdout(&out).contains("contentions"),
+        "summary prints the top callers"
+    );
+    let tracefs_after = std::fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .contains(" /sys/kernel/tracing ");
+    assert_eq!(tracefs_before, tracefs_after, "tracefs left as it was");
+}
+
+#[test]
+fn a_lock_contended_on_purpose_shows_up_with_its_caller() {
+    let Some(_l) = privileged("a_lock_contended_on_purpose_shows_up_with_its_caller") else {
+        return;
+    };
+    // Four threads of this test process take one mm's mmap_lock for writing, as fast as
+    // they can (mprotect of a page, back and forth); thpbench traces system-wide.
+    let stop = Arc::new(AtomicBool::new(false));
+    let len = 64 * 4096;
+    // SAFETY: a private anonymous mapping only these threads use.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    } as usize;
+    let hammers: Vec<_> = (0..4)
+        .map(|i| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let page = (base + i * 4096) as *mut libc::c_void;
+                while !stop.load(Ordering::Relaxed) {
+                    // SAFETY: the page belongs to the mapping above.
+                    unsafe {
+                        libc::mprotect(page, 4096, libc::PROT_READ);
+                        libc::mprotect(page, 4096, libc::PROT_READ | libc::PROT_WRITE);
+                    }
+                }
+            })
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "run",
+            "--duration",
+            "2s",
+            "--warmup",
+            "0s",
+            "--size",
+            "8M",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    stop.store(true, Ordering::Relaxed);
+    for h in hammers {
+        h.join().unwrap();
+    }
+    // SAFETY: unmapping the mapping made above.
+    unsafe { libc::munmap(base as *mut libc::c_void, len) };
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    let lc = contention(&r);
+    assert_consistent(lc);
+    let hit = lc["by_caller"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["caller"] == "do_mprotect_pkey" && c["type"] == "rwsem:W");
+    assert!(
+        hit.is_some_and(|c| c["count"].as_u64().unwrap() > 10),
+        "do_mprotect_pkey rwsem:W missing: {}",
+        lc["by_caller"]
+    );
+}
+
+#[test]
+fn unprivileged_runs_record_contention_as_unavailable() {
+    let Some(_l) =
+        privileged("unprivileged_runs_record_contention_as_unavailable (drops to nobody)")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
+        .args([
+            "run",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--size",
+            "8M",
+            "-o",
+            "r.json",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    assert_eq!(contention(&r)["available"], false);
+    let u = r["unavailable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["what"].as_str().unwrap().starts_with("lock contention"))
+        .expect("unavailable entry");
+    assert!(u["reason"].as_str().unwrap().contains("root"), "{u}");
+}
+
+#[test]
+fn no_lock_contention_flag_turns_tracing_off() {
+    let Some(_l) = privileged("no_lock_contention_flag_turns_tracing_off") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "run",
+            "--no-lock-contention",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--size",
+            "8M",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(contention(&load_json(&dir.path().join("r.json"))).is_null());
+}
