@@ -413,11 +413,20 @@ impl Workload {
                 Some(span) => line_column(text, span.start),
                 None => (1, 1),
             };
+            let mut message = e.message().trim().to_string();
+            // Name the field when the message does not (bad values: "unknown size suffix").
+            let line_text = text.lines().nth(line - 1).unwrap_or("");
+            if let Some((key, _)) = line_text.split_once('=') {
+                let key = key.trim();
+                if !key.is_empty() && !key.starts_with('[') && !message.contains(key) {
+                    message = format!("`{key}`: {message}");
+                }
+            }
             WorkloadParseError {
                 path: path.to_string(),
                 line,
                 column,
-                message: e.message().trim().to_string(),
+                message,
             }
         })
     }
@@ -569,7 +578,7 @@ mod tests {
         assert_eq!(err.line, 1);
         assert_eq!(err.column, 6);
         assert!(
-            err.message.contains("unknown size suffix"),
+            err.message.contains("unknown size suffix") && err.message.starts_with("`bs`"),
             "{}",
             err.message
         );
