@@ -370,6 +370,7 @@ impl Setup {
                 duration_ns: w.duration.as_nanos(),
                 ops_budget: share(w.ops, i),
                 bytes_budget: share(w.bytes.map(|b| b.bytes()), i).map(|b| b.max(w.bs.bytes())),
+                perf: w.perf,
             };
             let engine: Box<dyn Engine> = Box::new(DioEngine::new(self.target.fd()));
             let (rv, slot) = (Arc::clone(&rv), Arc::clone(&slots[i]));
@@ -526,6 +527,7 @@ impl Setup {
             interval_histograms: merged.intervals,
             timeline,
             disturbers,
+            perf: perf_value(&outputs, result),
             lock_contention: match lock_report {
                 Some(r) => Some(serde_json::to_value(r)?),
                 None if w.lock_contention => Some(serde_json::json!({
@@ -558,6 +560,43 @@ impl Setup {
             ..RunResult::default()
         })
     }
+}
+
+/// The per-thread perf counters as the result stores them ({"cpu<N>": {counter: value}}),
+/// recording counters that could not be opened as unavailable (once).
+fn perf_value(outputs: &[WorkerOutput], result: &mut BenchResult) -> Option<serde_json::Value> {
+    let mut threads = serde_json::Map::new();
+    for o in outputs {
+        let Some((values, counters)) = &o.perf else {
+            continue;
+        };
+        threads.insert(format!("cpu{}", o.cpu), serde_json::to_value(values).ok()?);
+        for (name, why) in &counters.unavailable {
+            let u = Unavailable::new(
+                format!("perf counter {name}"),
+                why.clone(),
+                if crate::measure::perfcount::is_hardware(name) {
+                    "run on bare metal or in a VM with a virtual PMU for hardware counters"
+                } else {
+                    "lower /proc/sys/kernel/perf_event_paranoid or run as root"
+                },
+            );
+            if !result.unavailable.contains(&u) {
+                result.unavailable.push(u);
+            }
+        }
+        if !counters.kernel_included {
+            let u = Unavailable::new(
+                "kernel-mode perf counts",
+                "perf_event_paranoid > 1 and not root: counters exclude kernel mode",
+                "run as root or set /proc/sys/kernel/perf_event_paranoid to 1",
+            );
+            if !result.unavailable.contains(&u) {
+                result.unavailable.push(u);
+            }
+        }
+    }
+    (!threads.is_empty()).then_some(serde_json::Value::Object(threads))
 }
 
 /// Counts a disturber's actions into the 100 ms timeline and into the interval of each

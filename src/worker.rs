@@ -40,6 +40,8 @@ pub struct WorkerPlan {
     /// This worker's share of a total ops/bytes budget.
     pub ops_budget: Option<u64>,
     pub bytes_budget: Option<u64>,
+    /// Open per-thread perf counters for the measured loop.
+    pub perf: bool,
 }
 
 /// Where the workers meet the main thread: after pinning, after warm-up (main takes the
@@ -81,6 +83,11 @@ pub struct WorkerOutput {
     pub bytes_checked: u64,
     pub mismatches: u64,
     pub first_mismatches: Vec<Mismatch>,
+    /// Perf counter values over the measured loop, and the counters that could not open.
+    pub perf: Option<(
+        std::collections::BTreeMap<String, u64>,
+        crate::measure::perfcount::ThreadCounters,
+    )>,
 }
 
 /// xorshift64*: a tiny per-thread generator; quality is ample for picking offsets.
@@ -215,6 +222,9 @@ pub fn run_worker(
             iov_len: s.len,
         })
         .collect();
+    let mut counters = plan
+        .perf
+        .then(crate::measure::perfcount::ThreadCounters::open);
     barriers.wait();
 
     // Warm-up: the same loop, recorded nowhere.
@@ -240,6 +250,7 @@ pub fn run_worker(
         bytes_checked: 0,
         mismatches: 0,
         first_mismatches: Vec::new(),
+        perf: None,
     };
     let deadline = if plan.ops_budget.is_some() || plan.bytes_budget.is_some() {
         u64::MAX
@@ -250,6 +261,9 @@ pub fn run_worker(
     let bytes_budget = plan.bytes_budget.unwrap_or(u64::MAX);
     let (mut ops, mut bytes) = (0u64, 0u64);
     let mut published_ticks = 0;
+    if let Some(c) = counters.as_mut() {
+        c.enable();
+    }
     let mut now = now_ns();
     while now < deadline
         && ops < ops_budget
@@ -304,6 +318,10 @@ pub fn run_worker(
                 .store(rec.last_tick_p99(), Ordering::Relaxed);
         }
         now = t1;
+    }
+    if let Some(mut c) = counters.take() {
+        c.disable();
+        out.perf = Some((c.read(), c));
     }
     rec.finish();
     progress.ops.store(ops, Ordering::Relaxed);

@@ -2,6 +2,7 @@
 
 pub mod histogram;
 pub mod lockstat;
+pub mod perfcount;
 
 /// CLOCK_MONOTONIC in nanoseconds, through the vDSO (no system call).
 #[inline]

@@ -178,6 +178,30 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             }
         }
     }
+    if let Some(serde_json::Value::Object(threads)) = &run.perf {
+        let mut sums: std::collections::BTreeMap<&str, u64> = Default::default();
+        for counters in threads.values() {
+            if let serde_json::Value::Object(c) = counters {
+                for (k, v) in c {
+                    *sums.entry(k.as_str()).or_default() += v.as_u64().unwrap_or(0);
+                }
+            }
+        }
+        let ops = run.ops.max(1) as f64;
+        let per_op: Vec<String> = sums
+            .iter()
+            .map(|(k, v)| {
+                if *k == "task-clock" {
+                    format!("{k} {}", human_ns(*v as f64 / ops))
+                } else {
+                    format!("{k} {:.3}", *v as f64 / ops)
+                }
+            })
+            .collect();
+        if !per_op.is_empty() {
+            let _ = writeln!(s, "    per op   {}", per_op.join(", "));
+        }
+    }
     for d in &run.disturbers {
         let _ = writeln!(
             s,
