@@ -1,0 +1,906 @@
+#!/usr/bin/env bash
+# compare-kernels.sh: run the same thpbench workload on several kernel builds, each booted
+# under qemu with a minimal initramfs, and end with `thpbench compare` and `thpbench plot`.
+# See docs/kernels.md. Run with --help for the usage.
+set -euo pipefail
+
+PROG=compare-kernels.sh
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$SCRIPT_DIR/.." && pwd)
+INVOKED_FROM=$(pwd)
+
+# The kernel the self-test boots by default: Debian bookworm's 6.1 cloud kernel (a meta
+# package: it names the newest linux-image-6.1.0-N-cloud-amd64 of bookworm-security).
+SELF_TEST_KERNEL_DEFAULT=linux-image-cloud-amd64
+
+usage() {
+	cat <<'EOF'
+Usage: scripts/compare-kernels.sh [OPTIONS] WORKLOAD KERNEL... [-- RUN-ARGS...]
+       scripts/compare-kernels.sh --self-test [KERNEL] [--out-dir DIR]
+
+Runs the same thpbench workload on several kernel builds and ends with `thpbench compare`
+(markdown) and `thpbench plot`. Every KERNEL except `host` boots under
+qemu-system-x86_64 (KVM where it works, else TCG: said so) with a minimal initramfs
+(busybox, thpbench, the modules for zram and virtio-blk), runs
+`thpbench run WORKLOAD RUN-ARGS...` there, and hands the result JSON back over a second
+serial port.
+
+WORKLOAD   a workload file (workloads/quick.toml) or the name of one in workloads/ (quick).
+           A file or directory target (e.g. quick's ".") is put on a fresh ext4 disk
+           (virtio-blk) in the guest, at the same path; zram:SIZE targets are made in
+           the guest; block device targets are refused.
+KERNEL     host                     run on this machine directly (its running kernel)
+           PATH/bzImage[:MODDIR]    a kernel image; modules from MODDIR, else from
+                                    ../lib/modules/RELEASE next to it or /lib/modules/RELEASE
+           PATH/linux-image-*.deb   a Debian kernel package file
+           PACKAGE                  a Debian kernel package, fetched with apt-get download
+                                    (meta packages such as linux-image-cloud-amd64 or
+                                    linux-image-6.12-cloud-amd64 are resolved)
+RUN-ARGS   passed to `thpbench run` on every kernel (e.g. -- --repeat 3 --bs 64k)
+
+Options:
+  -o, --out-dir DIR    where results, logs, comparison and plot go
+                       (default: results/kernels/<UTC time>-<workload>)
+  -d, --duration D     measured time per repeat, e.g. 3s (default: the workload's)
+  -w, --warmup D       warm-up per repeat (default: the workload's)
+  -t, --threads N      workers (default: the workload's; 0 = all CPUs)
+      --accel MODE     auto (default), kvm or tcg; env THPBENCH_ACCEL
+      --smp N          guest vCPUs (default 2)
+      --mem SIZE       guest memory (default 3G)
+      --thp MODE       guest transparent_hugepage= (always|madvise|never), or "default"
+                       for the kernel's own default (default: the host's current mode)
+      --timeout S      seconds one guest may run before it is killed (default 1200)
+      --thpbench PATH  thpbench binary for the guests (default: target/release/thpbench,
+                       built with `cargo build --release` when missing)
+      --cache-dir DIR  downloaded .deb files and extracted kernels
+                       (default: ~/.cache/thpbench-kernels; env THPBENCH_KERNEL_CACHE)
+      --no-compare     skip `thpbench compare` and `thpbench plot`
+      --keep           keep the temporary directory (initramfs, disk images, logs)
+  -v, --verbose        show the guests' consoles as they boot
+      --self-test      build the initramfs and boot ONE kernel (default
+                       linux-image-cloud-amd64) with a 2 s quick workload; checks the
+                       result (kernel release, ops > 0, histogram count = ops)
+  -h, --help           this text
+
+Examples:
+  scripts/compare-kernels.sh --duration 3s quick host linux-image-cloud-amd64 linux-image-6.12-cloud-amd64
+  scripts/compare-kernels.sh workloads/seed-torture.toml ~/linux/arch/x86/boot/bzImage:/tmp/mods/lib/modules/6.19.0
+  scripts/compare-kernels.sh --self-test
+EOF
+}
+
+say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() {
+	printf '%s: error: %s\n' "$PROG" "$*" >&2
+	exit 2
+}
+
+# ---------------------------------------------------------------- options
+OUT_DIR=
+DURATION=
+WARMUP=
+THREADS=
+ACCEL=${THPBENCH_ACCEL:-auto}
+SMP=2
+MEM=3G
+THP_MODE=host
+TIMEOUT=1200
+THPBENCH_BIN=
+CACHE=${THPBENCH_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/thpbench-kernels}
+DO_COMPARE=1
+KEEP=0
+VERBOSE=0
+SELF_TEST=0
+POSITIONAL=()
+RUN_ARGS=()
+
+need_arg() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value (see --help)"; }
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	-h | --help)
+		usage
+		exit 0
+		;;
+	-o | --out-dir)
+		need_arg "$@"
+		OUT_DIR=$2
+		shift 2
+		;;
+	-d | --duration)
+		need_arg "$@"
+		DURATION=$2
+		shift 2
+		;;
+	-w | --warmup)
+		need_arg "$@"
+		WARMUP=$2
+		shift 2
+		;;
+	-t | --threads)
+		need_arg "$@"
+		THREADS=$2
+		shift 2
+		;;
+	--accel)
+		need_arg "$@"
+		ACCEL=$2
+		shift 2
+		;;
+	--smp)
+		need_arg "$@"
+		SMP=$2
+		shift 2
+		;;
+	--mem)
+		need_arg "$@"
+		MEM=$2
+		shift 2
+		;;
+	--thp)
+		need_arg "$@"
+		THP_MODE=$2
+		shift 2
+		;;
+	--timeout)
+		need_arg "$@"
+		TIMEOUT=$2
+		shift 2
+		;;
+	--thpbench)
+		need_arg "$@"
+		THPBENCH_BIN=$2
+		shift 2
+		;;
+	--cache-dir)
+		need_arg "$@"
+		CACHE=$2
+		shift 2
+		;;
+	--no-compare)
+		DO_COMPARE=0
+		shift
+		;;
+	--keep)
+		KEEP=1
+		shift
+		;;
+	-v | --verbose)
+		VERBOSE=1
+		shift
+		;;
+	--self-test)
+		SELF_TEST=1
+		shift
+		;;
+	--)
+		shift
+		RUN_ARGS=("$@")
+		break
+		;;
+	-*) die "unknown option $1 (see --help)" ;;
+	*)
+		POSITIONAL+=("$1")
+		shift
+		;;
+	esac
+done
+
+case $ACCEL in auto | kvm | tcg) ;; *) die "--accel $ACCEL: expected auto, kvm or tcg" ;; esac
+case $THP_MODE in host | default | always | madvise | never) ;; *) die "--thp $THP_MODE: expected always, madvise, never or default" ;; esac
+[[ $SMP =~ ^[1-9][0-9]*$ ]] || die "--smp $SMP: expected a number of vCPUs"
+[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--timeout $TIMEOUT: expected seconds"
+
+if [[ $SELF_TEST == 1 ]]; then
+	[[ ${#POSITIONAL[@]} -le 1 ]] || die "--self-test takes at most one KERNEL"
+	KERNELS=("${POSITIONAL[@]:-$SELF_TEST_KERNEL_DEFAULT}")
+	WORKLOAD_ARG=quick
+	[[ -n $DURATION ]] || DURATION=2s
+	[[ -n $WARMUP ]] || WARMUP=200ms
+	[[ ${#RUN_ARGS[@]} -gt 0 ]] || RUN_ARGS=(--size 16M --no-lock-contention)
+else
+	[[ ${#POSITIONAL[@]} -ge 2 ]] || {
+		usage >&2
+		die "need a WORKLOAD and at least one KERNEL"
+	}
+	WORKLOAD_ARG=${POSITIONAL[0]}
+	KERNELS=("${POSITIONAL[@]:1}")
+fi
+
+# ---------------------------------------------------------------- temp dir, cleanup
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/compare-kernels.XXXXXX")
+QEMU_PID=
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM HUP
+	if [[ -n $QEMU_PID ]] && kill -0 "$QEMU_PID" 2>/dev/null; then
+		say "stopping qemu (pid $QEMU_PID)"
+		kill -TERM "$QEMU_PID" 2>/dev/null || true
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$QEMU_PID" 2>/dev/null || break
+			sleep 0.5
+		done
+		kill -KILL "$QEMU_PID" 2>/dev/null || true
+		wait "$QEMU_PID" 2>/dev/null || true
+	fi
+	if [[ $KEEP == 1 ]]; then
+		say "kept $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'say "interrupted"; exit 130' INT
+trap 'say "terminated"; exit 143' TERM HUP
+
+# ---------------------------------------------------------------- host packages
+APT_UPDATED=0
+apt_update_once() {
+	if [[ $APT_UPDATED == 0 ]]; then
+		say "apt-get update"
+		apt-get update -qq >&2 || say "apt-get update failed; going on with the package lists there are"
+		APT_UPDATED=1
+	fi
+}
+
+ensure_tools() {
+	# command -> Debian package
+	local -A pkg_of=(
+		[qemu-system-x86_64]=qemu-system-x86 [cpio]=cpio [depmod]=kmod [modprobe]=kmod
+		[mkfs.ext4]=e2fsprogs [xz]=xz-utils [zstd]=zstd [jq]=jq [dpkg-deb]=dpkg
+		[strip]=binutils [gzip]=gzip [sha256sum]=coreutils [base64]=coreutils
+	)
+	local missing=() cmd
+	for cmd in "${!pkg_of[@]}"; do
+		command -v "$cmd" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1 ||
+			missing+=("${pkg_of[$cmd]}")
+	done
+	# A static busybox: Debian's busybox-static puts it at /bin/busybox.
+	if ! { [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1; }; then
+		missing+=(busybox-static)
+	fi
+	[[ ${#missing[@]} -eq 0 ]] && return 0
+	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+	if [[ $(id -u) != 0 ]]; then
+		die "missing packages: ${missing[*]}; install them (sudo apt-get install -y ${missing[*]}) or run as root"
+	fi
+	say "installing ${missing[*]}"
+	apt_update_once
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
+		die "apt-get install ${missing[*]} failed"
+}
+export PATH=$PATH:/usr/sbin:/sbin
+
+# ---------------------------------------------------------------- thpbench binary
+resolve_thpbench() {
+	if [[ -z $THPBENCH_BIN ]]; then
+		THPBENCH_BIN=$REPO/target/release/thpbench
+		if [[ ! -x $THPBENCH_BIN ]]; then
+			say "building thpbench (cargo build --release)"
+			(cd "$REPO" && cargo build --release >&2) || die "cargo build --release failed"
+		fi
+	fi
+	[[ -x $THPBENCH_BIN ]] || die "thpbench binary $THPBENCH_BIN is not there or not executable"
+	THPBENCH_BIN=$(realpath "$THPBENCH_BIN")
+}
+
+has_subcommand() { "$THPBENCH_BIN" help "$1" >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------- workload
+resolve_workload() {
+	local w=$1
+	if [[ -f $w ]]; then
+		WORKLOAD=$(realpath "$w")
+	elif [[ -f $REPO/workloads/$w.toml ]]; then
+		WORKLOAD=$REPO/workloads/$w.toml
+	elif [[ -f $REPO/workloads/$w ]]; then
+		WORKLOAD=$REPO/workloads/$w
+	else
+		die "workload $w: no such file, and no workloads/$w.toml (there are: $(cd "$REPO/workloads" && echo *.toml))"
+	fi
+	WL_ARGS=()
+	[[ -z $DURATION ]] || WL_ARGS+=(--duration "$DURATION")
+	[[ -z $WARMUP ]] || WL_ARGS+=(--warmup "$WARMUP")
+	[[ -z $THREADS ]] || WL_ARGS+=(--threads "$THREADS")
+	WL_ARGS+=("${RUN_ARGS[@]}")
+	# The workload exactly as every kernel runs it: validated here, once.
+	RESOLVED=$WORK/workload.toml
+	"$THPBENCH_BIN" -q run "$WORKLOAD" "${WL_ARGS[@]}" --print-workload >"$RESOLVED" ||
+		die "thpbench run $WORKLOAD ${WL_ARGS[*]} --print-workload failed: the workload or RUN-ARGS are not valid"
+	WL_NAME=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$RESOLVED" | head -1)
+	WL_TARGET=$(sed -n 's/^target = "\(.*\)"$/\1/p' "$RESOLVED" | head -1)
+	WL_SIZE=$(sed -n 's/^size = \([0-9]*\)$/\1/p' "$RESOLVED" | head -1)
+	[[ -n $WL_NAME && -n $WL_TARGET ]] || die "could not read name and target from the resolved workload ($RESOLVED)"
+	[[ -n $WL_SIZE ]] || WL_SIZE=$((256 << 20))
+	# Where the target lives in the guests.
+	case $WL_TARGET in
+	zram:*)
+		SCRATCH_MOUNT=
+		GUEST_CWD=/tmp
+		;;
+	/dev/*) die "workload target $WL_TARGET: block device targets cannot be handed to a guest; use a directory (an ext4 disk is made for it) or zram:SIZE" ;;
+	/*)
+		if [[ -d $WL_TARGET || $WL_TARGET == */ ]]; then
+			SCRATCH_MOUNT=${WL_TARGET%/}
+		else
+			SCRATCH_MOUNT=$(dirname "$WL_TARGET")
+		fi
+		[[ $SCRATCH_MOUNT != / ]] || die "workload target $WL_TARGET: a file in / cannot get its own disk; use a directory"
+		GUEST_CWD=/tmp
+		;;
+	*)
+		# Relative: the guest runs in /scratch, an ext4 disk, so the target string (".")
+		# stays what the workload says and `thpbench compare` sees the same workload.
+		SCRATCH_MOUNT=/scratch
+		GUEST_CWD=/scratch
+		;;
+	esac
+}
+
+# ---------------------------------------------------------------- kernels
+# Release string of a bzImage, from its setup header (kernel_version pointer at 0x20e).
+bzimage_release() {
+	local img=$1 magic off
+	magic=$(dd if="$img" bs=1 skip=$((0x202)) count=4 2>/dev/null)
+	[[ $magic == HdrS ]] || return 1
+	off=$(od -An -tu2 -j $((0x20e)) -N2 "$img" | tr -d ' ')
+	[[ -n $off && $off != 0 ]] || return 1
+	dd if="$img" bs=1 skip=$((off + 0x200)) count=256 2>/dev/null | tr '\0' '\n' | head -1 | awk '{print $1}'
+}
+
+deb_version_fname() { printf '%s' "$1" | sed 's/^[0-9]*://'; } # epoch is not in file names
+
+# Resolve a package name through meta packages to the one holding /boot/vmlinuz-*.
+resolve_package() {
+	local pkg=$1 dep
+	for _ in 1 2 3 4; do
+		if ! apt-cache show "$pkg" >/dev/null 2>&1; then
+			[[ $(id -u) == 0 ]] && apt_update_once
+			apt-cache show "$pkg" >/dev/null 2>&1 || return 1
+		fi
+		dep=$(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
+			--no-replaces --no-enhances "$pkg" 2>/dev/null |
+			sed -n 's/^ *Depends: \(linux-image-[^ ]*\).*/\1/p' | head -1)
+		if [[ -z $dep ]]; then
+			printf '%s\n' "$pkg"
+			return 0
+		fi
+		say "$pkg is a meta package for $dep"
+		pkg=$dep
+	done
+	return 1
+}
+
+fetch_package() { # PACKAGE -> prints the path of the cached .deb
+	local req=$1 pkg ver deb tmp
+	mkdir -p "$CACHE/debs"
+	if pkg=$(resolve_package "$req"); then
+		ver=$(apt-cache policy "$pkg" | awk '/Candidate:/{print $2; exit}')
+		[[ -n $ver && $ver != "(none)" ]] || ver=$(apt-cache show "$pkg" | awk '/^Version:/{print $2; exit}')
+		deb=$CACHE/debs/${pkg}_$(deb_version_fname "$ver")_amd64.deb
+		if [[ -s $deb ]]; then
+			say "$pkg $ver: cached ($deb)"
+		else
+			say "$pkg $ver: apt-get download ($(apt-cache show "$pkg=$ver" 2>/dev/null | awk '/^Size:/{printf "%.0f MB", $2/1e6; exit}'))"
+			tmp=$(mktemp -d "$CACHE/debs/.download.XXXXXX")
+			if ! (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$pkg=$ver" >&2); then
+				rm -rf "$tmp"
+				die "apt-get download $pkg=$ver failed (network? the package may have left the archive: apt-get update)"
+			fi
+			mv "$tmp"/*.deb "$deb"
+			rm -rf "$tmp"
+		fi
+	else
+		# Not in the package lists (offline?): a cached one of that name will do.
+		deb=$(find "$CACHE/debs" -maxdepth 1 -name "${req}_*.deb" 2>/dev/null | sort -V | tail -1)
+		[[ -n $deb ]] || die "kernel $req: not a file, and apt knows no package of that name (apt-cache search linux-image | grep cloud lists some)"
+		say "$req: not in the package lists; using the cached $deb"
+	fi
+	printf '%s\n' "$deb"
+}
+
+extract_deb() { # DEB -> prints the extracted root (cached)
+	local deb=$1 root tmp
+	root=$CACHE/extracted/$(basename "$deb" .deb)
+	if [[ ! -d $root ]]; then
+		mkdir -p "$CACHE/extracted"
+		tmp=$(mktemp -d "$CACHE/extracted/.tmp.XXXXXX")
+		dpkg-deb -x "$deb" "$tmp" || {
+			rm -rf "$tmp"
+			die "dpkg-deb -x $deb failed"
+		}
+		local d
+		for d in "$tmp"/lib/modules/*/ "$tmp"/usr/lib/modules/*/; do
+			[[ -d $d ]] || continue
+			depmod -b "$tmp" "$(basename "$d")" 2>/dev/null || depmod -b "$tmp/usr" "$(basename "$d")" 2>/dev/null || true
+		done
+		mv -T "$tmp" "$root" 2>/dev/null || rm -rf "$tmp" # another run may have won the race
+	fi
+	printf '%s\n' "$root"
+}
+
+# Sets K_IMAGE K_RELEASE K_MODDIR K_LABEL for one KERNEL argument.
+resolve_kernel() {
+	local spec=$1 img moddir="" root
+	K_IMAGE="" K_RELEASE="" K_MODDIR="" K_LABEL=""
+	if [[ $spec == host ]]; then
+		K_RELEASE=$(uname -r)
+		K_LABEL=host-$K_RELEASE
+		return 0
+	fi
+	if [[ $spec == *.deb && -f $spec ]] || [[ $spec != */* && ! -e $spec ]]; then
+		local deb=$spec
+		[[ $spec == *.deb ]] || deb=$(fetch_package "$spec")
+		root=$(extract_deb "$(realpath "$deb")")
+		img=$(find "$root/boot" -maxdepth 1 -name 'vmlinuz-*' | head -1)
+		[[ -n $img ]] || die "kernel $spec: the package has no boot/vmlinuz-* (is it a linux-image package?)"
+	else
+		img=${spec%%:*}
+		[[ $spec == *:* ]] && moddir=${spec#*:}
+		[[ -f $img ]] || die "kernel $spec: $img is not a file (expected a bzImage/vmlinuz, a .deb or a package name)"
+		img=$(realpath "$img")
+		root=$(dirname "$(dirname "$img")")
+	fi
+	K_IMAGE=$img
+	K_RELEASE=$(bzimage_release "$img") || die "kernel $img: not a bzImage (no HdrS setup header); qemu -kernel needs arch/x86/boot/bzImage"
+	[[ -n $K_RELEASE ]] || die "kernel $img: no version string in its setup header"
+	if [[ -z $moddir ]]; then
+		local c
+		for c in "$root/lib/modules/$K_RELEASE" "$root/usr/lib/modules/$K_RELEASE" "/lib/modules/$K_RELEASE"; do
+			if [[ -d $c ]]; then
+				moddir=$c
+				break
+			fi
+		done
+	fi
+	if [[ -n $moddir ]]; then
+		[[ -d $moddir ]] || die "kernel $spec: modules directory $moddir is not a directory"
+		K_MODDIR=$(realpath "$moddir")
+	else
+		say "kernel $K_RELEASE: no modules directory found; the guest has only what is built in"
+	fi
+	K_LABEL=$K_RELEASE
+}
+
+# ---------------------------------------------------------------- initramfs
+# Modules the guest loads, in this order, each with its dependencies first; absent ones
+# (built in, or not in this build) are skipped.
+GUEST_MODULES=(virtio_pci virtio_blk zsmalloc zram lzo lzo-rle lz4 lz4hc zstd null_blk)
+
+stage_modules() { # STAGE_ROOT -> writes STAGE/lib/modules/REL and STAGE/etc/thpbench/modules
+	local stage=$1 modroot=$WORK/modroot m line path rel dst
+	local -A seen=()
+	mkdir -p "$stage/etc/thpbench" "$stage/lib/modules/$K_RELEASE"
+	: >"$stage/etc/thpbench/modules"
+	[[ -n $K_MODDIR ]] || return 0
+	# modprobe -d wants ROOT/lib/modules/RELEASE with a modules.dep.
+	rm -rf "$modroot"
+	mkdir -p "$modroot/lib/modules"
+	if [[ -f $K_MODDIR/modules.dep ]]; then
+		ln -s "$K_MODDIR" "$modroot/lib/modules/$K_RELEASE"
+	else
+		say "kernel $K_RELEASE: $K_MODDIR has no modules.dep; running depmod on a copy"
+		cp -a "$K_MODDIR" "$modroot/lib/modules/$K_RELEASE"
+		depmod -b "$modroot" "$K_RELEASE" || die "depmod for $K_MODDIR failed"
+	fi
+	for m in "${GUEST_MODULES[@]}"; do
+		while read -r line; do
+			case $line in
+			insmod\ *)
+				path=${line#insmod }
+				path=${path%% *}
+				[[ -z ${seen[$path]:-} ]] || continue
+				seen[$path]=1
+				rel=${path#"$modroot/lib/modules/$K_RELEASE/"}
+				[[ $rel != "$path" ]] || rel=${path##*/lib/modules/"$K_RELEASE"/}
+				dst=$stage/lib/modules/$K_RELEASE/${rel%.xz}
+				dst=${dst%.zst}
+				dst=${dst%.gz}
+				mkdir -p "$(dirname "$dst")"
+				case $path in
+				*.xz) xz -dc "$path" >"$dst" ;;
+				*.zst) zstd -qdc "$path" >"$dst" ;;
+				*.gz) gzip -dc "$path" >"$dst" ;;
+				*) cp "$path" "$dst" ;;
+				esac
+				echo "/lib/modules/$K_RELEASE/${dst#"$stage/lib/modules/$K_RELEASE/"}" >>"$stage/etc/thpbench/modules"
+				;;
+			esac
+		done < <(modprobe -d "$modroot" -S "$K_RELEASE" --show-depends "$m" 2>/dev/null || true)
+	done
+	local f
+	for f in modules.order modules.builtin modules.builtin.modinfo; do
+		[[ ! -f $K_MODDIR/$f ]] || cp "$K_MODDIR/$f" "$stage/lib/modules/$K_RELEASE/"
+	done
+	# For the kernel's own request_module (busybox modprobe reads modules.dep).
+	depmod -b "$stage" "$K_RELEASE" 2>/dev/null || true
+}
+
+write_init() { # STAGE
+	cat >"$1/init" <<'EOF'
+#!/bin/busybox sh
+# thpbench guest init, written by scripts/compare-kernels.sh.
+/bin/busybox --install -s
+export PATH=/usr/local/bin:/bin:/sbin:/usr/bin:/usr/sbin
+mkdir -p /proc /sys /dev /tmp /run
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /dev/shm
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+echo /sbin/modprobe >/proc/sys/kernel/modprobe 2>/dev/null
+DATA=/dev/ttyS1
+stty -F $DATA raw -echo 2>/dev/null
+say() { echo "thpbench-guest: $*"; }
+send() { # NAME FILE: base64 between markers, with size and sha256, on the data port
+	[ -f "$2" ] || return 0
+	{
+		echo "THPBENCH-BEGIN $1 $(wc -c <"$2") $(sha256sum "$2" | cut -d' ' -f1)"
+		base64 "$2"
+		echo "THPBENCH-END $1"
+	} >$DATA
+}
+finish() {
+	echo "THPBENCH-EXIT $1" >$DATA
+	sync
+	poweroff -f
+	sleep 5
+	echo o >/proc/sysrq-trigger
+}
+say "$(uname -r) reached init after $(cut -d' ' -f1 /proc/uptime) s"
+case " $(cat /proc/cmdline) " in
+*" thpbench.mode=probe "*)
+	echo "THPBENCH-PROBE-OK $(uname -r)" >$DATA
+	finish 0
+	;;
+esac
+while read -r m; do
+	insmod "$m" 2>/tmp/insmod.err || grep -q "File exists" /tmp/insmod.err || say "insmod $m: $(cat /tmp/insmod.err)"
+done </etc/thpbench/modules
+if [ -s /etc/thpbench/scratch-mount ]; then
+	mnt=$(cat /etc/thpbench/scratch-mount)
+	i=0
+	while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	mkdir -p "$mnt"
+	mount -t ext4 /dev/vda "$mnt" || say "mounting the scratch disk /dev/vda on $mnt failed"
+fi
+cd "$(cat /etc/thpbench/cwd)" || cd /tmp
+{
+	echo "release: $(uname -r)"
+	echo "version: $(uname -v)"
+	echo "cmdline: $(cat /proc/cmdline)"
+	echo "thp: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
+	echo "thp_defrag: $(cat /sys/kernel/mm/transparent_hugepage/defrag 2>/dev/null)"
+	echo "cpus: $(grep -c ^processor /proc/cpuinfo) x $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
+	echo "mem: $(sed -n 's/^MemTotal: *//p' /proc/meminfo)"
+	echo "modules: $(cut -d' ' -f1 /proc/modules | tr '\n' ' ')"
+	echo "boot_to_run_s: $(cut -d' ' -f1 /proc/uptime)"
+} >/tmp/guest-info.txt
+say "$(sed -n 's/^thp: //p' /tmp/guest-info.txt) (transparent_hugepage/enabled)"
+set --
+while IFS= read -r a; do set -- "$@" "$a"; done </etc/thpbench/args
+say "thpbench run /etc/thpbench/workload.toml $* -o /tmp/result.json (in $(pwd))"
+thpbench run /etc/thpbench/workload.toml "$@" -o /tmp/result.json >/tmp/run.log 2>&1
+rc=$?
+cat /tmp/run.log
+say "thpbench exited with $rc after $(cut -d' ' -f1 /proc/uptime) s of uptime"
+dmesg >/tmp/dmesg.txt 2>/dev/null
+send result.json /tmp/result.json
+send run.log /tmp/run.log
+send guest-info.txt /tmp/guest-info.txt
+send dmesg.txt /tmp/dmesg.txt
+finish $rc
+EOF
+	chmod 755 "$1/init"
+}
+
+# Builds $WORK/initrd-$K_RELEASE.gz (cached within this run per release).
+build_initramfs() {
+	INITRD=$WORK/initrd-$K_RELEASE.cpio.gz
+	[[ -f $INITRD ]] && return 0
+	local stage=$WORK/stage-$K_RELEASE lib
+	rm -rf "$stage"
+	mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc/thpbench,proc,sys,dev,tmp,run,scratch}
+	cp /bin/busybox "$stage/bin/busybox"
+	# thpbench, stripped (the initramfs is unpacked by the emulated CPU), and its libraries.
+	strip -o "$stage/usr/local/bin/thpbench" "$THPBENCH_BIN" 2>/dev/null || cp "$THPBENCH_BIN" "$stage/usr/local/bin/thpbench"
+	while read -r lib; do
+		[[ -n $lib && -f $lib ]] || continue
+		mkdir -p "$stage$(dirname "$lib")"
+		cp -L "$lib" "$stage$lib"
+	done < <(ldd "$THPBENCH_BIN" 2>/dev/null | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p')
+	stage_modules "$stage"
+	cp "$RESOLVED" "$stage/etc/thpbench/workload.toml"
+	# The flags are already in the resolved workload; -q keeps the console short.
+	printf '%s\n' -q >"$stage/etc/thpbench/args"
+	printf '%s\n' "$GUEST_CWD" >"$stage/etc/thpbench/cwd"
+	printf '%s' "$SCRATCH_MOUNT" >"$stage/etc/thpbench/scratch-mount"
+	write_init "$stage"
+	(cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet | gzip -1 >"$INITRD")
+	local mods
+	mods=$(sed 's|.*/||; s|\.ko$||' "$stage/etc/thpbench/modules" | tr '\n' ' ')
+	rm -rf "$stage"
+	say "initramfs for $K_RELEASE: $(du -h "$INITRD" | cut -f1), modules: ${mods:-none}"
+}
+
+# ---------------------------------------------------------------- qemu
+host_thp_mode() { sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; }
+
+# Runs qemu with the current kernel and initrd. $1: extra kernel cmdline, $2: timeout (s),
+# $3: accel, $4: file to stop on (probe: stop once the data log has the probe line).
+# Sets QEMU_RC and QEMU_WALL; console in $CONSOLE, data in $DATA_LOG.
+run_qemu() {
+	local extra=$1 timeout=$2 accel=$3 probe=${4:-} cpu accel_opt start now
+	CONSOLE=$WORK/console-$K_LABEL.log
+	DATA_LOG=$WORK/data-$K_LABEL.log
+	: >"$CONSOLE"
+	: >"$DATA_LOG"
+	if [[ $accel == kvm ]]; then
+		accel_opt=kvm
+		cpu=host
+	else
+		accel_opt=tcg,thread=multi
+		cpu=max
+	fi
+	local thp_arg=
+	case $THP_MODE in
+	default) ;;
+	host) thp_arg="transparent_hugepage=$(host_thp_mode)" ;;
+	*) thp_arg="transparent_hugepage=$THP_MODE" ;;
+	esac
+	local args=(
+		-accel "$accel_opt" -cpu "$cpu" -smp "$SMP" -m "$MEM" -M q35
+		-nodefaults -no-user-config -display none -no-reboot
+		-kernel "$K_IMAGE" -initrd "$INITRD"
+		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init $thp_arg thpbench.accel=$accel $extra"
+		-serial "file:$CONSOLE" -serial "file:$DATA_LOG"
+	)
+	if [[ -z $probe && -n $SCRATCH_MOUNT ]]; then
+		# shellcheck disable=SC2054 # qemu option strings, not array elements
+		args+=(-drive "if=none,id=scratch,file=$SCRATCH_IMG,format=raw,cache=writeback"
+			-device virtio-blk-pci,drive=scratch)
+	fi
+	start=$(date +%s.%N)
+	qemu-system-x86_64 "${args[@]}" </dev/null >"$WORK/qemu-$K_LABEL.out" 2>&1 &
+	QEMU_PID=$!
+	local tail_pid=
+	if [[ $VERBOSE == 1 && -z $probe ]]; then
+		tail -n +1 -f "$CONSOLE" --pid="$QEMU_PID" | sed "s/^/  [$K_LABEL] /" >&2 &
+		tail_pid=$!
+	fi
+	QEMU_RC=
+	while kill -0 "$QEMU_PID" 2>/dev/null; do
+		now=$(date +%s.%N)
+		if [[ -n $probe ]] && grep -q "THPBENCH-PROBE-OK" "$DATA_LOG" 2>/dev/null; then
+			sleep 1 # let it power off by itself
+			break
+		fi
+		if awk -v a="$start" -v b="$now" -v t="$timeout" 'BEGIN{exit !(b - a > t)}'; then
+			QEMU_RC=timeout
+			break
+		fi
+		sleep 0.5
+	done
+	if kill -0 "$QEMU_PID" 2>/dev/null; then
+		kill -TERM "$QEMU_PID" 2>/dev/null || true
+		sleep 1
+		kill -KILL "$QEMU_PID" 2>/dev/null || true
+	fi
+	local rc=0
+	wait "$QEMU_PID" 2>/dev/null || rc=$?
+	QEMU_PID=
+	[[ -n $QEMU_RC ]] || QEMU_RC=$rc
+	[[ -z $tail_pid ]] || wait "$tail_pid" 2>/dev/null || true
+	QEMU_WALL=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}')
+}
+
+# Decides KVM or TCG once (verdict cached per host boot in the cache dir).
+ACCEL_USED=
+ACCEL_WHY=
+choose_accel() {
+	[[ -z $ACCEL_USED ]] || return 0
+	if [[ $ACCEL == tcg ]]; then
+		ACCEL_USED=tcg
+		ACCEL_WHY="--accel tcg"
+		return 0
+	fi
+	local why=
+	if [[ ! -e /dev/kvm ]]; then
+		why="there is no /dev/kvm (no KVM module, or a VM without nested virtualization)"
+	elif ! { exec 9<>/dev/kvm; } 2>/dev/null; then
+		why="/dev/kvm cannot be opened by $(id -un) (add the user to group kvm)"
+	else
+		exec 9>&-
+		local boot_id verdict_file
+		boot_id=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
+		verdict_file=$CACHE/kvm-verdict-$boot_id
+		if [[ -f $verdict_file ]]; then
+			why=$(cat "$verdict_file")
+			[[ -n $why ]] && why="$why (verdict cached in $verdict_file)"
+		else
+			say "probing KVM: booting $K_RELEASE under KVM to its init (30 s at most)"
+			run_qemu "thpbench.mode=probe" 30 kvm probe
+			if grep -q "THPBENCH-PROBE-OK" "$DATA_LOG"; then
+				why=
+				say "KVM works: $K_RELEASE reached init in ${QEMU_WALL}s"
+			else
+				why="/dev/kvm is there, but a guest under KVM did not reach its init in 30 s (qemu: $QEMU_RC; nested KVM does not work on this machine$(dmesg 2>/dev/null | grep -m1 -o 'kvm[-a-z]*: INTERNAL_ERROR' | sed 's/^/, dmesg: /'))"
+			fi
+			mkdir -p "$CACHE"
+			printf '%s' "$why" >"$verdict_file"
+		fi
+	fi
+	if [[ -z $why ]]; then
+		ACCEL_USED=kvm
+		ACCEL_WHY="KVM works"
+		return 0
+	fi
+	[[ $ACCEL != kvm ]] || die "--accel kvm: $why"
+	ACCEL_USED=tcg
+	ACCEL_WHY=$why
+	say "KVM: $why"
+	say "falling back to TCG (emulation): timings compare code paths, not speed (docs/kernels.md)"
+}
+
+# Extracts the files the guest sent: NAME -> $1/NAME, checked against size and sha256.
+unpack_data() { # OUTDIR PREFIX
+	local dir=$1 prefix=$2 name size sum f
+	mkdir -p "$WORK/blocks"
+	rm -f "$WORK/blocks"/*
+	tr -d '\r' <"$DATA_LOG" | awk -v d="$WORK/blocks" '
+		/^THPBENCH-BEGIN /{name=$2; print $3, $4 > (d "/" name ".meta"); close(d "/" name ".meta"); f=d "/" name ".b64"; printf "" > f; inb=1; next}
+		/^THPBENCH-END /{close(f); inb=0; next}
+		/^THPBENCH-EXIT /{print $2 > (d "/exit"); next}
+		inb{print >> f}'
+	GUEST_RC=$(cat "$WORK/blocks/exit" 2>/dev/null || echo none)
+	for f in "$WORK"/blocks/*.meta; do
+		[[ -f $f ]] || continue
+		name=$(basename "$f" .meta)
+		read -r size sum <"$f"
+		if ! base64 -d <"$WORK/blocks/$name.b64" >"$WORK/blocks/$name" 2>/dev/null; then
+			say "$K_LABEL: $name came back garbled (base64)"
+			continue
+		fi
+		if [[ $(wc -c <"$WORK/blocks/$name") != "$size" || $(sha256sum <"$WORK/blocks/$name" | cut -d' ' -f1) != "$sum" ]]; then
+			say "$K_LABEL: $name came back damaged (size or sha256 differ)"
+			continue
+		fi
+		case $name in
+		result.json) cp "$WORK/blocks/$name" "$dir/$prefix.json" ;;
+		*) cp "$WORK/blocks/$name" "$dir/$prefix.${name}" ;;
+		esac
+	done
+}
+
+# ---------------------------------------------------------------- main
+ensure_tools
+resolve_thpbench
+resolve_workload "$WORKLOAD_ARG"
+
+if [[ -z $OUT_DIR ]]; then
+	if [[ $SELF_TEST == 1 ]]; then
+		OUT_DIR=$WORK/out
+	else
+		OUT_DIR=$REPO/results/kernels/$(date -u +%Y%m%dT%H%M%SZ)-$WL_NAME
+	fi
+fi
+mkdir -p "$OUT_DIR"
+OUT_DIR=$(realpath "$OUT_DIR")
+SUMMARY=$OUT_DIR/runs.tsv
+printf 'label\trelease\taccel\twall_s\tboot_to_run_s\tstatus\tresult\n' >"$SUMMARY"
+
+say "workload $WL_NAME ($WORKLOAD${WL_ARGS[*]:+ with ${WL_ARGS[*]}}), target $WL_TARGET; results in $OUT_DIR"
+
+RESULTS=()
+FAILED=()
+idx=0
+for spec in "${KERNELS[@]}"; do
+	idx=$((idx + 1))
+	resolve_kernel "$spec"
+	prefix=$(printf '%02d-%s' "$idx" "$K_LABEL")
+	if [[ -z $K_IMAGE ]]; then
+		say "[$idx/${#KERNELS[@]}] host: thpbench run on this machine ($K_RELEASE) in $INVOKED_FROM"
+		start=$(date +%s)
+		if (cd "$INVOKED_FROM" && "$THPBENCH_BIN" run "$RESOLVED" -o "$OUT_DIR/$prefix.json" >"$OUT_DIR/$prefix.run.log" 2>&1); then
+			status=ok
+			RESULTS+=("$OUT_DIR/$prefix.json")
+		else
+			status="thpbench failed (see $prefix.run.log)"
+			FAILED+=("$spec")
+		fi
+		cat "$OUT_DIR/$prefix.run.log" >&2
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$K_LABEL" "$K_RELEASE" none $(($(date +%s) - start)) - "$status" "$prefix.json" >>"$SUMMARY"
+		continue
+	fi
+	choose_accel
+	build_initramfs
+	if [[ -n $SCRATCH_MOUNT ]]; then
+		SCRATCH_IMG=$WORK/scratch.img
+		rm -f "$SCRATCH_IMG"
+		truncate -s $((WL_SIZE * 2 + (256 << 20))) "$SCRATCH_IMG"
+		mkfs.ext4 -q -F -E nodiscard,lazy_itable_init=1 -O ^has_journal "$SCRATCH_IMG" >/dev/null ||
+			die "mkfs.ext4 on $SCRATCH_IMG failed"
+	fi
+	say "[$idx/${#KERNELS[@]}] $K_RELEASE under qemu ($ACCEL_USED, $SMP vCPUs, $MEM${K_MODDIR:+, modules from $K_MODDIR})"
+	run_qemu "" "$TIMEOUT" "$ACCEL_USED"
+	unpack_data "$OUT_DIR" "$prefix"
+	cp "$CONSOLE" "$OUT_DIR/$prefix.console.log"
+	boot_s=$(sed -n 's/^boot_to_run_s: //p' "$OUT_DIR/$prefix.guest-info.txt" 2>/dev/null || true)
+	init_s=$(tr -d '\r' <"$CONSOLE" | sed -n 's/.*reached init after \([0-9.]*\) s.*/\1/p' | head -1)
+	if [[ $QEMU_RC == timeout ]]; then
+		status="timed out after ${TIMEOUT}s (console: $prefix.console.log)"
+	elif [[ ! -f $OUT_DIR/$prefix.json ]]; then
+		status="no result came back (guest exit ${GUEST_RC}, qemu exit $QEMU_RC; console: $prefix.console.log)"
+	elif [[ $GUEST_RC != 0 ]]; then
+		status="thpbench exited $GUEST_RC in the guest (see $prefix.run.log)"
+	else
+		status=ok
+	fi
+	if [[ -f $OUT_DIR/$prefix.json ]]; then
+		RESULTS+=("$OUT_DIR/$prefix.json")
+	fi
+	[[ $status == ok ]] || FAILED+=("$spec")
+	if [[ $status != ok || $VERBOSE == 1 ]]; then
+		[[ $VERBOSE == 1 ]] || tr -d '\r' <"$CONSOLE" | tail -n 40 | sed "s/^/  [$K_LABEL] /" >&2
+	fi
+	[[ $VERBOSE == 1 || ! -f $OUT_DIR/$prefix.run.log ]] || sed "s/^/  [$K_LABEL] /" "$OUT_DIR/$prefix.run.log" >&2
+	say "[$idx/${#KERNELS[@]}] $K_RELEASE: $status; ${QEMU_WALL}s wall under $ACCEL_USED, init after ${init_s:-?}s, workload started after ${boot_s:-?}s of guest uptime"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$K_LABEL" "$K_RELEASE" "$ACCEL_USED" "$QEMU_WALL" "${boot_s:--}" "$status" "$prefix.json" >>"$SUMMARY"
+done
+
+{
+	echo "workload: $WL_NAME ($WORKLOAD${WL_ARGS[*]:+ with ${WL_ARGS[*]}})"
+	echo "accelerator: ${ACCEL_USED:-none (host only)}${ACCEL_WHY:+ ($ACCEL_WHY)}"
+	echo "guests: $SMP vCPUs, $MEM, transparent_hugepage=$([[ $THP_MODE == host ]] && host_thp_mode || echo "$THP_MODE"), qemu $(qemu-system-x86_64 --version | head -1 | awk '{print $4}')"
+	echo "host: $(uname -r), $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
+} >"$OUT_DIR/README.txt"
+
+if [[ $SELF_TEST == 1 ]]; then
+	r=${RESULTS[0]:-}
+	[[ -n $r && -f $r ]] || die "self-test: no result came back from $K_RELEASE"
+	jq -e --arg rel "$K_RELEASE" '
+		(.system.kernel.release == $rel) and (.runs[0].ops > 0)
+		and (.runs[0].latency_ns.count == .runs[0].ops)' "$r" >/dev/null ||
+		die "self-test: the result is wrong: release $(jq -r .system.kernel.release "$r") (expected $K_RELEASE), ops $(jq -r '.runs[0].ops' "$r"), histogram count $(jq -r '.runs[0].latency_ns.count' "$r")"
+	say "self-test: PASS: $K_RELEASE booted under $ACCEL_USED in ${QEMU_WALL}s wall; ops $(jq -r '.runs[0].ops' "$r") = histogram count; result $r"
+fi
+
+if [[ $DO_COMPARE == 1 && ${#RESULTS[@]} -gt 0 ]]; then
+	if has_subcommand compare; then
+		say "thpbench compare (markdown) -> $OUT_DIR/compare.md"
+		if "$THPBENCH_BIN" compare --format markdown "${RESULTS[@]}" >"$OUT_DIR/compare.md" 2>"$WORK/compare.err" ||
+			"$THPBENCH_BIN" compare --force --format markdown "${RESULTS[@]}" >"$OUT_DIR/compare.md" 2>>"$WORK/compare.err"; then
+			cat "$OUT_DIR/compare.md"
+		else
+			cat "$WORK/compare.err" >&2
+			say "thpbench compare failed (above)"
+		fi
+		"$THPBENCH_BIN" compare "${RESULTS[@]}" --force >"$OUT_DIR/compare.txt" 2>/dev/null || true
+	else
+		say "this thpbench has no 'compare' subcommand yet (issue 5); compare the results by hand: ${RESULTS[*]}"
+	fi
+	if has_subcommand plot; then
+		if "$THPBENCH_BIN" plot "${RESULTS[@]}" -o "$OUT_DIR/plot.svg" >&2 &&
+			"$THPBENCH_BIN" plot "${RESULTS[@]}" -o "$OUT_DIR/plot.png" >&2; then
+			say "plot: $OUT_DIR/plot.svg, $OUT_DIR/plot.png"
+		else
+			say "thpbench plot failed (above)"
+		fi
+	else
+		say "this thpbench has no 'plot' subcommand yet (issue 5); no plot"
+	fi
+fi
+
+say "done: ${#RESULTS[@]} result(s) in $OUT_DIR; summary $SUMMARY"
+if [[ ${#FAILED[@]} -gt 0 ]]; then
+	say "failed: ${FAILED[*]}"
+	exit 1
+fi
