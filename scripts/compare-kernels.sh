@@ -207,7 +207,7 @@ else
 fi
 
 # ---------------------------------------------------------------- temp dir, cleanup
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/compare-kernels.XXXXXX")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/thpbench-qemu.XXXXXX")
 QEMU_PID=
 cleanup() {
 	local rc=$?
@@ -677,6 +677,9 @@ run_qemu() {
 		tail_pid=$!
 	fi
 	QEMU_RC=
+	# (stderr off while waiting: bash would report a qemu that aborts as "Aborted"; its
+	# own message is in qemu-LABEL.out and goes into the verdict below.)
+	exec 8>&2 2>/dev/null
 	while kill -0 "$QEMU_PID" 2>/dev/null; do
 		now=$(date +%s.%N)
 		if [[ -n $probe ]] && grep -q "THPBENCH-PROBE-OK" "$DATA_LOG" 2>/dev/null; then
@@ -696,6 +699,7 @@ run_qemu() {
 	fi
 	local rc=0
 	wait "$QEMU_PID" 2>/dev/null || rc=$?
+	exec 2>&8 8>&-
 	QEMU_PID=
 	[[ -n $QEMU_RC ]] || QEMU_RC=$rc
 	[[ -z $tail_pid ]] || wait "$tail_pid" 2>/dev/null || true
@@ -732,7 +736,14 @@ choose_accel() {
 				why=
 				say "KVM works: $K_RELEASE reached init in ${QEMU_WALL}s"
 			else
-				why="/dev/kvm is there, but a guest under KVM did not reach its init in 30 s (qemu: $QEMU_RC; nested KVM does not work on this machine$(dmesg 2>/dev/null | grep -m1 -o 'kvm[-a-z]*: INTERNAL_ERROR' | sed 's/^/, dmesg: /'))"
+				local qerr
+				qerr=$(grep -m1 -v '^$' "$WORK/qemu-$K_LABEL.out" 2>/dev/null || true)
+				if [[ $QEMU_RC == timeout ]]; then
+					why="/dev/kvm is there, but a guest under KVM did not reach its init in 30 s"
+				else
+					why="/dev/kvm is there, but qemu under KVM stopped (exit $QEMU_RC${qerr:+: $qerr}) before the guest reached its init"
+				fi
+				why="$why; KVM does not work here (nested virtualization?)$(dmesg 2>/dev/null | grep -m1 -o 'kvm[-a-z]*: INTERNAL_ERROR' | sed 's/^/; dmesg: /')"
 			fi
 			mkdir -p "$CACHE"
 			printf '%s' "$why" >"$verdict_file"
@@ -820,8 +831,8 @@ for spec in "${KERNELS[@]}"; do
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$K_LABEL" "$K_RELEASE" none $(($(date +%s) - start)) - "$status" "$prefix.json" >>"$SUMMARY"
 		continue
 	fi
-	choose_accel
 	build_initramfs
+	choose_accel
 	if [[ -n $SCRATCH_MOUNT ]]; then
 		SCRATCH_IMG=$WORK/scratch.img
 		rm -f "$SCRATCH_IMG"
