@@ -811,6 +811,7 @@ printf 'label\trelease\taccel\twall_s\tboot_to_run_s\tstatus\tresult\n' >"$SUMMA
 say "workload $WL_NAME ($WORKLOAD${WL_ARGS[*]:+ with ${WL_ARGS[*]}}), target $WL_TARGET; results in $OUT_DIR"
 
 RESULTS=()
+GUEST_RESULTS=()
 FAILED=()
 idx=0
 for spec in "${KERNELS[@]}"; do
@@ -857,6 +858,7 @@ for spec in "${KERNELS[@]}"; do
 	fi
 	if [[ -f $OUT_DIR/$prefix.json ]]; then
 		RESULTS+=("$OUT_DIR/$prefix.json")
+		GUEST_RESULTS+=("$OUT_DIR/$prefix.json")
 	fi
 	[[ $status == ok ]] || FAILED+=("$spec")
 	if [[ $status != ok || $VERBOSE == 1 ]]; then
@@ -884,29 +886,43 @@ if [[ $SELF_TEST == 1 ]]; then
 	say "self-test: PASS: $K_RELEASE booted under $ACCEL_USED in ${QEMU_WALL}s wall; ops $(jq -r '.runs[0].ops' "$r") = histogram count; result $r"
 fi
 
-if [[ $DO_COMPARE == 1 && ${#RESULTS[@]} -gt 0 ]]; then
+# compare_and_plot SUFFIX RESULT...: compare SUFFIX.md/.txt and plot SUFFIX.svg/.png
+compare_and_plot() {
+	local name=$1
+	shift
 	if has_subcommand compare; then
-		say "thpbench compare (markdown) -> $OUT_DIR/compare.md"
-		if "$THPBENCH_BIN" compare --format markdown "${RESULTS[@]}" >"$OUT_DIR/compare.md" 2>"$WORK/compare.err" ||
-			"$THPBENCH_BIN" compare --force --format markdown "${RESULTS[@]}" >"$OUT_DIR/compare.md" 2>>"$WORK/compare.err"; then
-			cat "$OUT_DIR/compare.md"
+		say "thpbench compare (markdown) -> $OUT_DIR/$name.md"
+		if "$THPBENCH_BIN" compare --format markdown "$@" >"$OUT_DIR/$name.md" 2>"$WORK/compare.err" ||
+			"$THPBENCH_BIN" compare --force --format markdown "$@" >"$OUT_DIR/$name.md" 2>>"$WORK/compare.err"; then
+			cat "$OUT_DIR/$name.md"
 		else
 			cat "$WORK/compare.err" >&2
 			say "thpbench compare failed (above)"
 		fi
-		"$THPBENCH_BIN" compare "${RESULTS[@]}" --force >"$OUT_DIR/compare.txt" 2>/dev/null || true
+		"$THPBENCH_BIN" compare --force "$@" >"$OUT_DIR/$name.txt" 2>/dev/null || true
 	else
-		say "this thpbench has no 'compare' subcommand yet (issue 5); compare the results by hand: ${RESULTS[*]}"
+		say "this thpbench has no 'compare' subcommand yet (issue 5); compare the results by hand: $*"
 	fi
+	local plot=${name/compare/plot}
 	if has_subcommand plot; then
-		if "$THPBENCH_BIN" plot "${RESULTS[@]}" -o "$OUT_DIR/plot.svg" >&2 &&
-			"$THPBENCH_BIN" plot "${RESULTS[@]}" -o "$OUT_DIR/plot.png" >&2; then
-			say "plot: $OUT_DIR/plot.svg, $OUT_DIR/plot.png"
+		if "$THPBENCH_BIN" plot "$@" -o "$OUT_DIR/$plot.svg" >&2 &&
+			"$THPBENCH_BIN" plot "$@" -o "$OUT_DIR/$plot.png" >&2; then
+			say "plot: $OUT_DIR/$plot.svg, $OUT_DIR/$plot.png"
 		else
 			say "thpbench plot failed (above)"
 		fi
 	else
 		say "this thpbench has no 'plot' subcommand yet (issue 5); no plot"
+	fi
+}
+
+if [[ $DO_COMPARE == 1 && ${#RESULTS[@]} -gt 0 ]]; then
+	compare_and_plot compare "${RESULTS[@]}"
+	# The host ran on real CPUs and its own disk: set beside emulated guests it mostly
+	# shows the cost of emulation. The guests among themselves share the same conditions.
+	if [[ ${#GUEST_RESULTS[@]} -ge 2 && ${#GUEST_RESULTS[@]} -lt ${#RESULTS[@]} ]]; then
+		say "the guests alone (same accelerator, same virtual machine), baseline the first guest:"
+		compare_and_plot compare-guests "${GUEST_RESULTS[@]}"
 	fi
 fi
 
