@@ -56,6 +56,7 @@ Options:
                        (default: ~/.cache/thpbench-kernels; env THPBENCH_KERNEL_CACHE)
       --no-compare     skip `thpbench compare` and `thpbench plot`
       --keep           keep the temporary directory (initramfs, disk images, logs)
+      --compare-only   run nothing: compare and plot the results already in --out-dir
   -v, --verbose        show the guests' consoles as they boot
       --self-test      build the initramfs and boot ONE kernel (default
                        linux-image-cloud-amd64) with a 2 s quick workload; checks the
@@ -89,6 +90,7 @@ THPBENCH_BIN=
 CACHE=${THPBENCH_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/thpbench-kernels}
 DO_COMPARE=1
 KEEP=0
+COMPARE_ONLY=0
 VERBOSE=0
 SELF_TEST=0
 POSITIONAL=()
@@ -164,6 +166,10 @@ while [[ $# -gt 0 ]]; do
 		KEEP=1
 		shift
 		;;
+	--compare-only)
+		COMPARE_ONLY=1
+		shift
+		;;
 	-v | --verbose)
 		VERBOSE=1
 		shift
@@ -190,7 +196,11 @@ case $THP_MODE in host | default | always | madvise | never) ;; *) die "--thp $T
 [[ $SMP =~ ^[1-9][0-9]*$ ]] || die "--smp $SMP: expected a number of vCPUs"
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--timeout $TIMEOUT: expected seconds"
 
-if [[ $SELF_TEST == 1 ]]; then
+if [[ $COMPARE_ONLY == 1 ]]; then
+	[[ -n $OUT_DIR && -d $OUT_DIR ]] || die "--compare-only needs --out-dir DIR with results in it"
+	KERNELS=()
+	WORKLOAD_ARG=
+elif [[ $SELF_TEST == 1 ]]; then
 	[[ ${#POSITIONAL[@]} -le 1 ]] || die "--self-test takes at most one KERNEL"
 	KERNELS=("${POSITIONAL[@]:-$SELF_TEST_KERNEL_DEFAULT}")
 	WORKLOAD_ARG=quick
@@ -728,7 +738,7 @@ choose_accel() {
 		verdict_file=$CACHE/kvm-verdict-$boot_id
 		if [[ -f $verdict_file ]]; then
 			why=$(cat "$verdict_file")
-			[[ -n $why ]] && why="$why (verdict cached in $verdict_file)"
+			say "KVM verdict from an earlier probe since this boot: $verdict_file"
 		else
 			say "probing KVM: booting $K_RELEASE under KVM to its init (30 s at most)"
 			run_qemu "thpbench.mode=probe" 30 kvm probe
@@ -791,9 +801,70 @@ unpack_data() { # OUTDIR PREFIX
 	done
 }
 
+# ---------------------------------------------------------------- compare, plot
+# compare_and_plot NAME RESULT...: compare NAME.md/.txt and plot (NAME with compare ->
+# plot).svg/.png, run in OUT_DIR with the results' file names, so that the tables name
+# files, not this machine's paths.
+compare_and_plot() {
+	local name=$1 f
+	shift
+	local rel=()
+	for f in "$@"; do rel+=("${f#"$OUT_DIR"/}"); done
+	set -- "${rel[@]}"
+	pushd "$OUT_DIR" >/dev/null
+	if has_subcommand compare; then
+		say "thpbench compare (markdown) -> $OUT_DIR/$name.md"
+		if "$THPBENCH_BIN" compare --format markdown "$@" >"$OUT_DIR/$name.md" 2>"$WORK/compare.err" ||
+			"$THPBENCH_BIN" compare --force --format markdown "$@" >"$OUT_DIR/$name.md" 2>>"$WORK/compare.err"; then
+			cat "$OUT_DIR/$name.md"
+		else
+			cat "$WORK/compare.err" >&2
+			say "thpbench compare failed (above)"
+		fi
+		"$THPBENCH_BIN" compare --force "$@" >"$OUT_DIR/$name.txt" 2>/dev/null || true
+	else
+		say "this thpbench has no 'compare' subcommand yet (issue 5); compare the results by hand: $*"
+	fi
+	local plot=${name/compare/plot}
+	if has_subcommand plot; then
+		if "$THPBENCH_BIN" plot "$@" -o "$OUT_DIR/$plot.svg" >&2 &&
+			"$THPBENCH_BIN" plot "$@" -o "$OUT_DIR/$plot.png" >&2; then
+			say "plot: $OUT_DIR/$plot.svg, $OUT_DIR/$plot.png"
+		else
+			say "thpbench plot failed (above)"
+		fi
+	else
+		say "this thpbench has no 'plot' subcommand yet (issue 5); no plot"
+	fi
+	popd >/dev/null
+}
+
+report_all() {
+	[[ $DO_COMPARE == 1 && ${#RESULTS[@]} -gt 0 ]] || return 0
+	compare_and_plot compare "${RESULTS[@]}"
+	# The host ran on real CPUs and its own disk: set beside emulated guests it mostly
+	# shows the cost of emulation. The guests among themselves share the same conditions.
+	if [[ ${#GUEST_RESULTS[@]} -ge 2 && ${#GUEST_RESULTS[@]} -lt ${#RESULTS[@]} ]]; then
+		say "the guests alone (same accelerator, same virtual machine), baseline the first guest:"
+		compare_and_plot compare-guests "${GUEST_RESULTS[@]}"
+	fi
+}
+
 # ---------------------------------------------------------------- main
 ensure_tools
 resolve_thpbench
+if [[ $COMPARE_ONLY == 1 ]]; then
+	OUT_DIR=$(realpath "$OUT_DIR")
+	mapfile -t RESULTS < <(find "$OUT_DIR" -maxdepth 1 -name '[0-9]*.json' | sort)
+	[[ ${#RESULTS[@]} -gt 0 ]] || die "--compare-only: no NN-*.json results in $OUT_DIR"
+	GUEST_RESULTS=()
+	for r in "${RESULTS[@]}"; do
+		[[ $(basename "$r") == [0-9][0-9]-host-* ]] || GUEST_RESULTS+=("$r")
+	done
+	DO_COMPARE=1
+	report_all
+	exit 0
+fi
 resolve_workload "$WORKLOAD_ARG"
 
 if [[ -z $OUT_DIR ]]; then
@@ -870,7 +941,7 @@ for spec in "${KERNELS[@]}"; do
 done
 
 {
-	echo "workload: $WL_NAME ($WORKLOAD${WL_ARGS[*]:+ with ${WL_ARGS[*]}})"
+	echo "workload: $WL_NAME (${WORKLOAD#"$REPO/"}${WL_ARGS[*]:+ with ${WL_ARGS[*]}})"
 	echo "accelerator: ${ACCEL_USED:-none (host only)}${ACCEL_WHY:+ ($ACCEL_WHY)}"
 	echo "guests: $SMP vCPUs, $MEM, transparent_hugepage=$([[ $THP_MODE == host ]] && host_thp_mode || echo "$THP_MODE"), qemu $(qemu-system-x86_64 --version | head -1 | awk '{print $4}')"
 	echo "host: $(uname -r), $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
@@ -886,45 +957,7 @@ if [[ $SELF_TEST == 1 ]]; then
 	say "self-test: PASS: $K_RELEASE booted under $ACCEL_USED in ${QEMU_WALL}s wall; ops $(jq -r '.runs[0].ops' "$r") = histogram count; result $r"
 fi
 
-# compare_and_plot SUFFIX RESULT...: compare SUFFIX.md/.txt and plot SUFFIX.svg/.png
-compare_and_plot() {
-	local name=$1
-	shift
-	if has_subcommand compare; then
-		say "thpbench compare (markdown) -> $OUT_DIR/$name.md"
-		if "$THPBENCH_BIN" compare --format markdown "$@" >"$OUT_DIR/$name.md" 2>"$WORK/compare.err" ||
-			"$THPBENCH_BIN" compare --force --format markdown "$@" >"$OUT_DIR/$name.md" 2>>"$WORK/compare.err"; then
-			cat "$OUT_DIR/$name.md"
-		else
-			cat "$WORK/compare.err" >&2
-			say "thpbench compare failed (above)"
-		fi
-		"$THPBENCH_BIN" compare --force "$@" >"$OUT_DIR/$name.txt" 2>/dev/null || true
-	else
-		say "this thpbench has no 'compare' subcommand yet (issue 5); compare the results by hand: $*"
-	fi
-	local plot=${name/compare/plot}
-	if has_subcommand plot; then
-		if "$THPBENCH_BIN" plot "$@" -o "$OUT_DIR/$plot.svg" >&2 &&
-			"$THPBENCH_BIN" plot "$@" -o "$OUT_DIR/$plot.png" >&2; then
-			say "plot: $OUT_DIR/$plot.svg, $OUT_DIR/$plot.png"
-		else
-			say "thpbench plot failed (above)"
-		fi
-	else
-		say "this thpbench has no 'plot' subcommand yet (issue 5); no plot"
-	fi
-}
-
-if [[ $DO_COMPARE == 1 && ${#RESULTS[@]} -gt 0 ]]; then
-	compare_and_plot compare "${RESULTS[@]}"
-	# The host ran on real CPUs and its own disk: set beside emulated guests it mostly
-	# shows the cost of emulation. The guests among themselves share the same conditions.
-	if [[ ${#GUEST_RESULTS[@]} -ge 2 && ${#GUEST_RESULTS[@]} -lt ${#RESULTS[@]} ]]; then
-		say "the guests alone (same accelerator, same virtual machine), baseline the first guest:"
-		compare_and_plot compare-guests "${GUEST_RESULTS[@]}"
-	fi
-fi
+report_all
 
 say "done: ${#RESULTS[@]} result(s) in $OUT_DIR; summary $SUMMARY"
 if [[ ${#FAILED[@]} -gt 0 ]]; then
