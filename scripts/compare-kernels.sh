@@ -3,6 +3,9 @@
 # under qemu with a minimal initramfs, and end with `thpbench compare` and `thpbench plot`.
 # See docs/kernels.md. Run with --help for the usage.
 set -euo pipefail
+# The whole script is one block, parsed before any of it runs: editing this file while
+# it runs cannot change a run in progress.
+{
 
 PROG=compare-kernels.sh
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -219,6 +222,7 @@ fi
 # ---------------------------------------------------------------- temp dir, cleanup
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/thpbench-qemu.XXXXXX")
 QEMU_PID=
+# shellcheck disable=SC2317 # invoked by the traps below
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM HUP
@@ -850,6 +854,17 @@ report_all() {
 	fi
 }
 
+# What thpbench's exit code says (src/run.rs: exit_code).
+rc_status() { # RC LOG
+	case $1 in
+	0) echo ok ;;
+	3) echo "DATA CORRUPTION: verify found mismatched sectors (thpbench exit 3; see $2)" ;;
+	4) echo "result invalid: an asked-for condition did not hold (thpbench exit 4; see $2)" ;;
+	130) echo "interrupted (thpbench exit 130)" ;;
+	*) echo "thpbench failed (exit $1; see $2)" ;;
+	esac
+}
+
 # ---------------------------------------------------------------- main
 ensure_tools
 resolve_thpbench
@@ -892,13 +907,11 @@ for spec in "${KERNELS[@]}"; do
 	if [[ -z $K_IMAGE ]]; then
 		say "[$idx/${#KERNELS[@]}] host: thpbench run on this machine ($K_RELEASE) in $INVOKED_FROM"
 		start=$(date +%s)
-		if (cd "$INVOKED_FROM" && "$THPBENCH_BIN" run "$RESOLVED" -o "$OUT_DIR/$prefix.json" >"$OUT_DIR/$prefix.run.log" 2>&1); then
-			status=ok
-			RESULTS+=("$OUT_DIR/$prefix.json")
-		else
-			status="thpbench failed (see $prefix.run.log)"
-			FAILED+=("$spec")
-		fi
+		rc=0
+		(cd "$INVOKED_FROM" && "$THPBENCH_BIN" run "$RESOLVED" -o "$OUT_DIR/$prefix.json" >"$OUT_DIR/$prefix.run.log" 2>&1) || rc=$?
+		status=$(rc_status "$rc" "$prefix.run.log")
+		[[ ! -f $OUT_DIR/$prefix.json ]] || RESULTS+=("$OUT_DIR/$prefix.json")
+		[[ $rc == 0 ]] || FAILED+=("$spec")
 		cat "$OUT_DIR/$prefix.run.log" >&2
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$K_LABEL" "$K_RELEASE" none $(($(date +%s) - start)) - "$status" "$prefix.json" >>"$SUMMARY"
 		continue
@@ -923,7 +936,7 @@ for spec in "${KERNELS[@]}"; do
 	elif [[ ! -f $OUT_DIR/$prefix.json ]]; then
 		status="no result came back (guest exit ${GUEST_RC}, qemu exit $QEMU_RC; console: $prefix.console.log)"
 	elif [[ $GUEST_RC != 0 ]]; then
-		status="thpbench exited $GUEST_RC in the guest (see $prefix.run.log)"
+		status=$(rc_status "$GUEST_RC" "$prefix.run.log")
 	else
 		status=ok
 	fi
@@ -964,3 +977,5 @@ if [[ ${#FAILED[@]} -gt 0 ]]; then
 	say "failed: ${FAILED[*]}"
 	exit 1
 fi
+exit 0
+}
