@@ -73,9 +73,12 @@ Examples:
 EOF
 }
 
-say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+# Messages go to fd 7, the original stderr, which stays open while stderr is silenced
+# around a running qemu (so messages from traps still show).
+exec 7>&2
+say() { printf '%s: %s\n' "$PROG" "$*" >&7; }
 die() {
-	printf '%s: error: %s\n' "$PROG" "$*" >&2
+	printf '%s: error: %s\n' "$PROG" "$*" >&7
 	exit 2
 }
 
