@@ -182,7 +182,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
         }
     }
     result.shared_folio = shared_folio_ratios(&result.sweep);
-    if w.engine == crate::workload::Engine::Gup || w.sweep.get("engine").is_some() {
+    if w.engine == crate::workload::Engine::Gup || w.sweep.contains_key("engine") {
         if let Some(u) = crate::engine::gup::gup_test_unavailable() {
             result.unavailable.push(u);
         }
@@ -595,7 +595,6 @@ impl Setup {
             vmstat_delta,
             verify,
             interrupted,
-            ..RunResult::default()
         })
     }
 }
