@@ -306,7 +306,13 @@ impl Setup {
         } else {
             None
         };
-        let buffers = IoBuffers::new(w.buffer, w.share, cpus.len(), w.bs.bytes() as usize)?;
+        let buffers = IoBuffers::new(
+            w.buffer,
+            w.share,
+            cpus.len(),
+            w.bs.bytes() as usize,
+            w.per_page_iovecs,
+        )?;
         if stop() {
             bail!(Interrupted);
         }
