@@ -77,7 +77,13 @@ unsafe impl Send for IoBuffers {}
 unsafe impl Sync for IoBuffers {}
 
 impl IoBuffers {
-    pub fn new(backing: Backing, share: Share, threads: usize, bs: usize) -> Result<IoBuffers> {
+    pub fn new(
+        backing: Backing,
+        share: Share,
+        threads: usize,
+        bs: usize,
+        per_page_iovecs: bool,
+    ) -> Result<IoBuffers> {
         let pmd = crate::system::thp::pmd_size() as usize;
         let folio = match backing {
             Backing::Thp | Backing::Hugetlb => pmd,
@@ -96,11 +102,13 @@ impl IoBuffers {
                 knobs = crate::system::thp::configure_mthp(sz)?;
             }
             Backing::Hugetlb => {
-                knobs.extend(reserve_hugetlb(layout(share, threads, bs, pmd).1 / pmd)?);
+                knobs.extend(reserve_hugetlb(
+                    layout(share, threads, bs, pmd, per_page_iovecs).1 / pmd,
+                )?);
             }
             Backing::Base => {}
         }
-        let (segments, len) = layout(share, threads, bs, folio);
+        let (segments, len) = layout(share, threads, bs, folio, per_page_iovecs);
         let map_flags = libc::MAP_PRIVATE
             | libc::MAP_ANONYMOUS
             | if backing == Backing::Hugetlb {
@@ -279,34 +287,59 @@ fn reserve_hugetlb(pages: usize) -> Result<Option<KnobGuard>> {
     Ok(guard)
 }
 
-/// Computes the per-thread segments and the total buffer length.
-pub fn layout(share: Share, threads: usize, bs: usize, folio: usize) -> (Vec<Vec<Segment>>, usize) {
+/// The iovec chunk for `bs`: 4 KiB, or larger when bs would need more than IOV_MAX.
+fn chunk_size(bs: usize) -> usize {
+    let mut chunk = PAGE;
+    while bs.div_ceil(chunk) > IOV_MAX {
+        chunk *= 2;
+    }
+    chunk
+}
+
+/// Computes the per-thread segments and the total buffer length. `per_page_iovecs`
+/// splits private I/O into the same chunks shared I/O uses (contiguous here), so that
+/// private and shared differ only in whose folios the pages are.
+pub fn layout(
+    share: Share,
+    threads: usize,
+    bs: usize,
+    folio: usize,
+    per_page_iovecs: bool,
+) -> (Vec<Vec<Segment>>, usize) {
+    let chunk = chunk_size(bs);
+    let nchunks = bs.div_ceil(chunk);
+    let piece = |j: usize| chunk.min(bs - j * chunk);
     match share {
         Share::Private => {
             let region = bs.next_multiple_of(folio);
             let segs = (0..threads)
                 .map(|t| {
-                    vec![Segment {
-                        offset: t * region,
-                        len: bs,
-                        io_offset: 0,
-                    }]
+                    if per_page_iovecs {
+                        (0..nchunks)
+                            .map(|j| Segment {
+                                offset: t * region + j * chunk,
+                                len: piece(j),
+                                io_offset: j * chunk,
+                            })
+                            .collect()
+                    } else {
+                        vec![Segment {
+                            offset: t * region,
+                            len: bs,
+                            io_offset: 0,
+                        }]
+                    }
                 })
                 .collect();
             (segs, region * threads)
         }
         Share::Shared => {
-            let mut chunk = PAGE;
-            while bs.div_ceil(chunk) > IOV_MAX {
-                chunk *= 2;
-            }
-            let nchunks = bs.div_ceil(chunk);
             let segs = (0..threads)
                 .map(|t| {
                     (0..nchunks)
                         .map(|j| Segment {
                             offset: (j * threads + t) * chunk,
-                            len: chunk.min(bs - j * chunk),
+                            len: piece(j),
                             io_offset: j * chunk,
                         })
                         .collect()
@@ -324,7 +357,7 @@ mod tests {
 
     #[test]
     fn private_layout_gives_each_thread_its_own_folios() {
-        let (segs, len) = layout(Share::Private, 3, 4096, 2 << 20);
+        let (segs, len) = layout(Share::Private, 3, 4096, 2 << 20, false);
         assert_eq!(len, 3 * (2 << 20));
         assert_eq!(
             segs[1],
@@ -338,7 +371,7 @@ mod tests {
 
     #[test]
     fn shared_layout_interleaves_subpages_of_the_same_folio() {
-        let (segs, len) = layout(Share::Shared, 2, 16384, 2 << 20);
+        let (segs, len) = layout(Share::Shared, 2, 16384, 2 << 20, false);
         assert_eq!(len, 2 << 20);
         let offs: Vec<usize> = segs[1].iter().map(|s| s.offset).collect();
         assert_eq!(offs, vec![4096, 3 * 4096, 5 * 4096, 7 * 4096]);
@@ -350,15 +383,32 @@ mod tests {
     }
 
     #[test]
+    fn per_page_private_layout_matches_shared_chunking_in_own_folios() {
+        let (p, _) = layout(Share::Private, 2, 16384, 2 << 20, true);
+        let (sh, _) = layout(Share::Shared, 2, 16384, 2 << 20, true);
+        assert_eq!(p[1].len(), sh[1].len());
+        let offs: Vec<usize> = p[1].iter().map(|s| s.offset).collect();
+        assert_eq!(
+            offs,
+            vec![
+                2 << 20,
+                (2 << 20) + 4096,
+                (2 << 20) + 8192,
+                (2 << 20) + 12288
+            ]
+        );
+    }
+
+    #[test]
     fn shared_layout_stays_within_iov_max() {
-        let (segs, _) = layout(Share::Shared, 4, 10 << 20, 2 << 20);
+        let (segs, _) = layout(Share::Shared, 4, 10 << 20, 2 << 20, false);
         assert!(segs[0].len() <= IOV_MAX);
         assert_eq!(segs[0].iter().map(|s| s.len).sum::<usize>(), 10 << 20);
     }
 
     #[test]
     fn base_page_buffer_is_mapped_and_aligned() {
-        let b = IoBuffers::new(Backing::Base, Share::Private, 2, 8192).unwrap();
+        let b = IoBuffers::new(Backing::Base, Share::Private, 2, 8192, false).unwrap();
         assert_eq!(b.base() as usize % PAGE, 0);
         assert_eq!(b.iovecs(1)[0].iov_len, 8192);
         let c = b.coverage().unwrap();

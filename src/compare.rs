@@ -1305,6 +1305,7 @@ pub(crate) mod tests {
             runs,
             baseline_runs: Vec::new(),
             sweep: Vec::new(),
+            shared_folio: Vec::new(),
             unavailable: Vec::new(),
             valid: true,
             invalid_reasons: Vec::new(),

@@ -34,6 +34,10 @@ pub struct BenchResult {
     /// `runs` is empty and every figure lives in the cases.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sweep: Vec<SweepCase>,
+    /// The shared-folio contention ratios a sweep over `share` yields: latency per op
+    /// with every thread on the same folios over latency per op with private folios.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_folio: Vec<SharedFolioRatio>,
     /// Every measurement or feature that could not be had, with why and what to do.
     pub unavailable: Vec<Unavailable>,
     pub valid: bool,
@@ -151,6 +155,20 @@ pub struct RunResult {
     /// This run was cut short by a signal.
     #[serde(default)]
     pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SharedFolioRatio {
+    /// The parameters both cases share, e.g. `engine=gup threads=2 buffer=thp`.
+    pub label: String,
+    pub private_ns_per_op: f64,
+    pub shared_ns_per_op: f64,
+    /// shared / private mean latency per op.
+    pub ratio: f64,
+    /// 95% confidence interval of the ratio from the repeats (paired by index), when
+    /// there are at least two.
+    pub ci95: Option<[f64; 2]>,
+    pub repeats: usize,
 }
 
 /// One setting of a sweep: which parameters differ from the workload, and its runs.

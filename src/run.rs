@@ -108,6 +108,13 @@ fn result_path(opts: &RunOptions, release: &str, name: &str) -> PathBuf {
 /// Runs a workload end to end and saves the result. Errors before any measurement are
 /// returned as errors; an interruption returns the partial result.
 pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
+    let mut w = w.clone();
+    if w.engine == crate::workload::Engine::Gup && w.verify {
+        // vmsplice moves no data: there is nothing to check.
+        crate::output::info("the gup engine reads no data, so verify is off");
+        w.verify = false;
+    }
+    let w = &w;
     w.validate()
         .map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
     let cases = crate::workload::sweep_cases(w)
@@ -128,6 +135,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
         runs: Vec::new(),
         baseline_runs: Vec::new(),
         sweep: Vec::new(),
+        shared_folio: Vec::new(),
         unavailable: Vec::new(),
         valid: true,
         invalid_reasons: Vec::new(),
@@ -171,6 +179,12 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
         }
         if result.interrupted {
             break;
+        }
+    }
+    result.shared_folio = shared_folio_ratios(&result.sweep);
+    if w.engine == crate::workload::Engine::Gup || w.sweep.contains_key("engine") {
+        if let Some(u) = crate::engine::gup::gup_test_unavailable() {
+            result.unavailable.push(u);
         }
     }
     finalize_validity(&mut result);
@@ -246,7 +260,8 @@ struct Setup {
     _cgroup: Option<crate::system::cgroup::MemCgroup>,
     _debugfs: Option<crate::system::mounts::MountGuard>,
     _swap: Option<crate::system::swap::SwapGuard>,
-    target: Target,
+    /// None for engines that do no device I/O (gup).
+    target: Option<Target>,
     cpus: Vec<usize>,
 }
 
@@ -258,24 +273,29 @@ impl Setup {
         result: &mut BenchResult,
     ) -> Result<Setup> {
         let stop = || crate::signals::received();
-        let target = Target::setup(w, &stop)?;
-        if w.verify && !target.stamped {
-            bail!(
-                "--verify needs a target holding thpbench's pattern, and {} was not written",
-                target.path.display()
-            );
-        }
-        if target.size < w.bs.bytes() {
-            bail!(
-                "target {} holds {} bytes, less than bs = {}",
-                target.path.display(),
-                target.size,
-                w.bs
-            );
-        }
-        if let Some(off) = opts.inject_corruption_at {
-            target.corrupt(off.min(target.size - 4096), 4096)?;
-        }
+        let target = if w.engine == crate::workload::Engine::Gup {
+            None
+        } else {
+            let target = Target::setup(w, &stop)?;
+            if w.verify && !target.stamped {
+                bail!(
+                    "--verify needs a target holding thpbench's pattern, and {} was not written",
+                    target.path.display()
+                );
+            }
+            if target.size < w.bs.bytes() {
+                bail!(
+                    "target {} holds {} bytes, less than bs = {}",
+                    target.path.display(),
+                    target.size,
+                    w.bs
+                );
+            }
+            if let Some(off) = opts.inject_corruption_at {
+                target.corrupt(off.min(target.size - 4096), 4096)?;
+            }
+            Some(target)
+        };
         // The memory cgroup comes before the buffers, so that they are charged to it.
         let wants_cgroup = w
             .disturb
@@ -286,7 +306,13 @@ impl Setup {
         } else {
             None
         };
-        let buffers = IoBuffers::new(w.buffer, w.share, cpus.len(), w.bs.bytes() as usize)?;
+        let buffers = IoBuffers::new(
+            w.buffer,
+            w.share,
+            cpus.len(),
+            w.bs.bytes() as usize,
+            w.per_page_iovecs,
+        )?;
         if stop() {
             bail!(Interrupted);
         }
@@ -346,7 +372,11 @@ impl Setup {
     ) -> Result<RunResult> {
         let n = self.cpus.len();
         let rv = Arc::new(Rendezvous::new(n));
-        let region = self.target.size - self.target.size % w.bs.bytes();
+        // gup has no device: every op "reads" offset 0, which it ignores.
+        let region = self
+            .target
+            .as_ref()
+            .map_or(w.bs.bytes(), |t| t.size - t.size % w.bs.bytes());
         let share = |total: Option<u64>, i: usize| {
             total.map(|t| t / n as u64 + u64::from((i as u64) < t % n as u64))
         };
@@ -372,7 +402,13 @@ impl Setup {
                 bytes_budget: share(w.bytes.map(|b| b.bytes()), i).map(|b| b.max(w.bs.bytes())),
                 perf: w.perf,
             };
-            let engine: Box<dyn Engine> = Box::new(DioEngine::new(self.target.fd()));
+            let engine: Box<dyn Engine> = match &self.target {
+                Some(t) => Box::new(DioEngine::new(t.fd())),
+                None => Box::new(
+                    crate::engine::gup::GupEngine::new(w.bs.bytes() as usize)
+                        .context("making the pipe for the gup engine")?,
+                ),
+            };
             let (rv, slot) = (Arc::clone(&rv), Arc::clone(&slots[i]));
             handles.push(
                 std::thread::Builder::new()
@@ -527,6 +563,14 @@ impl Setup {
             interval_histograms: merged.intervals,
             timeline,
             disturbers,
+            gup: gup_value(
+                &outputs,
+                w,
+                ops,
+                histogram::summarize(&merged.total).mean,
+                repeat,
+                result,
+            ),
             perf: perf_value(&outputs, result),
             lock_contention: match lock_report {
                 Some(r) => Some(serde_json::to_value(r)?),
@@ -557,9 +601,93 @@ impl Setup {
             vmstat_delta,
             verify,
             interrupted,
-            ..RunResult::default()
         })
     }
+}
+
+/// The gup engine's figures for one run: pages referenced (checked against what was
+/// vmspliced), ns per op and per page.
+fn gup_value(
+    outputs: &[WorkerOutput],
+    w: &Workload,
+    ops: u64,
+    mean_ns: f64,
+    repeat: usize,
+    result: &mut BenchResult,
+) -> Option<serde_json::Value> {
+    let pages: u64 = outputs
+        .iter()
+        .map(|o| o.pages_referenced)
+        .sum::<Option<u64>>()?;
+    let pages_per_op = w.bs.bytes() / 4096;
+    let expected = ops * pages_per_op;
+    if pages != expected {
+        result.invalid_reasons.push(format!(
+            "run {repeat}: the gup engine referenced {pages} pages, but {ops} ops of {} should reference {expected}",
+            w.bs
+        ));
+    }
+    Some(serde_json::json!({
+        "engine": "gup",
+        "pages_referenced": pages,
+        "pages_expected": expected,
+        "pages_per_op": pages_per_op,
+        "ns_per_op": mean_ns,
+        "ns_per_page": mean_ns / pages_per_op as f64,
+    }))
+}
+
+/// For every pair of sweep cases that differ only in `share`: the latency per op with
+/// all threads on the same folios over the latency with private folios, with a 95%
+/// confidence interval from the repeats (paired by index).
+pub fn shared_folio_ratios(
+    sweep: &[crate::result::SweepCase],
+) -> Vec<crate::result::SharedFolioRatio> {
+    let rest = |c: &crate::result::SweepCase| {
+        c.params
+            .iter()
+            .filter(|(k, _)| k.as_str() != "share")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mean_lat = |runs: &[RunResult]| {
+        runs.iter().map(|r| r.latency_ns.mean).sum::<f64>() / runs.len().max(1) as f64
+    };
+    let mut out = Vec::new();
+    for private in sweep
+        .iter()
+        .filter(|c| c.params.get("share").map(String::as_str) == Some("private"))
+    {
+        let label = rest(private);
+        let Some(shared) = sweep.iter().find(|c| {
+            c.params.get("share").map(String::as_str) == Some("shared") && rest(c) == label
+        }) else {
+            continue;
+        };
+        let (p, sh) = (mean_lat(&private.runs), mean_lat(&shared.runs));
+        if p <= 0.0 || private.runs.is_empty() || shared.runs.is_empty() {
+            continue;
+        }
+        let paired: Vec<f64> = private
+            .runs
+            .iter()
+            .zip(&shared.runs)
+            .filter(|(a, _)| a.latency_ns.mean > 0.0)
+            .map(|(a, b)| b.latency_ns.mean / a.latency_ns.mean)
+            .collect();
+        let ci95 = crate::compare::estimate(&paired)
+            .and_then(|e| e.ci95.map(|h| [e.mean - h, e.mean + h]));
+        out.push(crate::result::SharedFolioRatio {
+            label,
+            private_ns_per_op: p,
+            shared_ns_per_op: sh,
+            ratio: sh / p,
+            ci95,
+            repeats: paired.len(),
+        });
+    }
+    out
 }
 
 /// The per-thread perf counters as the result stores them ({"cpu<N>": {counter: value}}),

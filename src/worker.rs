@@ -88,6 +88,8 @@ pub struct WorkerOutput {
         std::collections::BTreeMap<String, u64>,
         crate::measure::perfcount::ThreadCounters,
     )>,
+    /// Pages the engine referenced in the measured loop (gup).
+    pub pages_referenced: Option<u64>,
 }
 
 /// xorshift64*: a tiny per-thread generator; quality is ample for picking offsets.
@@ -251,7 +253,9 @@ pub fn run_worker(
         mismatches: 0,
         first_mismatches: Vec::new(),
         perf: None,
+        pages_referenced: None,
     };
+    let pages_before = engine.pages_referenced();
     let deadline = if plan.ops_budget.is_some() || plan.bytes_budget.is_some() {
         u64::MAX
     } else {
@@ -319,6 +323,10 @@ pub fn run_worker(
         }
         now = t1;
     }
+    out.pages_referenced = engine
+        .pages_referenced()
+        .zip(pages_before)
+        .map(|(after, before)| after - before);
     if let Some(mut c) = counters.take() {
         c.disable();
         out.perf = Some((c.read(), c));

@@ -47,6 +47,9 @@ pub struct Workload {
     pub allow_write_device: bool,
     pub buffer: Backing,
     pub share: Share,
+    /// Split private I/O into one iovec per 4 KiB page, as shared I/O always is, so that
+    /// private and shared cases differ only in folio sharing (for shared-vs-private ratios).
+    pub per_page_iovecs: bool,
     /// Accept buffers that are not fully backed as asked; the result is marked invalid.
     pub allow_fallback: bool,
     /// Stamp every 512 B sector and check every byte read.
@@ -178,6 +181,7 @@ impl Default for Workload {
             allow_write_device: false,
             buffer: Backing::Thp,
             share: Share::Private,
+            per_page_iovecs: false,
             allow_fallback: false,
             verify: true,
             seed: 0x7468_7062_656e_6368, // "thpbench"

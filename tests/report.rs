@@ -105,6 +105,7 @@ fn synthetic(release: &str, ops_per_sec: &[f64]) -> BenchResult {
             .collect(),
         baseline_runs: Vec::new(),
         sweep: Vec::new(),
+        shared_folio: Vec::new(),
         unavailable: Vec::new(),
         valid: true,
         invalid_reasons: Vec::new(),

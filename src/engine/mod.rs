@@ -1,6 +1,7 @@
 //! Engines: what one measured operation is. One trait, one file per engine.
 
 pub mod dio;
+pub mod gup;
 
 /// Direction of one operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,4 +18,8 @@ pub trait Engine: Send {
     /// bytes moved.
     fn execute(&mut self, kind: OpKind, offset: u64, iov: &[libc::iovec])
         -> std::io::Result<usize>;
+    /// Pages the engine took references on so far, where it counts them (gup).
+    fn pages_referenced(&self) -> Option<u64> {
+        None
+    }
 }

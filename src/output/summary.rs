@@ -19,6 +19,7 @@ pub fn render(r: &BenchResult) -> String {
         w.share,
         r.runs
             .first()
+            .or(r.sweep.first().and_then(|c| c.runs.first()))
             .map_or(0, |run| run.threads.len())
             .to_string()
             + " threads",
@@ -37,6 +38,24 @@ pub fn render(r: &BenchResult) -> String {
         }
     }
     render_scaling(&mut s, r);
+    for f in &r.shared_folio {
+        let _ = writeln!(
+            s,
+            "  shared-folio ratio [{}]: {:.3}{} (shared {} vs private {} per op, {} repeats)",
+            if f.label.is_empty() {
+                "all else equal"
+            } else {
+                &f.label
+            },
+            f.ratio,
+            f.ci95.map_or(String::new(), |[lo, hi]| format!(
+                " (95% CI {lo:.3}..{hi:.3})"
+            )),
+            human_ns(f.shared_ns_per_op),
+            human_ns(f.private_ns_per_op),
+            f.repeats
+        );
+    }
     if !r.baseline_runs.is_empty() && !r.runs.is_empty() {
         let mean = |runs: &[RunResult], f: fn(&RunResult) -> f64| {
             runs.iter().map(f).sum::<f64>() / runs.len() as f64
@@ -177,6 +196,16 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
                 );
             }
         }
+    }
+    if let Some(g) = &run.gup {
+        let _ = writeln!(
+            s,
+            "    gup      {} pages per op, {:.1} ns per page ({} pages referenced, {} expected)",
+            g["pages_per_op"],
+            g["ns_per_page"].as_f64().unwrap_or(f64::NAN),
+            g["pages_referenced"],
+            g["pages_expected"]
+        );
     }
     if let Some(serde_json::Value::Object(threads)) = &run.perf {
         let mut sums: std::collections::BTreeMap<&str, u64> = Default::default();

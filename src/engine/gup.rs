@@ -1,0 +1,189 @@
+//! `gup`: page references with no device. Each operation vmsplices the worker's iovecs
+//! (bs bytes: bs/4096 pages) into a pipe and splices the pipe empty into /dev/null.
+//! vmsplice without SPLICE_F_GIFT takes a reference on every user page
+//! (iov_iter_get_pages -> get_user_pages_fast), the pipe holds it, and draining the pipe
+//! drops it: the refcounting on (possibly huge, possibly shared) folios that direct I/O
+//! also does, without the device's cost on top. On large folios GUP-fast takes one
+//! reference per folio and batch rather than per page, which is what the sweep over
+//! backings shows.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use super::{Engine, OpKind};
+
+pub struct GupEngine {
+    pipe_r: OwnedFd,
+    pipe_w: OwnedFd,
+    devnull: std::fs::File,
+    /// Bytes the pipe holds; larger operations go through it in several rounds.
+    capacity: usize,
+    /// Pages referenced so far (vmspliced bytes / 4096), checked against the ops.
+    pub pages: u64,
+    scratch: Vec<libc::iovec>,
+}
+
+impl GupEngine {
+    pub fn new(bs: usize) -> io::Result<GupEngine> {
+        let mut fds = [0; 2];
+        // SAFETY: fds is a valid array of two ints.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: pipe2 just returned these descriptors; they are owned here.
+        let (pipe_r, pipe_w) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let max: usize = crate::system::read_trimmed("/proc/sys/fs/pipe-max-size")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1 << 20);
+        let want = bs.next_power_of_two().min(max).max(4096);
+        // SAFETY: fcntl on our pipe.
+        let got =
+            unsafe { libc::fcntl(pipe_w.as_raw_fd(), libc::F_SETPIPE_SZ, want as libc::c_int) };
+        let capacity = if got > 0 { got as usize } else { 65536 };
+        let devnull = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+        Ok(GupEngine {
+            pipe_r,
+            pipe_w,
+            devnull,
+            capacity,
+            pages: 0,
+            scratch: Vec::new(),
+        })
+    }
+
+    fn drain(&self, mut n: usize) -> io::Result<()> {
+        while n > 0 {
+            // SAFETY: splicing between our own descriptors.
+            let r = unsafe {
+                libc::splice(
+                    self.pipe_r.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    self.devnull.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    n,
+                    libc::SPLICE_F_MOVE,
+                )
+            };
+            if r <= 0 {
+                return Err(if r == 0 {
+                    io::Error::other("splice from the pipe returned 0")
+                } else {
+                    io::Error::last_os_error()
+                });
+            }
+            n -= r as usize;
+        }
+        Ok(())
+    }
+
+    fn vmsplice(&self, iov: &[libc::iovec]) -> io::Result<usize> {
+        // SAFETY: the iovecs point into the worker's buffer, which outlives the call.
+        let r = unsafe { libc::vmsplice(self.pipe_w.as_raw_fd(), iov.as_ptr(), iov.len(), 0) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as usize)
+        }
+    }
+}
+
+// SAFETY: the scratch iovecs point into the worker's own buffer segments; the engine is
+// moved into its worker thread once and used only there.
+unsafe impl Send for GupEngine {}
+
+impl Engine for GupEngine {
+    fn name(&self) -> &'static str {
+        "gup"
+    }
+
+    fn pages_referenced(&self) -> Option<u64> {
+        Some(self.pages)
+    }
+
+    fn execute(&mut self, _kind: OpKind, _offset: u64, iov: &[libc::iovec]) -> io::Result<usize> {
+        let total: usize = iov.iter().map(|v| v.iov_len).sum();
+        let mut done = 0;
+        if total <= self.capacity {
+            // The usual case: the whole operation fits the pipe at once.
+            done = self.vmsplice(iov)?;
+            self.drain(done)?;
+        }
+        if done < total {
+            // Larger than the pipe (or a short vmsplice): go on in pieces. The scratch
+            // list keeps its capacity, so this allocates only the first time.
+            self.scratch.clear();
+            self.scratch.extend_from_slice(iov);
+            advance(&mut self.scratch, done);
+            while done < total {
+                let n = self.vmsplice(&self.scratch)?;
+                if n == 0 {
+                    return Err(io::Error::other(format!(
+                        "vmsplice made no progress after {done} of {total} bytes"
+                    )));
+                }
+                self.drain(n)?;
+                done += n;
+                advance(&mut self.scratch, n);
+            }
+        }
+        self.pages += (done / 4096) as u64;
+        Ok(done)
+    }
+}
+
+/// Drops the first `n` bytes from an iovec list.
+fn advance(iov: &mut Vec<libc::iovec>, mut n: usize) {
+    while n > 0 && !iov.is_empty() {
+        if iov[0].iov_len <= n {
+            n -= iov[0].iov_len;
+            iov.remove(0);
+        } else {
+            // SAFETY: moving the base forward within the same iovec.
+            iov[0].iov_base = unsafe { (iov[0].iov_base as *mut u8).add(n) } as *mut libc::c_void;
+            iov[0].iov_len -= n;
+            n = 0;
+        }
+    }
+}
+
+/// The kernel-side figure: /sys/kernel/debug/gup_test (CONFIG_GUP_TEST) runs
+/// GUP_FAST_BENCHMARK and PIN_FAST_BENCHMARK in the kernel. Where it is missing (most
+/// distribution kernels, and this one), say so.
+pub fn gup_test_unavailable() -> Option<crate::result::Unavailable> {
+    let remedy = "build the kernel with CONFIG_GUP_TEST=y (and without lockdown) to get the in-kernel GUP_FAST/PIN_FAST benchmark; thpbench's gup engine measures the same references from user space";
+    if !crate::system::is_root() {
+        return Some(crate::result::Unavailable::new(
+            "gup_test (in-kernel GUP benchmark)",
+            "debugfs needs root",
+            remedy,
+        ));
+    }
+    let guard = match crate::system::mounts::MountGuard::ensure(
+        "debugfs",
+        crate::system::mounts::DEBUGFS,
+    ) {
+        Ok(g) => g,
+        Err(e) => {
+            return Some(crate::result::Unavailable::new(
+                "gup_test (in-kernel GUP benchmark)",
+                format!("{e:#}"),
+                remedy,
+            ))
+        }
+    };
+    let path = format!("{}/gup_test", guard.path());
+    if std::path::Path::new(&path).exists() {
+        return Some(crate::result::Unavailable::new(
+            "gup_test (in-kernel GUP benchmark)",
+            format!("{path} exists, but thpbench does not drive its ioctls yet"),
+            "run the kernel's tools/testing/selftests/mm/gup_test -u / -a on a buffer of the same backing for the in-kernel figure",
+        ));
+    }
+    Some(crate::result::Unavailable::new(
+        "gup_test (in-kernel GUP benchmark)",
+        format!("{path} does not exist: this kernel is built without CONFIG_GUP_TEST"),
+        remedy,
+    ))
+}

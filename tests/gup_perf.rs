@@ -1,0 +1,107 @@
+//! The gup engine, the shared-folio ratio, and per-thread perf counters.
+
+mod common;
+
+use common::*;
+
+fn run_json(args: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = vec!["run", "--warmup", "100ms", "--size", "8M", "-o", "r.json"];
+    all.extend_from_slice(args);
+    let out = run(&all, dir.path());
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    load_json(&dir.path().join("r.json"))
+}
+
+#[test]
+fn gup_engine_references_exactly_the_pages_it_vmspliced() {
+    let _l = machine_lock();
+    let r = run_json(&["--engine", "gup", "--bs", "64k", "--duration", "1s"]);
+    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+    assert_eq!(
+        r["workload"]["verify"], false,
+        "verify does not apply to gup"
+    );
+    let run = &r["runs"][0];
+    let ops = run["ops"].as_u64().unwrap();
+    let g = &run["gup"];
+    assert_eq!(g["pages_per_op"], 16);
+    assert_eq!(g["pages_referenced"].as_u64().unwrap(), ops * 16);
+    assert_eq!(g["pages_expected"], g["pages_referenced"]);
+    let per_page = g["ns_per_page"].as_f64().unwrap();
+    assert!(per_page.is_finite() && per_page > 0.0, "{g}");
+    // ns per op is ns per page times the pages, within rounding.
+    let per_op = g["ns_per_op"].as_f64().unwrap();
+    assert!((per_op / 16.0 - per_page).abs() < 1e-6 * per_op);
+}
+
+#[test]
+fn share_sweep_yields_the_shared_folio_ratio_with_a_confidence_interval() {
+    let _l = machine_lock();
+    let r = run_json(&[
+        "--engine",
+        "gup",
+        "--bs",
+        "64k",
+        "--sweep",
+        "share=private,shared",
+        "--repeat",
+        "2",
+        "--duration",
+        "500ms",
+    ]);
+    let ratios = r["shared_folio"].as_array().unwrap();
+    assert_eq!(ratios.len(), 1, "{}", r["shared_folio"]);
+    let f = &ratios[0];
+    let ratio = f["ratio"].as_f64().unwrap();
+    assert!(ratio.is_finite() && ratio > 0.0);
+    let expected =
+        f["shared_ns_per_op"].as_f64().unwrap() / f["private_ns_per_op"].as_f64().unwrap();
+    assert!((ratio - expected).abs() < 1e-9);
+    let ci = f["ci95"].as_array().expect("two repeats give an interval");
+    assert!(ci[0].as_f64().unwrap() <= ci[1].as_f64().unwrap());
+    assert_eq!(f["repeats"], 2);
+}
+
+#[test]
+fn perf_counters_count_software_events_and_mark_missing_hardware() {
+    let _l = machine_lock();
+    let r = run_json(&["--duration", "1s"]);
+    let perf = r["runs"][0]["perf"]
+        .as_object()
+        .expect("perf counters are on by default");
+    assert_eq!(
+        perf.len(),
+        r["runs"][0]["threads"].as_array().unwrap().len()
+    );
+    for (thread, c) in perf {
+        assert!(thread.starts_with("cpu"));
+        assert!(c["task-clock"].as_u64().unwrap() > 0, "{c}");
+        assert!(
+            c.get("context-switches").is_some() && c.get("minor-faults").is_some(),
+            "{c}"
+        );
+    }
+    let pmu = thpbench::system::probe::hardware_pmu();
+    let cycles_unavailable = r["unavailable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["what"] == "perf counter cycles");
+    let (_, first) = perf.iter().next().unwrap();
+    match pmu {
+        Ok(()) => {
+            assert!(!cycles_unavailable);
+            assert!(first["cycles"].as_u64().unwrap() > 0);
+        }
+        Err(why) => {
+            assert!(
+                cycles_unavailable,
+                "no PMU ({why}) but cycles not marked unavailable"
+            );
+            assert!(first.get("cycles").is_none());
+        }
+    }
+    let off = run_json(&["--duration", "500ms", "--no-perf"]);
+    assert!(off["runs"][0]["perf"].is_null());
+}
