@@ -54,7 +54,7 @@ Options:
                        for the kernel's own default (default: the host's current mode)
       --timeout S      seconds one guest may run before it is killed (default 1200)
       --thpbench PATH  thpbench binary for the guests (default: target/release/thpbench,
-                       built with `cargo build --release` when missing)
+                       brought up to date with `cargo build --release` first)
       --cache-dir DIR  downloaded .deb files and extracted kernels
                        (default: ~/.cache/thpbench-kernels; env THPBENCH_KERNEL_CACHE)
       --no-compare     skip `thpbench compare` and `thpbench plot`
@@ -292,9 +292,14 @@ export PATH=$PATH:/usr/sbin:/sbin
 resolve_thpbench() {
 	if [[ -z $THPBENCH_BIN ]]; then
 		THPBENCH_BIN=$REPO/target/release/thpbench
-		if [[ ! -x $THPBENCH_BIN ]]; then
-			say "building thpbench (cargo build --release)"
-			(cd "$REPO" && cargo build --release >&2) || die "cargo build --release failed"
+		# Built from this checkout (a no-op when up to date), so results match the source.
+		if command -v cargo >/dev/null 2>&1; then
+			say "cargo build --release"
+			(cd "$REPO" && nice cargo build --release --quiet >&2) || die "cargo build --release failed"
+		elif [[ -x $THPBENCH_BIN ]]; then
+			say "no cargo: using $THPBENCH_BIN as it is"
+		else
+			die "no thpbench binary: install Rust (cargo) or pass --thpbench PATH"
 		fi
 	fi
 	[[ -x $THPBENCH_BIN ]] || die "thpbench binary $THPBENCH_BIN is not there or not executable"
