@@ -246,5 +246,13 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
                 format!("  (none of {} moved)", d.expected_counters.join(", "))
             }
         );
+        if let Some(children) = d.extra.get("children") {
+            let saw = d.extra.get("child_saw_parent_data").copied().unwrap_or(0);
+            let _ = writeln!(
+                s,
+                "             {children} children held the buffer; {saw} saw it change after fork{}",
+                if saw > 0 { " (COW isolation broken: the parent's I/O reached the child)" } else { "" }
+            );
+        }
     }
 }
