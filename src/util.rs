@@ -46,8 +46,9 @@ pub fn utc_now_compact() -> String {
     utc_now_rfc3339().replace(['-', ':'], "")
 }
 
-/// Unix seconds to a UTC civil date (Howard Hinnant's days_from_civil, inverted).
-fn civil_from_unix(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
+/// Unix seconds to a UTC civil date (Howard Hinnant's days_from_civil, inverted):
+/// (year, month, day, hour, minute, second).
+pub fn civil_from_unix(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let z = days + 719_468;

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -177,15 +176,9 @@ fn unprivileged_runs_record_contention_as_unavailable() {
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
-        .args([
+    let dir = world_writable_tempdir();
+    let out = run_as_nobody(
+        &[
             "run",
             "--duration",
             "1s",
@@ -195,10 +188,9 @@ fn unprivileged_runs_record_contention_as_unavailable() {
             "8M",
             "-o",
             "r.json",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+        ],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let r = load_json(&dir.path().join("r.json"));
     assert_eq!(contention(&r)["available"], false);

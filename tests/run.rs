@@ -313,15 +313,9 @@ fn unprivileged_run_records_unavailable_instead_of_crashing() {
         return;
     }
     let _l = machine_lock();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
-        .args([
+    let dir = world_writable_tempdir();
+    let out = run_as_nobody(
+        &[
             "run",
             "--duration",
             "1s",
@@ -331,10 +325,9 @@ fn unprivileged_run_records_unavailable_instead_of_crashing() {
             "8M",
             "-o",
             "r.json",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+        ],
+        dir.path(),
+    );
     assert!(
         out.status.success(),
         "an unprivileged file run works: {}",
@@ -354,12 +347,10 @@ fn unprivileged_run_records_unavailable_instead_of_crashing() {
     assert!(r["runs"][0]["ops"].as_u64().unwrap() > 0);
 
     // What needs root says so, without a panic.
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
-        .args(["run", "--target", "zram:16M", "--duration", "1s"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = run_as_nobody(
+        &["run", "--target", "zram:16M", "--duration", "1s"],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(

@@ -161,25 +161,15 @@ fn java_date(secs: i64) -> String {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Inverse of days_from_civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day, hour, minute, second) = crate::util::civil_from_unix(secs.max(0) as u64);
     format!(
         "{} {} {:02} {:02}:{:02}:{:02} UTC {}",
         DAYS[days.rem_euclid(7) as usize],
         MONTHS[(month - 1) as usize],
         day,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
+        hour,
+        minute,
+        second,
         year
     )
 }

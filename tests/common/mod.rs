@@ -49,6 +49,27 @@ pub fn run(args: &[&str], cwd: &Path) -> Output {
         .expect("running thpbench")
 }
 
+/// A directory anyone may write, for runs as `nobody`.
+pub fn world_writable_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    dir
+}
+
+/// Runs thpbench as `nobody` (uid/gid 65534, no groups) through setpriv.
+pub fn run_as_nobody(args: &[&str], cwd: &Path) -> Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("running setpriv (util-linux)")
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
