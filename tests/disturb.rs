@@ -116,7 +116,7 @@ fn debugfs_split_is_unavailable_under_lockdown() {
     if mode == "none" {
         // Without lockdown the debugfs method must work and move thp_split_page.
         let (out, r, _dir) = disturbed_run(&["--split", "debugfs"]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
         assert_moved(&r, "split:debugfs", &["thp_split_page"]);
         return;
     }
@@ -137,7 +137,7 @@ fn debugfs_split_is_unavailable_under_lockdown() {
     );
     // With another disturber, the run goes on and records it unavailable.
     let (out, r, _dir) = disturbed_run(&["--split", "debugfs", "--split", "cold"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let u = r["unavailable"]
         .as_array()
         .unwrap()
@@ -159,7 +159,7 @@ fn collapse_moves_thp_collapse_alloc() {
         return;
     };
     let (out, r, _dir) = disturbed_run(&["--split", "cold", "--collapse"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert_moved(&r, "collapse", &["thp_collapse_alloc"]);
     // The split-collapse cycle keeps going: both act many times.
     assert!(disturber(&r, "collapse")["actions"].as_u64().unwrap() > 10);
@@ -172,7 +172,7 @@ fn swap_out_on_a_zram_swap_made_by_the_run_and_removed_after() {
     };
     let (swaps_before, zram_before) = (swaps(), zram_devices());
     let (out, r, _dir) = disturbed_run(&["--swap-out", "--swap", "zram:256M"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert_moved(&r, "swap-out", &["thp_swpout", "thp_swpout_fallback"]);
     assert!(
         delta(&r, "pswpout") > 0 && delta(&r, "pswpin") > 0,
@@ -265,7 +265,7 @@ fn seed_torture_ten_seconds_is_valid_with_zero_mismatches() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let r = load_json(&dir.path().join("r.json"));
     assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
     let run = &r["runs"][0];
@@ -322,7 +322,7 @@ fn baseline_is_measured_beside_the_disturbed_run() {
         return;
     };
     let (out, r, _dir) = disturbed_run(&["--split", "cold", "--baseline"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert_eq!(r["baseline_runs"].as_array().unwrap().len(), 1);
     assert!(r["baseline_runs"][0]["disturbers"]
         .as_array()
@@ -355,7 +355,7 @@ fn memory_pressure_swaps_the_buffers_and_removes_its_cgroup() {
         "--rw",
         "read",
     ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert_moved(&r, "pressure", &["pswpout"]);
     assert_eq!(groups(), groups_before, "the memory cgroup is removed");
     assert_eq!(swaps(), swaps_before);

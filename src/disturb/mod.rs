@@ -172,6 +172,7 @@ pub fn plan(
                             path: path.clone(),
                             version,
                             fraction,
+                            limit_not_reached: 0,
                         })
                     }) as ActionMaker)
                 }

@@ -13,6 +13,8 @@ pub struct Pressure {
     pub path: PathBuf,
     pub version: Version,
     pub fraction: f64,
+    /// Waves in which the kernel reclaimed but could not get under the limit (EBUSY).
+    pub limit_not_reached: u64,
 }
 
 impl Pressure {
@@ -45,6 +47,22 @@ impl Action for Pressure {
             "max"
         };
         crate::system::write_knob(&limit_file, lift)?;
-        lowered.map(|_| true)
+        match lowered {
+            Ok(()) => Ok(true),
+            // The write ran the reclaim and gave up short of the limit (pinned pages,
+            // pages under I/O): the wave happened; pswpout says how much it pushed out.
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                self.limit_not_reached += 1;
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn extra(&self) -> std::collections::BTreeMap<String, u64> {
+        std::collections::BTreeMap::from([(
+            "limit_not_reached".to_string(),
+            self.limit_not_reached,
+        )])
     }
 }
