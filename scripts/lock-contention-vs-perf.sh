@@ -16,7 +16,15 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 workload=${1:-$here/workloads/seed-torture.toml}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# perf mounts tracefs by itself when it is not mounted: put that back as well.
+tracefs_was_mounted=$(grep -c ' /sys/kernel/tracing ' /proc/self/mounts || true)
+cleanup() {
+    rm -rf "$work"
+    if [ "$tracefs_was_mounted" = 0 ] && grep -q ' /sys/kernel/tracing ' /proc/self/mounts; then
+        umount /sys/kernel/tracing 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
 [ "$(id -u)" = 0 ] || { echo "needs root (system-wide tracepoints)" >&2; exit 1; }
 command -v perf >/dev/null || { echo "perf is missing: apt-get install linux-perf" >&2; exit 1; }
 (cd "$here" && cargo build --release -q)
