@@ -1286,30 +1286,22 @@ pub(crate) mod tests {
             .enumerate()
             .map(|(i, &ops)| synthetic_run(i, ops))
             .collect();
+        let system = crate::result::SystemInfo {
+            kernel: crate::result::KernelInfo {
+                release: release.into(),
+                version: "#1 SMP".into(),
+                cmdline: String::new(),
+            },
+            ..Default::default()
+        };
+        let workload = crate::workload::Workload {
+            name: "quick".into(),
+            ..Default::default()
+        };
         BenchResult {
-            schema_version: crate::result::SCHEMA_VERSION,
-            tool: Default::default(),
             started_at: "2025-01-02T03:04:05Z".into(),
-            system: crate::result::SystemInfo {
-                kernel: crate::result::KernelInfo {
-                    release: release.into(),
-                    version: "#1 SMP".into(),
-                    cmdline: String::new(),
-                },
-                ..Default::default()
-            },
-            workload: crate::workload::Workload {
-                name: "quick".into(),
-                ..Default::default()
-            },
             runs,
-            baseline_runs: Vec::new(),
-            sweep: Vec::new(),
-            shared_folio: Vec::new(),
-            unavailable: Vec::new(),
-            valid: true,
-            invalid_reasons: Vec::new(),
-            interrupted: false,
+            ..BenchResult::new(system, workload)
         }
     }
 

@@ -296,6 +296,25 @@ impl Unavailable {
 }
 
 impl BenchResult {
+    /// A result with no runs yet, valid until told otherwise, started now.
+    pub fn new(system: SystemInfo, workload: Workload) -> BenchResult {
+        BenchResult {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool::default(),
+            started_at: crate::util::utc_now_rfc3339(),
+            system,
+            workload,
+            runs: Vec::new(),
+            baseline_runs: Vec::new(),
+            sweep: Vec::new(),
+            shared_folio: Vec::new(),
+            unavailable: Vec::new(),
+            valid: true,
+            invalid_reasons: Vec::new(),
+            interrupted: false,
+        }
+    }
+
     pub fn load(path: &Path) -> Result<BenchResult> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading result file {}", path.display()))?;

@@ -15,7 +15,7 @@ use crate::engine::Engine;
 use crate::measure::histogram;
 use crate::measure::now_ns;
 use crate::result::{
-    BenchResult, BufferReport, RunResult, ThreadResult, Tool, Unavailable, VerifyReport,
+    BenchResult, BufferReport, RunResult, ThreadResult, Unavailable, VerifyReport,
 };
 use crate::system::vmstat::Vmstat;
 use crate::target::Target;
@@ -135,21 +135,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     }
     let system = crate::system::probe::system_info();
     let path = result_path(opts, &system.kernel.release, &w.name);
-    let mut result = BenchResult {
-        schema_version: crate::result::SCHEMA_VERSION,
-        tool: Tool::default(),
-        started_at: crate::util::utc_now_rfc3339(),
-        system,
-        workload: w.clone(),
-        runs: Vec::new(),
-        baseline_runs: Vec::new(),
-        sweep: Vec::new(),
-        shared_folio: Vec::new(),
-        unavailable: Vec::new(),
-        valid: true,
-        invalid_reasons: Vec::new(),
-        interrupted: false,
-    };
+    let mut result = BenchResult::new(system, w.clone());
     if !crate::system::is_root() {
         result.unavailable.push(Unavailable::new(
             "exact folio sizes (kpageflags)",

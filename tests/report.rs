@@ -82,34 +82,26 @@ fn synthetic_run(repeat: usize, ops_per_sec: f64) -> RunResult {
 
 /// A valid result of the default workload on `release`, one run per value.
 fn synthetic(release: &str, ops_per_sec: &[f64]) -> BenchResult {
+    let system = SystemInfo {
+        kernel: KernelInfo {
+            release: release.into(),
+            version: "#1 SMP".into(),
+            cmdline: String::new(),
+        },
+        ..Default::default()
+    };
+    let workload = thpbench::workload::Workload {
+        name: "quick".into(),
+        ..Default::default()
+    };
     BenchResult {
-        schema_version: thpbench::result::SCHEMA_VERSION,
-        tool: Default::default(),
         started_at: "2025-01-02T03:04:05Z".into(),
-        system: SystemInfo {
-            kernel: KernelInfo {
-                release: release.into(),
-                version: "#1 SMP".into(),
-                cmdline: String::new(),
-            },
-            ..Default::default()
-        },
-        workload: thpbench::workload::Workload {
-            name: "quick".into(),
-            ..Default::default()
-        },
         runs: ops_per_sec
             .iter()
             .enumerate()
             .map(|(i, v)| synthetic_run(i, *v))
             .collect(),
-        baseline_runs: Vec::new(),
-        sweep: Vec::new(),
-        shared_folio: Vec::new(),
-        unavailable: Vec::new(),
-        valid: true,
-        invalid_reasons: Vec::new(),
-        interrupted: false,
+        ..BenchResult::new(system, workload)
     }
 }
 

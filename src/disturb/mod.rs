@@ -166,11 +166,10 @@ pub fn plan(
                     "run as root on a system with the memory cgroup controller".into(),
                 )),
                 (Some(cg), true) => {
-                    let (path, version, fraction) = (cg.path.clone(), cg.version, spec.fraction);
+                    let (knobs, fraction) = (cg.knobs.clone(), spec.fraction);
                     Ok(Box::new(move || -> Box<dyn Action> {
                         Box::new(pressure::Pressure {
-                            path: path.clone(),
-                            version,
+                            knobs: knobs.clone(),
                             fraction,
                             limit_not_reached: 0,
                         })

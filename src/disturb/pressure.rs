@@ -4,27 +4,15 @@
 //! thp_swpout_fallback), then lifts the limit so the I/O can fault them back in.
 
 use std::io;
-use std::path::PathBuf;
 
 use super::{Action, Region};
-use crate::system::cgroup::Version;
+use crate::system::cgroup::MemKnobs;
 
 pub struct Pressure {
-    pub path: PathBuf,
-    pub version: Version,
+    pub knobs: MemKnobs,
     pub fraction: f64,
     /// Waves in which the kernel reclaimed but could not get under the limit (EBUSY).
     pub limit_not_reached: u64,
-}
-
-impl Pressure {
-    fn knob(&self, name_v1: &str, name_v2: &str) -> PathBuf {
-        self.path.join(if self.version == Version::V1 {
-            name_v1
-        } else {
-            name_v2
-        })
-    }
 }
 
 impl Action for Pressure {
@@ -33,20 +21,12 @@ impl Action for Pressure {
     }
 
     fn act(&mut self, r: &Region, _b: usize) -> io::Result<bool> {
-        let usage: u64 =
-            crate::system::read_trimmed(self.knob("memory.usage_in_bytes", "memory.current"))?
-                .parse()
-                .map_err(|_| io::Error::other("unparsable memory usage"))?;
+        let usage = self.knobs.usage()?;
         let squeeze = (r.len as f64 * self.fraction) as u64;
-        let limit = usage.saturating_sub(squeeze).max(1 << 20);
-        let limit_file = self.knob("memory.limit_in_bytes", "memory.max");
-        let lowered = crate::system::write_knob(&limit_file, &limit.to_string());
-        let lift = if self.version == Version::V1 {
-            "-1"
-        } else {
-            "max"
-        };
-        crate::system::write_knob(&limit_file, lift)?;
+        let lowered = self
+            .knobs
+            .set_limit(Some(usage.saturating_sub(squeeze).max(1 << 20)));
+        self.knobs.set_limit(None)?;
         match lowered {
             Ok(()) => Ok(true),
             // The write ran the reclaim and gave up short of the limit (pinned pages,

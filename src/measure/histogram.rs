@@ -46,6 +46,7 @@ pub struct Recorder {
     pub bytes: u64,
     pub ticks: Vec<Tick>,
     serializer: V2Serializer,
+    last_tick_p99: u64,
 }
 
 impl Recorder {
@@ -62,6 +63,7 @@ impl Recorder {
             bytes: 0,
             ticks: Vec::with_capacity(1024),
             serializer: V2Serializer::new(),
+            last_tick_p99: 0,
         }
     }
 
@@ -99,6 +101,7 @@ impl Recorder {
             .serialize(&self.tick, &mut v2)
             .expect("serializing into a Vec cannot fail");
         self.total.add(&self.tick).expect("same bounds");
+        self.last_tick_p99 = self.tick.value_at_quantile(0.99);
         self.ticks.push(Tick {
             index: self.tick_index,
             ops: self.tick_ops,
@@ -119,10 +122,7 @@ impl Recorder {
 
     /// p99 of the last closed tick, for progress display.
     pub fn last_tick_p99(&self) -> u64 {
-        self.ticks
-            .last()
-            .and_then(|t| decode_v2(&t.v2))
-            .map_or(0, |h| h.value_at_quantile(0.99))
+        self.last_tick_p99
     }
 }
 

@@ -14,11 +14,40 @@ pub enum Version {
     V2,
 }
 
+/// The limit and usage knobs of one memory cgroup, in either hierarchy version. Cheap to
+/// clone into a disturber thread; the group itself is owned by [`MemCgroup`].
+#[derive(Debug, Clone)]
+pub struct MemKnobs {
+    pub path: PathBuf,
+    pub version: Version,
+}
+
+impl MemKnobs {
+    pub fn usage(&self) -> std::io::Result<u64> {
+        let file = match self.version {
+            Version::V1 => "memory.usage_in_bytes",
+            Version::V2 => "memory.current",
+        };
+        super::read_trimmed(self.path.join(file))?
+            .parse()
+            .map_err(|_| std::io::Error::other("unparsable memory usage"))
+    }
+
+    /// Sets the limit; None lifts it. Lowering it below usage reclaims synchronously.
+    pub fn set_limit(&self, bytes: Option<u64>) -> std::io::Result<()> {
+        let (file, unlimited) = match self.version {
+            Version::V1 => ("memory.limit_in_bytes", "-1"),
+            Version::V2 => ("memory.max", "max"),
+        };
+        let value = bytes.map_or(unlimited.to_string(), |b| b.to_string());
+        super::write_knob(self.path.join(file), &value)
+    }
+}
+
 #[derive(Debug)]
 pub struct MemCgroup {
-    pub path: PathBuf,
+    pub knobs: MemKnobs,
     parent: PathBuf,
-    pub version: Version,
 }
 
 fn find() -> Option<(PathBuf, Version)> {
@@ -56,62 +85,45 @@ impl MemCgroup {
         std::fs::create_dir(&path)
             .with_context(|| format!("creating memory cgroup {}", path.display()))?;
         let cg = MemCgroup {
-            path,
+            knobs: MemKnobs { path, version },
             parent,
-            version,
         };
         super::write_knob(
-            cg.path.join("cgroup.procs"),
+            cg.path().join("cgroup.procs"),
             &std::process::id().to_string(),
         )
-        .with_context(|| format!("moving thpbench into {}", cg.path.display()))?;
-        crate::output::debug(&format!("moved into memory cgroup {}", cg.path.display()));
+        .with_context(|| format!("moving thpbench into {}", cg.path().display()))?;
+        crate::output::debug(&format!("moved into memory cgroup {}", cg.path().display()));
         Ok(cg)
     }
 
-    pub fn usage(&self) -> std::io::Result<u64> {
-        let file = match self.version {
-            Version::V1 => "memory.usage_in_bytes",
-            Version::V2 => "memory.current",
-        };
-        super::read_trimmed(self.path.join(file))?
-            .parse()
-            .map_err(|_| std::io::Error::other("unparsable memory usage"))
-    }
-
-    /// Sets the limit; None lifts it. Lowering it below usage reclaims synchronously.
-    pub fn set_limit(&self, bytes: Option<u64>) -> std::io::Result<()> {
-        let (file, unlimited) = match self.version {
-            Version::V1 => ("memory.limit_in_bytes", "-1"),
-            Version::V2 => ("memory.max", "max"),
-        };
-        let value = bytes.map_or(unlimited.to_string(), |b| b.to_string());
-        super::write_knob(self.path.join(file), &value)
+    pub fn path(&self) -> &std::path::Path {
+        &self.knobs.path
     }
 }
 
 impl Drop for MemCgroup {
     fn drop(&mut self) {
-        let _ = self.set_limit(None);
+        let _ = self.knobs.set_limit(None);
         if let Err(e) = super::write_knob(
             self.parent.join("cgroup.procs"),
             &std::process::id().to_string(),
         ) {
             crate::output::warn(&format!(
                 "could not move thpbench out of {}: {e}",
-                self.path.display()
+                self.path().display()
             ));
         }
         // The group empties once the move is done; rmdir then succeeds.
         for _ in 0..50 {
-            match std::fs::remove_dir(&self.path) {
+            match std::fs::remove_dir(self.path()) {
                 Ok(()) => return,
                 Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
             }
         }
         crate::output::warn(&format!(
             "could not remove {}; rmdir it by hand",
-            self.path.display()
+            self.path().display()
         ));
     }
 }
