@@ -283,8 +283,46 @@ ensure_tools() {
 	fi
 	say "installing ${missing[*]}"
 	apt_update_once
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
-		die "apt-get install ${missing[*]} failed"
+	local apt_opts=() i qemu_utils
+	# qemu-system-x86 must match an installed qemu-utils, or apt removes qemu-utils to
+	# make room (it did on a machine whose image ships qemu-utils from backports). Take the
+	# same version from where it came: the release's backports suite, through a private
+	# package list under the cache, so /etc/apt stays as it is.
+	qemu_utils=$(dpkg-query -W -f='${db:Status-Abbrev} ${Version}' qemu-utils 2>/dev/null | awk '$1=="ii"{print $2}')
+	if [[ -n $qemu_utils && $qemu_utils == *~bpo* ]]; then
+		for i in "${!missing[@]}"; do
+			[[ ${missing[$i]} == qemu-system-x86 ]] && missing[i]="qemu-system-x86=$qemu_utils"
+		done
+		backports_apt_opts
+		apt_opts=("${BACKPORTS_OPTS[@]}")
+	fi
+	# --no-remove: apt stops rather than remove a package of the machine's.
+	DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends --no-remove "${missing[@]}" >&2 ||
+		die "apt-get install ${missing[*]} failed (it would not remove any installed package to do it; see apt's message above)"
+}
+
+# Sets BACKPORTS_OPTS: apt options for a private package list of this Debian release
+# plus its backports suite, updated, with backports as the target release (so that the
+# dependencies of a backported package come from there too). The sandbox user is root:
+# _apt cannot write under root's home.
+backports_apt_opts() {
+	local dir=$CACHE/apt-backports codename
+	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+	[[ -n $codename ]] || die "/etc/os-release names no VERSION_CODENAME; cannot find the backports suite"
+	mkdir -p "$dir/lists/partial" "$dir/archives/partial"
+	local key=/usr/share/keyrings/debian-archive-keyring.gpg signed=
+	[[ -f $key ]] && signed="[signed-by=$key] "
+	{
+		echo "deb ${signed}http://deb.debian.org/debian $codename main"
+		echo "deb ${signed}http://deb.debian.org/debian $codename-updates main"
+		echo "deb ${signed}http://deb.debian.org/debian-security $codename-security main"
+		echo "deb ${signed}http://deb.debian.org/debian $codename-backports main"
+	} >"$dir/sources.list"
+	BACKPORTS_OPTS=(-o "Dir::Etc::sourcelist=$dir/sources.list" -o Dir::Etc::sourceparts=-
+		-o "Dir::State::lists=$dir/lists" -o "Dir::Cache::archives=$dir/archives"
+		-o APT::Sandbox::User=root -t "$codename-backports")
+	say "apt-get update with $codename-backports (private list in $dir)"
+	apt-get "${BACKPORTS_OPTS[@]}" update -qq >&2 || say "apt-get update of $codename-backports failed"
 }
 export PATH=$PATH:/usr/sbin:/sbin
 
@@ -765,7 +803,8 @@ choose_accel() {
 				else
 					why="/dev/kvm is there, but qemu under KVM stopped (exit $QEMU_RC${qerr:+: $qerr}) before the guest reached its init"
 				fi
-				why="$why; KVM does not work here (nested virtualization?)$(dmesg 2>/dev/null | grep -m1 -o 'kvm[-a-z]*: INTERNAL_ERROR' | sed 's/^/; dmesg: /')"
+				# (|| true: no such line is the usual case, and set -e with pipefail would end the script here)
+				why="$why; KVM does not work here (nested virtualization?)$({ dmesg 2>/dev/null | grep -m1 -o 'kvm[-a-z]*: INTERNAL_ERROR' | sed 's/^/; dmesg: /'; } || true)"
 			fi
 			mkdir -p "$CACHE"
 			printf '%s' "$why" >"$verdict_file"
