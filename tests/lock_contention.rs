@@ -27,6 +27,8 @@ fn assert_consistent(lc: &serde_json::Value) {
         "begin {begin} vs end {end}, lost {lost}"
     );
     let total = lc["total_wait_ns"].as_u64().unwrap();
+    assert!(lc["run_paired"].as_u64().unwrap() <= lc["paired"].as_u64().unwrap());
+    assert!(lc["run_total_wait_ns"].as_u64().unwrap() <= total);
     for c in lc["by_caller"].as_array().unwrap() {
         let (count, sum, max, avg) = (
             c["count"].as_u64().unwrap(),
@@ -35,6 +37,11 @@ fn assert_consistent(lc: &serde_json::Value) {
             c["avg_wait_ns"].as_u64().unwrap(),
         );
         assert!(count > 0 && max <= sum && avg <= max && sum <= total, "{c}");
+        let (run_count, run_sum) = (
+            c["run_count"].as_u64().unwrap(),
+            c["run_total_wait_ns"].as_u64().unwrap(),
+        );
+        assert!(run_count <= count && run_sum <= sum, "{c}");
         assert!(!c["caller"].as_str().unwrap().is_empty());
     }
 }
@@ -90,6 +97,12 @@ fn disturbed_run_records_paired_contention_with_symbolized_callers() {
     assert!(
         stdout(&out).contains("contentions"),
         "summary prints the top callers"
+    );
+    // The run's own threads are among the waiters: the workers' GUP and the disturber's
+    // madvise read mmap_lock while MADV_COLLAPSE takes it for writing.
+    assert!(
+        lc["run_paired"].as_u64().unwrap() > 0,
+        "no contention attributed to thpbench's own threads: {lc}"
     );
     let tracefs_after = std::fs::read_to_string("/proc/self/mounts")
         .unwrap()
@@ -167,6 +180,8 @@ fn a_lock_contended_on_purpose_shows_up_with_its_caller() {
         "do_mprotect_pkey rwsem:W missing: {}",
         lc["by_caller"]
     );
+    // The hammers are this test's threads, not thpbench's: none of it is the run's own.
+    assert_eq!(hit.unwrap()["run_count"], 0, "{}", lc["by_caller"]);
 }
 
 #[test]

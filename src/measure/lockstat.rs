@@ -68,7 +68,10 @@ pub struct LockReport {
     pub available: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
-    /// `system-wide`: every task on every CPU, not only the run's threads.
+    /// `system-wide`: every task on every CPU, not only the run's threads. The `run_*`
+    /// figures are the part of it taken by thpbench's own process (its workers and
+    /// disturbers; forked children and kernel threads such as khugepaged or kswapd,
+    /// which the run may well set to work, count as other tasks).
     pub scope: String,
     /// contention_begin events seen.
     pub events: u64,
@@ -80,6 +83,11 @@ pub struct LockReport {
     /// Samples the kernel dropped because the ring buffers were full.
     pub lost_samples: u64,
     pub total_wait_ns: u64,
+    /// Paired contentions and their wait taken by thpbench's own threads.
+    #[serde(default)]
+    pub run_paired: u64,
+    #[serde(default)]
+    pub run_total_wait_ns: u64,
     /// Top 20 callers by total wait.
     pub by_caller: Vec<CallerStat>,
     /// Lock type -> {count, total_wait_ns, max_wait_ns}.
@@ -95,6 +103,11 @@ pub struct CallerStat {
     pub total_wait_ns: u64,
     pub max_wait_ns: u64,
     pub avg_wait_ns: u64,
+    /// The part of count and total_wait_ns taken by thpbench's own threads.
+    #[serde(default)]
+    pub run_count: u64,
+    #[serde(default)]
+    pub run_total_wait_ns: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -108,6 +121,8 @@ pub struct TypeStat {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Event {
     pub begin: bool,
+    /// The task's process (thread group) id.
+    pub pid: u32,
     pub tid: u32,
     pub time: u64,
     pub lock_addr: u64,
@@ -264,6 +279,7 @@ fn decode_sample(
         data.get(o..o + 8)
             .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
     };
+    let pid = u32_at(0)?;
     let tid = u32_at(4)?;
     let time = u64_at(8)?;
     // cpu, res: 16..24
@@ -286,6 +302,7 @@ fn decode_sample(
         .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))?;
     Some(Event {
         begin,
+        pid,
         tid,
         time,
         lock_addr,
@@ -455,7 +472,7 @@ impl LockTracer {
             .join()
             .unwrap_or_default_pair();
         drop(rings);
-        summarize(&got.events, got.lost, &self.syms)
+        summarize(&got.events, got.lost, &self.syms, std::process::id())
     }
 }
 
@@ -469,8 +486,9 @@ impl JoinDefault for std::thread::Result<(Vec<Ring>, Collected)> {
     }
 }
 
-/// Pairs begin and end per task and aggregates by caller and by lock type.
-pub fn summarize(events: &[Event], lost: u64, syms: &Kallsyms) -> LockReport {
+/// Pairs begin and end per task and aggregates by caller and by lock type; contentions
+/// of tasks of process `run_pid` are also counted apart (`run_*`).
+pub fn summarize(events: &[Event], lost: u64, syms: &Kallsyms, run_pid: u32) -> LockReport {
     let mut sorted: Vec<&Event> = events.iter().collect();
     sorted.sort_by_key(|e| e.time);
     let mut pending: HashMap<u32, Event> = HashMap::new();
@@ -509,8 +527,13 @@ pub fn summarize(events: &[Event], lost: u64, syms: &Kallsyms) -> LockReport {
             continue;
         }
         let wait = e.time.saturating_sub(b.time);
+        let own = b.pid == run_pid;
         report.paired += 1;
         report.total_wait_ns += wait;
+        if own {
+            report.run_paired += 1;
+            report.run_total_wait_ns += wait;
+        }
         let ty = lock_type(b.flags);
         let t = report.by_type.entry(ty.to_string()).or_default();
         t.count += 1;
@@ -520,6 +543,10 @@ pub fn summarize(events: &[Event], lost: u64, syms: &Kallsyms) -> LockReport {
         c.count += 1;
         c.total_wait_ns += wait;
         c.max_wait_ns = c.max_wait_ns.max(wait);
+        if own {
+            c.run_count += 1;
+            c.run_total_wait_ns += wait;
+        }
     }
     report.unmatched_begin += pending.len() as u64;
     let mut callers: Vec<CallerStat> = by_caller
@@ -543,6 +570,8 @@ pub fn summarize(events: &[Event], lost: u64, syms: &Kallsyms) -> LockReport {
             Some(m) if m.caller == c.caller && m.lock_type == c.lock_type => {
                 m.count += c.count;
                 m.total_wait_ns += c.total_wait_ns;
+                m.run_count += c.run_count;
+                m.run_total_wait_ns += c.run_total_wait_ns;
                 m.max_wait_ns = m.max_wait_ns.max(c.max_wait_ns);
                 m.avg_wait_ns = m.total_wait_ns / m.count.max(1);
             }
@@ -577,9 +606,11 @@ ffffffff81400200 T queued_spin_lock_slowpath
 ffffffff81400400 T __lock_text_end
 ";
 
+    /// Tasks 1-3 belong to process 1 (the run), others to process 9.
     fn ev(begin: bool, tid: u32, time: u64, lock: u64, flags: u32, caller: u64) -> Event {
         Event {
             begin,
+            pid: if tid <= 3 { 1 } else { 9 },
             tid,
             time,
             lock_addr: lock,
@@ -620,7 +651,7 @@ ffffffff81400400 T __lock_text_end
             // An end whose begin was lost.
             ev(false, 4, 500, 0xd, 0, 0),
         ];
-        let r = summarize(&events, 7, &s);
+        let r = summarize(&events, 7, &s, 1);
         assert_eq!(r.events, 4);
         assert_eq!(r.paired, 3);
         assert_eq!(r.unmatched_end, 1);
@@ -632,6 +663,28 @@ ffffffff81400400 T __lock_text_end
         assert_eq!(r.by_type["mutex"].count, 1);
         assert_eq!(r.by_type["mutex"].total_wait_ns, 200);
         assert_eq!(r.by_type["spinlock"].max_wait_ns, 60);
+        assert_eq!((r.run_paired, r.run_total_wait_ns), (3, 1260));
+    }
+
+    #[test]
+    fn the_runs_own_share_is_kept_apart_per_caller() {
+        let s = Kallsyms::parse(KALLSYMS).unwrap();
+        let gup = 0xffffffff81100410;
+        let events = [
+            // Task 2 of the run and task 7 of another process wait on the same lock.
+            ev(true, 2, 100, 0xb, LCB_F_READ, gup),
+            ev(true, 7, 105, 0xb, LCB_F_READ, gup),
+            ev(false, 2, 130, 0xb, 0, 0),
+            ev(false, 7, 505, 0xb, 0, 0),
+        ];
+        let r = summarize(&events, 0, &s, 1);
+        assert_eq!((r.paired, r.total_wait_ns), (2, 430));
+        assert_eq!((r.run_paired, r.run_total_wait_ns), (1, 30));
+        let c = &r.by_caller[0];
+        assert_eq!((c.count, c.run_count, c.run_total_wait_ns), (2, 1, 30));
+        // Seen from the other process, the split is the other way round.
+        let r9 = summarize(&events, 0, &s, 9);
+        assert_eq!((r9.run_paired, r9.run_total_wait_ns), (1, 400));
     }
 
     #[test]
@@ -663,8 +716,8 @@ ffffffff81400400 T __lock_text_end
         )
         .unwrap();
         assert_eq!(
-            (e.tid, e.time, e.lock_addr, e.flags),
-            (11, 12345, 0xdead, LCB_F_WRITE)
+            (e.pid, e.tid, e.time, e.lock_addr, e.flags),
+            (10, 11, 12345, 0xdead, LCB_F_WRITE)
         );
         assert_eq!(s.symbol(e.caller), Some("follow_page_pte"));
         assert_eq!(lock_type(e.flags), "rwsem:W");

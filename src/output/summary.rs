@@ -177,22 +177,25 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
         if lc.available {
             let _ = writeln!(
                 s,
-                "    locks    {} contentions ({} paired, {} lost samples), {} total wait ({})",
+                "    locks    {} contentions ({} paired, {} lost samples), {} total wait ({}); thpbench's own threads: {} paired, {} wait",
                 lc.events,
                 lc.paired,
                 lc.lost_samples,
                 human_ns(lc.total_wait_ns as f64),
-                lc.scope
+                lc.scope,
+                lc.run_paired,
+                human_ns(lc.run_total_wait_ns as f64),
             );
             for c in lc.by_caller.iter().take(5) {
                 let _ = writeln!(
                     s,
-                    "      {:>8} {:>10} total {:>10} max  {:<12} {}",
+                    "      {:>8} {:>10} total {:>10} max  {:<12} {} ({} by thpbench's threads)",
                     c.count,
                     human_ns(c.total_wait_ns as f64),
                     human_ns(c.max_wait_ns as f64),
                     c.lock_type,
-                    c.caller
+                    c.caller,
+                    c.run_count
                 );
             }
         }
