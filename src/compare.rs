@@ -402,6 +402,19 @@ fn lock_metrics(lock: &serde_json::Value, out: &mut Vec<(MetricDef, f64)>) {
             total,
         ));
     }
+    // Absent from results written before the run's own share was kept.
+    if let Some(own) = lock.get("run_total_wait_ns").and_then(|v| v.as_f64()) {
+        out.push((
+            MetricDef::new(
+                "lock_contention.run_total_wait_ns",
+                "lock wait, thpbench's threads",
+                Unit::Nanoseconds,
+                Direction::LowerIsBetter,
+                Category::Lock,
+            ),
+            own,
+        ));
+    }
     if let Some(events) = lock.get("events").and_then(|v| v.as_f64()) {
         out.push((
             MetricDef::new(
@@ -1536,7 +1549,7 @@ pub(crate) mod tests {
             run.vmstat_delta.insert("thp_split_page".into(), 40);
             run.vmstat_delta.insert("pgfault".into(), 0);
             run.lock_contention = Some(serde_json::json!({
-                "available": true, "total_wait_ns": 5000, "events": 3,
+                "available": true, "total_wait_ns": 5000, "run_total_wait_ns": 3000, "events": 3,
                 "by_caller": [{"caller": "folio_lock", "total_wait_ns": 4000}]
             }));
             run.perf =
@@ -1547,6 +1560,7 @@ pub(crate) mod tests {
         for key in [
             "vmstat_delta.thp_split_page",
             "lock_contention.total_wait_ns",
+            "lock_contention.run_total_wait_ns",
             "lock_contention.by_caller.folio_lock",
             "perf.cycles",
             "gup.ns_per_page",
