@@ -178,7 +178,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     }
     result.shared_folio = shared_folio_ratios(&result.sweep);
     if w.engine == crate::workload::Engine::Gup || w.sweep.contains_key("engine") {
-        if let Some(u) = crate::engine::gup::gup_test_unavailable() {
+        if let Some(u) = crate::measure::gup_test::unavailable() {
             result.unavailable.push(u);
         }
     }
@@ -566,7 +566,18 @@ impl Setup {
                 histogram::summarize(&merged.total).mean,
                 repeat,
                 result,
-            ),
+            )
+            .map(|mut g| {
+                // The kernel's own figure on the same buffer, now that the workers
+                // are done with it.
+                let kernel = crate::measure::gup_test::run(
+                    self.buffers.base() as usize,
+                    self.buffers.len(),
+                    (w.bs.bytes() / 4096) as u32,
+                );
+                g["kernel"] = serde_json::to_value(kernel).unwrap_or_default();
+                g
+            }),
             perf: perf_value(&outputs, result),
             lock_contention: match lock_report {
                 Some(r) => Some(serde_json::to_value(r)?),

@@ -33,6 +33,41 @@ fn gup_engine_references_exactly_the_pages_it_vmspliced() {
     // ns per op is ns per page times the pages, within rounding.
     let per_op = g["ns_per_op"].as_f64().unwrap();
     assert!((per_op / 16.0 - per_page).abs() < 1e-6 * per_op);
+
+    // The kernel's own benchmark on the same buffer, or why not.
+    let k = &g["kernel"];
+    if k["available"] == true {
+        let buffer_pages = run["buffer"]["bytes"].as_u64().unwrap() / 4096;
+        for fig in [&k["gup_fast"], &k["pin_fast"]] {
+            let calls = fig["calls"].as_u64().unwrap();
+            assert!(calls > 0, "{k}");
+            assert_eq!(fig["pages"].as_u64().unwrap(), calls * buffer_pages, "{k}");
+            let get = fig["get_ns_per_page"].as_f64().unwrap();
+            assert!(get.is_finite() && get > 0.0, "{k}");
+        }
+        assert_eq!(k["nr_pages_per_call"], 16);
+    } else {
+        // Debian's kernels and this machine's have no CONFIG_GUP_TEST; lockdown
+        // forbids it elsewhere. Either way the reason says which, and the result lists
+        // it as unavailable.
+        let reason = k["reason"].as_str().unwrap();
+        let root = is_root();
+        assert!(
+            reason.contains("CONFIG_GUP_TEST")
+                || reason.contains("lockdown")
+                || (!root && reason.contains("root")),
+            "{k}"
+        );
+        assert!(
+            r["unavailable"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|u| u["what"].as_str().unwrap().starts_with("gup_test")),
+            "{}",
+            r["unavailable"]
+        );
+    }
 }
 
 #[test]

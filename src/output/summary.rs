@@ -209,6 +209,27 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             g["pages_referenced"],
             g["pages_expected"]
         );
+        if let Some(Ok(k)) = g
+            .get("kernel")
+            .map(|k| serde_json::from_value::<crate::measure::gup_test::KernelGupReport>(k.clone()))
+        {
+            match (&k.gup_fast, &k.pin_fast) {
+                (Some(get), Some(pin)) if k.available => {
+                    let _ = writeln!(
+                        s,
+                        "    kernel   gup_test, {} pages per call: get_user_pages_fast {:.1} + put {:.1} ns per page, pin_user_pages_fast {:.1} + unpin {:.1} ns per page",
+                        k.nr_pages_per_call,
+                        get.get_ns_per_page,
+                        get.put_ns_per_page,
+                        pin.get_ns_per_page,
+                        pin.put_ns_per_page
+                    );
+                }
+                _ => {
+                    let _ = writeln!(s, "    kernel   gup_test unavailable: {}", k.reason);
+                }
+            }
+        }
     }
     if let Some(serde_json::Value::Object(threads)) = &run.perf {
         let mut sums: std::collections::BTreeMap<&str, u64> = Default::default();

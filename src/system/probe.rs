@@ -427,6 +427,14 @@ pub fn probe(target_dir: &Path) -> Vec<ProbeRow> {
         sp.err().unwrap_or_default(),
         "split with madvise instead (split methods cold, pageout, dontneed, mprotect)",
     ));
+    let gt = crate::measure::gup_test::unavailable();
+    rows.push(row(
+        "debugfs gup_test",
+        gt.is_none(),
+        "/sys/kernel/debug/gup_test (in-kernel GUP_FAST/PIN_FAST benchmark for the gup engine)",
+        gt.as_ref().map(|u| u.reason.clone()).unwrap_or_default(),
+        "CONFIG_GUP_TEST=y and no lockdown; the gup engine's user-space figures work without it",
+    ));
     for (name, advice) in [
         ("MADV_COLLAPSE", MADV_COLLAPSE),
         ("MADV_PAGEOUT", libc::MADV_PAGEOUT),
