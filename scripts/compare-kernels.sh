@@ -370,10 +370,17 @@ resolve_workload() {
 	WL_NAME=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$RESOLVED" | head -1)
 	WL_TARGET=$(sed -n 's/^target = "\(.*\)"$/\1/p' "$RESOLVED" | head -1)
 	WL_SIZE=$(sed -n 's/^size = \([0-9]*\)$/\1/p' "$RESOLVED" | head -1)
-	[[ -n $WL_NAME && -n $WL_TARGET ]] || die "could not read name and target from the resolved workload ($RESOLVED)"
+	WL_ENGINE=$(sed -n 's/^engine = "\(.*\)"$/\1/p' "$RESOLVED" | head -1)
+	[[ -n $WL_NAME ]] || die "could not read the name from the resolved workload ($RESOLVED)"
+	[[ -n $WL_TARGET || $WL_ENGINE == gup ]] || die "could not read the target from the resolved workload ($RESOLVED)"
 	[[ -n $WL_SIZE ]] || WL_SIZE=$((256 << 20))
 	# Where the target lives in the guests.
 	case $WL_TARGET in
+	"")
+		# The gup engine has no target: nothing to put on a disk.
+		SCRATCH_MOUNT=
+		GUEST_CWD=/tmp
+		;;
 	zram:*)
 		SCRATCH_MOUNT=
 		GUEST_CWD=/tmp
@@ -941,7 +948,7 @@ OUT_DIR=$(realpath "$OUT_DIR")
 SUMMARY=$OUT_DIR/runs.tsv
 printf 'label\trelease\taccel\twall_s\tboot_to_run_s\tstatus\tresult\n' >"$SUMMARY"
 
-say "workload $WL_NAME ($WORKLOAD${WL_ARGS[*]:+ with ${WL_ARGS[*]}}), target $WL_TARGET; results in $OUT_DIR"
+say "workload $WL_NAME ($WORKLOAD${WL_ARGS[*]:+ with ${WL_ARGS[*]}}), target ${WL_TARGET:-none (engine $WL_ENGINE)}; results in $OUT_DIR"
 
 RESULTS=()
 GUEST_RESULTS=()
