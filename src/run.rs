@@ -573,7 +573,7 @@ impl Setup {
                 let kernel = crate::measure::gup_test::run(
                     self.buffers.base() as usize,
                     self.buffers.len(),
-                    (w.bs.bytes() / 4096) as u32,
+                    (w.bs.bytes() / 4096).max(1) as u32,
                 );
                 g["kernel"] = serde_json::to_value(kernel).unwrap_or_default();
                 g

@@ -157,7 +157,11 @@ pub fn run(addr: usize, len: usize, pages_per_call: u32) -> KernelGupReport {
             fig.get_usec += args.get_delta_usec;
             fig.put_usec += args.put_delta_usec;
         }
-        let pages = fig.pages.max(1) as f64;
+        if fig.pages == 0 {
+            report.reason = format!("{name} on {len} bytes at {addr:#x} took no pages");
+            return report;
+        }
+        let pages = fig.pages as f64;
         fig.get_ns_per_page = fig.get_usec as f64 * 1000.0 / pages;
         fig.put_ns_per_page = fig.put_usec as f64 * 1000.0 / pages;
         if i == 0 {
