@@ -790,9 +790,11 @@ choose_accel() {
 		why="/dev/kvm cannot be opened by $(id -un) (add the user to group kvm)"
 	else
 		exec 9>&-
-		local boot_id verdict_file
+		local boot_id verdict_file qemu_version
 		boot_id=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
-		verdict_file=$CACHE/kvm-verdict-$boot_id
+		# Per boot and per qemu version: another qemu may well fail differently.
+		qemu_version=$(qemu-system-x86_64 --version | head -1 | awk '{print $4}')
+		verdict_file=$CACHE/kvm-verdict-$boot_id-qemu-$qemu_version
 		if [[ -f $verdict_file ]]; then
 			why=$(cat "$verdict_file")
 			say "KVM verdict from an earlier probe since this boot: $verdict_file"
