@@ -97,6 +97,37 @@ fn each_madvise_split_method_moves_its_counter() {
 }
 
 #[test]
+fn splitting_mthp_folios_is_proven_by_the_per_size_counters() {
+    let Some(_l) = privileged("splitting_mthp_folios_is_proven_by_the_per_size_counters") else {
+        return;
+    };
+    // thp_split_page counts PMD-sized folios only; a 64 KiB folio's split shows in
+    // hugepages-64kB/stats/split, which the run keeps as mthp_64kB_split.
+    let knob = "/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled";
+    let knob_before = std::fs::read_to_string(knob).unwrap();
+    let (out, r, _dir) = disturbed_run(&["--buffer", "mthp:64K", "--bs", "64k", "--split", "cold"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_moved(&r, "split:cold", &["mthp_64kB_split"]);
+    assert_eq!(
+        delta(&r, "thp_split_page"),
+        0,
+        "no PMD-sized folio was split"
+    );
+    let run = &r["runs"][0];
+    assert!(run["buffer"]["thp_coverage_before"].as_f64().unwrap() >= 0.99);
+    assert!(
+        run["buffer"]["thp_coverage_after"].as_f64().unwrap() < 0.99,
+        "the split folios stay split: {}",
+        run["buffer"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(knob).unwrap(),
+        knob_before,
+        "mTHP knob restored"
+    );
+}
+
+#[test]
 fn debugfs_split_is_unavailable_under_lockdown() {
     let Some(_l) = privileged("debugfs_split_is_unavailable_under_lockdown") else {
         return;

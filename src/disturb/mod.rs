@@ -86,23 +86,33 @@ pub trait Action: Send {
 }
 
 /// The vmstat counters that prove a disturber did its job: every group must move, and
-/// a group moves when any of its counters does.
+/// a group moves when any of its counters does (`*`: any mTHP size; the kernel counts
+/// PMD-sized folios in thp_* and every size in mthp_<size>kB_*).
 pub fn expected_counters(spec: &DisturbSpec) -> Vec<Vec<&'static str>> {
     match (spec.kind, spec.method) {
         (
             DisturbKind::Split,
             Some(SplitMethod::Cold | SplitMethod::Pageout | SplitMethod::Debugfs),
         ) => {
-            vec![vec!["thp_split_page"]]
+            vec![vec!["thp_split_page", "mthp_*_split"]]
         }
         (DisturbKind::Split, Some(SplitMethod::Dontneed)) => {
-            vec![vec!["thp_split_pmd", "thp_deferred_split_page"]]
+            vec![vec![
+                "thp_split_pmd",
+                "thp_deferred_split_page",
+                "mthp_*_split_deferred",
+            ]]
         }
         (DisturbKind::Split, Some(SplitMethod::Mprotect)) => vec![vec!["thp_split_pmd"]],
         (DisturbKind::Split, None) => vec![],
         (DisturbKind::Collapse, _) => vec![vec!["thp_collapse_alloc"]],
         (DisturbKind::SwapOut, _) => vec![
-            vec!["thp_swpout", "thp_swpout_fallback"],
+            vec![
+                "thp_swpout",
+                "thp_swpout_fallback",
+                "mthp_*_swpout",
+                "mthp_*_swpout_fallback",
+            ],
             vec!["pswpout"],
             vec!["pswpin", "swpin_zero", "swpin"],
         ],
@@ -224,8 +234,11 @@ impl DisturberOutput {
     pub fn report(&self, vmstat_delta: &BTreeMap<String, i64>) -> DisturberReport {
         let groups = expected_counters(&self.spec);
         let moved = |g: &Vec<&str>| {
-            g.iter()
-                .any(|c| vmstat_delta.get(*c).is_some_and(|v| *v > 0))
+            g.iter().any(|pattern| {
+                vmstat_delta.iter().any(|(name, v)| {
+                    *v > 0 && crate::system::vmstat::counter_matches(pattern, name)
+                })
+            })
         };
         DisturberReport {
             name: self.spec.label(),

@@ -165,7 +165,12 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
     let moved: Vec<String> = run
         .vmstat_delta
         .iter()
-        .filter(|(k, v)| **v != 0 && (k.starts_with("thp_") || k.starts_with("pswp")))
+        .filter(|(k, v)| {
+            **v != 0
+                && (k.starts_with("thp_") || k.starts_with("mthp_") || k.starts_with("pswp"))
+                && !k.ends_with("nr_anon")
+                && !k.ends_with("nr_anon_partially_mapped")
+        })
         .map(|(k, v)| format!("{k} {v:+}"))
         .collect();
     if !moved.is_empty() {
