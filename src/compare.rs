@@ -1070,6 +1070,19 @@ fn build_section(name: &str, groups: &[Group], baseline: usize, threshold: Optio
             }
         }
     }
+    // Results keep the per-size mTHP counters only where they moved: a run without one
+    // saw it at 0, and leaving that run out would bias the mean.
+    for (gi, g) in groups.iter().enumerate() {
+        let Some((_, runs)) = g.sections.iter().find(|(n, _)| n == name) else {
+            continue;
+        };
+        for (key, per_group) in values.iter_mut() {
+            if key.starts_with("vmstat_delta.mthp_") {
+                let seen = &mut per_group[gi];
+                seen.resize(runs.len().max(seen.len()), 0.0);
+            }
+        }
+    }
     defs.sort_by_key(|d| d.category);
     // Rows of zeros say nothing (a vmstat counter that never moved).
     defs.retain(|d| {
@@ -1540,6 +1553,19 @@ pub(crate) mod tests {
                 && (eff[2] - 0.81).abs() < 1e-9,
             "{eff:?}"
         );
+    }
+
+    #[test]
+    fn an_mthp_counter_missing_from_a_run_counts_as_zero() {
+        // Results keep mthp_* counters only where they moved.
+        let mut a = synthetic("6.1.0", &[100.0, 101.0, 102.0]);
+        a.runs[0].vmstat_delta.insert("mthp_64kB_split".into(), 6);
+        let c = compare(&inputs(vec![a]), &CompareOptions::default()).unwrap();
+        let cell = row(&c, "vmstat_delta.mthp_64kB_split").cells[0]
+            .clone()
+            .unwrap();
+        assert_eq!(cell.values, vec![6.0, 0.0, 0.0]);
+        assert!((cell.estimate.mean - 2.0).abs() < 1e-9);
     }
 
     #[test]
