@@ -105,9 +105,29 @@ fn splitting_mthp_folios_is_proven_by_the_per_size_counters() {
     // hugepages-64kB/stats/split, which the run keeps as mthp_64kB_split.
     let knob = "/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled";
     let knob_before = std::fs::read_to_string(knob).unwrap();
-    let (out, r, _dir) = disturbed_run(&["--buffer", "mthp:64K", "--bs", "64k", "--split", "cold"]);
+    // MADV_COLLAPSE only makes PMD-sized THPs: asked for here, it is refused up front
+    // (unavailable, with the reason) instead of failing every call.
+    let (out, r, _dir) = disturbed_run(&[
+        "--buffer",
+        "mthp:64K",
+        "--bs",
+        "64k",
+        "--split",
+        "cold",
+        "--collapse",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_moved(&r, "split:cold", &["mthp_64kB_split"]);
+    let collapse = r["unavailable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["what"] == "disturber collapse")
+        .unwrap_or_else(|| panic!("collapse not unavailable: {}", r["unavailable"]));
+    assert!(
+        collapse["reason"].as_str().unwrap().contains("PMD-sized"),
+        "{collapse}"
+    );
     assert_eq!(
         delta(&r, "thp_split_page"),
         0,

@@ -164,7 +164,20 @@ pub fn split(method: SplitMethod, region: &Region) -> Result<Maker, Refusal> {
     }
 }
 
-pub fn collapse() -> Result<Maker, Refusal> {
+pub fn collapse(region: &Region) -> Result<Maker, Refusal> {
+    // MADV_COLLAPSE makes PMD-sized THPs only (mm/khugepaged.c, madvise_collapse) and
+    // answers EINVAL for a range that holds no whole PMD: every call would fail.
+    let pmd = crate::system::thp::pmd_size() as usize;
+    if region.block < pmd {
+        return Err((
+            format!(
+                "MADV_COLLAPSE builds PMD-sized ({} KiB) THPs only, and this buffer's folios are {} KiB, so it has no PMD-sized range to collapse",
+                pmd / 1024,
+                region.block / 1024
+            ),
+            "use --buffer thp with the collapse disturber".to_string(),
+        ));
+    }
     crate::system::probe::try_madvise(MADV_COLLAPSE).map_err(|why| {
         (
             format!("MADV_COLLAPSE: {why}"),

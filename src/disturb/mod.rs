@@ -152,7 +152,7 @@ pub fn plan(
         let made: Result<ActionMaker, (String, String)> = match (spec.kind, spec.method) {
             (DisturbKind::Split, Some(method)) => madvise::split(method, region),
             (DisturbKind::Split, None) => Err(("split needs a method".into(), "set method".into())),
-            (DisturbKind::Collapse, _) => madvise::collapse(),
+            (DisturbKind::Collapse, _) => madvise::collapse(region),
             (DisturbKind::SwapOut, _) => {
                 if swap_ready {
                     madvise::swap_out()
