@@ -148,6 +148,41 @@ fn splitting_mthp_folios_is_proven_by_the_per_size_counters() {
 }
 
 #[test]
+fn hugetlb_buffers_refuse_thp_disturbers_and_fork_children_killed_are_not_evidence() {
+    let Some(_l) = privileged(
+        "hugetlb_buffers_refuse_thp_disturbers_and_fork_children_killed_are_not_evidence",
+    ) else {
+        return;
+    };
+    let nr_before = std::fs::read_to_string("/proc/sys/vm/nr_hugepages").unwrap();
+    let (out, r, _dir) = disturbed_run(&["--buffer", "hugetlb", "--split", "cold", "--fork"]);
+    // The split cannot act on hugetlb: refused up front, the fork still runs.
+    let split = r["unavailable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["what"] == "disturber split:cold")
+        .unwrap_or_else(|| panic!("split not refused: {}", r["unavailable"]));
+    assert!(split["reason"].as_str().unwrap().contains("hugetlb"), "{split}");
+    // thpbench reserves only the huge pages its buffer needs, so when the parent's I/O
+    // breaks copy-on-write on a page a child still maps, the kernel takes the page from
+    // the child (SIGBUS). A child without a verdict proves nothing: the run says so.
+    let fork = disturber(&r, "fork");
+    let failed = fork["extra"]["child_failures"].as_u64().unwrap();
+    assert!(failed > 0, "no child was killed: {fork}");
+    assert_eq!(fork["extra"]["child_last_signal"], libc::SIGBUS, "{fork}");
+    assert_eq!(r["valid"], false);
+    let reasons = r["invalid_reasons"].to_string();
+    assert!(reasons.contains("gave no verdict, killed by SIGBUS"), "{reasons}");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/vm/nr_hugepages").unwrap(),
+        nr_before,
+        "nr_hugepages restored"
+    );
+}
+
+#[test]
 fn debugfs_split_is_unavailable_under_lockdown() {
     let Some(_l) = privileged("debugfs_split_is_unavailable_under_lockdown") else {
         return;

@@ -21,6 +21,8 @@ struct Fork {
     children: u64,
     child_saw_change: u64,
     child_failures: u64,
+    /// The signal that last killed a child before its verdict (0: none did).
+    child_last_signal: u64,
 }
 
 pub fn maker(hold_ns: u64) -> Box<dyn Fn() -> Box<dyn Action> + Send + Sync> {
@@ -96,7 +98,12 @@ impl Action for Fork {
             match (n, verdict) {
                 (1, b'S') => {}
                 (1, b'C') => self.child_saw_change += 1,
-                _ => self.child_failures += 1,
+                _ => {
+                    self.child_failures += 1;
+                    if libc::WIFSIGNALED(status) {
+                        self.child_last_signal = libc::WTERMSIG(status) as u64;
+                    }
+                }
             }
         }
         Ok(true)
@@ -107,6 +114,7 @@ impl Action for Fork {
             ("children".to_string(), self.children),
             ("child_saw_parent_data".to_string(), self.child_saw_change),
             ("child_failures".to_string(), self.child_failures),
+            ("child_last_signal".to_string(), self.child_last_signal),
         ])
     }
 }

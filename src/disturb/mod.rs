@@ -149,7 +149,18 @@ pub fn plan(
     let mut refused = Vec::new();
     for spec in &w.disturb {
         let label = spec.label();
+        let hugetlb = w.buffer == crate::workload::Backing::Hugetlb;
         let made: Result<ActionMaker, (String, String)> = match (spec.kind, spec.method) {
+            // hugetlb pages are no THP: the kernel does not split, collapse, page out or
+            // reclaim them (MADV_COLD/PAGEOUT/COLLAPSE answer EINVAL on a hugetlb VMA).
+            (DisturbKind::Split | DisturbKind::Collapse | DisturbKind::SwapOut | DisturbKind::Pressure, _)
+                if hugetlb =>
+            {
+                Err((
+                    "the buffer is hugetlb, which the kernel never splits, collapses, pages out or reclaims".into(),
+                    "use --buffer thp or mthp:SIZE for this disturber (fork works on hugetlb)".into(),
+                ))
+            }
             (DisturbKind::Split, Some(method)) => madvise::split(method, region),
             (DisturbKind::Split, None) => Err(("split needs a method".into(), "set method".into())),
             (DisturbKind::Collapse, _) => madvise::collapse(region),

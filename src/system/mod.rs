@@ -97,10 +97,23 @@ impl Drop for KnobGuard {
     }
 }
 
-/// Formats an errno for people: `EPERM (Operation not permitted)`.
+/// Formats an errno for people, name and text once: `EPERM: Operation not permitted`.
 pub fn errno_text(err: &io::Error) -> String {
     match err.raw_os_error() {
-        Some(code) => format!("{} ({})", nix::errno::Errno::from_raw(code), err),
+        // nix's Display is `EPERM: Operation not permitted`; io::Error's would repeat
+        // the text with `(os error 1)`.
+        Some(code) => nix::errno::Errno::from_raw(code).to_string(),
         None => err.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn errno_text_names_the_errno_and_says_its_text_once() {
+        let e = std::io::Error::from_raw_os_error(libc::EINVAL);
+        assert_eq!(super::errno_text(&e), "EINVAL: Invalid argument");
+        let plain = std::io::Error::other("no errno here");
+        assert_eq!(super::errno_text(&plain), "no errno here");
     }
 }
