@@ -269,6 +269,9 @@ pub struct DisturberReport {
     /// vmstat counters this disturber is expected to move, and whether any moved.
     pub expected_counters: Vec<String>,
     pub counters_moved: bool,
+    /// The groups of expected_counters that did not move.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counters_not_moved: Vec<String>,
     /// Extra figures a disturber reports (fork: child reads, child mismatches).
     #[serde(default)]
     pub extra: BTreeMap<String, u64>,

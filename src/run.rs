@@ -514,7 +514,7 @@ impl Setup {
         let mut timeline = merged.timeline;
         let disturbers: Vec<crate::result::DisturberReport> = disturber_outputs
             .iter()
-            .map(|o| o.report(&vmstat_delta))
+            .map(|o| o.report(&vmstat_delta, w.buffer))
             .collect();
         for (o, report) in disturber_outputs.iter().zip(&disturbers) {
             attribute_actions(
@@ -525,10 +525,10 @@ impl Setup {
             );
             if report.actions > 0 && !report.counters_moved && !interrupted {
                 result.invalid_reasons.push(format!(
-                    "run {repeat}: disturber {} acted {} times but the vmstat counters that prove it ({}) did not all move",
+                    "run {repeat}: disturber {} acted {} times but the vmstat counters that prove it did not all move: none of {} moved",
                     report.name,
                     report.actions,
-                    report.expected_counters.join(", ")
+                    report.counters_not_moved.join(", nor ")
                 ));
             }
             if report.actions == 0 && !interrupted {

@@ -163,7 +163,10 @@ fn hugetlb_buffers_refuse_thp_disturbers_and_fork_children_killed_are_not_eviden
         .iter()
         .find(|u| u["what"] == "disturber split:cold")
         .unwrap_or_else(|| panic!("split not refused: {}", r["unavailable"]));
-    assert!(split["reason"].as_str().unwrap().contains("hugetlb"), "{split}");
+    assert!(
+        split["reason"].as_str().unwrap().contains("hugetlb"),
+        "{split}"
+    );
     // thpbench reserves only the huge pages its buffer needs, so when the parent's I/O
     // breaks copy-on-write on a page a child still maps, the kernel takes the page from
     // the child (SIGBUS). A child without a verdict proves nothing: the run says so.
@@ -173,7 +176,10 @@ fn hugetlb_buffers_refuse_thp_disturbers_and_fork_children_killed_are_not_eviden
     assert_eq!(fork["extra"]["child_last_signal"], libc::SIGBUS, "{fork}");
     assert_eq!(r["valid"], false);
     let reasons = r["invalid_reasons"].to_string();
-    assert!(reasons.contains("gave no verdict, killed by SIGBUS"), "{reasons}");
+    assert!(
+        reasons.contains("gave no verdict, killed by SIGBUS"),
+        "{reasons}"
+    );
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert_eq!(
         std::fs::read_to_string("/proc/sys/vm/nr_hugepages").unwrap(),
@@ -267,6 +273,42 @@ fn swap_out_on_a_zram_swap_made_by_the_run_and_removed_after() {
     );
     assert_eq!(swaps(), swaps_before, "swap made for the run is off");
     assert_eq!(zram_devices(), zram_before, "its zram device is gone");
+}
+
+#[test]
+fn on_base_pages_split_is_refused_and_swap_out_is_proven_by_pswp_alone() {
+    let Some(_l) =
+        privileged("on_base_pages_split_is_refused_and_swap_out_is_proven_by_pswp_alone")
+    else {
+        return;
+    };
+    let (out, r, _dir) = disturbed_run(&[
+        "--buffer",
+        "4k",
+        "--split",
+        "cold",
+        "--swap-out",
+        "--swap",
+        "zram:256M",
+    ]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let split = r["unavailable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["what"] == "disturber split:cold")
+        .unwrap_or_else(|| panic!("split not refused: {}", r["unavailable"]));
+    assert!(
+        split["reason"].as_str().unwrap().contains("4 KiB"),
+        "{split}"
+    );
+    // 4 KiB pages swap one by one: no THP counter can move, pswpout/pswpin prove it.
+    assert_moved(&r, "swap-out", &["pswpout"]);
+    assert_eq!(delta(&r, "thp_swpout"), 0);
+    assert_eq!(
+        disturber(&r, "swap-out")["expected_counters"],
+        serde_json::json!(["pswpout", "pswpin|swpin_zero|swpin"])
+    );
 }
 
 #[test]

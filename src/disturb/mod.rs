@@ -85,11 +85,19 @@ pub trait Action: Send {
     }
 }
 
-/// The vmstat counters that prove a disturber did its job: every group must move, and
-/// a group moves when any of its counters does (`*`: any mTHP size; the kernel counts
-/// PMD-sized folios in thp_* and every size in mthp_<size>kB_*).
-pub fn expected_counters(spec: &DisturbSpec) -> Vec<Vec<&'static str>> {
+/// The vmstat counters that prove a disturber did its job on buffers of `backing`:
+/// every group must move, and a group moves when any of its counters does (`*`: any
+/// mTHP size; the kernel counts PMD-sized folios in thp_* and every size in
+/// mthp_<size>kB_*).
+pub fn expected_counters(
+    spec: &DisturbSpec,
+    backing: crate::workload::Backing,
+) -> Vec<Vec<&'static str>> {
     match (spec.kind, spec.method) {
+        // 4 KiB pages swap out one by one: no huge-page counter can move.
+        (DisturbKind::SwapOut, _) if backing == crate::workload::Backing::Base => {
+            vec![vec!["pswpout"], vec!["pswpin", "swpin_zero", "swpin"]]
+        }
         (
             DisturbKind::Split,
             Some(SplitMethod::Cold | SplitMethod::Pageout | SplitMethod::Debugfs),
@@ -150,6 +158,7 @@ pub fn plan(
     for spec in &w.disturb {
         let label = spec.label();
         let hugetlb = w.buffer == crate::workload::Backing::Hugetlb;
+        let base_pages = w.buffer == crate::workload::Backing::Base;
         let made: Result<ActionMaker, (String, String)> = match (spec.kind, spec.method) {
             // hugetlb pages are no THP: the kernel does not split, collapse, page out or
             // reclaim them (MADV_COLD/PAGEOUT/COLLAPSE answer EINVAL on a hugetlb VMA).
@@ -161,6 +170,10 @@ pub fn plan(
                     "use --buffer thp or mthp:SIZE for this disturber (fork works on hugetlb)".into(),
                 ))
             }
+            (DisturbKind::Split, _) if base_pages => Err((
+                "the buffer is 4 KiB pages: there is no huge page to split".into(),
+                "use --buffer thp or mthp:SIZE to split huge pages under the I/O".into(),
+            )),
             (DisturbKind::Split, Some(method)) => madvise::split(method, region),
             (DisturbKind::Split, None) => Err(("split needs a method".into(), "set method".into())),
             (DisturbKind::Collapse, _) => madvise::collapse(region),
@@ -242,8 +255,12 @@ pub struct DisturberOutput {
 }
 
 impl DisturberOutput {
-    pub fn report(&self, vmstat_delta: &BTreeMap<String, i64>) -> DisturberReport {
-        let groups = expected_counters(&self.spec);
+    pub fn report(
+        &self,
+        vmstat_delta: &BTreeMap<String, i64>,
+        backing: crate::workload::Backing,
+    ) -> DisturberReport {
+        let groups = expected_counters(&self.spec, backing);
         let moved = |g: &Vec<&str>| {
             g.iter().any(|pattern| {
                 vmstat_delta.iter().any(|(name, v)| {
@@ -265,6 +282,11 @@ impl DisturberOutput {
             } else {
                 self.actions > 0 && groups.iter().all(moved)
             },
+            counters_not_moved: groups
+                .iter()
+                .filter(|g| !moved(g))
+                .map(|g| g.join("|"))
+                .collect(),
             extra: self.extra.clone(),
         }
     }

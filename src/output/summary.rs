@@ -272,7 +272,7 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             if d.counters_moved {
                 String::new()
             } else {
-                format!("  (none of {} moved)", d.expected_counters.join(", "))
+                format!("  (none of {} moved)", d.counters_not_moved.join(", nor "))
             }
         );
         if let Some(children) = d.extra.get("children") {
