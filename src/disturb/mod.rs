@@ -155,10 +155,10 @@ pub fn plan(
         .collect();
     let mut planned = Vec::new();
     let mut refused = Vec::new();
+    let hugetlb = w.buffer == crate::workload::Backing::Hugetlb;
+    let base_pages = w.buffer == crate::workload::Backing::Base;
     for spec in &w.disturb {
         let label = spec.label();
-        let hugetlb = w.buffer == crate::workload::Backing::Hugetlb;
-        let base_pages = w.buffer == crate::workload::Backing::Base;
         let made: Result<ActionMaker, (String, String)> = match (spec.kind, spec.method) {
             // hugetlb pages are no THP: the kernel does not split, collapse, page out or
             // reclaim them (MADV_COLD/PAGEOUT/COLLAPSE answer EINVAL on a hugetlb VMA).
