@@ -42,6 +42,19 @@ fn disturber<'a>(r: &'a serde_json::Value, name: &str) -> &'a serde_json::Value 
         .unwrap_or_else(|| panic!("no disturber {name} in {}", r["runs"][0]["disturbers"]))
 }
 
+/// The reason a disturber was refused up front (its `unavailable` entry).
+fn refused_because<'a>(r: &'a serde_json::Value, label: &str) -> &'a str {
+    let what = format!("disturber {label}");
+    r["unavailable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["what"] == what.as_str())
+        .unwrap_or_else(|| panic!("{what} not refused: {}", r["unavailable"]))["reason"]
+        .as_str()
+        .unwrap()
+}
+
 fn delta(r: &serde_json::Value, counter: &str) -> i64 {
     r["runs"][0]["vmstat_delta"][counter].as_i64().unwrap_or(0)
 }
@@ -118,16 +131,8 @@ fn splitting_mthp_folios_is_proven_by_the_per_size_counters() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_moved(&r, "split:cold", &["mthp_64kB_split"]);
-    let collapse = r["unavailable"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["what"] == "disturber collapse")
-        .unwrap_or_else(|| panic!("collapse not unavailable: {}", r["unavailable"]));
-    assert!(
-        collapse["reason"].as_str().unwrap().contains("PMD-sized"),
-        "{collapse}"
-    );
+    let collapse = refused_because(&r, "collapse");
+    assert!(collapse.contains("PMD-sized"), "{collapse}");
     assert_eq!(
         delta(&r, "thp_split_page"),
         0,
@@ -157,16 +162,8 @@ fn hugetlb_buffers_refuse_thp_disturbers_and_fork_children_killed_are_not_eviden
     let nr_before = std::fs::read_to_string("/proc/sys/vm/nr_hugepages").unwrap();
     let (out, r, _dir) = disturbed_run(&["--buffer", "hugetlb", "--split", "cold", "--fork"]);
     // The split cannot act on hugetlb: refused up front, the fork still runs.
-    let split = r["unavailable"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["what"] == "disturber split:cold")
-        .unwrap_or_else(|| panic!("split not refused: {}", r["unavailable"]));
-    assert!(
-        split["reason"].as_str().unwrap().contains("hugetlb"),
-        "{split}"
-    );
+    let split = refused_because(&r, "split:cold");
+    assert!(split.contains("hugetlb"), "{split}");
     // thpbench reserves only the huge pages its buffer needs, so when the parent's I/O
     // breaks copy-on-write on a page a child still maps, the kernel takes the page from
     // the child (SIGBUS). A child without a verdict proves nothing: the run says so.
@@ -230,13 +227,8 @@ fn debugfs_split_is_unavailable_under_lockdown() {
     // With another disturber, the run goes on and records it unavailable.
     let (out, r, _dir) = disturbed_run(&["--split", "debugfs", "--split", "cold"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let u = r["unavailable"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["what"] == "disturber split:debugfs")
-        .expect("debugfs unavailable entry");
-    assert!(u["reason"].as_str().unwrap().contains("EPERM"), "{u}");
+    let why = refused_because(&r, "split:debugfs");
+    assert!(why.contains("EPERM"), "{why}");
     assert_moved(&r, "split:cold", &["thp_split_page"]);
     assert_eq!(
         debugfs_mounted(),
@@ -292,16 +284,8 @@ fn on_base_pages_split_is_refused_and_swap_out_is_proven_by_pswp_alone() {
         "zram:256M",
     ]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let split = r["unavailable"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["what"] == "disturber split:cold")
-        .unwrap_or_else(|| panic!("split not refused: {}", r["unavailable"]));
-    assert!(
-        split["reason"].as_str().unwrap().contains("4 KiB"),
-        "{split}"
-    );
+    let split = refused_because(&r, "split:cold");
+    assert!(split.contains("4 KiB"), "{split}");
     // 4 KiB pages swap one by one: no THP counter can move, pswpout/pswpin prove it.
     assert_moved(&r, "swap-out", &["pswpout"]);
     assert_eq!(delta(&r, "thp_swpout"), 0);
