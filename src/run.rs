@@ -539,39 +539,9 @@ impl Setup {
                     report.last_error.as_deref().unwrap_or("none")
                 ));
             }
-            if let Some(&failed) = report.extra.get("child_failures") {
-                if failed > 0 && !interrupted {
-                    // A child with no verdict checked nothing: the fork claim is unproven.
-                    let signal = report.extra.get("child_last_signal").copied().unwrap_or(0);
-                    let how = match signal {
-                        0 => String::new(),
-                        s => format!(
-                            ", killed by {}",
-                            nix::sys::signal::Signal::try_from(s as i32).map_or_else(
-                                |_| format!("signal {s}"),
-                                |sig| sig.as_str().to_string()
-                            )
-                        ),
-                    };
-                    let hint = if signal == libc::SIGBUS as u64
-                        && w.buffer == crate::workload::Backing::Hugetlb
-                    {
-                        " (on a MAP_PRIVATE hugetlb mapping a copy-on-write that finds no free huge page takes the page from the child: mm/hugetlb.c, unmap_ref_private)"
-                    } else {
-                        ""
-                    };
-                    result.invalid_reasons.push(format!(
-                        "run {repeat}: {failed} of {} forked children gave no verdict{how}{hint}",
-                        report.extra.get("children").copied().unwrap_or(0)
-                    ));
-                }
-            }
-            if let Some(&saw) = report.extra.get("child_saw_parent_data") {
-                if saw > 0 {
-                    // Kept apart from verify.mismatches: the parent's reads may all be
-                    // right while the child's private memory changed under it.
-                    result.invalid_reasons.push(format!("run {repeat}: {saw} forked children saw their buffer change: data meant for the parent reached the child"));
-                }
+            // The fork disturber's children report through `extra`.
+            for why in crate::disturb::fork::invalid_reasons(&report.extra, w.buffer, interrupted) {
+                result.invalid_reasons.push(format!("run {repeat}: {why}"));
             }
         }
         Ok(RunResult {

@@ -118,3 +118,77 @@ impl Action for Fork {
         ])
     }
 }
+
+/// Why a run with this fork disturber's `extra` cannot count as evidence. A child that
+/// saw its buffer change is kept apart from verify.mismatches (the parent's reads may
+/// all be right while the child's private memory changed under it); a child with no
+/// verdict checked nothing.
+pub fn invalid_reasons(
+    extra: &BTreeMap<String, u64>,
+    backing: crate::workload::Backing,
+    interrupted: bool,
+) -> Vec<String> {
+    let get = |k: &str| extra.get(k).copied().unwrap_or(0);
+    let mut reasons = Vec::new();
+    let failed = get("child_failures");
+    if failed > 0 && !interrupted {
+        let signal = get("child_last_signal");
+        let how = match signal {
+            0 => String::new(),
+            s => format!(
+                ", killed by {}",
+                nix::sys::signal::Signal::try_from(s as i32)
+                    .map_or_else(|_| format!("signal {s}"), |sig| sig.as_str().to_string())
+            ),
+        };
+        let hint = if signal == libc::SIGBUS as u64 && backing == crate::workload::Backing::Hugetlb
+        {
+            " (on a MAP_PRIVATE hugetlb mapping a copy-on-write that finds no free huge page takes the page from the child: mm/hugetlb.c, unmap_ref_private)"
+        } else {
+            ""
+        };
+        reasons.push(format!(
+            "{failed} of {} forked children gave no verdict{how}{hint}",
+            get("children")
+        ));
+    }
+    let saw = get("child_saw_parent_data");
+    if saw > 0 {
+        reasons.push(format!(
+            "{saw} forked children saw their buffer change: data meant for the parent reached the child"
+        ));
+    }
+    reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::Backing;
+
+    #[test]
+    fn children_without_a_verdict_or_with_a_changed_buffer_are_named() {
+        let extra = |failed, signal, saw| {
+            BTreeMap::from([
+                ("children".to_string(), 10),
+                ("child_failures".to_string(), failed),
+                ("child_last_signal".to_string(), signal),
+                ("child_saw_parent_data".to_string(), saw),
+            ])
+        };
+        assert!(invalid_reasons(&extra(0, 0, 0), Backing::Thp, false).is_empty());
+        let r = invalid_reasons(&extra(3, libc::SIGBUS as u64, 0), Backing::Hugetlb, false);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].starts_with("3 of 10 forked children gave no verdict, killed by SIGBUS (on a MAP_PRIVATE hugetlb"), "{r:?}");
+        let r = invalid_reasons(&extra(1, 0, 2), Backing::Thp, false);
+        assert_eq!(r, vec![
+            "1 of 10 forked children gave no verdict".to_string(),
+            "2 forked children saw their buffer change: data meant for the parent reached the child".to_string(),
+        ]);
+        // An interrupted run's children may die with the run: not held against it.
+        assert_eq!(
+            invalid_reasons(&extra(1, 9, 0), Backing::Thp, true).len(),
+            0
+        );
+    }
+}

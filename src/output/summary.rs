@@ -168,8 +168,7 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
         .filter(|(k, v)| {
             **v != 0
                 && (k.starts_with("thp_") || k.starts_with("mthp_") || k.starts_with("pswp"))
-                && !k.ends_with("nr_anon")
-                && !k.ends_with("nr_anon_partially_mapped")
+                && !crate::system::vmstat::is_gauge(k)
         })
         .map(|(k, v)| format!("{k} {v:+}"))
         .collect();

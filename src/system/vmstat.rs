@@ -17,6 +17,13 @@ pub fn is_tracked(name: &str) -> bool {
 }
 
 const MTHP_PREFIX: &str = "mthp_";
+
+/// Tracked values that are levels, not event counts (their delta is a change of level):
+/// the per-size mTHP nr_anon and nr_anon_partially_mapped.
+pub fn is_gauge(name: &str) -> bool {
+    name.starts_with(MTHP_PREFIX)
+        && (name.ends_with("_nr_anon") || name.ends_with("_nr_anon_partially_mapped"))
+}
 const MTHP_STATS: &str = "/sys/kernel/mm/transparent_hugepage";
 
 #[derive(Debug, Clone, Default)]
@@ -134,6 +141,14 @@ mod tests {
             !d.contains_key("mthp_16kB_swpout"),
             "unmoved mTHP counters are left out"
         );
+    }
+
+    #[test]
+    fn only_the_mthp_anon_levels_are_gauges() {
+        assert!(is_gauge("mthp_64kB_nr_anon"));
+        assert!(is_gauge("mthp_64kB_nr_anon_partially_mapped"));
+        assert!(!is_gauge("mthp_64kB_split"));
+        assert!(!is_gauge("thp_split_page"));
     }
 
     #[test]
