@@ -11,6 +11,7 @@ pub mod engine;
 pub mod export;
 pub mod measure;
 pub mod output;
+pub mod placement;
 pub mod plot;
 pub mod result;
 pub mod run;

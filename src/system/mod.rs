@@ -5,10 +5,12 @@
 pub mod cgroup;
 pub mod cpu;
 pub mod mounts;
+pub mod numa;
 pub mod pagemap;
 pub mod probe;
 pub mod swap;
 pub mod thp;
+pub mod topology;
 pub mod vmstat;
 pub mod zram;
 

@@ -480,7 +480,38 @@ pub fn probe(target_dir: &Path) -> Vec<ProbeRow> {
                 .join("; ")
         ),
     ));
+    rows.push(topology_row(&super::topology::Topology::current()));
     rows
+}
+
+/// Cores, threads per core, packages, and each node's CPUs and memory.
+fn topology_row(t: &super::topology::Topology) -> ProbeRow {
+    let nodes = t
+        .nodes
+        .iter()
+        .map(|n| {
+            let mem =
+                |b: Option<u64>| b.map_or("?".into(), |b| crate::units::human_bytes(b as f64));
+            format!(
+                "node {}: cpus {}, memory {} ({} free)",
+                n.id,
+                crate::units::format_cpu_list(&n.cpus),
+                mem(n.mem_total),
+                mem(n.mem_free)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    info(
+        "topology",
+        format!(
+            "{} cores, {} threads per core, {} packages, {} NUMA nodes; {nodes}",
+            t.core_count(),
+            t.threads_per_core(),
+            t.package_count(),
+            t.nodes.len()
+        ),
+    )
 }
 
 pub fn print_table(rows: &[ProbeRow]) {
