@@ -512,9 +512,10 @@ impl Setup {
         verify.first_mismatches.truncate(16);
         let vmstat_delta = vm_after.delta_since(&vm_before);
         let mut timeline = merged.timeline;
+        let zswap = crate::system::swap::zswap_enabled();
         let disturbers: Vec<crate::result::DisturberReport> = disturber_outputs
             .iter()
-            .map(|o| o.report(&vmstat_delta, w.buffer))
+            .map(|o| o.report(&vmstat_delta, w.buffer, zswap))
             .collect();
         for (o, report) in disturber_outputs.iter().zip(&disturbers) {
             attribute_actions(

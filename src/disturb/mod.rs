@@ -88,8 +88,31 @@ pub trait Action: Send {
 /// The vmstat counters that prove a disturber did its job on buffers of `backing`:
 /// every group must move, and a group moves when any of its counters does (`*`: any
 /// mTHP size; the kernel counts PMD-sized folios in thp_* and every size in
-/// mthp_<size>kB_*).
+/// mthp_<size>kB_*). With zswap enabled, a page swapped out into zswap is counted in
+/// zswpout (mthp_<size>kB_zswpout per folio) and read back in zswpin, never in
+/// pswpout/pswpin or thp_swpout (mm/page_io.c swap_writeout, swap_read_folio).
 pub fn expected_counters(
+    spec: &DisturbSpec,
+    backing: crate::workload::Backing,
+    zswap: bool,
+) -> Vec<Vec<&'static str>> {
+    let mut groups = device_swap_counters(spec, backing);
+    if zswap {
+        for group in &mut groups {
+            let also: &[&'static str] = match group[0] {
+                "pswpout" => &["zswpout"],
+                "pswpin" => &["zswpin"],
+                "thp_swpout" => &["mthp_*_zswpout"],
+                _ => &[],
+            };
+            group.extend_from_slice(also);
+        }
+    }
+    groups
+}
+
+/// expected_counters when swapped pages go to the swap device (no zswap).
+fn device_swap_counters(
     spec: &DisturbSpec,
     backing: crate::workload::Backing,
 ) -> Vec<Vec<&'static str>> {
@@ -259,8 +282,9 @@ impl DisturberOutput {
         &self,
         vmstat_delta: &BTreeMap<String, i64>,
         backing: crate::workload::Backing,
+        zswap: bool,
     ) -> DisturberReport {
-        let groups = expected_counters(&self.spec, backing);
+        let groups = expected_counters(&self.spec, backing, zswap);
         let moved = |g: &&Vec<&str>| {
             g.iter().any(|pattern| {
                 vmstat_delta.iter().any(|(name, v)| {
@@ -403,4 +427,77 @@ pub fn restore(buffers: &IoBuffers) {
         };
     }
     buffers.prefault();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::Backing;
+
+    fn spec(kind: DisturbKind) -> DisturbSpec {
+        DisturbSpec {
+            kind,
+            method: None,
+            every: crate::units::Duration(2_000_000),
+            fraction: 1.0,
+            cpu: None,
+            hold: crate::units::Duration(0),
+        }
+    }
+
+    fn output(kind: DisturbKind) -> DisturberOutput {
+        DisturberOutput {
+            spec: spec(kind),
+            cpu: None,
+            actions: 10,
+            errors: 0,
+            last_error: None,
+            latency: new_histogram(),
+            action_times: Vec::new(),
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// What a swap-out into zswap moves (mm/page_io.c swap_writeout: zswap_store
+    /// returns before __swap_writepage counts pswpout and thp_swpout).
+    fn zswap_delta() -> BTreeMap<String, i64> {
+        [
+            ("pswpout", 0),
+            ("pswpin", 0),
+            ("thp_swpout", 0),
+            ("zswpout", 5120),
+            ("zswpin", 4096),
+            ("mthp_2048kB_zswpout", 10),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    #[test]
+    fn swap_into_zswap_proves_swap_out_and_pressure_only_where_zswap_is_enabled() {
+        for kind in [DisturbKind::SwapOut, DisturbKind::Pressure] {
+            let out = output(kind);
+            let with = out.report(&zswap_delta(), Backing::Thp, true);
+            assert!(with.counters_moved, "{kind:?} with zswap: {with:?}");
+            let without = out.report(&zswap_delta(), Backing::Thp, false);
+            assert!(
+                !without.counters_moved,
+                "{kind:?} without zswap cannot have swapped into it: {without:?}"
+            );
+            assert!(without.counters_not_moved.iter().any(|g| g == "pswpout"));
+        }
+        let base = output(DisturbKind::SwapOut).report(&zswap_delta(), Backing::Base, true);
+        assert!(base.counters_moved, "{base:?}");
+        assert_eq!(
+            base.expected_counters,
+            vec!["pswpout|zswpout", "pswpin|swpin_zero|swpin|zswpin"]
+        );
+    }
+
+    #[test]
+    fn zswap_counters_are_kept_in_the_vmstat_delta() {
+        assert!(crate::system::vmstat::is_tracked("zswpout"));
+        assert!(crate::system::vmstat::is_tracked("zswpin"));
+    }
 }
