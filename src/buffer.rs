@@ -407,11 +407,33 @@ mod tests {
     }
 
     #[test]
-    fn base_page_buffer_is_mapped_and_aligned() {
+    fn base_page_buffer_is_mapped_aligned_and_measured_in_base_pages() {
+        if !crate::system::is_root() {
+            crate::system::pagemap::tests::skip_unless_root(
+                "base_page_buffer_is_mapped_aligned_and_measured_in_base_pages",
+            );
+            return;
+        }
         let b = IoBuffers::new(Backing::Base, Share::Private, 2, 8192, false).unwrap();
         assert_eq!(b.base() as usize % PAGE, 0);
         assert_eq!(b.iovecs(1)[0].iov_len, 8192);
         let c = b.coverage().unwrap();
-        assert!(c.fraction > 0.99, "{c:?}");
+        assert_eq!(c.fraction, 1.0, "{c:?}");
+        assert_eq!(
+            c.by_folio_pages,
+            std::collections::BTreeMap::from([(1, (b.len() / PAGE) as u64)]),
+            "MADV_NOHUGEPAGE: every page its own folio"
+        );
+        // Half of it dropped: half of it is backed.
+        // SAFETY: the second half of the buffer's mapping.
+        let rc = unsafe {
+            libc::madvise(
+                b.base().add(b.len() / 2) as *mut libc::c_void,
+                b.len() / 2,
+                libc::MADV_DONTNEED,
+            )
+        };
+        assert_eq!(rc, 0);
+        assert_eq!(b.coverage().unwrap().fraction, 0.5);
     }
 }
