@@ -414,12 +414,24 @@ impl Setup {
         }
         rv.pinned.wait();
         rv.warmed.wait();
-        if !w.disturb.is_empty() {
-            // Every measured run, disturbed or baseline, starts from whole huge pages.
-            crate::disturb::restore(&self.buffers);
-        }
+        // Every measured run, disturbed or baseline, starts from whole folios of the
+        // asked size, or is not evidence.
+        let restore_notes = crate::disturb::restore(&self.buffers, MIN_COVERAGE);
         // Between warm-up and measurement: the "before" side of every proof.
         let cov_before = self.buffers.coverage()?;
+        let run_name = if disturbed || w.disturb.is_empty() {
+            format!("run {repeat}")
+        } else {
+            format!("baseline run {repeat}")
+        };
+        if cov_before.fraction < MIN_COVERAGE && w.buffer != Backing::Base {
+            let mut why = coverage_complaint(w, cov_before.fraction, "at its start");
+            for note in &restore_notes {
+                why.push_str("; ");
+                why.push_str(note);
+            }
+            result.invalid_reasons.push(format!("{run_name}: {why}"));
+        }
         let vm_before = Vmstat::snapshot().context("reading /proc/vmstat")?;
         let tracer = if w.lock_contention {
             match crate::measure::lockstat::LockTracer::start() {
@@ -469,6 +481,7 @@ impl Setup {
             .flatten()
             .collect();
         let lock_report = tracer.map(|t| t.stop());
+        let disturbed_run = disturbance.is_some();
         let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
         let vm_after = Vmstat::snapshot().context("reading /proc/vmstat")?;
         let cov_after = self.buffers.coverage()?;
@@ -488,14 +501,10 @@ impl Setup {
         let ops: u64 = outputs.iter().map(|o| o.recorder.ops).sum();
         let bytes: u64 = outputs.iter().map(|o| o.recorder.bytes).sum();
         let secs = duration_ns as f64 / 1e9;
-        if repeat == 0
-            && cov_after.fraction < MIN_COVERAGE
-            && w.buffer != Backing::Base
-            && w.disturb.is_empty()
-        {
-            result
-                .invalid_reasons
-                .push(coverage_complaint(w, cov_after.fraction, "after the run"));
+        // Undisturbed runs must also end as they started; disturbed ones split on purpose.
+        if !disturbed_run && cov_after.fraction < MIN_COVERAGE && w.buffer != Backing::Base {
+            let why = coverage_complaint(w, cov_after.fraction, "at its end");
+            result.invalid_reasons.push(format!("{run_name}: {why}"));
         }
         let mut verify = VerifyReport {
             enabled: w.verify,

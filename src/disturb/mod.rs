@@ -413,20 +413,49 @@ fn disturb_loop(
     out
 }
 
-/// Puts the buffer back to fully huge before a measured run: collapse every block and
-/// fault back anything swapped out. Best effort; coverage is measured afterwards.
-pub fn restore(buffers: &IoBuffers) {
-    if matches!(buffers.backing, crate::workload::Backing::Thp) {
-        // SAFETY: the range is the buffer mapping.
-        unsafe {
-            libc::madvise(
-                buffers.base() as *mut libc::c_void,
-                buffers.len(),
-                MADV_COLLAPSE,
-            )
-        };
+/// Puts the buffer back to whole folios of its size before a measured run: collapse
+/// PMD THPs (MADV_COLLAPSE), and where that is not enough, or for mTHP buffers, which
+/// MADV_COLLAPSE cannot rebuild (it makes PMD-sized THPs only), drop the whole buffer
+/// (MADV_DONTNEED) and fault it in again, so that the fault path allocates folios of
+/// the asked size. Returns what did not work, for the caller's verdict on coverage; the
+/// buffer's contents are not kept (every I/O writes or stamps its data afresh).
+pub fn restore(buffers: &IoBuffers, min_coverage: f64) -> Vec<String> {
+    use crate::workload::Backing;
+    let mut notes = Vec::new();
+    if matches!(buffers.backing, Backing::Base | Backing::Hugetlb) {
+        buffers.prefault();
+        return notes;
+    }
+    let covered = || buffers.coverage().is_ok_and(|c| c.fraction >= min_coverage);
+    if covered() {
+        return notes;
+    }
+    let madvise = |advice: libc::c_int| {
+        // SAFETY: the range is the buffer mapping; no worker does I/O while it runs.
+        let rc =
+            unsafe { libc::madvise(buffers.base() as *mut libc::c_void, buffers.len(), advice) };
+        (rc != 0).then(std::io::Error::last_os_error)
+    };
+    if buffers.backing == Backing::Thp {
+        if let Some(e) = madvise(MADV_COLLAPSE) {
+            notes.push(format!(
+                "MADV_COLLAPSE of the buffer failed: {}",
+                crate::system::errno_text(&e)
+            ));
+        }
+        buffers.prefault();
+        if covered() {
+            return notes;
+        }
+    }
+    if let Some(e) = madvise(libc::MADV_DONTNEED) {
+        notes.push(format!(
+            "MADV_DONTNEED of the buffer (to fault it in again) failed: {}",
+            crate::system::errno_text(&e)
+        ));
     }
     buffers.prefault();
+    notes
 }
 
 #[cfg(test)]
