@@ -533,7 +533,20 @@ impl Setup {
                 &mut timeline,
                 &mut verify.first_mismatches,
             );
-            if report.actions > 0 && !report.counters_moved && !interrupted {
+            // Confirmed actions on the buffer prove a disturbance where they can be seen;
+            // the system-wide counters then only support it.
+            if report.actions > 0 && report.confirmed == Some(0) && !interrupted {
+                result.invalid_reasons.push(format!(
+                    "run {repeat}: disturber {} acted {} times but none of its actions changed the folio of the page it acted on (pagemap + kpageflags before and after each){}",
+                    report.name,
+                    report.actions,
+                    if report.counters_moved { "; the system-wide vmstat counters moved, from other activity" } else { "" }
+                ));
+            } else if report.actions > 0
+                && report.confirmed.is_none()
+                && !report.counters_moved
+                && !interrupted
+            {
                 result.invalid_reasons.push(format!(
                     "run {repeat}: disturber {} acted {} times but the vmstat counters that prove it did not all move: none of {} moved",
                     report.name,

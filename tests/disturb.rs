@@ -66,6 +66,18 @@ fn assert_moved(r: &serde_json::Value, name: &str, counters: &[&str]) {
         "{name} never acted: {d}"
     );
     assert_eq!(d["counters_moved"], true, "{name}: {d}");
+    // Confirmed on the buffer itself (pagemap + kpageflags, root) for every disturber
+    // that changes folios one action at a time.
+    if !["split:mprotect", "pressure"].contains(&name) {
+        let confirmed = d["confirmed"].as_u64().unwrap_or(0);
+        assert!(
+            confirmed > 0,
+            "{name}: no action confirmed on the buffer: {d}"
+        );
+        assert!(confirmed <= d["actions"].as_u64().unwrap());
+    } else {
+        assert!(d.get("confirmed").is_none(), "{name}: {d}");
+    }
     assert!(
         counters.iter().any(|c| delta(r, c) > 0),
         "{name}: none of {counters:?} moved: {}",

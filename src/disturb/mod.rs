@@ -3,6 +3,7 @@
 //! logging when it acted, so that latency spikes line up with what caused them and the
 //! vmstat deltas prove that the kernel did what was asked.
 
+mod confirm;
 pub mod fork;
 mod madvise;
 mod pressure;
@@ -75,6 +76,10 @@ pub trait Action: Send {
     /// Acts on block `b`; Ok(true) when an action was taken, Ok(false) when the block
     /// had nothing to act on.
     fn act(&mut self, region: &Region, b: usize) -> std::io::Result<bool>;
+    /// The address of the page whose folio shows the action's effect on block `b`.
+    fn touched(&self, r: &Region, b: usize) -> usize {
+        r.block_addr(b)
+    }
     /// Whole-round actions (fork) return true and are called once per round with b = 0.
     fn per_round(&self) -> bool {
         false
@@ -269,6 +274,9 @@ pub struct DisturberOutput {
     pub spec: DisturbSpec,
     pub cpu: Option<usize>,
     pub actions: u64,
+    /// Actions seen to change the folio of the page acted on; None where that cannot be
+    /// seen (not root) or the disturber changes no folio one action at a time.
+    pub confirmed: Option<u64>,
     pub errors: u64,
     pub last_error: Option<String>,
     pub latency: Histogram<u64>,
@@ -301,6 +309,7 @@ impl DisturberOutput {
             name: self.spec.label(),
             cpu: self.cpu,
             actions: self.actions,
+            confirmed: self.confirmed,
             errors: self.errors,
             last_error: self.last_error.clone(),
             latency_ns: summarize(&self.latency),
@@ -360,6 +369,7 @@ fn disturb_loop(
         spec: spec.clone(),
         cpu: pinned,
         actions: 0,
+        confirmed: None,
         errors: 0,
         last_error: None,
         latency: new_histogram(),
@@ -372,6 +382,8 @@ fn disturb_loop(
     } else {
         ((blocks as f64 * spec.fraction).ceil() as usize).clamp(1, blocks)
     };
+    let confirmer = confirm::Confirmer::new(&spec);
+    out.confirmed = confirmer.as_ref().map(|_| 0);
     let mut cursor = 0usize;
     while !stop.load(Ordering::Relaxed) {
         let round_start = now_ns();
@@ -381,12 +393,14 @@ fn disturb_loop(
             }
             let b = cursor % blocks;
             cursor += 1;
-            let t0 = now_ns();
-            let r = action.act(&region, b);
-            let t1 = now_ns();
+            let (r, t0, t1, confirmed) =
+                act_and_confirm(action.as_mut(), confirmer.as_ref(), &region, b);
             match r {
                 Ok(true) => {
                     out.actions += 1;
+                    if let Some(c) = out.confirmed.as_mut() {
+                        *c += u64::from(confirmed);
+                    }
                     out.latency.saturating_record((t1 - t0).max(1));
                     out.action_times.push(t1.saturating_sub(epoch));
                 }
@@ -411,6 +425,26 @@ fn disturb_loop(
     }
     out.extra = action.extra();
     out
+}
+
+/// One action on block `b`, timed, with the folio of the page it touches looked at
+/// before and after (outside the timing): (outcome, start, end, confirmed).
+fn act_and_confirm(
+    action: &mut dyn Action,
+    confirmer: Option<&confirm::Confirmer>,
+    region: &Region,
+    b: usize,
+) -> (std::io::Result<bool>, u64, u64, bool) {
+    let addr = action.touched(region, b);
+    let before = confirmer.and_then(|c| c.look(addr));
+    let t0 = now_ns();
+    let r = action.act(region, b);
+    let t1 = now_ns();
+    let confirmed = match (confirmer, before, &r) {
+        (Some(c), Some(before), Ok(true)) => c.confirms(before, addr),
+        _ => false,
+    };
+    (r, t0, t1, confirmed)
 }
 
 /// Puts the buffer back to whole folios of its size before a measured run: collapse
@@ -479,6 +513,7 @@ mod tests {
             spec: spec(kind),
             cpu: None,
             actions: 10,
+            confirmed: None,
             errors: 0,
             last_error: None,
             latency: new_histogram(),
@@ -521,6 +556,54 @@ mod tests {
         assert_eq!(
             base.expected_counters,
             vec!["pswpout|zswpout", "pswpin|swpin_zero|swpin|zswpin"]
+        );
+    }
+
+    #[test]
+    fn a_split_of_a_folio_shared_with_a_fork_child_is_not_confirmed() {
+        let test = "a_split_of_a_folio_shared_with_a_fork_child_is_not_confirmed";
+        if !crate::system::is_root() {
+            crate::system::pagemap::tests::skip_unless_root(test);
+            return;
+        }
+        let buffers = IoBuffers::new(
+            Backing::Thp,
+            crate::workload::Share::Private,
+            1,
+            4096,
+            false,
+        )
+        .unwrap();
+        let region = Region::of(&buffers);
+        let mut split_spec = spec(DisturbKind::Split);
+        split_spec.method = Some(SplitMethod::Cold);
+        let confirmer = confirm::Confirmer::new(&split_spec).expect("root sees folios");
+        let mut action = madvise::split(SplitMethod::Cold, &region).unwrap()();
+        // SAFETY: the child only sleeps until it is killed (async-signal-safe calls).
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            loop {
+                // SAFETY: pause(2) in the forked child.
+                unsafe { libc::pause() };
+            }
+        }
+        assert!(child > 0, "fork failed");
+        // MADV_COLD skips a THP that another process maps (mm/madvise.c): it answers 0.
+        let (shared, _, _, confirmed) =
+            act_and_confirm(action.as_mut(), Some(&confirmer), &region, 0);
+        // SAFETY: the child made above.
+        unsafe {
+            libc::kill(child, libc::SIGKILL);
+            libc::waitpid(child, std::ptr::null_mut(), 0);
+        }
+        assert!(shared.unwrap(), "madvise answered 0");
+        assert!(!confirmed, "the shared THP was not split, yet confirmed");
+        let (alone, _, _, confirmed) =
+            act_and_confirm(action.as_mut(), Some(&confirmer), &region, 0);
+        assert!(alone.unwrap());
+        assert!(
+            confirmed,
+            "the THP, no longer shared, is split and confirmed"
         );
     }
 

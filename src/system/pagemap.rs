@@ -61,6 +61,59 @@ pub fn kpageflags_coverage(
     coverage_of_entries(&entries, &kpageflags, folio_bytes)
 }
 
+/// One page of a mapping as pagemap and kpageflags see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PageState {
+    pub present: bool,
+    pub swapped: bool,
+    /// 0 where PFNs are hidden (not root).
+    pub pfn: u64,
+    /// Pages in the folio holding the page; 0 when not present or unknown.
+    pub folio_pages: u64,
+}
+
+/// Reads single pages' folios, cheaply enough to look at the page a disturber acts on
+/// before and after each action (a few small preads each).
+pub struct FolioProbe {
+    pagemap: File,
+    kpageflags: Option<File>,
+}
+
+impl FolioProbe {
+    pub fn open() -> std::io::Result<FolioProbe> {
+        Ok(FolioProbe {
+            pagemap: File::open("/proc/self/pagemap")?,
+            kpageflags: File::open("/proc/kpageflags").ok(),
+        })
+    }
+
+    /// Whether folio sizes can be read (root: kpageflags, and PFNs in pagemap).
+    pub fn sees_folios(&self) -> bool {
+        self.kpageflags.is_some()
+    }
+
+    pub fn page(&self, addr: usize) -> std::io::Result<PageState> {
+        let mut b = [0u8; 8];
+        self.pagemap
+            .read_exact_at(&mut b, (addr as u64 / PAGE) * 8)?;
+        let e = u64::from_ne_bytes(b);
+        let mut state = PageState {
+            present: e & PM_PRESENT != 0,
+            swapped: e & PM_SWAPPED != 0,
+            pfn: if e & PM_PRESENT != 0 {
+                e & PM_PFN_MASK
+            } else {
+                0
+            },
+            folio_pages: 0,
+        };
+        if let (true, Some(flags)) = (state.pfn != 0, &self.kpageflags) {
+            state.folio_pages = folio_pages(flags, state.pfn, &mut HashMap::new())?;
+        }
+        Ok(state)
+    }
+}
+
 /// Where the flags of each PFN come from: /proc/kpageflags, or a table in tests.
 pub trait PageFlags {
     /// Reads the flags of `out.len()` PFNs from `first_pfn` on; returns how many were
