@@ -259,6 +259,11 @@ pub struct DisturberReport {
     pub name: String,
     pub cpu: Option<usize>,
     pub actions: u64,
+    /// Actions seen to change the folio of the page they acted on (pagemap +
+    /// kpageflags before and after each); absent where that cannot be seen (not root)
+    /// or the disturber changes no folio one action at a time (mprotect, fork, pressure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<u64>,
     pub errors: u64,
     pub last_error: Option<String>,
     /// Latency of the disturber's own calls (one madvise, one fork round).

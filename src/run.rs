@@ -129,9 +129,26 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     let cases = crate::workload::sweep_cases(w)
         .map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
     crate::signals::install();
-    // Check every case's CPUs before measuring anything.
-    for (_, _, case) in &cases {
-        resolve_cpus(case)?;
+    let sweeping = !w.sweep.is_empty();
+    // Check every case's CPUs and layout before measuring anything.
+    for (label, _, case) in &cases {
+        let threads = resolve_cpus(case)?.len();
+        let bs = case.bs.bytes() as usize;
+        let shares = crate::buffer::sharing_problem(
+            case.buffer,
+            case.share,
+            threads,
+            bs,
+            case.per_page_iovecs,
+        );
+        if let Some(why) = shares {
+            let case = if sweeping {
+                format!(" (sweep case {label})")
+            } else {
+                String::new()
+            };
+            bail!("workload `{}`{case}: {why}", w.name);
+        }
     }
     let system = crate::system::probe::system_info();
     let path = result_path(opts, &system.kernel.release, &w.name);
@@ -146,7 +163,6 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     if opts.baseline && w.disturb.is_empty() {
         crate::output::warn("--baseline compares a disturbed run with an undisturbed one, and this workload has no disturbers; ignoring it");
     }
-    let sweeping = !w.sweep.is_empty();
     for (label, params, case) in &cases {
         if sweeping {
             crate::output::info(&format!("sweep case {label}"));
@@ -176,7 +192,21 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
             break;
         }
     }
-    result.shared_folio = shared_folio_ratios(&result.sweep);
+    // Private cases cut their I/O as shared ones do only with per_page_iovecs (or when
+    // bs is one chunk): elsewhere a ratio would mix the iovec count with sharing.
+    let same_iovecs: std::collections::BTreeMap<&str, bool> = cases
+        .iter()
+        .map(|(label, _, c)| {
+            let bs = c.bs.bytes() as usize;
+            (
+                label.as_str(),
+                crate::buffer::private_cut_as_shared(bs, c.per_page_iovecs),
+            )
+        })
+        .collect();
+    result.shared_folio = shared_folio_ratios(&result.sweep, |c| {
+        same_iovecs.get(c.label.as_str()).copied().unwrap_or(false)
+    });
     if w.engine == crate::workload::Engine::Gup || w.sweep.contains_key("engine") {
         if let Some(u) = crate::measure::gup_test::unavailable() {
             result.unavailable.push(u);
@@ -414,12 +444,24 @@ impl Setup {
         }
         rv.pinned.wait();
         rv.warmed.wait();
-        if !w.disturb.is_empty() {
-            // Every measured run, disturbed or baseline, starts from whole huge pages.
-            crate::disturb::restore(&self.buffers);
-        }
+        // Every measured run, disturbed or baseline, starts from whole folios of the
+        // asked size, or is not evidence.
+        let restore_notes = crate::disturb::restore(&self.buffers, MIN_COVERAGE);
         // Between warm-up and measurement: the "before" side of every proof.
         let cov_before = self.buffers.coverage()?;
+        let run_name = if disturbed || w.disturb.is_empty() {
+            format!("run {repeat}")
+        } else {
+            format!("baseline run {repeat}")
+        };
+        if cov_before.fraction < MIN_COVERAGE && w.buffer != Backing::Base {
+            let mut why = coverage_complaint(w, cov_before.fraction, "at its start");
+            for note in &restore_notes {
+                why.push_str("; ");
+                why.push_str(note);
+            }
+            result.invalid_reasons.push(format!("{run_name}: {why}"));
+        }
         let vm_before = Vmstat::snapshot().context("reading /proc/vmstat")?;
         let tracer = if w.lock_contention {
             match crate::measure::lockstat::LockTracer::start() {
@@ -469,6 +511,7 @@ impl Setup {
             .flatten()
             .collect();
         let lock_report = tracer.map(|t| t.stop());
+        let disturbed_run = disturbance.is_some();
         let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
         let vm_after = Vmstat::snapshot().context("reading /proc/vmstat")?;
         let cov_after = self.buffers.coverage()?;
@@ -488,14 +531,10 @@ impl Setup {
         let ops: u64 = outputs.iter().map(|o| o.recorder.ops).sum();
         let bytes: u64 = outputs.iter().map(|o| o.recorder.bytes).sum();
         let secs = duration_ns as f64 / 1e9;
-        if repeat == 0
-            && cov_after.fraction < MIN_COVERAGE
-            && w.buffer != Backing::Base
-            && w.disturb.is_empty()
-        {
-            result
-                .invalid_reasons
-                .push(coverage_complaint(w, cov_after.fraction, "after the run"));
+        // Undisturbed runs must also end as they started; disturbed ones split on purpose.
+        if !disturbed_run && cov_after.fraction < MIN_COVERAGE && w.buffer != Backing::Base {
+            let why = coverage_complaint(w, cov_after.fraction, "at its end");
+            result.invalid_reasons.push(format!("{run_name}: {why}"));
         }
         let mut verify = VerifyReport {
             enabled: w.verify,
@@ -512,9 +551,10 @@ impl Setup {
         verify.first_mismatches.truncate(16);
         let vmstat_delta = vm_after.delta_since(&vm_before);
         let mut timeline = merged.timeline;
+        let zswap = crate::system::swap::zswap_enabled();
         let disturbers: Vec<crate::result::DisturberReport> = disturber_outputs
             .iter()
-            .map(|o| o.report(&vmstat_delta, w.buffer))
+            .map(|o| o.report(&vmstat_delta, w.buffer, zswap))
             .collect();
         for (o, report) in disturber_outputs.iter().zip(&disturbers) {
             attribute_actions(
@@ -523,7 +563,20 @@ impl Setup {
                 &mut timeline,
                 &mut verify.first_mismatches,
             );
-            if report.actions > 0 && !report.counters_moved && !interrupted {
+            // Confirmed actions on the buffer prove a disturbance where they can be seen;
+            // the system-wide counters then only support it.
+            if report.actions > 0 && report.confirmed == Some(0) && !interrupted {
+                result.invalid_reasons.push(format!(
+                    "run {repeat}: disturber {} acted {} times but none of its actions changed the folio of the page it acted on (pagemap + kpageflags before and after each){}",
+                    report.name,
+                    report.actions,
+                    if report.counters_moved { "; the system-wide vmstat counters moved, from other activity" } else { "" }
+                ));
+            } else if report.actions > 0
+                && report.confirmed.is_none()
+                && !report.counters_moved
+                && !interrupted
+            {
                 result.invalid_reasons.push(format!(
                     "run {repeat}: disturber {} acted {} times but the vmstat counters that prove it did not all move: none of {} moved",
                     report.name,
@@ -641,11 +694,13 @@ fn gup_value(
     }))
 }
 
-/// For every pair of sweep cases that differ only in `share`: the latency per op with
-/// all threads on the same folios over the latency with private folios, with a 95%
-/// confidence interval from the repeats (paired by index).
+/// For every pair of sweep cases that differ only in `share`, and whose private case
+/// cuts its I/O into the same iovecs as the shared one (`same_iovecs`): the latency per
+/// op with all threads on the same folios over the latency with private folios, the
+/// mean of the per-repeat ratios (paired by index) with its 95% confidence interval.
 pub fn shared_folio_ratios(
     sweep: &[crate::result::SweepCase],
+    same_iovecs: impl Fn(&crate::result::SweepCase) -> bool,
 ) -> Vec<crate::result::SharedFolioRatio> {
     let rest = |c: &crate::result::SweepCase| {
         c.params
@@ -669,6 +724,9 @@ pub fn shared_folio_ratios(
         }) else {
             continue;
         };
+        if !same_iovecs(private) {
+            continue;
+        }
         let (p, sh) = (mean_lat(&private.runs), mean_lat(&shared.runs));
         if p <= 0.0 || private.runs.is_empty() || shared.runs.is_empty() {
             continue;
@@ -680,13 +738,19 @@ pub fn shared_folio_ratios(
             .filter(|(a, _)| a.latency_ns.mean > 0.0)
             .map(|(a, b)| b.latency_ns.mean / a.latency_ns.mean)
             .collect();
-        let ci95 =
-            crate::stats::estimate(&paired).and_then(|e| e.ci95.map(|h| [e.mean - h, e.mean + h]));
+        // The point and its interval from the same estimator: the mean of the paired
+        // ratios (a ratio of the means would not lie at the interval's centre).
+        let Some(estimate) = crate::stats::estimate(&paired) else {
+            continue;
+        };
+        let ci95 = estimate
+            .ci95
+            .map(|h| [estimate.mean - h, estimate.mean + h]);
         out.push(crate::result::SharedFolioRatio {
             label,
             private_ns_per_op: p,
             shared_ns_per_op: sh,
-            ratio: sh / p,
+            ratio: estimate.mean,
             ci95,
             repeats: paired.len(),
         });
@@ -778,4 +842,59 @@ fn coverage_complaint(w: &Workload, fraction: f64, when: &str) -> String {
 /// Default results directory: `results/` under the current directory.
 pub fn default_results_dir() -> PathBuf {
     Path::new("results").to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::SweepCase;
+
+    fn case(label: &str, share: &str, means: &[f64]) -> SweepCase {
+        SweepCase {
+            label: label.into(),
+            params: [("share", share), ("threads", "2")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            runs: means
+                .iter()
+                .map(|&mean| RunResult {
+                    latency_ns: crate::result::LatencySummary {
+                        mean,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_shared_folio_ratio_is_the_estimate_its_interval_belongs_to() {
+        // Paired ratios 2, 1, 1.5: their mean is 1.5; the ratio of the means would be
+        // 420/300 = 1.4, away from the interval's centre.
+        let sweep = [
+            case("p", "private", &[100.0, 100.0, 100.0]),
+            case("s", "shared", &[200.0, 100.0, 150.0]),
+        ];
+        let r = shared_folio_ratios(&sweep, |_| true);
+        assert_eq!(r.len(), 1);
+        assert!((r[0].ratio - 1.5).abs() < 1e-12, "{:?}", r[0]);
+        let [lo, hi] = r[0].ci95.unwrap();
+        assert!(((lo + hi) / 2.0 - r[0].ratio).abs() < 1e-12, "{:?}", r[0]);
+        assert_eq!(r[0].repeats, 3);
+    }
+
+    #[test]
+    fn no_shared_folio_ratio_where_the_iovecs_differ_too() {
+        let sweep = [
+            case("p", "private", &[100.0]),
+            case("s", "shared", &[200.0]),
+        ];
+        assert!(shared_folio_ratios(&sweep, |_| false).is_empty());
+        // 2 MiB in one iovec privately, in 512 when shared: not sharing alone.
+        assert!(!crate::buffer::private_cut_as_shared(2 << 20, false));
+        assert!(crate::buffer::private_cut_as_shared(2 << 20, true));
+        assert!(crate::buffer::private_cut_as_shared(4096, false));
+    }
 }

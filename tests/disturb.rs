@@ -66,6 +66,18 @@ fn assert_moved(r: &serde_json::Value, name: &str, counters: &[&str]) {
         "{name} never acted: {d}"
     );
     assert_eq!(d["counters_moved"], true, "{name}: {d}");
+    // Confirmed on the buffer itself (pagemap + kpageflags, root) for every disturber
+    // that changes folios one action at a time.
+    if !["split:mprotect", "pressure"].contains(&name) {
+        let confirmed = d["confirmed"].as_u64().unwrap_or(0);
+        assert!(
+            confirmed > 0,
+            "{name}: no action confirmed on the buffer: {d}"
+        );
+        assert!(confirmed <= d["actions"].as_u64().unwrap());
+    } else {
+        assert!(d.get("confirmed").is_none(), "{name}: {d}");
+    }
     assert!(
         counters.iter().any(|c| delta(r, c) > 0),
         "{name}: none of {counters:?} moved: {}",
@@ -426,6 +438,55 @@ fn corruption_injected_under_disturbance_is_caught() {
     assert!(v["mismatches"].as_u64().unwrap() > 0);
     assert_eq!(v["first_mismatches"][0]["offset"], 8192);
     assert!(stdout(&out).contains("mismatched"));
+}
+
+/// Every run, baseline runs included, with its coverage before and after.
+fn all_runs(r: &serde_json::Value) -> Vec<(String, &serde_json::Value)> {
+    let mut v = Vec::new();
+    for key in ["runs", "baseline_runs"] {
+        for (i, run) in r[key].as_array().unwrap().iter().enumerate() {
+            v.push((format!("{key}[{i}]"), run));
+        }
+    }
+    v
+}
+
+#[test]
+fn every_repeat_of_a_split_mthp_buffer_starts_from_whole_folios() {
+    let Some(_l) = privileged("every_repeat_of_a_split_mthp_buffer_starts_from_whole_folios")
+    else {
+        return;
+    };
+    // MADV_COLLAPSE makes PMD THPs only: split 64 KiB folios must be remapped and
+    // refaulted before the next run, baseline runs included.
+    let (out, r, _dir) = disturbed_run(&[
+        "--buffer",
+        "mthp:64K",
+        "--bs",
+        "64k",
+        "--split",
+        "cold",
+        "--baseline",
+        "--repeat",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let runs = all_runs(&r);
+    assert_eq!(runs.len(), 6);
+    for (name, run) in runs {
+        let b = &run["buffer"];
+        assert!(
+            b["thp_coverage_before"].as_f64().unwrap() >= 0.99,
+            "{name} started from split folios: {b}"
+        );
+        if name.starts_with("baseline") {
+            assert!(
+                b["thp_coverage_after"].as_f64().unwrap() >= 0.99,
+                "{name}: {b}"
+            );
+        }
+    }
+    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
 }
 
 #[test]

@@ -708,3 +708,31 @@ fn progress_bar_on_a_terminal_only() {
     assert!(!stderr(&out).contains("run 1/1") && !stdout(&out).contains("run 1/1"));
     assert!(stdout(&out).contains("ops/s"));
 }
+
+#[test]
+fn a_shared_layout_in_which_threads_do_not_share_every_folio_is_refused() {
+    // 4 KiB folios hold one 4 KiB chunk each: no folio is shared by both threads.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "run",
+            "--engine",
+            "gup",
+            "--buffer",
+            "4k",
+            "--share",
+            "shared",
+            "--threads",
+            "2",
+            "--duration",
+            "100ms",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("not shared by all threads"), "{err}");
+    assert!(!dir.path().join("r.json").exists(), "nothing measured");
+}

@@ -260,9 +260,12 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
     for d in &run.disturbers {
         let _ = writeln!(
             s,
-            "    disturb  {}: {} actions, {} errors, p50 {} p99 {}{}",
+            "    disturb  {}: {} actions{}, {} errors, p50 {} p99 {}{}",
             d.name,
             d.actions,
+            d.confirmed
+                .map(|c| format!(" ({c} confirmed on the buffer)"))
+                .unwrap_or_default(),
             d.errors,
             human_ns(d.latency_ns.p50 as f64),
             human_ns(d.latency_ns.p99 as f64),
