@@ -740,7 +740,7 @@ pub fn shared_folio_ratios(
             .collect();
         // The point and its interval from the same estimator: the mean of the paired
         // ratios (a ratio of the means would not lie at the interval's centre).
-        let Some(estimate) = crate::compare::estimate(&paired) else {
+        let Some(estimate) = crate::stats::estimate(&paired) else {
             continue;
         };
         let ci95 = estimate
