@@ -236,6 +236,9 @@ pub struct VerifyReport {
     /// The first mismatches found (at most 16), for a person to look at.
     #[serde(default)]
     pub first_mismatches: Vec<Mismatch>,
+    /// The random nonce of the target's fill, carried in every sector's tag.
+    #[serde(default)]
+    pub nonce: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
