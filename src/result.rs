@@ -278,6 +278,9 @@ pub struct DisturberReport {
     /// Extra figures a disturber reports (fork: child reads, child mismatches).
     #[serde(default)]
     pub extra: BTreeMap<String, u64>,
+    /// What the disturber's own verdict can and cannot see (fork: a lower bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict_scope: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
