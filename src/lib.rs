@@ -15,8 +15,11 @@ pub mod plot;
 pub mod result;
 pub mod run;
 pub mod signals;
+pub mod stats;
 pub mod system;
 pub mod target;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod units;
 pub mod util;
 pub mod verify;

@@ -16,9 +16,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::compare::{estimate, Input};
+use crate::compare::Input;
 use crate::export::hgrm::percentile_lines;
 use crate::export::{merged_histogram, select};
+use crate::stats::{estimate, linear_scaling};
 
 /// Environment variable naming a TTF/OTF font to draw text with.
 pub const FONT_ENV: &str = "THPBENCH_FONT";
@@ -489,7 +490,7 @@ fn draw_scaling<DB: DrawingBackend>(
             let (t0, ops0, _) = s.points[0];
             s.points
                 .iter()
-                .map(move |p| (p.1 + p.2).max(ops0 * p.0 / t0))
+                .map(move |p| (p.1 + p.2).max(linear_scaling(t0, ops0, p.0)))
         })
         .fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(area)
@@ -538,7 +539,9 @@ fn draw_scaling<DB: DrawingBackend>(
         let ideal = c.mix(0.45).stroke_width(1);
         chart
             .draw_series(LineSeries::new(
-                s.points.iter().map(|p| (p.0, ops0 * p.0 / t0)),
+                s.points
+                    .iter()
+                    .map(|p| (p.0, linear_scaling(t0, ops0, p.0))),
                 ideal,
             ))
             .map_err(err)?
@@ -656,7 +659,7 @@ mod tests {
     use crate::result::{SweepCase, TimelinePoint};
 
     fn with_histogram(release: &str, scale: u64) -> crate::result::BenchResult {
-        let mut r = crate::compare::tests::synthetic(release, &[100.0, 100.0]);
+        let mut r = crate::test_support::synthetic(release, &[100.0, 100.0]);
         for run in &mut r.runs {
             let mut h = new_histogram();
             for v in 1..=2000u64 {

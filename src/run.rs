@@ -717,8 +717,8 @@ pub fn shared_folio_ratios(
             .filter(|(a, _)| a.latency_ns.mean > 0.0)
             .map(|(a, b)| b.latency_ns.mean / a.latency_ns.mean)
             .collect();
-        let ci95 = crate::compare::estimate(&paired)
-            .and_then(|e| e.ci95.map(|h| [e.mean - h, e.mean + h]));
+        let ci95 =
+            crate::stats::estimate(&paired).and_then(|e| e.ci95.map(|h| [e.mean - h, e.mean + h]));
         out.push(crate::result::SharedFolioRatio {
             label,
             private_ns_per_op: p,

@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn selection_explains_missing_runs_and_cases() {
-        let r = crate::compare::tests::synthetic("6.1.0", &[100.0, 101.0]);
+        let r = crate::test_support::synthetic("6.1.0", &[100.0, 101.0]);
         let src = Path::new("r.json");
         assert_eq!(select(&r, src, None, None).unwrap().runs.len(), 2);
         assert_eq!(select(&r, src, None, Some(1)).unwrap().runs.len(), 1);

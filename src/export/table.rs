@@ -4,7 +4,8 @@
 
 use std::fmt::Write;
 
-use crate::compare::{Cell, Comparison, Unit, Verdict, ALPHA, MAIN_SECTION};
+use crate::compare::{Cell, Comparison, Unit, Verdict, MAIN_SECTION};
+use crate::stats::ALPHA;
 
 /// A table of text cells; column 0 is left-aligned, the others right-aligned.
 struct Grid {
@@ -357,8 +358,8 @@ pub fn render_markdown(cmp: &Comparison) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::tests::synthetic;
     use crate::compare::{compare, CompareOptions, Input};
+    use crate::test_support::synthetic;
     use std::path::PathBuf;
 
     fn two() -> Comparison {

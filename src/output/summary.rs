@@ -95,8 +95,8 @@ pub fn render(r: &BenchResult) -> String {
 fn render_scaling(s: &mut String, r: &BenchResult) {
     let point = |c: &crate::result::SweepCase| -> Option<(usize, f64)> {
         let n = c.params.get("threads")?.parse().ok()?;
-        let ops = c.runs.iter().map(|x| x.ops_per_sec).sum::<f64>() / c.runs.len().max(1) as f64;
-        Some((n, ops))
+        let ops: Vec<f64> = c.runs.iter().map(|x| x.ops_per_sec).collect();
+        Some((n, crate::stats::estimate(&ops)?.mean))
     };
     if r.sweep.is_empty() || !r.sweep.iter().all(|c| c.params.len() == 1) {
         return;
@@ -107,11 +107,9 @@ fn render_scaling(s: &mut String, r: &BenchResult) {
     };
     let _ = writeln!(s, "  scaling  threads  ops/s  efficiency");
     for (n, ops) in &points {
-        let _ = writeln!(
-            s,
-            "           {n:>7}  {ops:.0}  {:.2}",
-            ops / (*n as f64 * one)
-        );
+        let efficiency = crate::stats::scaling_efficiency(1.0, one, *n as f64, *ops)
+            .map_or("-".to_string(), |e| format!("{e:.2}"));
+        let _ = writeln!(s, "           {n:>7}  {ops:.0}  {efficiency}");
     }
 }
 
