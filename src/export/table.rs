@@ -91,6 +91,9 @@ fn number(unit: Unit, v: f64) -> String {
 
 /// `mean ± ci95`, or the mean alone for one run.
 fn value_text(unit: Unit, cell: &Cell) -> String {
+    if let Some(c) = cell.integrity {
+        return format!("{} of {} {}", c.bad, c.of, c.what);
+    }
     let e = &cell.estimate;
     match e.ci95 {
         Some(ci) => format!("{} ± {}", number(unit, e.mean), number(unit, ci)),
@@ -114,6 +117,8 @@ fn change_text(cell: &Cell, threshold: Option<f64>) -> String {
         Verdict::Untested => format!("{pct} (n<2)"),
         Verdict::NotEvidence => format!("{pct} (not evidence)"),
         Verdict::NoBaseline => "(no baseline)".into(),
+        Verdict::Pass => "pass".into(),
+        Verdict::Fail => "FAIL: lost data".into(),
     }
 }
 
