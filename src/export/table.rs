@@ -218,7 +218,8 @@ fn legend(cmp: &Comparison) -> String {
         "Each value: mean ± 95% confidence interval (Student's t) over the runs; no ± with one run. \
          change: against the baseline, Welch's t-test, two-sided: better/worse = significant at p < {ALPHA}, \
          noise = inside the noise (p ≥ {ALPHA}), changed = significant for a counter that has no good direction, \
-         (n<2) = too few runs to test."
+         (n<2) = too few runs to test, or no spread on either side with different means (nothing to judge the noise by); \
+         integrity rows (lost data) are pass/FAIL, never a test."
     );
     if let Some(pct) = cmp.fail_on_regression_pct {
         let _ = write!(
