@@ -57,6 +57,27 @@ fn expected_word(offset: u64, tag: u64, key: u64) -> u64 {
 pub fn stamp(buf: &mut [u8], offset: u64, st: &Stamp) {
     debug_assert_eq!(offset % 8, 0);
     let (tag, key) = (st.tag(), st.key());
+    if offset % SECTOR as u64 == 0 {
+        // The usual case: whole sectors, header then body, no per-word branch.
+        for (s, sector) in buf.chunks_mut(SECTOR).enumerate() {
+            let sector_off = offset + (s * SECTOR) as u64;
+            if sector.len() < SECTOR {
+                stamp_words(sector, sector_off, tag, key);
+                break;
+            }
+            sector[..8].copy_from_slice(&sector_off.to_le_bytes());
+            sector[8..16].copy_from_slice(&tag.to_le_bytes());
+            for (i, chunk) in sector[16..].chunks_exact_mut(8).enumerate() {
+                let w = word(sector_off + 16 + 8 * i as u64, key);
+                chunk.copy_from_slice(&w.to_le_bytes());
+            }
+        }
+        return;
+    }
+    stamp_words(buf, offset, tag, key);
+}
+
+fn stamp_words(buf: &mut [u8], offset: u64, tag: u64, key: u64) {
     for (i, chunk) in buf.chunks_exact_mut(8).enumerate() {
         chunk.copy_from_slice(&expected_word(offset + 8 * i as u64, tag, key).to_le_bytes());
     }
