@@ -92,7 +92,9 @@ fn number(unit: Unit, v: f64) -> String {
 /// `mean ± ci95`, or the mean alone for one run.
 fn value_text(unit: Unit, cell: &Cell) -> String {
     if let Some(c) = cell.integrity {
-        return format!("{} of {} {}", c.bad, c.of, c.what);
+        // Pass/fail shows in every column, the baseline's too.
+        let mark = if c.bad > 0 { "FAIL" } else { "pass" };
+        return format!("{mark}: {} of {} {}", c.bad, c.of, c.what);
     }
     let e = &cell.estimate;
     match e.ci95 {
