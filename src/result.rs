@@ -236,6 +236,9 @@ pub struct VerifyReport {
     /// The first mismatches found (at most 16), for a person to look at.
     #[serde(default)]
     pub first_mismatches: Vec<Mismatch>,
+    /// The random nonce of the target's fill, carried in every sector's tag.
+    #[serde(default)]
+    pub nonce: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -280,6 +283,9 @@ pub struct DisturberReport {
     /// Extra figures a disturber reports (fork: child reads, child mismatches).
     #[serde(default)]
     pub extra: BTreeMap<String, u64>,
+    /// What the disturber's own verdict can and cannot see (fork: a lower bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict_scope: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -39,6 +39,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Test hook: overwrite this target offset after the fill, to prove --verify works.
     pub inject_corruption_at: Option<u64>,
+    /// Test hook: the first worker's Nth write is answered as done but not made.
+    pub drop_write: Option<u64>,
     /// Also measure the workload without its disturbers (`--baseline`).
     pub baseline: bool,
 }
@@ -288,6 +290,9 @@ struct Setup {
     /// None for engines that do no device I/O (gup).
     target: Option<Target>,
     cpus: Vec<usize>,
+    /// Per worker, the generation of each block it owns (see WorkerPlan::generations);
+    /// kept across repeats, since the target is filled once.
+    generations: std::sync::Mutex<Vec<Vec<u32>>>,
 }
 
 impl Setup {
@@ -302,7 +307,7 @@ impl Setup {
             None
         } else {
             let target = Target::setup(w, &stop)?;
-            if w.verify && !target.stamped {
+            if w.verify && target.stamped.is_none() {
                 bail!(
                     "--verify needs a target holding thpbench's pattern, and {} was not written",
                     target.path.display()
@@ -375,6 +380,7 @@ impl Setup {
             cgroup.as_ref(),
             &mut result.unavailable,
         )?;
+        let generations = block_generations(w, target.as_ref(), cpus.len())?;
         Ok(Setup {
             buffers,
             disturbers,
@@ -384,6 +390,7 @@ impl Setup {
             _swap: swap,
             target,
             cpus: cpus.to_vec(),
+            generations: std::sync::Mutex::new(generations),
         })
     }
 
@@ -418,7 +425,15 @@ impl Setup {
                 bs: w.bs.bytes(),
                 region,
                 seed: w.seed,
+                nonce: self.target.as_ref().and_then(|t| t.stamped).unwrap_or(0),
                 verify: w.verify,
+                generations: std::mem::take(
+                    self.generations
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_mut(i)
+                        .unwrap_or(&mut Vec::new()),
+                ),
                 base: self.buffers.base() as usize,
                 segments: self.buffers.segments[i].clone(),
                 warmup_ns: w.warmup.as_nanos(),
@@ -427,13 +442,20 @@ impl Setup {
                 bytes_budget: share(w.bytes.map(|b| b.bytes()), i).map(|b| b.max(w.bs.bytes())),
                 perf: w.perf,
             };
-            let engine: Box<dyn Engine> = match &self.target {
+            let mut engine: Box<dyn Engine> = match &self.target {
                 Some(t) => Box::new(DioEngine::new(t.fd())),
                 None => Box::new(
                     crate::engine::gup::GupEngine::new(w.bs.bytes() as usize)
                         .context("making the pipe for the gup engine")?,
                 ),
             };
+            if let (Some(nth), 0) = (opts.drop_write, i) {
+                engine = Box::new(crate::engine::DropNthWrite {
+                    inner: engine,
+                    nth,
+                    writes: 0,
+                });
+            }
             let (rv, slot) = (Arc::clone(&rv), Arc::clone(&slots[i]));
             handles.push(
                 std::thread::Builder::new()
@@ -500,7 +522,7 @@ impl Setup {
         if let Some(p) = progress {
             p.finish();
         }
-        let outputs: Vec<WorkerOutput> = handles
+        let mut outputs: Vec<WorkerOutput> = handles
             .into_iter()
             .map(|h| {
                 h.join()
@@ -515,6 +537,14 @@ impl Setup {
         let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
         let vm_after = Vmstat::snapshot().context("reading /proc/vmstat")?;
         let cov_after = self.buffers.coverage()?;
+        {
+            let mut kept = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+            for (i, o) in outputs.iter_mut().enumerate() {
+                if let Some(g) = kept.get_mut(i) {
+                    *g = std::mem::take(&mut o.generations);
+                }
+            }
+        }
         let errors = std::mem::take(&mut *rv.errors.lock().unwrap_or_else(|e| e.into_inner()));
         if !errors.is_empty() && !interrupted {
             bail!("{}", errors.join("\n"));
@@ -538,6 +568,7 @@ impl Setup {
         }
         let mut verify = VerifyReport {
             enabled: w.verify,
+            nonce: self.target.as_ref().and_then(|t| t.stamped).unwrap_or(0),
             ..VerifyReport::default()
         };
         for o in &outputs {
@@ -549,6 +580,12 @@ impl Setup {
         }
         verify.first_mismatches.sort_by_key(|m| m.t_ms);
         verify.first_mismatches.truncate(16);
+        if let Some(why) = corrupted_data_reason(&verify) {
+            let kind = if disturbed { "run" } else { "baseline run" };
+            result
+                .invalid_reasons
+                .push(format!("{kind} {repeat}: {why}"));
+        }
         let vmstat_delta = vm_after.delta_since(&vm_before);
         let mut timeline = merged.timeline;
         let zswap = crate::system::swap::zswap_enabled();
@@ -818,6 +855,56 @@ fn attribute_actions(
             }
         }
     }
+}
+
+/// The block generation tables the workers start from: when the workload writes with
+/// verify on, each worker owns every n-th block of the region (so that it alone knows
+/// which generation a block holds) and one u32 per owned block, all at 0 (the fill).
+fn block_generations(
+    w: &Workload,
+    target: Option<&Target>,
+    workers: usize,
+) -> Result<Vec<Vec<u32>>> {
+    let writes = !matches!(
+        w.rw,
+        crate::workload::Rw::Read | crate::workload::Rw::RandRead
+    );
+    let Some(t) = target.filter(|_| w.verify && writes) else {
+        return Ok(vec![Vec::new(); workers]);
+    };
+    let blocks = t.size / w.bs.bytes();
+    if blocks < workers as u64 {
+        bail!(
+            "rw = {:?} with verify: each of the {workers} workers writes blocks of its own, but the target {} holds only {blocks} blocks of {}; raise size, lower bs or threads",
+            w.rw,
+            t.path.display(),
+            w.bs
+        );
+    }
+    Ok((0..workers as u64)
+        .map(|i| vec![0u32; ((blocks - i).div_ceil(workers as u64)) as usize])
+        .collect())
+}
+
+/// Why a run whose reads did not all verify is not evidence: its rate and latency
+/// describe I/O that lost data.
+fn corrupted_data_reason(verify: &VerifyReport) -> Option<String> {
+    if verify.mismatches == 0 {
+        return None;
+    }
+    let first = verify.first_mismatches.first().map_or_else(
+        || " (no details were recorded: a bug in thpbench, please report it)".to_string(),
+        |m| {
+            format!(
+                ", the first at target offset {} on CPU {} at {} ms",
+                m.offset, m.thread_cpu, m.t_ms
+            )
+        },
+    );
+    Some(format!(
+        "verify found {} mismatched sectors{first}: corrupted data is not evidence",
+        verify.mismatches
+    ))
 }
 
 fn coverage_complaint(w: &Workload, fraction: f64, when: &str) -> String {

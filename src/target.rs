@@ -21,8 +21,8 @@ pub struct Target {
     /// Bytes of the target the I/O uses: [0, size).
     pub size: u64,
     pub writable: bool,
-    /// Holds the verify pattern for the run's seed.
-    pub stamped: bool,
+    /// Holds the verify pattern for the run's seed: the nonce the fill wrote.
+    pub stamped: Option<u32>,
     // Drop order: close the file, then remove the file or the zram device.
     file: File,
     _remove: Option<RemoveFile>,
@@ -70,7 +70,7 @@ impl Target {
                 kind: "zram".into(),
                 size,
                 writable: true,
-                stamped: false,
+                stamped: None,
                 file,
                 _remove: None,
                 _zram: Some(zram),
@@ -97,7 +97,7 @@ impl Target {
                     kind: "file (created)".into(),
                     size: w.size.bytes(),
                     writable: true,
-                    stamped: false,
+                    stamped: None,
                     file,
                     _remove: Some(remove),
                     _zram: None,
@@ -133,7 +133,7 @@ impl Target {
                     kind: "file (existing)".into(),
                     size: size - size % 4096,
                     writable: w.force,
-                    stamped: false,
+                    stamped: None,
                     file,
                     _remove: None,
                     _zram: None,
@@ -166,7 +166,7 @@ impl Target {
                 kind: "block device".into(),
                 size: size - size % 4096,
                 writable: false,
-                stamped: false,
+                stamped: None,
                 file,
                 _remove: None,
                 _zram: None,
@@ -185,7 +185,7 @@ impl Target {
             kind: "block device".into(),
             size: size - size % 4096,
             writable: true,
-            stamped: false,
+            stamped: None,
             file,
             _remove: None,
             _zram: None,
@@ -195,7 +195,14 @@ impl Target {
     }
 
     /// Writes the verify pattern over [0, size) with large O_DIRECT writes.
+    /// A fresh random nonce each time, so that data left by an earlier fill never checks.
     fn fill(&mut self, seed: u64, stop: &dyn Fn() -> bool) -> Result<()> {
+        let nonce = random_u32();
+        let stamp = crate::verify::Stamp {
+            seed,
+            nonce,
+            generation: 0,
+        };
         const CHUNK: usize = 4 << 20;
         let mut buf = AlignedBuf::new(CHUNK);
         let mut off = 0u64;
@@ -204,14 +211,14 @@ impl Target {
                 bail!(crate::run::Interrupted);
             }
             let n = CHUNK.min((self.size - off) as usize);
-            crate::verify::stamp(&mut buf.as_mut_slice()[..n], off, seed);
+            crate::verify::stamp(&mut buf.as_mut_slice()[..n], off, &stamp);
             self.file
                 .write_all_at(&buf.as_slice()[..n], off)
                 .with_context(|| format!("filling {} at offset {off}", self.path.display()))?;
             off += n as u64;
         }
         self.file.sync_all().ok();
-        self.stamped = true;
+        self.stamped = Some(nonce);
         Ok(())
     }
 
@@ -227,6 +234,18 @@ impl Target {
             .write_all_at(buf.as_slice(), offset - offset % 4096)?;
         Ok(())
     }
+}
+
+fn random_u32() -> u32 {
+    let mut v = 0u32;
+    // SAFETY: getrandom writes at most 4 bytes into v.
+    let n = unsafe { libc::getrandom((&mut v as *mut u32).cast(), 4, 0) };
+    if n != 4 {
+        // No entropy (very early boot): time and pid still differ between fills.
+        let t = crate::measure::now_ns();
+        v = (t ^ (t >> 32) ^ u64::from(std::process::id())) as u32;
+    }
+    v
 }
 
 fn block_size(f: &File) -> std::io::Result<u64> {

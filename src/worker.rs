@@ -32,7 +32,13 @@ pub struct WorkerPlan {
     /// Usable bytes of the target, a multiple of bs.
     pub region: u64,
     pub seed: u64,
+    /// The nonce of the target's fill (verify::Stamp).
+    pub nonce: u32,
     pub verify: bool,
+    /// Generation of each block this worker owns (blocks index, index + threads, ...),
+    /// when the workload writes with verify on; empty otherwise (every block is at
+    /// generation 0, as the fill left it). Returned in WorkerOutput for the next repeat.
+    pub generations: Vec<u32>,
     pub base: usize,
     pub segments: Vec<Segment>,
     pub warmup_ns: u64,
@@ -90,6 +96,8 @@ pub struct WorkerOutput {
     )>,
     /// Pages the engine referenced in the measured loop (gup).
     pub pages_referenced: Option<u64>,
+    /// WorkerPlan::generations after this run's writes.
+    pub generations: Vec<u32>,
 }
 
 /// xorshift64*: a tiny per-thread generator; quality is ample for picking offsets.
@@ -110,18 +118,26 @@ struct Loop<'a> {
     iov: Vec<libc::iovec>,
     rng: Rng,
     next_block: u64,
+    /// Blocks this worker picks from: all of the region, or its own (generations).
     blocks: u64,
+    generations: Vec<u32>,
 }
 
 impl Loop<'_> {
+    /// Picks the next operation and its block (the block's index in the region).
     #[inline]
     fn pick(&mut self) -> (OpKind, u64) {
-        let block = if self.plan.rw.is_random() {
+        let nth = if self.plan.rw.is_random() {
             self.rng.next() % self.blocks
         } else {
             let b = self.next_block;
             self.next_block = (b + 1) % self.blocks;
             b
+        };
+        let block = if self.generations.is_empty() {
+            nth
+        } else {
+            self.plan.index as u64 + nth * self.plan.threads as u64
         };
         let kind = match self.plan.rw {
             Rw::Read | Rw::RandRead => OpKind::Read,
@@ -134,7 +150,20 @@ impl Loop<'_> {
                 }
             }
         };
-        (kind, block * self.plan.bs)
+        (kind, block)
+    }
+
+    #[inline]
+    fn stamp_of(&self, block: u64) -> verify::Stamp {
+        verify::Stamp {
+            seed: self.plan.seed,
+            nonce: self.plan.nonce,
+            generation: self
+                .generations
+                .get((block / self.plan.threads as u64) as usize)
+                .copied()
+                .unwrap_or(0),
+        }
     }
 
     fn segment_slice(&self, s: &Segment) -> &'static mut [u8] {
@@ -143,16 +172,25 @@ impl Loop<'_> {
         unsafe { std::slice::from_raw_parts_mut((self.plan.base + s.offset) as *mut u8, s.len) }
     }
 
-    /// Before the timed call: stamp what a write will carry, poison what a read fills.
+    /// Before the timed call: stamp what a write will carry (the block's next
+    /// generation), poison what a read fills.
     #[inline]
-    fn prepare(&self, kind: OpKind, offset: u64) {
+    fn prepare(&mut self, kind: OpKind, block: u64) {
         if !self.plan.verify {
             return;
         }
+        if kind == OpKind::Write {
+            let own = (block / self.plan.threads as u64) as usize;
+            if let Some(g) = self.generations.get_mut(own) {
+                *g = g.wrapping_add(1);
+            }
+        }
+        let st = self.stamp_of(block);
+        let offset = block * self.plan.bs;
         for s in &self.plan.segments {
             let buf = self.segment_slice(s);
             match kind {
-                OpKind::Write => verify::stamp(buf, offset + s.io_offset as u64, self.plan.seed),
+                OpKind::Write => verify::stamp(buf, offset + s.io_offset as u64, &st),
                 OpKind::Read => verify::poison(buf),
             }
         }
@@ -195,7 +233,7 @@ impl Drop for BarrierGuard<'_> {
 /// Runs one worker: pin, warm up, measure. Never leaves a barrier unpassed, so the
 /// main thread cannot be left waiting.
 pub fn run_worker(
-    plan: WorkerPlan,
+    mut plan: WorkerPlan,
     mut engine: Box<dyn Engine>,
     rv: Arc<Rendezvous>,
     progress: Arc<ProgressSlot>,
@@ -208,12 +246,22 @@ pub fn run_worker(
     if let Err(e) = crate::system::cpu::pin_current_thread(plan.cpu) {
         rv.fail(format!("{e:#}"));
     }
-    let blocks = plan.region / plan.bs;
+    let generations = std::mem::take(&mut plan.generations);
+    let region_blocks = plan.region / plan.bs;
+    let (blocks, next_block) = if generations.is_empty() {
+        (
+            region_blocks,
+            region_blocks * plan.index as u64 / plan.threads as u64,
+        )
+    } else {
+        (generations.len() as u64, 0)
+    };
     let mut lp = Loop {
         iov: Vec::new(),
         rng: Rng(plan.seed ^ (plan.index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
-        next_block: blocks * plan.index as u64 / plan.threads as u64,
+        next_block,
         blocks,
+        generations,
         plan: &plan,
     };
     lp.iov = plan
@@ -233,8 +281,9 @@ pub fn run_worker(
     if !rv.stop.load(Ordering::Relaxed) && plan.warmup_ns > 0 {
         let end = now_ns() + plan.warmup_ns;
         while now_ns() < end && !rv.stop.load(Ordering::Relaxed) && !crate::signals::received() {
-            let (kind, offset) = lp.pick();
-            lp.prepare(kind, offset);
+            let (kind, block) = lp.pick();
+            lp.prepare(kind, block);
+            let offset = block * plan.bs;
             if let Err(e) = engine.execute(kind, offset, &lp.iov) {
                 rv.fail(io_error_text(&plan, kind, offset, &e));
                 break;
@@ -254,6 +303,7 @@ pub fn run_worker(
         first_mismatches: Vec::new(),
         perf: None,
         pages_referenced: None,
+        generations: Vec::new(),
     };
     let pages_before = engine.pages_referenced();
     let deadline = if plan.ops_budget.is_some() || plan.bytes_budget.is_some() {
@@ -274,8 +324,9 @@ pub fn run_worker(
         && bytes < bytes_budget
         && !rv.stop.load(Ordering::Relaxed)
     {
-        let (kind, offset) = lp.pick();
-        lp.prepare(kind, offset);
+        let (kind, block) = lp.pick();
+        lp.prepare(kind, block);
+        let offset = block * plan.bs;
         let t0 = now_ns();
         let r = engine.execute(kind, offset, &lp.iov);
         let t1 = now_ns();
@@ -305,13 +356,13 @@ pub fn run_worker(
         if plan.verify {
             if kind == OpKind::Write {
                 // Read the block back (untimed) so that a write that went astray shows.
-                lp.prepare(OpKind::Read, offset);
+                lp.prepare(OpKind::Read, block);
                 if let Err(e) = engine.execute(OpKind::Read, offset, &lp.iov) {
                     rv.fail(io_error_text(&plan, OpKind::Read, offset, &e));
                     break;
                 }
             }
-            check_read(&lp, offset, t1 - epoch, &mut out);
+            check_read(&lp, block, t1 - epoch, &mut out);
         }
         if rec.ticks_closed() != published_ticks {
             published_ticks = rec.ticks_closed();
@@ -337,14 +388,16 @@ pub fn run_worker(
     // The measured phase of this worker ends when its last operation did.
     out.end_ns = now;
     out.recorder = rec;
+    out.generations = lp.generations;
     Some(out)
 }
 
-fn check_read(lp: &Loop, offset: u64, t_ns: u64, out: &mut WorkerOutput) {
+fn check_read(lp: &Loop, block: u64, t_ns: u64, out: &mut WorkerOutput) {
+    let st = lp.stamp_of(block);
     for s in &lp.plan.segments {
         let buf = lp.segment_slice(s);
-        let at = offset + s.io_offset as u64;
-        let (bad, first) = verify::check(buf, at, lp.plan.seed);
+        let at = block * lp.plan.bs + s.io_offset as u64;
+        let (bad, first) = verify::check(buf, at, &st);
         out.bytes_checked += buf.len() as u64;
         if bad > 0 {
             out.mismatches += bad;

@@ -533,3 +533,36 @@ fn memory_pressure_swaps_the_buffers_and_removes_its_cgroup() {
     assert_eq!(groups(), groups_before, "the memory cgroup is removed");
     assert_eq!(swaps(), swaps_before);
 }
+
+/// The fork verdict first notes the sectors a read had poisoned and not yet filled at
+/// fork (so data landing there in the child's copy is seen whenever it lands), and the
+/// result says that the verdict is a lower bound.
+#[test]
+fn fork_children_watch_the_reads_in_flight_and_the_verdict_says_its_scope() {
+    let Some(_l) =
+        privileged("fork_children_watch_the_reads_in_flight_and_the_verdict_says_its_scope")
+    else {
+        return;
+    };
+    let (out, r, _dir) = disturbed_run(&["--fork"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let fork = disturber(&r, "fork");
+    let children = fork["extra"]["children"].as_u64().unwrap();
+    assert!(children > 10, "{fork}");
+    // A reader is between poison and completion most of the time: over that many
+    // forks, some child finds sectors still poisoned.
+    assert!(
+        fork["extra"]["child_inflight_sectors"].as_u64().unwrap() > 0,
+        "{fork}"
+    );
+    // This kernel keeps pinned pages with the parent (page_needs_cow_for_dma).
+    assert_eq!(fork["extra"]["child_inflight_landed"], 0, "{fork}");
+    assert_eq!(fork["extra"]["child_saw_parent_data"], 0, "{fork}");
+    assert!(
+        fork["verdict_scope"]
+            .as_str()
+            .unwrap()
+            .starts_with("lower bound"),
+        "{fork}"
+    );
+}

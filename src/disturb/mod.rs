@@ -88,6 +88,10 @@ pub trait Action: Send {
     fn extra(&self) -> BTreeMap<String, u64> {
         BTreeMap::new()
     }
+    /// What this disturber's own verdict can and cannot see, where it gives one.
+    fn scope(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The vmstat counters that prove a disturber did its job on buffers of `backing`:
@@ -283,6 +287,7 @@ pub struct DisturberOutput {
     /// When each action ended, ns since the epoch.
     pub action_times: Vec<u64>,
     pub extra: BTreeMap<String, u64>,
+    pub scope: Option<&'static str>,
 }
 
 impl DisturberOutput {
@@ -319,6 +324,7 @@ impl DisturberOutput {
             counters_moved: self.actions > 0 && not_moved.is_empty(),
             counters_not_moved: not_moved,
             extra: self.extra.clone(),
+            verdict_scope: self.scope.map(str::to_string),
         }
     }
 }
@@ -375,6 +381,7 @@ fn disturb_loop(
         latency: new_histogram(),
         action_times: Vec::with_capacity(4096),
         extra: BTreeMap::new(),
+        scope: action.scope(),
     };
     let blocks = region.blocks().max(1);
     let per_round = if action.per_round() {
