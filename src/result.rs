@@ -122,8 +122,16 @@ pub struct RunResult {
     pub duration_ns: u64,
     pub ops: u64,
     pub bytes: u64,
+    /// The I/O's own rate: per worker, ops (bytes) over its time in the timed calls
+    /// (`io_time_ns`), summed over the workers. Verify and bookkeeping do not count.
     pub ops_per_sec: f64,
     pub bytes_per_sec: f64,
+    /// Time the workers spent inside the timed I/O calls, summed over the workers.
+    #[serde(default)]
+    pub io_time_ns: u64,
+    /// Time the workers spent on verify (stamp, poison, read-back, check), summed.
+    #[serde(default)]
+    pub verify_time_ns: u64,
     /// Latency of one operation (one pread/pwrite, one vmsplice+drain), nanoseconds.
     pub latency_ns: LatencySummary,
     /// The merged latency histogram of all workers: HdrHistogram V2 + DEFLATE, base64.
@@ -209,6 +217,10 @@ pub struct ThreadResult {
     pub cpu: usize,
     pub ops: u64,
     pub bytes: u64,
+    #[serde(default)]
+    pub io_time_ns: u64,
+    #[serde(default)]
+    pub verify_time_ns: u64,
     pub latency_ns: LatencySummary,
 }
 

@@ -19,7 +19,7 @@ use crate::result::{
 };
 use crate::system::vmstat::Vmstat;
 use crate::target::Target;
-use crate::worker::{run_worker, ProgressSlot, Rendezvous, WorkerOutput, WorkerPlan};
+use crate::worker::{io_rates, run_worker, ProgressSlot, Rendezvous, WorkerOutput, WorkerPlan};
 use crate::workload::{Backing, Workload};
 
 /// The error that means "stopped by SIGINT/SIGTERM".
@@ -136,6 +136,10 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     let system = crate::system::probe::system_info();
     let path = result_path(opts, &system.kernel.release, &w.name);
     let mut result = BenchResult::new(system, w.clone());
+    if !w.sweep.contains_key("threads") {
+        // The worker count actually used, not 0 ("every allowed CPU"): compare groups on it.
+        result.workload.threads = resolve_cpus(w)?.len();
+    }
     if !crate::system::is_root() {
         result.unavailable.push(Unavailable::new(
             "exact folio sizes (kpageflags)",
@@ -487,7 +491,6 @@ impl Setup {
         let merged = histogram::merge(&recorders);
         let ops: u64 = outputs.iter().map(|o| o.recorder.ops).sum();
         let bytes: u64 = outputs.iter().map(|o| o.recorder.bytes).sum();
-        let secs = duration_ns as f64 / 1e9;
         if repeat == 0
             && cov_after.fraction < MIN_COVERAGE
             && w.buffer != Backing::Base
@@ -549,8 +552,10 @@ impl Setup {
             duration_ns,
             ops,
             bytes,
-            ops_per_sec: ops as f64 / secs,
-            bytes_per_sec: bytes as f64 / secs,
+            ops_per_sec: io_rates(&outputs).0,
+            bytes_per_sec: io_rates(&outputs).1,
+            io_time_ns: outputs.iter().map(|o| o.io_ns).sum(),
+            verify_time_ns: outputs.iter().map(|o| o.verify_ns).sum(),
             latency_ns: histogram::summarize(&merged.total),
             histogram: histogram::encode_compressed(&merged.total),
             interval_histograms: merged.intervals,
@@ -590,6 +595,8 @@ impl Setup {
                     cpu: o.cpu,
                     ops: o.recorder.ops,
                     bytes: o.recorder.bytes,
+                    io_time_ns: o.io_ns,
+                    verify_time_ns: o.verify_ns,
                     latency_ns: histogram::summarize(&o.recorder.total),
                 })
                 .collect(),

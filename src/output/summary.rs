@@ -126,6 +126,16 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
         run.duration_ns as f64 / 1e9,
         run.ops
     );
+    if run.io_time_ns > 0 {
+        // The rates above are over the time in the I/O calls; say where the rest went.
+        let thread_ns = (run.duration_ns * run.threads.len().max(1) as u64) as f64;
+        let _ = writeln!(
+            s,
+            "    time     rates over the I/O's own time: the workers spent {:.1}% of the run in I/O calls, {:.1}% verifying",
+            run.io_time_ns as f64 / thread_ns * 100.0,
+            run.verify_time_ns as f64 / thread_ns * 100.0
+        );
+    }
     let _ = writeln!(
         s,
         "    latency  min {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
