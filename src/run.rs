@@ -472,7 +472,8 @@ impl Setup {
             .into_iter()
             .flatten()
             .collect();
-        let lock_report = tracer.map(|t| t.stop());
+        let window_end = outputs.iter().map(|o| o.end_ns).max().unwrap_or(epoch);
+        let lock_report = tracer.map(|t| t.stop(epoch, window_end));
         let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
         let vm_after = Vmstat::snapshot().context("reading /proc/vmstat")?;
         let cov_after = self.buffers.coverage()?;

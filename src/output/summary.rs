@@ -191,10 +191,17 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
         if lc.available {
             let _ = writeln!(
                 s,
-                "    locks    {} contentions ({} paired, {} lost samples), {} total wait ({}); thpbench's own threads: {} paired, {} wait",
+                "    locks    {} contentions ({} paired, {} lost samples{}), {} total wait ({}); thpbench's own threads: {} paired, {} wait",
                 lc.events,
                 lc.paired,
                 lc.lost_samples,
+                match lc.totals_bound.as_deref() {
+                    Some(bound) => format!(
+                        ": the totals are a {bound} bound, {} pairs across a loss dropped",
+                        lc.dropped_near_loss
+                    ),
+                    None => String::new(),
+                },
                 human_ns(lc.total_wait_ns as f64),
                 lc.scope,
                 lc.run_paired,
