@@ -151,6 +151,9 @@ pub struct RunResult {
     /// One entry per disturber thread (empty without disturbers).
     #[serde(default)]
     pub disturbers: Vec<DisturberReport>,
+    /// The I/O target and the region of it the run used (absent for the gup engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetReport>,
     /// Lock contention seen through lock:contention_begin/end, when traced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_contention: Option<serde_json::Value>,
@@ -163,6 +166,18 @@ pub struct RunResult {
     /// This run was cut short by a signal.
     #[serde(default)]
     pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TargetReport {
+    /// `file (created)`, `file (existing)`, `block device`, `zram`.
+    pub kind: String,
+    pub path: String,
+    /// Bytes the target holds.
+    pub size_bytes: u64,
+    /// Bytes of it the I/O used, [0, region_bytes): less than size_bytes only when the
+    /// workload's `size` narrowed it.
+    pub region_bytes: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -582,6 +582,7 @@ impl Setup {
                 g
             }),
             perf: perf_value(&outputs, result),
+            target: self.target.as_ref().map(Target::report),
             lock_contention: match lock_report {
                 Some(r) => Some(serde_json::to_value(r)?),
                 None if w.lock_contention => Some(serde_json::json!({

@@ -145,3 +145,91 @@ fn writes_without_verify_carry_pattern_data_not_zeros() {
         .count();
     assert_eq!(zero_blocks, 0, "4 KiB blocks written as zeros");
 }
+
+fn target_of(r: &serde_json::Value) -> (String, u64, u64) {
+    let t = &r["runs"][0]["target"];
+    (
+        t["kind"].as_str().unwrap().to_string(),
+        t["size_bytes"].as_u64().unwrap(),
+        t["region_bytes"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn an_existing_file_is_used_whole_unless_size_narrows_it() {
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.dat"), vec![7u8; 8 << 20]).unwrap();
+    let read = |extra: &[&str], out: &str| {
+        let mut args = vec![
+            "run",
+            "--target",
+            "mine.dat",
+            "--no-verify",
+            "--duration",
+            "200ms",
+            "--warmup",
+            "0s",
+            "--threads",
+            "1",
+            "-o",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        let o = run(&args, dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        (load_json(&dir.path().join(out)), stdout(&o))
+    };
+    let (r, summary) = read(&[], "whole.json");
+    assert_eq!(
+        target_of(&r),
+        ("file (existing)".to_string(), 8 << 20, 8 << 20)
+    );
+    assert!(r["runs"][0]["target"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("mine.dat"));
+    assert!(!summary.contains("narrower"), "{summary}");
+    // An explicit size narrows the region, and the summary says so.
+    let (r, summary) = read(&["--size", "2M"], "narrow.json");
+    assert_eq!(
+        target_of(&r),
+        ("file (existing)".to_string(), 8 << 20, 2 << 20)
+    );
+    assert!(summary.contains("narrower than the target"), "{summary}");
+}
+
+#[test]
+fn a_block_device_is_used_whole_by_default() {
+    let Some(_l) = privileged("a_block_device_is_used_whole_by_default") else {
+        return;
+    };
+    // Larger than the 64 MiB that used to be the region on any device.
+    let dev = thpbench::system::zram::ZramDevice::create(128 << 20).unwrap();
+    let path = dev.path();
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        &[
+            "run",
+            "--target",
+            path.to_str().unwrap(),
+            "--no-verify",
+            "--duration",
+            "200ms",
+            "--warmup",
+            "0s",
+            "--threads",
+            "1",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = load_json(&dir.path().join("r.json"));
+    assert_eq!(
+        target_of(&r),
+        ("block device".to_string(), 128 << 20, 128 << 20)
+    );
+    drop(dev);
+}

@@ -157,6 +157,21 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
         b.thp_coverage_after * 100.0,
         b.coverage_method
     );
+    if let Some(t) = &run.target {
+        let _ = writeln!(
+            s,
+            "    target   {} {}: I/O over {} of {}{}",
+            t.kind,
+            t.path,
+            human_bytes(t.region_bytes as f64),
+            human_bytes(t.size_bytes as f64),
+            if t.region_bytes < t.size_bytes {
+                " (a region narrower than the target: `size` narrowed it)"
+            } else {
+                ""
+            }
+        );
+    }
     if run.verify.enabled {
         let _ = writeln!(
             s,
