@@ -122,8 +122,16 @@ pub struct RunResult {
     pub duration_ns: u64,
     pub ops: u64,
     pub bytes: u64,
+    /// The I/O's own rate: per worker, ops (bytes) over its time in the timed calls
+    /// (`io_time_ns`), summed over the workers. Verify and bookkeeping do not count.
     pub ops_per_sec: f64,
     pub bytes_per_sec: f64,
+    /// Time the workers spent inside the timed I/O calls, summed over the workers.
+    #[serde(default)]
+    pub io_time_ns: u64,
+    /// Time the workers spent on verify (stamp, poison, read-back, check), summed.
+    #[serde(default)]
+    pub verify_time_ns: u64,
     /// Latency of one operation (one pread/pwrite, one vmsplice+drain), nanoseconds.
     pub latency_ns: LatencySummary,
     /// The merged latency histogram of all workers: HdrHistogram V2 + DEFLATE, base64.
@@ -143,6 +151,9 @@ pub struct RunResult {
     /// One entry per disturber thread (empty without disturbers).
     #[serde(default)]
     pub disturbers: Vec<DisturberReport>,
+    /// The I/O target and the region of it the run used (absent for the gup engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetReport>,
     /// Lock contention seen through lock:contention_begin/end, when traced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_contention: Option<serde_json::Value>,
@@ -155,6 +166,18 @@ pub struct RunResult {
     /// This run was cut short by a signal.
     #[serde(default)]
     pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TargetReport {
+    /// `file (created)`, `file (existing)`, `block device`, `zram`.
+    pub kind: String,
+    pub path: String,
+    /// Bytes the target holds.
+    pub size_bytes: u64,
+    /// Bytes of it the I/O used, [0, region_bytes): less than size_bytes only when the
+    /// workload's `size` narrowed it.
+    pub region_bytes: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -209,6 +232,10 @@ pub struct ThreadResult {
     pub cpu: usize,
     pub ops: u64,
     pub bytes: u64,
+    #[serde(default)]
+    pub io_time_ns: u64,
+    #[serde(default)]
+    pub verify_time_ns: u64,
     pub latency_ns: LatencySummary,
 }
 

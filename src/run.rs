@@ -19,7 +19,7 @@ use crate::result::{
 };
 use crate::system::vmstat::Vmstat;
 use crate::target::Target;
-use crate::worker::{run_worker, ProgressSlot, Rendezvous, WorkerOutput, WorkerPlan};
+use crate::worker::{io_rates, run_worker, ProgressSlot, Rendezvous, WorkerOutput, WorkerPlan};
 use crate::workload::{Backing, Workload};
 
 /// The error that means "stopped by SIGINT/SIGTERM".
@@ -155,6 +155,10 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     let system = crate::system::probe::system_info();
     let path = result_path(opts, &system.kernel.release, &w.name);
     let mut result = BenchResult::new(system, w.clone());
+    if !w.sweep.contains_key("threads") {
+        // The worker count actually used, not 0 ("every allowed CPU"): compare groups on it.
+        result.workload.threads = resolve_cpus(w)?.len();
+    }
     if !crate::system::is_root() {
         result.unavailable.push(Unavailable::new(
             "exact folio sizes (kpageflags)",
@@ -532,8 +536,9 @@ impl Setup {
             .into_iter()
             .flatten()
             .collect();
-        let lock_report = tracer.map(|t| t.stop());
         let disturbed_run = disturbance.is_some();
+        let window_end = outputs.iter().map(|o| o.end_ns).max().unwrap_or(epoch);
+        let lock_report = tracer.map(|t| t.stop(epoch, window_end));
         let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
         let vm_after = Vmstat::snapshot().context("reading /proc/vmstat")?;
         let cov_after = self.buffers.coverage()?;
@@ -560,7 +565,6 @@ impl Setup {
         let merged = histogram::merge(&recorders);
         let ops: u64 = outputs.iter().map(|o| o.recorder.ops).sum();
         let bytes: u64 = outputs.iter().map(|o| o.recorder.bytes).sum();
-        let secs = duration_ns as f64 / 1e9;
         // Undisturbed runs must also end as they started; disturbed ones split on purpose.
         if !disturbed_run && cov_after.fraction < MIN_COVERAGE && w.buffer != Backing::Base {
             let why = coverage_complaint(w, cov_after.fraction, "at its end");
@@ -639,8 +643,10 @@ impl Setup {
             duration_ns,
             ops,
             bytes,
-            ops_per_sec: ops as f64 / secs,
-            bytes_per_sec: bytes as f64 / secs,
+            ops_per_sec: io_rates(&outputs).0,
+            bytes_per_sec: io_rates(&outputs).1,
+            io_time_ns: outputs.iter().map(|o| o.io_ns).sum(),
+            verify_time_ns: outputs.iter().map(|o| o.verify_ns).sum(),
             latency_ns: histogram::summarize(&merged.total),
             histogram: histogram::encode_compressed(&merged.total),
             interval_histograms: merged.intervals,
@@ -666,6 +672,7 @@ impl Setup {
                 g
             }),
             perf: perf_value(&outputs, result),
+            target: self.target.as_ref().map(Target::report),
             lock_contention: match lock_report {
                 Some(r) => Some(serde_json::to_value(r)?),
                 None if w.lock_contention => Some(serde_json::json!({
@@ -680,6 +687,8 @@ impl Setup {
                     cpu: o.cpu,
                     ops: o.recorder.ops,
                     bytes: o.recorder.bytes,
+                    io_time_ns: o.io_ns,
+                    verify_time_ns: o.verify_ns,
                     latency_ns: histogram::summarize(&o.recorder.total),
                 })
                 .collect(),

@@ -526,6 +526,7 @@ mod tests {
             latency: new_histogram(),
             action_times: Vec::new(),
             extra: BTreeMap::new(),
+            scope: None,
         }
     }
 
