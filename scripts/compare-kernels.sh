@@ -910,11 +910,24 @@ report_all() {
 	fi
 }
 
+# Which of exit 3's two causes a result holds: the parent's reads that did not verify,
+# forked children whose private copy changed (COW isolation broken), or both.
+corruption_cause() { # RESULT.json
+	jq -r '[.runs[], .baseline_runs[], (.sweep // [])[].runs[]] as $r
+		| ($r | map(.verify.mismatches) | add // 0) as $sectors
+		| ($r | map(select(.verify.mismatches > 0)) | length) as $bad
+		| ($r | map(.disturbers[]?.extra | select(.children != null))) as $f
+		| [ (if $sectors > 0 then "verify found \($sectors) mismatched sectors in \($bad) of \($r | length) runs" else empty end),
+		    (if ($f | map(.child_saw_parent_data // 0) | add // 0) > 0 then "\($f | map(.child_saw_parent_data // 0) | add) of \($f | map(.children) | add) forked children saw their buffer change after fork, in \($f | map(select((.child_saw_parent_data // 0) > 0)) | length) of \($r | length) runs (COW isolation broken; the parent'"'"'s reads: \($sectors) mismatched sectors)" else empty end) ]
+		| if length == 0 then "exit 3 but the result names no mismatch" else join("; ") end' "$1" 2>/dev/null ||
+		echo "verify found mismatched sectors or a forked child saw its buffer change (the result could not be read)"
+}
+
 # What thpbench's exit code says (src/run.rs: exit_code).
-rc_status() { # RC LOG
+rc_status() { # RC LOG RESULT.json
 	case $1 in
 	0) echo ok ;;
-	3) echo "DATA CORRUPTION: verify found mismatched sectors (thpbench exit 3; see $2)" ;;
+	3) echo "DATA CORRUPTION: $(corruption_cause "$3") (thpbench exit 3; see $2)" ;;
 	4) echo "result invalid: an asked-for condition did not hold (thpbench exit 4; see $2)" ;;
 	130) echo "interrupted (thpbench exit 130)" ;;
 	*) echo "thpbench failed (exit $1; see $2)" ;;
@@ -965,7 +978,7 @@ for spec in "${KERNELS[@]}"; do
 		start=$(date +%s)
 		rc=0
 		(cd "$INVOKED_FROM" && "$THPBENCH_BIN" run "$RESOLVED" -o "$OUT_DIR/$prefix.json" >"$OUT_DIR/$prefix.run.log" 2>&1) || rc=$?
-		status=$(rc_status "$rc" "$prefix.run.log")
+		status=$(rc_status "$rc" "$prefix.run.log" "$OUT_DIR/$prefix.json")
 		[[ ! -f $OUT_DIR/$prefix.json ]] || RESULTS+=("$OUT_DIR/$prefix.json")
 		[[ $rc == 0 ]] || FAILED+=("$spec")
 		cat "$OUT_DIR/$prefix.run.log" >&2
@@ -992,7 +1005,7 @@ for spec in "${KERNELS[@]}"; do
 	elif [[ ! -f $OUT_DIR/$prefix.json ]]; then
 		status="no result came back (guest exit ${GUEST_RC}, qemu exit $QEMU_RC; console: $prefix.console.log)"
 	elif [[ $GUEST_RC != 0 ]]; then
-		status=$(rc_status "$GUEST_RC" "$prefix.run.log")
+		status=$(rc_status "$GUEST_RC" "$prefix.run.log" "$OUT_DIR/$prefix.json")
 	else
 		status=ok
 	fi

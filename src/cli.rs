@@ -190,6 +190,9 @@ pub struct RunArgs {
     /// Testing aid: corrupt the target at this offset after filling it.
     #[arg(long, hide = true)]
     pub inject_corruption_at: Option<u64>,
+    /// Testing aid: the first worker's Nth write (from 1) is answered as done but not made.
+    #[arg(long, hide = true)]
+    pub drop_write: Option<u64>,
 }
 
 /// The built-in default, identical to workloads/quick.toml.

@@ -42,6 +42,7 @@ fn dispatch(command: Command) -> Result<i32> {
                 output: args.output.clone(),
                 progress: !args.json && std::io::stderr().is_terminal() && !output::is_quiet(),
                 inject_corruption_at: args.inject_corruption_at,
+                drop_write: args.drop_write,
                 baseline: args.baseline,
             };
             let outcome = thpbench::run::execute(&w, &opts)?;

@@ -62,8 +62,10 @@ pub struct WelchTest {
 }
 
 /// Needs at least two values on each side. When both sides have no spread at all (e.g. a
-/// vmstat counter that is 0 in every run), equal means give p = 1 and different means
-/// p = 0: the difference is exact, not a sampling accident.
+/// vmstat counter that is 0 in every run), equal means give p = 1, and different means
+/// no test at all (None): no spread says nothing about the noise (two HDR-quantised
+/// percentiles per side can each repeat exactly), so p = 0 would call better or worse
+/// on that alone.
 pub fn welch_t_test(a: &[f64], b: &[f64]) -> Option<WelchTest> {
     let ea = estimate(a)?;
     let eb = estimate(b)?;
@@ -74,15 +76,10 @@ pub fn welch_t_test(a: &[f64], b: &[f64]) -> Option<WelchTest> {
     let vb = eb.stddev.powi(2) / eb.n as f64;
     let diff = eb.mean - ea.mean;
     if va + vb == 0.0 {
-        let exact = diff == 0.0;
-        return Some(WelchTest {
-            t: if exact {
-                0.0
-            } else {
-                diff.signum() * f64::INFINITY
-            },
+        return (diff == 0.0).then_some(WelchTest {
+            t: 0.0,
             df: (ea.n + eb.n - 2) as f64,
-            p_value: if exact { 1.0 } else { 0.0 },
+            p_value: 1.0,
         });
     }
     let t = diff / (va + vb).sqrt();
@@ -139,6 +136,15 @@ mod tests {
         assert!((t.t - 22.4834).abs() < 1e-3, "{t:?}");
         assert!((t.df - 7.2745).abs() < 1e-3, "{t:?}");
         assert!(t.p_value < 1e-6, "{t:?}");
+    }
+
+    /// n = 2 p99s that repeat exactly on each side (HDR buckets) but differ between the
+    /// sides: no spread to judge by, so no test (formerly p = 0, "better" or "worse").
+    #[test]
+    fn zero_variance_pairs_with_different_means_get_no_p_value() {
+        assert_eq!(welch_t_test(&[1023.0, 1023.0], &[1031.0, 1031.0]), None);
+        let same = welch_t_test(&[7.0, 7.0], &[7.0, 7.0]).unwrap();
+        assert_eq!(same.p_value, 1.0);
     }
 
     #[test]

@@ -10,19 +10,33 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::buffer::AlignedBuf;
+use crate::result::TargetReport;
 use crate::system::swap::RemoveFile;
 use crate::system::zram::ZramDevice;
+use crate::units::Size;
 use crate::workload::Workload;
+
+/// The size of a file thpbench creates when `size` is not given.
+const CREATED_FILE_BYTES: u64 = 64 << 20;
+
+/// The I/O region, as fio does it: the whole target unless `size` narrows it; whole
+/// 4 KiB blocks.
+fn region(target_bytes: u64, size: Option<Size>) -> u64 {
+    let r = size.map_or(target_bytes, |s| s.bytes().min(target_bytes));
+    r - r % 4096
+}
 
 pub struct Target {
     pub path: PathBuf,
     /// `file (created)`, `file (existing)`, `block device`, `zram`.
     pub kind: String,
-    /// Bytes of the target the I/O uses: [0, size).
+    /// Bytes of the target the I/O uses: [0, size), the region.
     pub size: u64,
+    /// Bytes the target holds (the device's or the file's size).
+    pub target_bytes: u64,
     pub writable: bool,
-    /// Holds the verify pattern for the run's seed.
-    pub stamped: bool,
+    /// Holds the verify pattern for the run's seed: the nonce the fill wrote.
+    pub stamped: Option<u32>,
     // Drop order: close the file, then remove the file or the zram device.
     file: File,
     _remove: Option<RemoveFile>,
@@ -61,16 +75,17 @@ impl Target {
         let spec = w.target.trim();
         let need_writes = w.rw.writes() || w.verify;
         if let Some(size) = spec.strip_prefix("zram:") {
-            let size = crate::units::parse_size(size).map_err(anyhow::Error::msg)?;
-            let zram = ZramDevice::create(size)?;
+            let device_bytes = crate::units::parse_size(size).map_err(anyhow::Error::msg)?;
+            let zram = ZramDevice::create(device_bytes)?;
             let path = zram.path();
             let file = open_direct(&path, true, false).map_err(|e| explain_open(&path, e))?;
             let mut t = Target {
                 path,
                 kind: "zram".into(),
-                size,
+                size: region(device_bytes, w.size),
+                target_bytes: device_bytes,
                 writable: true,
-                stamped: false,
+                stamped: None,
                 file,
                 _remove: None,
                 _zram: Some(zram),
@@ -92,12 +107,14 @@ impl Target {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let file = open_direct(&path, true, true).map_err(|e| explain_open(&path, e))?;
                 let remove = RemoveFile(path.clone());
+                let bytes = region(w.size.map_or(CREATED_FILE_BYTES, |s| s.bytes()), None);
                 let mut t = Target {
                     path,
                     kind: "file (created)".into(),
-                    size: w.size.bytes(),
+                    size: bytes,
+                    target_bytes: bytes,
                     writable: true,
-                    stamped: false,
+                    stamped: None,
                     file,
                     _remove: Some(remove),
                     _zram: None,
@@ -117,12 +134,17 @@ impl Target {
                         if w.rw.writes() { format!("rw = {:?}", w.rw).to_lowercase() } else { "--verify".to_string() }
                     );
                 }
-                let size = if w.force { w.size.bytes() } else { meta.len() };
+                // --force with a size writes that much, growing the file if need be.
+                let target_bytes = match w.size {
+                    Some(s) if w.force => s.bytes().max(meta.len()),
+                    _ => meta.len(),
+                };
+                let size = region(target_bytes, w.size);
                 if size < w.bs.bytes() {
                     bail!(
-                        "{} holds {} bytes, less than one block of {}",
+                        "{}: the I/O region is {size} bytes (the file holds {}), less than one block of {}; give a larger file, or a smaller bs",
                         path.display(),
-                        size,
+                        meta.len(),
                         w.bs
                     );
                 }
@@ -131,9 +153,10 @@ impl Target {
                 let mut t = Target {
                     path,
                     kind: "file (existing)".into(),
-                    size: size - size % 4096,
+                    size,
+                    target_bytes,
                     writable: w.force,
-                    stamped: false,
+                    stamped: None,
                     file,
                     _remove: None,
                     _zram: None,
@@ -159,14 +182,15 @@ impl Target {
         let file = open_direct(&path, false, false).map_err(|e| explain_open(&path, e))?;
         let dev_size =
             block_size(&file).with_context(|| format!("reading the size of {}", path.display()))?;
-        let size = dev_size.min(w.size.bytes());
+        let size = region(dev_size, w.size);
         if !need_writes {
             return Ok(Target {
                 path,
                 kind: "block device".into(),
-                size: size - size % 4096,
+                size,
+                target_bytes: dev_size,
                 writable: false,
-                stamped: false,
+                stamped: None,
                 file,
                 _remove: None,
                 _zram: None,
@@ -183,9 +207,10 @@ impl Target {
         let mut t = Target {
             path,
             kind: "block device".into(),
-            size: size - size % 4096,
+            size,
+            target_bytes: dev_size,
             writable: true,
-            stamped: false,
+            stamped: None,
             file,
             _remove: None,
             _zram: None,
@@ -195,7 +220,14 @@ impl Target {
     }
 
     /// Writes the verify pattern over [0, size) with large O_DIRECT writes.
+    /// A fresh random nonce each time, so that data left by an earlier fill never checks.
     fn fill(&mut self, seed: u64, stop: &dyn Fn() -> bool) -> Result<()> {
+        let nonce = random_u32();
+        let stamp = crate::verify::Stamp {
+            seed,
+            nonce,
+            generation: 0,
+        };
         const CHUNK: usize = 4 << 20;
         let mut buf = AlignedBuf::new(CHUNK);
         let mut off = 0u64;
@@ -204,15 +236,25 @@ impl Target {
                 bail!(crate::run::Interrupted);
             }
             let n = CHUNK.min((self.size - off) as usize);
-            crate::verify::stamp(&mut buf.as_mut_slice()[..n], off, seed);
+            crate::verify::stamp(&mut buf.as_mut_slice()[..n], off, &stamp);
             self.file
                 .write_all_at(&buf.as_slice()[..n], off)
                 .with_context(|| format!("filling {} at offset {off}", self.path.display()))?;
             off += n as u64;
         }
         self.file.sync_all().ok();
-        self.stamped = true;
+        self.stamped = Some(nonce);
         Ok(())
+    }
+
+    /// What the result records: the target and the region the I/O used.
+    pub fn report(&self) -> TargetReport {
+        TargetReport {
+            kind: self.kind.clone(),
+            path: self.path.display().to_string(),
+            size_bytes: self.target_bytes,
+            region_bytes: self.size,
+        }
     }
 
     pub fn fd(&self) -> std::os::fd::RawFd {
@@ -227,6 +269,18 @@ impl Target {
             .write_all_at(buf.as_slice(), offset - offset % 4096)?;
         Ok(())
     }
+}
+
+fn random_u32() -> u32 {
+    let mut v = 0u32;
+    // SAFETY: getrandom writes at most 4 bytes into v.
+    let n = unsafe { libc::getrandom((&mut v as *mut u32).cast(), 4, 0) };
+    if n != 4 {
+        // No entropy (very early boot): time and pid still differ between fills.
+        let t = crate::measure::now_ns();
+        v = (t ^ (t >> 32) ^ u64::from(std::process::id())) as u32;
+    }
+    v
 }
 
 fn block_size(f: &File) -> std::io::Result<u64> {
@@ -291,6 +345,15 @@ pub fn signature(head: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_region_is_the_whole_target_unless_size_narrows_it() {
+        assert_eq!(region(1 << 30, None), 1 << 30);
+        assert_eq!(region(1 << 30, Some(Size(64 << 20))), 64 << 20);
+        // A size beyond the target does not reach past it; partial blocks are left out.
+        assert_eq!(region(10 << 20, Some(Size(1 << 30))), 10 << 20);
+        assert_eq!(region((1 << 20) + 100, None), 1 << 20);
+    }
 
     #[test]
     fn signatures_are_recognized() {

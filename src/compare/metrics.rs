@@ -64,6 +64,10 @@ impl Unit {
     }
 }
 
+/// Keys of the fork figures: the integrity row counts children out of all children.
+pub const FORK_CHILDREN: &str = "disturbers.fork.children";
+pub const FORK_CHILDREN_SAW_CHANGE: &str = "disturbers.fork.child_saw_parent_data";
+
 /// Where a metric comes from; orders the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -222,6 +226,31 @@ pub fn run_metrics(run: &RunResult) -> Vec<(MetricDef, f64)> {
         ));
     }
     for d in &run.disturbers {
+        if let (Some(&children), Some(&saw)) = (
+            d.extra.get("children"),
+            d.extra.get("child_saw_parent_data"),
+        ) {
+            out.push((
+                MetricDef::new(
+                    FORK_CHILDREN,
+                    "fork children",
+                    Unit::Count,
+                    Neutral,
+                    Conditions,
+                ),
+                children as f64,
+            ));
+            out.push((
+                MetricDef::new(
+                    FORK_CHILDREN_SAW_CHANGE,
+                    "fork children that saw their buffer change",
+                    Unit::Count,
+                    LowerIsBetter,
+                    Integrity,
+                ),
+                saw as f64,
+            ));
+        }
         out.push((
             MetricDef::new(
                 format!("disturbers.{}.actions", d.name),

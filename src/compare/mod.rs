@@ -41,6 +41,9 @@ pub struct Regression {
     pub metric: String,
     pub change_pct: f64,
     pub p_value: f64,
+    /// An integrity row that failed: `n of N runs|children`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_data: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,6 +146,9 @@ pub fn compare(inputs: &[Input], opts: &CompareOptions) -> Result<Comparison> {
                         metric: row.metric.label.clone(),
                         change_pct: c.change_pct.unwrap_or(0.0),
                         p_value: c.test.map_or(0.0, |t| t.p_value),
+                        lost_data: c
+                            .integrity
+                            .map(|i| format!("{} of {} {}", i.bad, i.of, i.what)),
                     });
                 }
             }
@@ -217,10 +223,16 @@ pub fn command(args: &crate::cli::CompareArgs) -> Result<i32> {
                 } else {
                     format!(" [{}]", r.section)
                 };
-                eprintln!(
-                    "thpbench: regression beyond {pct}%: {}{section} {} {:+.2}% (p = {:.3})",
-                    r.group, r.metric, r.change_pct, r.p_value
-                );
+                match &r.lost_data {
+                    Some(count) => eprintln!(
+                        "thpbench: data lost: {}{section} {}: {count}",
+                        r.group, r.metric
+                    ),
+                    None => eprintln!(
+                        "thpbench: regression beyond {pct}%: {}{section} {} {:+.2}% (p = {:.3})",
+                        r.group, r.metric, r.change_pct, r.p_value
+                    ),
+                }
             }
             return Ok(1);
         }
@@ -282,6 +294,65 @@ mod tests {
         let p99 = row(&c, "latency_ns.p99");
         assert_eq!(p99.cells[1].as_ref().unwrap().verdict, Verdict::Better);
         assert_eq!(p99.cells[0].as_ref().unwrap().verdict, Verdict::Baseline);
+    }
+
+    /// Lost data is pass/fail, never a t-test: [0, 0] against [5, 7] mismatches fails
+    /// (Welch called it noise), forked children count as n of N, and any failure, even
+    /// in an invalid result, trips --fail-on-regression.
+    #[test]
+    fn integrity_rows_are_pass_or_fail_and_lost_data_always_fails_the_gate() {
+        use crate::result::DisturberReport;
+        let with = |release: &str, mismatches: [u64; 2], saw: [u64; 2]| {
+            let mut r = synthetic(release, &[100.0, 101.0]);
+            for (i, run) in r.runs.iter_mut().enumerate() {
+                run.verify.enabled = true;
+                run.verify.mismatches = mismatches[i];
+                run.disturbers.push(DisturberReport {
+                    name: "fork".into(),
+                    extra: [
+                        ("children".to_string(), 50),
+                        ("child_saw_parent_data".to_string(), saw[i]),
+                    ]
+                    .into(),
+                    ..Default::default()
+                });
+            }
+            r
+        };
+        let clean = with("6.18.0", [0, 0], [0, 0]);
+        let mut lost = with("6.1.0", [5, 7], [0, 3]);
+        lost.valid = false;
+        let opts = CompareOptions {
+            fail_on_regression_pct: Some(50.0),
+            ..Default::default()
+        };
+        let c = compare(&inputs(vec![clean, lost]), &opts).unwrap();
+        let mism = row(&c, "verify.mismatches");
+        assert_eq!(mism.cells[0].as_ref().unwrap().verdict, Verdict::Pass);
+        let bad = mism.cells[1].as_ref().unwrap();
+        assert_eq!((bad.verdict, bad.test), (Verdict::Fail, None));
+        let children = row(&c, crate::compare::metrics::FORK_CHILDREN_SAW_CHANGE);
+        let bad = children.cells[1].as_ref().unwrap().integrity.unwrap();
+        assert_eq!((bad.bad, bad.of, bad.what), (3, 100, "children"));
+        let lost: Vec<_> = c
+            .regressions
+            .iter()
+            .filter_map(|r| r.lost_data.clone())
+            .collect();
+        assert_eq!(
+            lost,
+            vec!["3 of 100 children".to_string(), "2 of 2 runs".to_string()]
+        );
+        // The baseline is judged too: a baseline that lost data fails the gate.
+        let c = compare(
+            &inputs(vec![
+                with("6.1.0", [0, 1], [0, 0]),
+                with("6.18.0", [0, 0], [0, 0]),
+            ]),
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(c.regressions.len(), 1, "{:?}", c.regressions);
     }
 
     #[test]

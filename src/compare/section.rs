@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::grouping::Group;
-use super::metrics::{run_metrics, Category, Direction, MetricDef};
+use super::metrics::{run_metrics, Category, Direction, MetricDef, FORK_CHILDREN};
 use crate::stats::{change_pct, estimate, welch_t_test, Estimate, WelchTest, ALPHA};
 
 /// Verdict of one cell against the baseline.
@@ -28,6 +28,18 @@ pub enum Verdict {
     NotEvidence,
     /// The baseline lacks this metric.
     NoBaseline,
+    /// Integrity rows are pass/fail, never a test: no data was lost in any run...
+    Pass,
+    /// ...or some was (in any group, the baseline included).
+    Fail,
+}
+
+/// An integrity cell's count: `bad` of `of` runs (verify) or forked children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IntegrityCount {
+    pub bad: u64,
+    pub of: u64,
+    pub what: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +52,8 @@ pub struct Cell {
     pub verdict: Verdict,
     /// A significant regression larger than `--fail-on-regression`.
     pub beyond_threshold: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<IntegrityCount>,
     #[serde(skip)]
     pub values: Vec<f64>,
 }
@@ -137,6 +151,10 @@ pub(super) fn build_section(
                 .enumerate()
                 .map(|(gi, vals)| {
                     let est = estimate(vals)?;
+                    if def.category == Category::Integrity {
+                        let children = values.get(FORK_CHILDREN).map(|v| &v[gi]);
+                        return Some(judge_integrity(&def, est, vals, children, threshold));
+                    }
                     Some(judge(
                         &def,
                         est,
@@ -154,6 +172,40 @@ pub(super) fn build_section(
     Section {
         name: name.to_string(),
         rows,
+    }
+}
+
+/// Lost data is never noise: an integrity row fails any group with a run that lost
+/// data (verify mismatches, or forked children that saw their buffer change), evidence
+/// or not, baseline or not, and a failure always trips `--fail-on-regression`.
+fn judge_integrity(
+    def: &MetricDef,
+    estimate_: Estimate,
+    values: &[f64],
+    fork_children: Option<&Vec<f64>>,
+    threshold: Option<f64>,
+) -> Cell {
+    let integrity = match fork_children {
+        Some(children) if def.key != "verify.mismatches" => IntegrityCount {
+            bad: values.iter().sum::<f64>() as u64,
+            of: children.iter().sum::<f64>() as u64,
+            what: "children",
+        },
+        _ => IntegrityCount {
+            bad: values.iter().filter(|v| **v > 0.0).count() as u64,
+            of: values.len() as u64,
+            what: "runs",
+        },
+    };
+    let fail = values.iter().any(|v| *v > 0.0);
+    Cell {
+        estimate: estimate_,
+        change_pct: None,
+        test: None,
+        verdict: if fail { Verdict::Fail } else { Verdict::Pass },
+        beyond_threshold: fail && threshold.is_some(),
+        integrity: Some(integrity),
+        values: values.to_vec(),
     }
 }
 
@@ -210,6 +262,7 @@ fn judge(
         test,
         verdict,
         beyond_threshold,
+        integrity: None,
         values: values.to_vec(),
     }
 }

@@ -124,6 +124,16 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
         run.duration_ns as f64 / 1e9,
         run.ops
     );
+    if run.io_time_ns > 0 {
+        // The rates above are over the time in the I/O calls; say where the rest went.
+        let thread_ns = (run.duration_ns * run.threads.len().max(1) as u64) as f64;
+        let _ = writeln!(
+            s,
+            "    time     rates over the I/O's own time: the workers spent {:.1}% of the run in I/O calls, {:.1}% verifying",
+            run.io_time_ns as f64 / thread_ns * 100.0,
+            run.verify_time_ns as f64 / thread_ns * 100.0
+        );
+    }
     let _ = writeln!(
         s,
         "    latency  min {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
@@ -145,6 +155,21 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
         b.thp_coverage_after * 100.0,
         b.coverage_method
     );
+    if let Some(t) = &run.target {
+        let _ = writeln!(
+            s,
+            "    target   {} {}: I/O over {} of {}{}",
+            t.kind,
+            t.path,
+            human_bytes(t.region_bytes as f64),
+            human_bytes(t.size_bytes as f64),
+            if t.region_bytes < t.size_bytes {
+                " (a region narrower than the target: `size` narrowed it)"
+            } else {
+                ""
+            }
+        );
+    }
     render_placement(s, run);
     if run.verify.enabled {
         let _ = writeln!(
@@ -180,10 +205,17 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
         if lc.available {
             let _ = writeln!(
                 s,
-                "    locks    {} contentions ({} paired, {} lost samples), {} total wait ({}); thpbench's own threads: {} paired, {} wait",
+                "    locks    {} contentions ({} paired, {} lost samples{}), {} total wait ({}); thpbench's own threads: {} paired, {} wait",
                 lc.events,
                 lc.paired,
                 lc.lost_samples,
+                match lc.totals_bound.as_deref() {
+                    Some(bound) => format!(
+                        ": the totals are a {bound} bound, {} pairs across a loss dropped",
+                        lc.dropped_near_loss
+                    ),
+                    None => String::new(),
+                },
                 human_ns(lc.total_wait_ns as f64),
                 lc.scope,
                 lc.run_paired,
@@ -261,9 +293,12 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
     for d in &run.disturbers {
         let _ = writeln!(
             s,
-            "    disturb  {}: {} actions, {} errors, p50 {} p99 {}{}",
+            "    disturb  {}: {} actions{}, {} errors, p50 {} p99 {}{}",
             d.name,
             d.actions,
+            d.confirmed
+                .map(|c| format!(" ({c} confirmed on the buffer)"))
+                .unwrap_or_default(),
             d.errors,
             human_ns(d.latency_ns.p50 as f64),
             human_ns(d.latency_ns.p99 as f64),

@@ -65,6 +65,12 @@ pub fn active_swaps() -> Vec<ActiveSwap> {
         .collect()
 }
 
+/// Whether zswap takes swapped-out pages (/sys/module/zswap/parameters/enabled is `Y`):
+/// then they are counted in zswpout/zswpin, not pswpout/pswpin.
+pub fn zswap_enabled() -> bool {
+    super::read_trimmed("/sys/module/zswap/parameters/enabled").is_ok_and(|v| v == "Y")
+}
+
 /// Swap enabled by thpbench; swapoff and removal of what backs it on drop. Field order
 /// matters: `enabled` (swapoff) drops before the device or file is removed.
 #[derive(Debug)]
