@@ -625,33 +625,6 @@ pub fn render(data: &PlotData, output: &Path) -> Result<()> {
     .with_context(|| format!("writing {}", output.display()))
 }
 
-/// `thpbench plot`.
-pub fn command(args: &crate::cli::PlotArgs) -> Result<i32> {
-    image_format(&args.output)?;
-    let inputs = Input::load_all(&args.results)?;
-    let data = collect(&inputs)?;
-    render(&data, &args.output)?;
-    if !crate::output::is_quiet() {
-        eprintln!(
-            "plot: {} ({} percentile curve{}{}{})",
-            args.output.display(),
-            data.percentiles.len(),
-            if data.percentiles.len() == 1 { "" } else { "s" },
-            if data.timelines.is_empty() {
-                ""
-            } else {
-                ", disturbed timeline"
-            },
-            if data.scaling.is_empty() {
-                ""
-            } else {
-                ", thread scaling"
-            },
-        );
-    }
-    Ok(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,5 +33,5 @@ fn built_in_default_is_quick_toml() {
     let file =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/workloads/quick.toml"))
             .unwrap();
-    assert_eq!(thpbench::cli::QUICK_TOML, file);
+    assert_eq!(thpbench::workload::QUICK_TOML, file);
 }
