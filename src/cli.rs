@@ -180,7 +180,7 @@ pub struct RunArgs {
     /// Directory for results.
     #[arg(long, default_value = "results", help_heading = "Output")]
     pub results_dir: PathBuf,
-    /// Print the resolved workload as TOML and exit without running.
+    /// Print the resolved workload as TOML (as JSON with --json) and exit without running.
     #[arg(long, help_heading = "Output")]
     pub print_workload: bool,
     /// Testing aid: corrupt the target at this offset after filling it.

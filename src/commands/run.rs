@@ -18,7 +18,12 @@ use crate::workload::{
 pub fn execute(args: &RunArgs) -> Result<i32> {
     let w = workload(args)?;
     if args.print_workload {
-        print!("{}", w.to_toml());
+        // JSON for scripts (scripts/compare-kernels.sh reads it with jq), TOML for people.
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&w)?);
+        } else {
+            print!("{}", w.to_toml());
+        }
         return Ok(0);
     }
     let opts = crate::run::RunOptions {
