@@ -5,6 +5,7 @@
 
 pub mod buffer;
 pub mod cli;
+pub mod commands;
 pub mod compare;
 pub mod disturb;
 pub mod engine;
@@ -12,6 +13,7 @@ pub mod export;
 pub mod measure;
 pub mod output;
 pub mod plot;
+pub mod report;
 pub mod result;
 pub mod run;
 pub mod signals;
