@@ -2,6 +2,7 @@
 //! old state back when dropped, so an error, a panic unwinding or Ctrl-C (which stops the
 //! run and unwinds normally) leaves the machine as it was found.
 
+pub mod blockdev;
 pub mod cgroup;
 pub mod cpu;
 pub mod mounts;
