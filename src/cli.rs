@@ -42,6 +42,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Plot results: latency percentiles, disturbed timelines, thread scaling (SVG/PNG).
     Plot(PlotArgs),
+    /// Undo what killed or crashed runs left on this machine (swap, zram devices, THP
+    /// and hugetlb knobs, cgroups, mounts, data files), from the journal in /run/thpbench.
+    Cleanup,
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +192,12 @@ pub struct RunArgs {
     /// Testing aid: corrupt the target at this offset after filling it.
     #[arg(long, hide = true)]
     pub inject_corruption_at: Option<u64>,
+    /// Refuse to start while another run holds the machine lock, instead of waiting.
+    #[arg(long, help_heading = "Safety")]
+    pub no_wait: bool,
+    /// Undo what a killed run left on this machine (as `thpbench cleanup`) before starting.
+    #[arg(long, help_heading = "Safety")]
+    pub cleanup_first: bool,
 }
 
 /// The built-in default, identical to workloads/quick.toml.

@@ -13,7 +13,7 @@ fn main() {
     let code = match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("thpbench: error: {e:#}");
+            output::to_stderr(&format!("thpbench: error: {e:#}\n"));
             1
         }
     };
@@ -43,13 +43,18 @@ fn dispatch(command: Command) -> Result<i32> {
                 progress: !args.json && std::io::stderr().is_terminal() && !output::is_quiet(),
                 inject_corruption_at: args.inject_corruption_at,
                 baseline: args.baseline,
+                no_wait: args.no_wait,
+                cleanup_first: args.cleanup_first,
             };
             let outcome = thpbench::run::execute(&w, &opts)?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&outcome.result)?);
+                output::to_stdout(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&outcome.result)?
+                ));
             } else {
-                print!("{}", thpbench::output::summary::render(&outcome.result));
-                println!("result: {}", outcome.path.display());
+                output::to_stdout(&thpbench::output::summary::render(&outcome.result));
+                output::to_stdout(&format!("result: {}\n", outcome.path.display()));
             }
             Ok(outcome.exit_code())
         }
@@ -61,5 +66,6 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Compare(args) => thpbench::compare::command(&args),
         Command::Export(args) => thpbench::export::command(&args),
         Command::Plot(args) => thpbench::plot::command(&args),
+        Command::Cleanup => thpbench::system::journal::command(),
     }
 }

@@ -41,6 +41,10 @@ pub struct RunOptions {
     pub inject_corruption_at: Option<u64>,
     /// Also measure the workload without its disturbers (`--baseline`).
     pub baseline: bool,
+    /// Refuse instead of waiting while another run holds the machine lock.
+    pub no_wait: bool,
+    /// Undo a dead run's leftovers before starting (else refuse while they are there).
+    pub cleanup_first: bool,
 }
 
 pub struct Outcome {
@@ -52,7 +56,9 @@ impl Outcome {
     /// 130 interrupted, 3 data mismatches, 4 invalid (a condition was not met), else 0.
     pub fn exit_code(&self) -> i32 {
         let r = &self.result;
-        if r.interrupted {
+        // A signal that came during teardown, after the result was complete, still
+        // says the run was stopped.
+        if r.interrupted || crate::signals::received() {
             130
         } else if r
             .runs
@@ -129,6 +135,14 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     let cases = crate::workload::sweep_cases(w)
         .map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
     crate::signals::install();
+    // Root runs change shared state: one at a time, and never over a dead run's changes.
+    let _machine_lock = if crate::system::is_root() {
+        let lock = crate::system::journal::MachineLock::acquire(!opts.no_wait)?;
+        crate::system::journal::check_leftovers(opts.cleanup_first)?;
+        Some(lock)
+    } else {
+        None
+    };
     // Check every case's CPUs before measuring anything.
     for (_, _, case) in &cases {
         resolve_cpus(case)?;

@@ -90,8 +90,8 @@ impl Target {
         };
         match std::fs::metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let file = open_direct(&path, true, true).map_err(|e| explain_open(&path, e))?;
-                let remove = RemoveFile(path.clone());
+                let (remove, file) = RemoveFile::create(&path, |p| open_direct(p, true, true))
+                    .map_err(|e| explain_open(&path, e))?;
                 let mut t = Target {
                     path,
                     kind: "file (created)".into(),
