@@ -150,3 +150,263 @@ fn a_blank_loop_device_is_written_when_allowed() {
         0
     );
 }
+
+/// What a run may change, read back for a before/after comparison.
+#[derive(Debug, PartialEq)]
+struct MachineState {
+    swaps: String,
+    zram: Vec<(String, String)>,
+    thp_knobs: Vec<(String, String)>,
+    nr_hugepages: String,
+    cgroups: Vec<PathBuf>,
+    mounts: Vec<String>,
+    files: Vec<PathBuf>,
+}
+
+fn read(p: impl AsRef<Path>) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// thpbench-* directories in the memory cgroup tree, a few levels down.
+fn thpbench_cgroups(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            if e.file_name().to_string_lossy().starts_with("thpbench-") {
+                out.push(e.path());
+            }
+            if depth > 0 {
+                thpbench_cgroups(&e.path(), depth - 1, out);
+            }
+        }
+    }
+}
+
+fn machine_state(dir: &Path) -> MachineState {
+    let thp = "/sys/kernel/mm/transparent_hugepage";
+    let mut thp_knobs: Vec<(String, String)> = ["enabled", "defrag"]
+        .iter()
+        .map(|k| (k.to_string(), read(format!("{thp}/{k}"))))
+        .collect();
+    for e in std::fs::read_dir(thp).unwrap().flatten() {
+        let knob = e.path().join("enabled");
+        if knob.exists() {
+            thp_knobs.push((e.file_name().to_string_lossy().into(), read(knob)));
+        }
+    }
+    thp_knobs.sort();
+    let mut cgroups = Vec::new();
+    thpbench_cgroups(Path::new("/sys/fs/cgroup/memory"), 3, &mut cgroups);
+    let mut mounts: Vec<String> = read("/proc/self/mounts")
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1).map(String::from))
+        .collect();
+    mounts.sort();
+    MachineState {
+        swaps: swaps(),
+        zram: zram_devices()
+            .into_iter()
+            .map(|z| {
+                let size = read(format!("/sys/block/{z}/disksize"));
+                (z, size)
+            })
+            .collect(),
+        thp_knobs,
+        nr_hugepages: read("/proc/sys/vm/nr_hugepages"),
+        cgroups,
+        mounts,
+        files: files_in(dir),
+    }
+}
+
+/// The journal records of `pid`, as text.
+fn journal_of(pid: u32) -> String {
+    std::fs::read_dir("/run/thpbench")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with(&format!("{pid}-")) && name.ends_with(".json")
+        })
+        .map(|e| read(e.path()))
+        .collect()
+}
+
+/// Starts `thpbench run ARGS` in `dir` and waits until its journal holds `marker` (the
+/// change is recorded, so the run is set up and measuring), then one more second.
+fn start_until_journaled(args: &[&str], dir: &Path, marker: &str) -> std::process::Child {
+    let mut child = Command::new(bin())
+        .arg("run")
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !journal_of(child.id()).contains(marker) {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("{args:?} ended ({status}) before journaling {marker}: {err}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{args:?}: no {marker} in the journal"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    child
+}
+
+#[test]
+fn cleanup_after_sigkill_brings_the_machine_back() {
+    let Some(_l) = privileged("cleanup_after_sigkill_brings_the_machine_back") else {
+        return;
+    };
+    let cases: [(&str, &[&str], &str); 4] = [
+        (
+            "swap-out",
+            &["--swap-out", "--swap", "zram:256M"],
+            "\"kind\": \"swap\"",
+        ),
+        (
+            "pressure",
+            &["--pressure", "--swap", "zram:256M"],
+            "\"kind\": \"swap\"",
+        ),
+        ("mthp", &["--buffer", "mthp:64K"], "hugepages-64kB"),
+        ("hugetlb", &["--buffer", "hugetlb"], "nr_hugepages"),
+    ];
+    for (what, flags, marker) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let before = machine_state(dir.path());
+        let mut args = vec!["--duration", "60s", "--warmup", "0s", "--size", "16M"];
+        args.extend_from_slice(flags);
+        let mut child = start_until_journaled(&args, dir.path(), marker);
+        let pid = child.id();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_ne!(
+            machine_state(dir.path()),
+            before,
+            "{what}: the kill left nothing?"
+        );
+        // Leftovers are named by probe and stop the next run.
+        let probe = run(&["probe"], dir.path());
+        assert!(
+            stdout(&probe).contains(&format!("pid {pid} (gone)")),
+            "{what}: {}",
+            stdout(&probe)
+        );
+        let refused = run(&["run", "--duration", "1s"], dir.path());
+        assert_eq!(refused.status.code(), Some(1), "{what}");
+        assert!(stderr(&refused).contains("thpbench cleanup"), "{what}");
+        let out = run(&["cleanup"], dir.path());
+        assert!(out.status.success(), "{what}: {}", stderr(&out));
+        assert!(stdout(&out).contains("undone:"), "{what}: {}", stdout(&out));
+        assert_eq!(machine_state(dir.path()), before, "{what}: after cleanup");
+        assert_eq!(journal_of(pid), "", "{what}: journal emptied");
+    }
+}
+
+#[test]
+fn sighup_cleans_up_like_sigint_and_exits_130() {
+    let Some(_l) = privileged("sighup_cleans_up_like_sigint_and_exits_130") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let before = machine_state(dir.path());
+    let args = [
+        "--swap-out",
+        "--swap",
+        "zram:256M",
+        "--duration",
+        "60s",
+        "--warmup",
+        "0s",
+        "--size",
+        "16M",
+        "-o",
+        "r.json",
+    ];
+    for sig in [libc::SIGHUP, libc::SIGQUIT] {
+        let child = start_until_journaled(&args, dir.path(), "\"kind\": \"swap\"");
+        let pid = child.id();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid as i32, sig) };
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(130),
+            "signal {sig}: {}",
+            stderr(&out)
+        );
+        std::fs::remove_file(dir.path().join("r.json")).unwrap();
+        assert_eq!(machine_state(dir.path()), before, "signal {sig}");
+        assert_eq!(journal_of(pid), "");
+    }
+}
+
+/// Runs thpbench with stderr (or stdout) a pipe whose reader is gone.
+fn run_with_closed(stream: &str, args: &[&str], dir: &Path) -> std::process::ExitStatus {
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    drop(reader);
+    let mut cmd = Command::new(bin());
+    cmd.args(args).current_dir(dir);
+    if stream == "stderr" {
+        cmd.stderr(std::process::Stdio::from(writer));
+    } else {
+        cmd.stdout(std::process::Stdio::from(writer));
+    }
+    cmd.status().unwrap()
+}
+
+#[test]
+fn a_closed_output_stream_never_skips_an_undo() {
+    let Some(_l) = privileged("a_closed_output_stream_never_skips_an_undo") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let before = machine_state(dir.path());
+    let status = run_with_closed(
+        "stderr",
+        &[
+            "-v",
+            "run",
+            "--buffer",
+            "mthp:64K",
+            "--duration",
+            "1s",
+            "-o",
+            "e.json",
+        ],
+        dir.path(),
+    );
+    assert_ne!(status.code(), Some(101), "a panic");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "SIGPIPE stops the run like SIGINT"
+    );
+    let _ = std::fs::remove_file(dir.path().join("e.json"));
+    assert_eq!(machine_state(dir.path()), before, "closed stderr");
+    let status = run_with_closed(
+        "stdout",
+        &[
+            "run",
+            "--buffer",
+            "mthp:64K",
+            "--duration",
+            "1s",
+            "-o",
+            "o.json",
+        ],
+        dir.path(),
+    );
+    assert_ne!(status.code(), Some(101), "a panic");
+    assert!(dir.path().join("o.json").exists(), "the result is saved");
+    std::fs::remove_file(dir.path().join("o.json")).unwrap();
+    assert_eq!(machine_state(dir.path()), before, "closed stdout");
+}
