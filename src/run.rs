@@ -109,15 +109,57 @@ pub fn resolve_cpus(w: &Workload) -> Result<Vec<usize>> {
     }
 }
 
+/// `-o` as given; else a name in the results directory that holds the pid, so that two
+/// runs started in the same second do not collide.
 fn result_path(opts: &RunOptions, release: &str, name: &str) -> PathBuf {
     opts.output.clone().unwrap_or_else(|| {
         opts.results_dir.join(format!(
-            "{}-{}-{}.json",
+            "{}-{}-{}-{}.json",
             crate::util::utc_now_compact(),
             crate::util::sanitize_file_part(release),
-            crate::util::sanitize_file_part(name)
+            crate::util::sanitize_file_part(name),
+            std::process::id()
         ))
     })
+}
+
+/// Saves the result: `-o` is written as asked; a generated name never overwrites (a
+/// counter is added). If saving fails, the result goes to a fallback path in the temp
+/// directory, which is said; only if that fails too is it an error.
+fn save_result(result: &BenchResult, path: &Path, generated: bool) -> Result<PathBuf> {
+    let text = serde_json::to_string_pretty(result)?;
+    let first = if generated {
+        (1..1000)
+            .map(|n| match n {
+                1 => path.to_path_buf(),
+                n => path.with_extension(format!("{n}.json")),
+            })
+            .map(|p| (crate::util::write_new_atomic(&p, text.as_bytes()), p))
+            .find(|(r, _)| !matches!(r, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists))
+            .map(|(r, p)| r.map(|()| p).map_err(anyhow::Error::from))
+            .unwrap_or_else(|| Err(anyhow::anyhow!("999 files of that name exist")))
+    } else {
+        crate::util::write_atomic(path, text.as_bytes()).map(|()| path.to_path_buf())
+    };
+    let e = match first {
+        Ok(p) => return Ok(p),
+        Err(e) => e,
+    };
+    let fallback = std::env::temp_dir().join(path.file_name().unwrap_or("result.json".as_ref()));
+    let fallback = fallback.with_extension(format!("{}.json", std::process::id()));
+    crate::util::write_new_atomic(&fallback, text.as_bytes()).with_context(|| {
+        format!(
+            "saving the result to {} failed ({e:#}), and to the fallback {} too",
+            path.display(),
+            fallback.display()
+        )
+    })?;
+    crate::output::warn(&format!(
+        "could not save the result to {} ({e:#}); it is in {} instead",
+        path.display(),
+        fallback.display()
+    ));
+    Ok(fallback)
 }
 
 /// Runs a workload end to end and saves the result. Errors before any measurement are
@@ -143,12 +185,19 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     } else {
         None
     };
-    // Check every case's CPUs before measuring anything.
-    for (_, _, case) in &cases {
+    // Check every case before measuring anything.
+    for (label, _, case) in &cases {
         resolve_cpus(case)?;
+        crate::system::preflight::check_case(case)
+            .with_context(|| format!("sweep case {label}, checked before measuring any"))?;
     }
     let system = crate::system::probe::system_info();
     let path = result_path(opts, &system.kernel.release, &w.name);
+    crate::util::check_writable_dir(
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )?;
     let mut result = BenchResult::new(system, w.clone());
     if !crate::system::is_root() {
         result.unavailable.push(Unavailable::new(
@@ -174,6 +223,16 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
                     .push("interrupted during setup, before any measurement".into());
                 break;
             }
+            // Keep what earlier sweep cases measured: save it, marked invalid.
+            Err(e) if !result.sweep.is_empty() => {
+                crate::output::warn(&format!(
+                    "sweep case {label} failed: {e:#}; saving the cases measured before it"
+                ));
+                result
+                    .invalid_reasons
+                    .push(format!("sweep case {label} failed: {e:#}"));
+                break;
+            }
             Err(e) => return Err(e),
         };
         if sweeping {
@@ -197,9 +256,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
         }
     }
     finalize_validity(&mut result);
-    result
-        .save(&path)
-        .with_context(|| format!("saving the result to {}", path.display()))?;
+    let path = save_result(&result, &path, opts.output.is_none())?;
     Ok(Outcome { result, path })
 }
 

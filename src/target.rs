@@ -60,15 +60,19 @@ impl Target {
     pub fn setup(w: &Workload, stop: &dyn Fn() -> bool) -> Result<Target> {
         let spec = w.target.trim();
         let need_writes = w.rw.writes() || w.verify;
-        if let Some(size) = spec.strip_prefix("zram:") {
-            let size = crate::units::parse_size(size).map_err(anyhow::Error::msg)?;
-            let zram = ZramDevice::create(size)?;
+        if let Some(dev_size) = spec.strip_prefix("zram:") {
+            let dev_size = crate::units::parse_size(dev_size).map_err(anyhow::Error::msg)?;
+            // The I/O region is --size where the device is larger, as for block devices.
+            let size = crate::system::preflight::zram_target_region(w)
+                .expect("a zram target")
+                .map_err(anyhow::Error::msg)?;
+            let zram = ZramDevice::create(dev_size)?;
             let path = zram.path();
             let file = open_direct(&path, true, false).map_err(|e| explain_open(&path, e))?;
             let mut t = Target {
                 path,
                 kind: "zram".into(),
-                size,
+                size: size - size % 4096,
                 writable: true,
                 stamped: false,
                 file,

@@ -8,6 +8,7 @@ pub mod cpu;
 pub mod journal;
 pub mod mounts;
 pub mod pagemap;
+pub mod preflight;
 pub mod probe;
 pub mod swap;
 pub mod thp;
