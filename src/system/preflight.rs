@@ -102,9 +102,11 @@ mod tests {
 
     #[test]
     fn a_zram_target_fills_at_most_size() {
-        let mut w = Workload::default();
-        w.target = "zram:1G".into();
-        w.size = crate::units::Size(64 << 20);
+        let mut w = Workload {
+            target: "zram:1G".into(),
+            size: crate::units::Size(64 << 20),
+            ..Default::default()
+        };
         assert_eq!(zram_target_region(&w), Some(Ok(64 << 20)));
         w.target = "zram:0".into();
         assert!(zram_target_region(&w).unwrap().is_err());
