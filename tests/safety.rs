@@ -410,3 +410,291 @@ fn a_closed_output_stream_never_skips_an_undo() {
     std::fs::remove_file(dir.path().join("o.json")).unwrap();
     assert_eq!(machine_state(dir.path()), before, "closed stdout");
 }
+
+fn spawn_run(args: &[&str], dir: &Path) -> std::process::Child {
+    Command::new(bin())
+        .arg("run")
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn two_mthp_runs_at_once_leave_the_knobs_as_found() {
+    let Some(_l) = privileged("two_mthp_runs_at_once_leave_the_knobs_as_found") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let before = machine_state(dir.path());
+    let first = start_until_journaled(
+        &[
+            "--buffer",
+            "mthp:64K",
+            "--duration",
+            "3s",
+            "--warmup",
+            "0s",
+            "--size",
+            "16M",
+            "-o",
+            "a.json",
+        ],
+        dir.path(),
+        "hugepages-64kB",
+    );
+    let refused = run(
+        &[
+            "run",
+            "--buffer",
+            "mthp:32K",
+            "--no-wait",
+            "--duration",
+            "1s",
+            "-o",
+            "n.json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains(&format!("pid {}", first.id())),
+        "{}",
+        stderr(&refused)
+    );
+    let second = spawn_run(
+        &[
+            "--buffer",
+            "mthp:32K",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--size",
+            "16M",
+            "-o",
+            "b.json",
+        ],
+        dir.path(),
+    );
+    let (a, b) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert!(b.status.success(), "{}", stderr(&b));
+    assert!(
+        stderr(&b).contains("waiting for thpbench run pid"),
+        "{}",
+        stderr(&b)
+    );
+    for f in ["a.json", "b.json"] {
+        std::fs::remove_file(dir.path().join(f)).unwrap();
+    }
+    assert_eq!(machine_state(dir.path()), before);
+}
+
+#[test]
+fn two_runs_in_the_same_second_give_two_result_files() {
+    let _l = machine_lock();
+    let dir = world_writable_tempdir();
+    // As nobody: no machine lock, so both really run at once.
+    let spawn = || {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
+            .args([
+                "run",
+                "--duration",
+                "300ms",
+                "--warmup",
+                "0s",
+                "--size",
+                "8M",
+                "--results-dir",
+                "res",
+            ])
+            .current_dir(dir.path())
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert!(b.status.success(), "{}", stderr(&b));
+    let files = files_in(&dir.path().join("res"));
+    assert_eq!(files.len(), 2, "{files:?}");
+}
+
+#[test]
+fn what_can_be_refused_up_front_is_refused_before_measuring() {
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    // A sweep case that cannot be set up stops the run before the first case is measured.
+    let out = run(
+        &[
+            "run",
+            "--sweep",
+            "buffer=thp,mthp:8K",
+            "--duration",
+            "1s",
+            "-o",
+            "s.json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sweep case buffer=mthp:8K"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("sweep case buffer=thp\n"),
+        "measured first: {}",
+        stderr(&out)
+    );
+    // mthp:2M is refused, and no error offers 2048K.
+    let out = run(
+        &["run", "--buffer", "mthp:4M", "--duration", "1s"],
+        dir.path(),
+    );
+    assert!(
+        !stderr(&out).contains("2048K,") && !stderr(&out).contains(", 2048K;"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        &["run", "--buffer", "mthp:8K", "--duration", "1s"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !stderr(&out).contains("2048K,") && stderr(&out).contains("1024K;"),
+        "{}",
+        stderr(&out)
+    );
+    // Sizes: swap=zram:0 and zram bigger than memory, with the numbers.
+    let out = run(
+        &["run", "--swap-out", "--swap", "zram:0", "--duration", "1s"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("a swap of 0 bytes"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        &[
+            "run",
+            "--target",
+            "zram:1T",
+            "--size",
+            "1T",
+            "--duration",
+            "1s",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("MemAvailable is"), "{}", stderr(&out));
+    // A results directory that cannot be written is found before measuring.
+    std::fs::write(dir.path().join("file"), b"").unwrap();
+    let out = run(
+        &[
+            "run",
+            "--duration",
+            "1s",
+            "--size",
+            "8M",
+            "--results-dir",
+            "file/res",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("results directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stdout(&out).contains("ops/s"),
+        "it measured: {}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn the_pressure_cgroup_is_nested_under_the_callers_own() {
+    let Some(_l) = privileged("the_pressure_cgroup_is_nested_under_the_callers_own") else {
+        return;
+    };
+    let own = read("/proc/self/cgroup")
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.splitn(3, ':').collect();
+            (f.len() == 3 && f[1].split(',').any(|c| c == "memory")).then(|| f[2].to_string())
+        })
+        .expect("a v1 memory cgroup");
+    let caller = Path::new("/sys/fs/cgroup/memory")
+        .join(own.trim_start_matches('/'))
+        .join(format!("thpbench-test-{}", std::process::id()));
+    std::fs::create_dir(&caller).unwrap();
+    let procs = caller.join("cgroup.procs");
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "-v",
+        "run",
+        "--pressure",
+        "--swap",
+        "zram:256M",
+        "--duration",
+        "2s",
+        "--warmup",
+        "0s",
+        "--size",
+        "16M",
+        "-o",
+        "p.json",
+    ])
+    .current_dir(dir.path());
+    let procs_c = std::ffi::CString::new(procs.to_str().unwrap()).unwrap();
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            let fd = libc::open(procs_c.as_ptr(), libc::O_WRONLY);
+            let ok = fd >= 0 && libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
+            libc::close(fd);
+            if ok {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let out = cmd.output().unwrap();
+    let _ = std::fs::remove_dir(&caller);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "moved into memory cgroup {}/thpbench-",
+            caller.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains(&format!(
+            "moved back into memory cgroup {}\n",
+            caller.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
