@@ -698,3 +698,29 @@ fn the_pressure_cgroup_is_nested_under_the_callers_own() {
         stderr(&out)
     );
 }
+
+#[test]
+fn no_verify_turns_verify_off_also_under_a_disturber() {
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "run",
+            "--fork",
+            "--no-verify",
+            "--duration",
+            "500ms",
+            "--warmup",
+            "0s",
+            "--size",
+            "8M",
+            "-o",
+            "v.json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.code() != Some(1), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("v.json"));
+    assert_eq!(r["workload"]["verify"], false, "as the README says");
+    assert!(!r["workload"]["disturb"].as_array().unwrap().is_empty());
+}
