@@ -39,6 +39,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Plot results: latency percentiles, disturbed timelines, thread scaling (SVG/PNG).
     Plot(PlotArgs),
+    /// Undo what killed or crashed runs left on this machine (swap, zram devices, THP
+    /// and hugetlb knobs, cgroups, mounts, data files), from the journal in /run/thpbench.
+    Cleanup,
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +192,12 @@ pub struct RunArgs {
     /// Testing aid: the first worker's Nth write (from 1) is answered as done but not made.
     #[arg(long, hide = true)]
     pub drop_write: Option<u64>,
+    /// Refuse to start while another run holds the machine lock, instead of waiting.
+    #[arg(long, help_heading = "Safety")]
+    pub no_wait: bool,
+    /// Undo what a killed run left on this machine (as `thpbench cleanup`) before starting.
+    #[arg(long, help_heading = "Safety")]
+    pub cleanup_first: bool,
 }
 
 #[derive(Debug, Args)]

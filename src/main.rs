@@ -18,7 +18,7 @@ fn main() {
                 usage.exit_code()
             }
             None => {
-                eprintln!("thpbench: error: {e:#}");
+                output::to_stderr(&format!("thpbench: error: {e:#}\n"));
                 1
             }
         },
@@ -34,5 +34,6 @@ fn dispatch(command: &Command) -> Result<i32> {
         Command::Compare(args) => commands::compare::execute(args),
         Command::Export(args) => commands::export::execute(args),
         Command::Plot(args) => commands::plot::execute(args),
+        Command::Cleanup => commands::cleanup::execute(),
     }
 }

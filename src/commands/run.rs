@@ -33,13 +33,19 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
         inject_corruption_at: args.inject_corruption_at,
         drop_write: args.drop_write,
         baseline: args.baseline,
+        no_wait: args.no_wait,
+        cleanup_first: args.cleanup_first,
     };
     let outcome = crate::run::execute(&w, &opts)?;
+    // Writes to a closed stream are not errors here: the result is saved already.
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcome.result)?);
+        output::to_stdout(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&outcome.result)?
+        ));
     } else {
-        print!("{}", output::summary::render(&outcome.result));
-        println!("result: {}", outcome.path.display());
+        output::to_stdout(&output::summary::render(&outcome.result));
+        output::to_stdout(&format!("result: {}\n", outcome.path.display()));
     }
     Ok(outcome.exit_code())
 }
