@@ -5,6 +5,7 @@
 
 pub mod buffer;
 pub mod cli;
+pub mod commands;
 pub mod compare;
 pub mod disturb;
 pub mod engine;
@@ -13,6 +14,7 @@ pub mod measure;
 pub mod output;
 pub mod placement;
 pub mod plot;
+pub mod report;
 pub mod result;
 pub mod run;
 pub mod signals;

@@ -43,6 +43,10 @@ pub struct RunOptions {
     pub drop_write: Option<u64>,
     /// Also measure the workload without its disturbers (`--baseline`).
     pub baseline: bool,
+    /// Refuse instead of waiting while another run holds the machine lock.
+    pub no_wait: bool,
+    /// Undo a dead run's leftovers before starting (else refuse while they are there).
+    pub cleanup_first: bool,
 }
 
 pub struct Outcome {
@@ -54,7 +58,9 @@ impl Outcome {
     /// 130 interrupted, 3 data mismatches, 4 invalid (a condition was not met), else 0.
     pub fn exit_code(&self) -> i32 {
         let r = &self.result;
-        if r.interrupted {
+        // A signal that came during teardown, after the result was complete, still
+        // says the run was stopped.
+        if r.interrupted || crate::signals::received() {
             130
         } else if r
             .runs
@@ -103,15 +109,57 @@ pub fn resolve_cpu_selection(w: &Workload) -> Result<crate::system::topology::Se
     })
 }
 
+/// `-o` as given; else a name in the results directory that holds the pid, so that two
+/// runs started in the same second do not collide.
 fn result_path(opts: &RunOptions, release: &str, name: &str) -> PathBuf {
     opts.output.clone().unwrap_or_else(|| {
         opts.results_dir.join(format!(
-            "{}-{}-{}.json",
+            "{}-{}-{}-{}.json",
             crate::util::utc_now_compact(),
             crate::util::sanitize_file_part(release),
-            crate::util::sanitize_file_part(name)
+            crate::util::sanitize_file_part(name),
+            std::process::id()
         ))
     })
+}
+
+/// Saves the result: `-o` is written as asked; a generated name never overwrites (a
+/// counter is added). If saving fails, the result goes to a fallback path in the temp
+/// directory, which is said; only if that fails too is it an error.
+fn save_result(result: &BenchResult, path: &Path, generated: bool) -> Result<PathBuf> {
+    let text = serde_json::to_string_pretty(result)?;
+    let first = if generated {
+        (1..1000)
+            .map(|n| match n {
+                1 => path.to_path_buf(),
+                n => path.with_extension(format!("{n}.json")),
+            })
+            .map(|p| (crate::util::write_new_atomic(&p, text.as_bytes()), p))
+            .find(|(r, _)| !matches!(r, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists))
+            .map(|(r, p)| r.map(|()| p).map_err(anyhow::Error::from))
+            .unwrap_or_else(|| Err(anyhow::anyhow!("999 files of that name exist")))
+    } else {
+        crate::util::write_atomic(path, text.as_bytes()).map(|()| path.to_path_buf())
+    };
+    let e = match first {
+        Ok(p) => return Ok(p),
+        Err(e) => e,
+    };
+    let fallback = std::env::temp_dir().join(path.file_name().unwrap_or("result.json".as_ref()));
+    let fallback = fallback.with_extension(format!("{}.json", std::process::id()));
+    crate::util::write_new_atomic(&fallback, text.as_bytes()).with_context(|| {
+        format!(
+            "saving the result to {} failed ({e:#}), and to the fallback {} too",
+            path.display(),
+            fallback.display()
+        )
+    })?;
+    crate::output::warn(&format!(
+        "could not save the result to {} ({e:#}); it is in {} instead",
+        path.display(),
+        fallback.display()
+    ));
+    Ok(fallback)
 }
 
 /// Runs a workload end to end and saves the result. Errors before any measurement are
@@ -129,10 +177,20 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     let cases = crate::workload::sweep_cases(w)
         .map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
     crate::signals::install();
+    // Root runs change shared state: one at a time, and never over a dead run's changes.
+    let _machine_lock = if crate::system::is_root() {
+        let lock = crate::system::journal::MachineLock::acquire(!opts.no_wait)?;
+        crate::system::journal::check_leftovers(opts.cleanup_first)?;
+        Some(lock)
+    } else {
+        None
+    };
     let sweeping = !w.sweep.is_empty();
-    // Check every case's CPUs and layout before measuring anything.
+    // Check every case's CPUs, layout and resources before measuring anything.
     for (label, _, case) in &cases {
         let threads = resolve_cpus(case)?.len();
+        crate::system::preflight::check_case(case)
+            .with_context(|| format!("sweep case {label}, checked before measuring any"))?;
         let bs = case.bs.bytes() as usize;
         let shares = crate::buffer::sharing_problem(
             case.buffer,
@@ -152,6 +210,11 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     }
     let system = crate::system::probe::system_info();
     let path = result_path(opts, &system.kernel.release, &w.name);
+    crate::util::check_writable_dir(
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )?;
     let mut result = BenchResult::new(system, w.clone());
     if !w.sweep.contains_key("threads") {
         // The worker count actually used, not 0 ("every allowed CPU"): compare groups on it.
@@ -178,6 +241,16 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
                 result
                     .invalid_reasons
                     .push("interrupted during setup, before any measurement".into());
+                break;
+            }
+            // Keep what earlier sweep cases measured: save it, marked invalid.
+            Err(e) if !result.sweep.is_empty() => {
+                crate::output::warn(&format!(
+                    "sweep case {label} failed: {e:#}; saving the cases measured before it"
+                ));
+                result
+                    .invalid_reasons
+                    .push(format!("sweep case {label} failed: {e:#}"));
                 break;
             }
             Err(e) => return Err(e),
@@ -217,9 +290,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
         }
     }
     finalize_validity(&mut result);
-    result
-        .save(&path)
-        .with_context(|| format!("saving the result to {}", path.display()))?;
+    let path = save_result(&result, &path, opts.output.is_none())?;
     Ok(Outcome { result, path })
 }
 

@@ -105,8 +105,8 @@ impl Target {
         };
         match std::fs::metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let file = open_direct(&path, true, true).map_err(|e| explain_open(&path, e))?;
-                let remove = RemoveFile(path.clone());
+                let (remove, file) = RemoveFile::create(&path, |p| open_direct(p, true, true))
+                    .map_err(|e| explain_open(&path, e))?;
                 let bytes = region(w.size.map_or(CREATED_FILE_BYTES, |s| s.bytes()), None);
                 let mut t = Target {
                     path,
@@ -199,11 +199,23 @@ impl Target {
         if !w.allow_write_device {
             bail!("{} is a block device and the workload writes to it (writes or --verify); pass --allow-write-device to allow writes to a blank device, or use --no-verify with a read-only rw mode", path.display());
         }
-        if let Some(why) = device_in_use(&path, &file)? {
-            bail!("{} will not be written: {why}", path.display());
+        let reasons = crate::system::blockdev::reasons_not_to_write(&path);
+        if !reasons.is_empty() {
+            bail!(
+                "{} will not be written: {}. thpbench writes only block devices that hold nothing; wipe it yourself (wipefs -a) if its contents are not needed, or use --no-verify with a read-only rw mode",
+                path.display(),
+                reasons.join("; ")
+            );
         }
         drop(file);
-        let file = open_direct(&path, true, false).map_err(|e| explain_open(&path, e))?;
+        // Exclusive for the whole run: nothing can mount or claim the device while it is
+        // written.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_DIRECT | libc::O_EXCL)
+            .open(&path)
+            .map_err(|e| explain_open(&path, e))?;
         let mut t = Target {
             path,
             kind: "block device".into(),
@@ -289,81 +301,4 @@ fn block_size(f: &File) -> std::io::Result<u64> {
     // SAFETY: BLKGETSIZE64 writes one u64.
     unsafe { blkgetsize64(f.as_raw_fd(), &mut size) }.map_err(std::io::Error::from)?;
     Ok(size)
-}
-
-/// Why a block device must not be written: mounted, held, or carrying a known signature.
-fn device_in_use(path: &Path, f: &File) -> Result<Option<String>> {
-    let canon = std::fs::canonicalize(path)?;
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    if mounts
-        .lines()
-        .any(|l| l.split_whitespace().next().map(Path::new) == Some(&canon))
-    {
-        return Ok(Some("it is mounted".into()));
-    }
-    if crate::system::swap::active_swaps()
-        .iter()
-        .any(|s| Path::new(&s.name) == canon)
-    {
-        return Ok(Some("it is in use as swap".into()));
-    }
-    if let Some(name) = canon.file_name().and_then(|n| n.to_str()) {
-        let holders = format!("/sys/class/block/{name}/holders");
-        if std::fs::read_dir(&holders)
-            .map(|d| d.count() > 0)
-            .unwrap_or(false)
-        {
-            return Ok(Some(format!("{holders} lists holders (RAID, LVM or dm)")));
-        }
-    }
-    let mut head = AlignedBuf::new(128 << 10);
-    let n = f.read_at(head.as_mut_slice(), 0).unwrap_or(0);
-    Ok(signature(&head.as_slice()[..n]))
-}
-
-/// Names a filesystem or partition table signature in the first 128 KiB, if any.
-pub fn signature(head: &[u8]) -> Option<String> {
-    let at = |off: usize, magic: &[u8]| {
-        head.len() >= off + magic.len() && &head[off..off + magic.len()] == magic
-    };
-    let checks: [(&str, usize, &[u8]); 8] = [
-        ("ext2/3/4", 1080, &[0x53, 0xef]),
-        ("xfs", 0, b"XFSB"),
-        ("btrfs", 65600, b"_BHRfS_M"),
-        ("swap", 4086, b"SWAPSPACE2"),
-        ("LUKS", 0, b"LUKS\xba\xbe"),
-        ("GPT partition table", 512, b"EFI PART"),
-        ("DOS partition table", 510, &[0x55, 0xaa]),
-        ("LVM2", 536, b"LVM2 001"),
-    ];
-    checks
-        .iter()
-        .find(|(_, off, magic)| at(*off, magic))
-        .map(|(name, _, _)| format!("it holds a {name} signature"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_region_is_the_whole_target_unless_size_narrows_it() {
-        assert_eq!(region(1 << 30, None), 1 << 30);
-        assert_eq!(region(1 << 30, Some(Size(64 << 20))), 64 << 20);
-        // A size beyond the target does not reach past it; partial blocks are left out.
-        assert_eq!(region(10 << 20, Some(Size(1 << 30))), 10 << 20);
-        assert_eq!(region((1 << 20) + 100, None), 1 << 20);
-    }
-
-    #[test]
-    fn signatures_are_recognized() {
-        let mut head = vec![0u8; 128 << 10];
-        assert_eq!(signature(&head), None);
-        head[1080] = 0x53;
-        head[1081] = 0xef;
-        assert!(signature(&head).unwrap().contains("ext"));
-        let mut head = vec![0u8; 128 << 10];
-        head[4086..4096].copy_from_slice(b"SWAPSPACE2");
-        assert!(signature(&head).unwrap().contains("swap"));
-    }
 }

@@ -202,6 +202,9 @@ impl Default for Workload {
     }
 }
 
+/// The built-in default workload, identical to workloads/quick.toml.
+pub const QUICK_TOML: &str = include_str!("../workloads/quick.toml");
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {

@@ -10,7 +10,7 @@
 //! Results that are invalid or interrupted are shown in their own columns but never
 //! counted as evidence: their cells carry no verdict and they never fail a regression gate.
 //!
-//! Rendering lives in `export::table`; this module only computes.
+//! Rendering lives in `report::compare`; this module only computes.
 
 mod grouping;
 mod metrics;
@@ -198,56 +198,6 @@ fn find_baseline(groups: &[Group], inputs: &[Input], wanted: Option<&str>) -> Re
         "--baseline {wanted}: no such result file and no result from kernel release `{wanted}`; the results are from: {}",
         releases.join(", ")
     )
-}
-
-/// `thpbench compare`.
-pub fn command(args: &crate::cli::CompareArgs) -> Result<i32> {
-    let inputs = Input::load_all(&args.results)?;
-    let opts = CompareOptions {
-        baseline: args.baseline.clone(),
-        force: args.force,
-        fail_on_regression_pct: args.fail_on_regression,
-    };
-    let cmp = compare(&inputs, &opts)?;
-    let text = match args.format {
-        CompareFormat::Text => crate::export::table::render_text(&cmp),
-        CompareFormat::Markdown => crate::export::table::render_markdown(&cmp),
-        CompareFormat::Json => serde_json::to_string_pretty(&cmp)? + "\n",
-    };
-    print!("{text}");
-    if let Some(pct) = opts.fail_on_regression_pct {
-        if !cmp.regressions.is_empty() {
-            for r in &cmp.regressions {
-                let section = if r.section.is_empty() {
-                    String::new()
-                } else {
-                    format!(" [{}]", r.section)
-                };
-                match &r.lost_data {
-                    Some(count) => eprintln!(
-                        "thpbench: data lost: {}{section} {}: {count}",
-                        r.group, r.metric
-                    ),
-                    None => eprintln!(
-                        "thpbench: regression beyond {pct}%: {}{section} {} {:+.2}% (p = {:.3})",
-                        r.group, r.metric, r.change_pct, r.p_value
-                    ),
-                }
-            }
-            return Ok(1);
-        }
-    }
-    Ok(0)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CompareFormat {
-    /// Aligned plain text for a terminal.
-    Text,
-    /// Aligned markdown tables that paste into a mail or a pull request as they are.
-    Markdown,
-    /// Every figure, for scripts.
-    Json,
 }
 
 #[cfg(test)]

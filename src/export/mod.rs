@@ -1,11 +1,9 @@
 //! `thpbench export`: one result's latency data in the formats other tools read, one
-//! file per format behind the [`Exporter`] trait; and (in `table`) the text and markdown
-//! forms of `thpbench compare`.
+//! file per format behind the [`Exporter`] trait.
 
 pub mod csv;
 pub mod hgrm;
 pub mod hlog;
-pub mod table;
 
 use std::io::Write;
 use std::path::Path;
@@ -43,7 +41,7 @@ pub trait Exporter {
     fn export(&self, sel: &Selection, source: &Path, out: &mut dyn Write) -> Result<()>;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
     /// HdrHistogram percentile distribution (outputPercentileDistribution), in us.
     Hgrm,
@@ -195,22 +193,6 @@ pub fn java_fixed(v: f64, decimals: usize) -> String {
         s.extend(digits[split..].iter().map(|d| char::from(b'0' + d)));
     }
     s
-}
-
-/// `thpbench export`.
-pub fn command(args: &crate::cli::ExportArgs) -> Result<i32> {
-    let result = BenchResult::load(&args.result)?;
-    let sel = select(&result, &args.result, args.case.as_deref(), args.run)?;
-    let mut buf = Vec::new();
-    exporter(args.format).export(&sel, &args.result, &mut buf)?;
-    match &args.output {
-        Some(path) => crate::util::write_atomic(path, &buf)
-            .with_context(|| format!("writing {}", path.display()))?,
-        None => std::io::stdout()
-            .write_all(&buf)
-            .context("writing to stdout")?,
-    }
-    Ok(0)
 }
 
 #[cfg(test)]

@@ -17,12 +17,14 @@ pub fn render(r: &BenchResult) -> String {
         w.bs,
         w.buffer,
         w.share,
+        // No run (interrupted in setup): say so rather than "0 threads".
         r.runs
             .first()
             .or(r.sweep.first().and_then(|c| c.runs.first()))
-            .map_or(0, |run| run.threads.len())
-            .to_string()
-            + " threads",
+            .map_or("no measured run".to_string(), |run| format!(
+                "{} threads",
+                run.threads.len()
+            )),
         r.system.kernel.release
     );
     for run in &r.runs {
@@ -370,4 +372,18 @@ fn render_placement(s: &mut String, run: &RunResult) {
             format!("; on own node before/after: {}", local.join(", "))
         }
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_run_interrupted_in_setup_is_not_zero_threads() {
+        let r = crate::result::BenchResult::new(
+            crate::system::probe::system_info(),
+            crate::workload::Workload::default(),
+        );
+        let text = super::render(&r);
+        assert!(text.contains("no measured run"), "{text}");
+        assert!(!text.contains("0 threads"), "{text}");
+    }
 }
