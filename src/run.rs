@@ -62,19 +62,13 @@ impl Outcome {
         // says the run was stopped.
         if r.interrupted || crate::signals::received() {
             130
-        } else if r
-            .runs
-            .iter()
-            .chain(&r.baseline_runs)
-            .chain(r.sweep.iter().flat_map(|c| &c.runs))
-            .any(|run| {
-                run.verify.mismatches > 0
-                    || run
-                        .disturbers
-                        .iter()
-                        .any(|d| d.extra.get("child_saw_parent_data").is_some_and(|&n| n > 0))
-            })
-        {
+        } else if r.all_runs().map(|v| v.run).any(|run| {
+            run.verify.mismatches > 0
+                || run
+                    .disturbers
+                    .iter()
+                    .any(|d| d.extra.get("child_saw_parent_data").is_some_and(|&n| n > 0))
+        }) {
             // Data went where it must not: into the wrong place for the parent, or into
             // a forked child's private copy.
             3
@@ -338,17 +332,13 @@ fn finalize_validity(result: &mut BenchResult) {
             .invalid_reasons
             .push("interrupted by a signal: the runs are partial".into());
     }
-    for run in result
-        .runs
-        .iter()
-        .chain(result.sweep.iter().flat_map(|c| &c.runs))
-    {
-        if run.ops == 0 && !run.interrupted {
-            result
-                .invalid_reasons
-                .push(format!("run {} completed no operation", run.repeat));
-        }
-    }
+    // Every run counts, baseline runs too: a baseline that did nothing is no baseline.
+    let idle: Vec<String> = result
+        .all_runs()
+        .filter(|v| v.run.ops == 0 && !v.run.interrupted)
+        .map(|v| format!("{} completed no operation", v.name()))
+        .collect();
+    result.invalid_reasons.extend(idle);
     result.valid = result.invalid_reasons.is_empty();
 }
 
@@ -560,20 +550,15 @@ impl Setup {
             result.invalid_reasons.push(format!("{run_name}: {why}"));
         }
         let vm_before = Vmstat::snapshot().context("reading /proc/vmstat")?;
-        let tracer = if w.lock_contention {
-            match crate::measure::lockstat::LockTracer::start() {
-                Ok(t) => Some(t),
-                Err(reason) => {
-                    let u = crate::measure::lockstat::unavailable(&reason);
-                    if !result.unavailable.contains(&u) {
-                        result.unavailable.push(u);
-                    }
-                    None
+        // Ok(tracer), or Err(why it could not be traced), which the run's report carries.
+        let tracer = w.lock_contention.then(|| {
+            crate::measure::lockstat::LockTracer::start().inspect_err(|reason| {
+                let u = crate::measure::lockstat::unavailable(reason);
+                if !result.unavailable.contains(&u) {
+                    result.unavailable.push(u);
                 }
-            }
-        } else {
-            None
-        };
+            })
+        });
         let epoch = now_ns();
         rv.epoch_ns.store(epoch, Ordering::Relaxed);
         rv.go.wait();
@@ -609,7 +594,10 @@ impl Setup {
             .collect();
         let disturbed_run = disturbance.is_some();
         let window_end = outputs.iter().map(|o| o.end_ns).max().unwrap_or(epoch);
-        let lock_report = tracer.map(|t| t.stop(epoch, window_end));
+        let lock_report = tracer.map(|t| match t {
+            Ok(t) => t.stop(epoch, window_end),
+            Err(reason) => crate::result::LockReport::unavailable(reason),
+        });
         let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
         let vm_after = Vmstat::snapshot().context("reading /proc/vmstat")?;
         let cov_after = self.buffers.coverage()?;
@@ -739,19 +727,12 @@ impl Setup {
                     self.buffers.len(),
                     (w.bs.bytes() / 4096).max(1) as u32,
                 );
-                g["kernel"] = serde_json::to_value(kernel).unwrap_or_default();
+                g.kernel = Some(kernel);
                 g
             }),
             perf: perf_value(&outputs, result),
             target: self.target.as_ref().map(Target::report),
-            lock_contention: match lock_report {
-                Some(r) => Some(serde_json::to_value(r)?),
-                None if w.lock_contention => Some(serde_json::json!({
-                    "available": false,
-                    "reason": result.unavailable.iter().find(|u| u.what.starts_with("lock contention")).map_or("", |u| u.reason.as_str()),
-                })),
-                None => None,
-            },
+            lock_contention: lock_report,
             threads: outputs
                 .iter()
                 .map(|o| ThreadResult {
@@ -788,7 +769,7 @@ fn gup_value(
     mean_ns: f64,
     repeat: usize,
     result: &mut BenchResult,
-) -> Option<serde_json::Value> {
+) -> Option<crate::result::GupReport> {
     let pages: u64 = outputs
         .iter()
         .map(|o| o.pages_referenced)
@@ -801,14 +782,15 @@ fn gup_value(
             w.bs
         ));
     }
-    Some(serde_json::json!({
-        "engine": "gup",
-        "pages_referenced": pages,
-        "pages_expected": expected,
-        "pages_per_op": pages_per_op,
-        "ns_per_op": mean_ns,
-        "ns_per_page": mean_ns / pages_per_op as f64,
-    }))
+    Some(crate::result::GupReport {
+        engine: "gup".into(),
+        pages_referenced: pages,
+        pages_expected: expected,
+        pages_per_op,
+        ns_per_op: mean_ns,
+        ns_per_page: mean_ns / pages_per_op as f64,
+        kernel: None,
+    })
 }
 
 /// For every pair of sweep cases that differ only in `share`, and whose private case
@@ -877,13 +859,16 @@ pub fn shared_folio_ratios(
 
 /// The per-thread perf counters as the result stores them ({"cpu<N>": {counter: value}}),
 /// recording counters that could not be opened as unavailable (once).
-fn perf_value(outputs: &[WorkerOutput], result: &mut BenchResult) -> Option<serde_json::Value> {
-    let mut threads = serde_json::Map::new();
+fn perf_value(
+    outputs: &[WorkerOutput],
+    result: &mut BenchResult,
+) -> Option<crate::result::PerfReport> {
+    let mut threads = std::collections::BTreeMap::new();
     for o in outputs {
         let Some((values, counters)) = &o.perf else {
             continue;
         };
-        threads.insert(format!("cpu{}", o.cpu), serde_json::to_value(values).ok()?);
+        threads.insert(format!("cpu{}", o.cpu), values.clone());
         for (name, why) in &counters.unavailable {
             let u = Unavailable::new(
                 format!("perf counter {name}"),
@@ -909,7 +894,7 @@ fn perf_value(outputs: &[WorkerOutput], result: &mut BenchResult) -> Option<serd
             }
         }
     }
-    (!threads.is_empty()).then_some(serde_json::Value::Object(threads))
+    (!threads.is_empty()).then_some(crate::result::PerfReport(threads))
 }
 
 /// Counts a disturber's actions into the 100 ms timeline and into the interval of each
@@ -1050,6 +1035,19 @@ mod tests {
         let [lo, hi] = r[0].ci95.unwrap();
         assert!(((lo + hi) / 2.0 - r[0].ratio).abs() < 1e-12, "{:?}", r[0]);
         assert_eq!(r[0].repeats, 3);
+    }
+
+    #[test]
+    fn a_baseline_run_without_operations_makes_the_result_invalid() {
+        let mut r = BenchResult::new(Default::default(), Default::default());
+        r.runs = vec![RunResult {
+            ops: 10,
+            ..Default::default()
+        }];
+        r.baseline_runs = vec![RunResult::default()];
+        finalize_validity(&mut r);
+        assert!(!r.valid);
+        assert_eq!(r.invalid_reasons, ["baseline run 0 completed no operation"]);
     }
 
     #[test]
