@@ -22,10 +22,7 @@ use crate::target::Target;
 use crate::worker::{io_rates, run_worker, ProgressSlot, Rendezvous, WorkerOutput, WorkerPlan};
 use crate::workload::{Backing, Workload};
 
-/// The error that means "stopped by SIGINT/SIGTERM".
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted")]
-pub struct Interrupted;
+use crate::signals::Interrupted;
 
 /// Coverage below this share of what was asked fails the run (or marks it invalid).
 pub const MIN_COVERAGE: f64 = 0.99;
@@ -67,7 +64,7 @@ impl Outcome {
                 || run
                     .disturbers
                     .iter()
-                    .any(|d| d.extra.get("child_saw_parent_data").is_some_and(|&n| n > 0))
+                    .any(|d| crate::disturb::fork::children_saw_parent_data(&d.extra) > 0)
         }) {
             // Data went where it must not: into the wrong place for the parent, or into
             // a forked child's private copy.
