@@ -6,6 +6,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
+/// The error that means "stopped by SIGINT/SIGTERM": set-up code below the run (target,
+/// journal) bails with it, and the run saves what it has, marked interrupted.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
+
 static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
 /// Installs the handlers once; later calls are no-ops.

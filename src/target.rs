@@ -245,7 +245,7 @@ impl Target {
         let mut off = 0u64;
         while off < self.size {
             if stop() {
-                bail!(crate::run::Interrupted);
+                bail!(crate::signals::Interrupted);
             }
             let n = CHUNK.min((self.size - off) as usize);
             crate::verify::stamp(&mut buf.as_mut_slice()[..n], off, &stamp);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::result::{BenchResult, RunResult};
+use crate::result::{BenchResult, RunResult, RunRole};
 
 /// Workload keys that do not change what is measured, so results that differ only in
 /// them are compared without `--force`: labels (`name`, `description`), the verify
@@ -152,34 +152,17 @@ pub fn workload_params(result: &BenchResult) -> BTreeMap<String, String> {
     out
 }
 
-/// Why a whole result is not evidence, if it is not.
-fn not_evidence_reason(r: &BenchResult) -> Option<String> {
-    let mut why = Vec::new();
-    if !r.valid {
-        if r.invalid_reasons.is_empty() {
-            why.push("marked invalid".to_string());
-        } else {
-            why.push(format!("invalid: {}", r.invalid_reasons.join("; ")));
-        }
-    }
-    if r.interrupted {
-        why.push("interrupted by a signal: its runs are partial".to_string());
-    }
-    (!why.is_empty()).then(|| why.join("; "))
-}
-
 fn sections_of(r: &BenchResult) -> Vec<(String, Vec<RunResult>)> {
-    let mut out = Vec::new();
-    if !r.runs.is_empty() {
-        out.push((MAIN_SECTION.to_string(), r.runs.clone()));
-    }
-    for case in &r.sweep {
-        out.push((case.label.clone(), case.runs.clone()));
-    }
-    if !r.baseline_runs.is_empty() {
-        out.push((UNDISTURBED_SECTION.to_string(), r.baseline_runs.clone()));
-    }
-    out
+    r.run_groups()
+        .map(|(role, runs)| {
+            let section = match role {
+                RunRole::Measured => MAIN_SECTION,
+                RunRole::Baseline => UNDISTURBED_SECTION,
+                RunRole::Case(label) => label,
+            };
+            (section.to_string(), runs.to_vec())
+        })
+        .collect()
 }
 
 /// Groups inputs by kernel build, workload name, workload parameters and evidence, in
@@ -190,7 +173,7 @@ pub(super) fn group_inputs(inputs: &[Input]) -> Vec<Group> {
         let r = &input.result;
         let params = workload_params(r);
         let file = input.path.display().to_string();
-        let whole_file_reason = not_evidence_reason(r);
+        let whole_file_reason = r.not_evidence_reason();
         let evidence = whole_file_reason.is_none();
         let idx = groups.iter().position(|g| {
             g.kernel_release == r.system.kernel.release

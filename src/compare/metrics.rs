@@ -1,10 +1,8 @@
 //! The figures one run offers, each with a definition: unit, direction, category.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
-use crate::result::RunResult;
+use crate::result::{GupReport, LockReport, PerfReport, RunResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -176,28 +174,7 @@ pub fn run_metrics(run: &RunResult) -> Vec<(MetricDef, f64)> {
         lock_metrics(lock, &mut out);
     }
     if let Some(gup) = &run.gup {
-        let mut leaves = Vec::new();
-        numeric_leaves(gup, String::new(), &mut leaves);
-        for (path, v) in leaves {
-            let lower = path.to_ascii_lowercase();
-            // Costs (ns, ratios of shared to private latency) are better low; anything
-            // else (page counts, sizes) is a condition.
-            let direction = if lower.contains("ns") || lower.contains("ratio") {
-                LowerIsBetter
-            } else {
-                Neutral
-            };
-            out.push((
-                MetricDef::new(
-                    format!("gup.{path}"),
-                    format!("gup {path}"),
-                    Unit::Plain,
-                    direction,
-                    Gup,
-                ),
-                v,
-            ));
-        }
+        gup_metrics(gup, &mut out);
     }
     if let Some(perf) = &run.perf {
         perf_metrics(perf, run.ops, &mut out);
@@ -289,90 +266,51 @@ pub fn run_metrics(run: &RunResult) -> Vec<(MetricDef, f64)> {
 
 /// `lock_contention`: the total wait and the wait per caller (the tracer keeps the top
 /// 20 callers of each run; the table shows the top few).
-fn lock_metrics(lock: &serde_json::Value, out: &mut Vec<(MetricDef, f64)>) {
-    if lock.get("available").and_then(|v| v.as_bool()) == Some(false) {
+fn lock_metrics(lock: &LockReport, out: &mut Vec<(MetricDef, f64)>) {
+    if !lock.available {
         return;
     }
-    if let Some(total) = lock.get("total_wait_ns").and_then(|v| v.as_f64()) {
-        out.push((
-            MetricDef::new(
-                "lock_contention.total_wait_ns",
-                "lock wait total",
-                Unit::Nanoseconds,
-                Direction::LowerIsBetter,
-                Category::Lock,
-            ),
-            total,
-        ));
-    }
+    let lock_row = |key: String, label: String, unit: Unit, v: u64| {
+        (
+            MetricDef::new(key, label, unit, Direction::LowerIsBetter, Category::Lock),
+            v as f64,
+        )
+    };
+    out.push(lock_row(
+        "lock_contention.total_wait_ns".into(),
+        "lock wait total".into(),
+        Unit::Nanoseconds,
+        lock.total_wait_ns,
+    ));
     // Absent from results written before the run's own share was kept.
-    if let Some(own) = lock.get("run_total_wait_ns").and_then(|v| v.as_f64()) {
-        out.push((
-            MetricDef::new(
-                "lock_contention.run_total_wait_ns",
-                "lock wait, thpbench's threads",
-                Unit::Nanoseconds,
-                Direction::LowerIsBetter,
-                Category::Lock,
-            ),
+    if let Some(own) = lock.run_total_wait_ns {
+        out.push(lock_row(
+            "lock_contention.run_total_wait_ns".into(),
+            "lock wait, thpbench's threads".into(),
+            Unit::Nanoseconds,
             own,
         ));
     }
-    if let Some(events) = lock.get("events").and_then(|v| v.as_f64()) {
-        out.push((
-            MetricDef::new(
-                "lock_contention.events",
-                "lock contentions",
-                Unit::Count,
-                Direction::LowerIsBetter,
-                Category::Lock,
-            ),
-            events,
+    out.push(lock_row(
+        "lock_contention.events".into(),
+        "lock contentions".into(),
+        Unit::Count,
+        lock.events,
+    ));
+    for c in &lock.by_caller {
+        out.push(lock_row(
+            format!("lock_contention.by_caller.{}", c.caller),
+            format!("lock wait {}", c.caller),
+            Unit::Nanoseconds,
+            c.total_wait_ns,
         ));
-    }
-    if let Some(callers) = lock.get("by_caller").and_then(|v| v.as_array()) {
-        for c in callers {
-            let (Some(caller), Some(wait)) = (
-                c.get("caller").and_then(|v| v.as_str()),
-                c.get("total_wait_ns").and_then(|v| v.as_f64()),
-            ) else {
-                continue;
-            };
-            out.push((
-                MetricDef::new(
-                    format!("lock_contention.by_caller.{caller}"),
-                    format!("lock wait {caller}"),
-                    Unit::Nanoseconds,
-                    Direction::LowerIsBetter,
-                    Category::Lock,
-                ),
-                wait,
-            ));
-        }
     }
 }
 
-/// `perf`: {thread: {counter: value}}. Summed over threads and divided by the run's
-/// operations, so that runs of different lengths compare.
-fn perf_metrics(perf: &serde_json::Value, ops: u64, out: &mut Vec<(MetricDef, f64)>) {
-    let Some(threads) = perf.as_object() else {
-        return;
-    };
-    if ops == 0 {
-        return;
-    }
-    let mut sums: BTreeMap<String, f64> = BTreeMap::new();
-    for counters in threads.values() {
-        let Some(counters) = counters.as_object() else {
-            continue;
-        };
-        for (name, v) in counters {
-            if let Some(v) = v.as_f64() {
-                *sums.entry(name.clone()).or_default() += v;
-            }
-        }
-    }
-    for (name, sum) in sums {
+/// `perf`: every counter per operation (summed over threads), so that runs of
+/// different lengths compare.
+fn perf_metrics(perf: &PerfReport, ops: u64, out: &mut Vec<(MetricDef, f64)>) {
+    for (name, per_op) in perf.per_op(ops).unwrap_or_default() {
         out.push((
             MetricDef::new(
                 format!("perf.{name}"),
@@ -381,30 +319,56 @@ fn perf_metrics(perf: &serde_json::Value, ops: u64, out: &mut Vec<(MetricDef, f6
                 Direction::LowerIsBetter,
                 Category::Perf,
             ),
-            sum / ops as f64,
+            per_op,
         ));
     }
 }
 
-/// Numeric scalars of a JSON tree, keyed by their dotted path; arrays are skipped (their
-/// entries have no stable identity across results).
-fn numeric_leaves(v: &serde_json::Value, path: String, out: &mut Vec<(String, f64)>) {
-    match v {
-        serde_json::Value::Number(n) => {
-            if let Some(f) = n.as_f64() {
-                out.push((path, f));
+/// `gup`: costs (ns) are better low; page counts, sizes and flags are conditions.
+fn gup_metrics(gup: &GupReport, out: &mut Vec<(MetricDef, f64)>) {
+    use Direction::{LowerIsBetter, Neutral};
+    let mut rows: Vec<(String, f64, Direction)> = vec![
+        ("pages_per_op".into(), gup.pages_per_op as f64, Neutral),
+        (
+            "pages_referenced".into(),
+            gup.pages_referenced as f64,
+            Neutral,
+        ),
+        ("pages_expected".into(), gup.pages_expected as f64, Neutral),
+        ("ns_per_op".into(), gup.ns_per_op, LowerIsBetter),
+        ("ns_per_page".into(), gup.ns_per_page, LowerIsBetter),
+    ];
+    if let Some(k) = &gup.kernel {
+        rows.push((
+            "kernel.nr_pages_per_call".into(),
+            k.nr_pages_per_call as f64,
+            Neutral,
+        ));
+        rows.push(("kernel.gup_flags".into(), k.gup_flags as f64, Neutral));
+        for (bench, fig) in [("gup_fast", &k.gup_fast), ("pin_fast", &k.pin_fast)] {
+            let Some(f) = fig else { continue };
+            for (name, v, direction) in [
+                ("calls", f.calls as f64, Neutral),
+                ("pages", f.pages as f64, Neutral),
+                ("get_usec", f.get_usec as f64, Neutral),
+                ("put_usec", f.put_usec as f64, Neutral),
+                ("get_ns_per_page", f.get_ns_per_page, LowerIsBetter),
+                ("put_ns_per_page", f.put_ns_per_page, LowerIsBetter),
+            ] {
+                rows.push((format!("kernel.{bench}.{name}"), v, direction));
             }
         }
-        serde_json::Value::Object(map) => {
-            for (k, child) in map {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                numeric_leaves(child, p, out);
-            }
-        }
-        _ => {}
+    }
+    for (path, v, direction) in rows {
+        out.push((
+            MetricDef::new(
+                format!("gup.{path}"),
+                format!("gup {path}"),
+                Unit::Plain,
+                direction,
+                Category::Gup,
+            ),
+            v,
+        ));
     }
 }

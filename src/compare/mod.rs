@@ -463,13 +463,22 @@ mod tests {
         for run in &mut a.runs {
             run.vmstat_delta.insert("thp_split_page".into(), 40);
             run.vmstat_delta.insert("pgfault".into(), 0);
-            run.lock_contention = Some(serde_json::json!({
+            run.lock_contention = serde_json::from_value(serde_json::json!({
                 "available": true, "total_wait_ns": 5000, "run_total_wait_ns": 3000, "events": 3,
-                "by_caller": [{"caller": "folio_lock", "total_wait_ns": 4000}]
-            }));
-            run.perf =
-                Some(serde_json::json!({"cpu0": {"cycles": 1000}, "cpu1": {"cycles": 1000}}));
-            run.gup = Some(serde_json::json!({"ns_per_page": 12.5, "pages": 512}));
+                "by_caller": [{"caller": "folio_lock", "type": "mutex", "count": 1,
+                    "total_wait_ns": 4000, "max_wait_ns": 4000, "avg_wait_ns": 4000}]
+            }))
+            .unwrap();
+            run.perf = serde_json::from_value(
+                serde_json::json!({"cpu0": {"cycles": 1000}, "cpu1": {"cycles": 1000}}),
+            )
+            .unwrap();
+            run.gup = serde_json::from_value(serde_json::json!({
+                "ns_per_page": 12.5, "pages_referenced": 512,
+                "kernel": {"available": true, "pin_fast": {"calls": 2, "pages": 1024,
+                    "get_usec": 3, "put_usec": 1, "get_ns_per_page": 2.9, "put_ns_per_page": 1.0}}
+            }))
+            .unwrap();
         }
         let c = compare(&inputs(vec![a]), &CompareOptions::default()).unwrap();
         for key in [
@@ -479,7 +488,8 @@ mod tests {
             "lock_contention.by_caller.folio_lock",
             "perf.cycles",
             "gup.ns_per_page",
-            "gup.pages",
+            "gup.pages_referenced",
+            "gup.kernel.pin_fast.get_ns_per_page",
         ] {
             row(&c, key);
         }

@@ -189,6 +189,12 @@ impl Action for Fork {
     }
 }
 
+/// Forked children that saw their buffer change (data meant for the parent reached
+/// the child), from a fork disturber's `extra`; 0 for any other disturber.
+pub fn children_saw_parent_data(extra: &BTreeMap<String, u64>) -> u64 {
+    extra.get("child_saw_parent_data").copied().unwrap_or(0)
+}
+
 /// Why a run with this fork disturber's `extra` cannot count as evidence. A child that
 /// saw its buffer change is kept apart from verify.mismatches (the parent's reads may
 /// all be right while the child's private memory changed under it); a child with no
@@ -222,7 +228,7 @@ pub fn invalid_reasons(
             get("children")
         ));
     }
-    let saw = get("child_saw_parent_data");
+    let saw = children_saw_parent_data(extra);
     if saw > 0 {
         reasons.push(format!(
             "{saw} forked children saw their buffer change: data meant for the parent reached the child"

@@ -70,13 +70,7 @@ pub fn select<'a>(
     case: Option<&str>,
     run: Option<usize>,
 ) -> Result<Selection<'a>> {
-    let mut pools: Vec<(Option<&'a str>, &'a [RunResult])> = Vec::new();
-    if !result.runs.is_empty() {
-        pools.push((None, &result.runs));
-    }
-    for c in &result.sweep {
-        pools.push((Some(c.label.as_str()), &c.runs));
-    }
+    let mut pools: Vec<(Option<&'a str>, &'a [RunResult])> = result.measured_groups().collect();
     if let Some(wanted) = case {
         let labels: Vec<&str> = result.sweep.iter().map(|c| c.label.as_str()).collect();
         if labels.is_empty() {

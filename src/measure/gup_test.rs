@@ -10,8 +10,6 @@
 //! Distribution kernels (Debian's, this machine's) are built without it; under kernel
 //! lockdown debugfs refuses to open a file with ioctls (EPERM).
 
-use serde::{Deserialize, Serialize};
-
 use crate::result::Unavailable;
 use crate::system::mounts::{MountGuard, DEBUGFS};
 
@@ -38,38 +36,7 @@ pub struct GupTestArgs {
 nix::ioctl_readwrite!(gup_fast_benchmark, b'g', 1, GupTestArgs);
 nix::ioctl_readwrite!(pin_fast_benchmark, b'g', 2, GupTestArgs);
 
-/// One benchmark, summed over its calls.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct KernelGupFigure {
-    /// ioctl calls made (each walks the whole buffer once).
-    pub calls: u64,
-    /// Pages referenced over all calls.
-    pub pages: u64,
-    pub get_usec: u64,
-    pub put_usec: u64,
-    pub get_ns_per_page: f64,
-    pub put_ns_per_page: f64,
-}
-
-/// The result's `gup.kernel` value.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct KernelGupReport {
-    pub available: bool,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reason: String,
-    /// Pages per get_user_pages_fast()/pin_user_pages_fast() call: the engine's pages per op.
-    #[serde(default)]
-    pub nr_pages_per_call: u32,
-    /// FOLL_* flags passed (0: read references, as vmsplice takes).
-    #[serde(default)]
-    pub gup_flags: u32,
-    /// get_user_pages_fast + put_page: FOLL_GET, what vmsplice does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gup_fast: Option<KernelGupFigure>,
-    /// pin_user_pages_fast + unpin_user_pages: FOLL_PIN, what direct I/O does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pin_fast: Option<KernelGupFigure>,
-}
+pub use crate::result::kernel::{KernelGupFigure, KernelGupReport};
 
 /// Why the in-kernel benchmark cannot run here, or None where it can.
 pub fn unavailable() -> Option<Unavailable> {

@@ -24,14 +24,13 @@
 //! today's kernels is the contention on mmap_lock, page-table locks, the lruvec and
 //! anon_vma locks and the split queue lock along the GUP, split, collapse and reclaim paths.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use perf_event::events::Tracepoint;
 use perf_event::{Builder, Clock, SampleFlag, Sampler};
-use serde::{Deserialize, Serialize};
 
 use crate::result::Unavailable;
 use crate::system::mounts::{MountGuard, TRACEFS};
@@ -89,73 +88,7 @@ pub fn lock_type(flags: u32) -> &'static str {
     }
 }
 
-/// The report stored under a run's `lock_contention` key.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct LockReport {
-    pub available: bool,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reason: String,
-    /// `system-wide`: every task on every CPU, not only the run's threads. The `run_*`
-    /// figures are the part of it taken by thpbench's own process (its workers and
-    /// disturbers; forked children and kernel threads such as khugepaged or kswapd,
-    /// which the run may well set to work, count as other tasks).
-    pub scope: String,
-    /// contention_begin events seen.
-    pub events: u64,
-    pub end_events: u64,
-    /// Begin/end pairs, i.e. contentions with a known wait.
-    pub paired: u64,
-    pub unmatched_begin: u64,
-    pub unmatched_end: u64,
-    /// Samples the kernel dropped because the ring buffers were full.
-    pub lost_samples: u64,
-    pub total_wait_ns: u64,
-    /// With lost samples: `lower`, the totals are a lower bound (pairs around a loss are
-    /// dropped, contentions whose events were lost are missing). Absent without loss.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub totals_bound: Option<String>,
-    /// Begin/end pairs dropped because a ring lost samples during their span.
-    #[serde(default)]
-    pub dropped_near_loss: u64,
-    /// Begin/end pairs wholly outside the measured window (not counted in `paired`).
-    #[serde(default)]
-    pub outside_window: u64,
-    /// Tasks of thpbench's own process with at least one paired contention.
-    #[serde(default)]
-    pub run_tasks: u64,
-    /// Paired contentions and their wait taken by thpbench's own threads.
-    #[serde(default)]
-    pub run_paired: u64,
-    #[serde(default)]
-    pub run_total_wait_ns: u64,
-    /// Top 20 callers by total wait.
-    pub by_caller: Vec<CallerStat>,
-    /// Lock type -> {count, total_wait_ns, max_wait_ns}.
-    pub by_type: BTreeMap<String, TypeStat>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct CallerStat {
-    pub caller: String,
-    #[serde(rename = "type")]
-    pub lock_type: String,
-    pub count: u64,
-    pub total_wait_ns: u64,
-    pub max_wait_ns: u64,
-    pub avg_wait_ns: u64,
-    /// The part of count and total_wait_ns taken by thpbench's own threads.
-    #[serde(default)]
-    pub run_count: u64,
-    #[serde(default)]
-    pub run_total_wait_ns: u64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct TypeStat {
-    pub count: u64,
-    pub total_wait_ns: u64,
-    pub max_wait_ns: u64,
-}
+pub use crate::result::kernel::{CallerStat, LockReport, TypeStat};
 
 /// One decoded sample.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::result::{BenchResult, RunResult};
+use crate::result::{BenchResult, RunResult, RunRole};
 use crate::units::{human_bytes, human_ns};
 
 pub fn render(r: &BenchResult) -> String {
@@ -18,25 +18,24 @@ pub fn render(r: &BenchResult) -> String {
         w.buffer,
         w.share,
         // No run (interrupted in setup): say so rather than "0 threads".
-        r.runs
-            .first()
-            .or(r.sweep.first().and_then(|c| c.runs.first()))
+        r.first_measured_run()
             .map_or("no measured run".to_string(), |run| format!(
                 "{} threads",
                 run.threads.len()
             )),
         r.system.kernel.release
     );
-    for run in &r.runs {
-        render_run(&mut s, run, "");
-    }
-    for run in &r.baseline_runs {
-        render_run(&mut s, run, "baseline ");
-    }
-    for case in &r.sweep {
-        let _ = writeln!(s, "  case {}:", case.label);
-        for run in &case.runs {
-            render_run(&mut s, run, "");
+    for (role, runs) in r.run_groups() {
+        if let RunRole::Case(label) = role {
+            let _ = writeln!(s, "  case {label}:");
+        }
+        let prefix = if role == RunRole::Baseline {
+            "baseline "
+        } else {
+            ""
+        };
+        for run in runs {
+            render_run(&mut s, run, prefix);
         }
     }
     render_scaling(&mut s, r);
@@ -201,13 +200,11 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
     if !moved.is_empty() {
         let _ = writeln!(s, "    vmstat   {}", moved.join(", "));
     }
-    if let Some(lc) = run.lock_contention.as_ref().and_then(|v| {
-        serde_json::from_value::<crate::measure::lockstat::LockReport>(v.clone()).ok()
-    }) {
+    if let Some(lc) = &run.lock_contention {
         if lc.available {
             let _ = writeln!(
                 s,
-                "    locks    {} contentions ({} paired, {} lost samples{}), {} total wait ({}); thpbench's own threads: {} paired, {} wait",
+                "    locks    {} contentions ({} paired, {} lost samples{}), {} total wait ({}){}",
                 lc.events,
                 lc.paired,
                 lc.lost_samples,
@@ -220,8 +217,11 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
                 },
                 human_ns(lc.total_wait_ns as f64),
                 lc.scope,
-                lc.run_paired,
-                human_ns(lc.run_total_wait_ns as f64),
+                lc.run_total_wait_ns.map_or(String::new(), |own| format!(
+                    "; thpbench's own threads: {} paired, {} wait",
+                    lc.run_paired,
+                    human_ns(own as f64)
+                )),
             );
             for c in lc.by_caller.iter().take(5) {
                 let _ = writeln!(
@@ -241,15 +241,9 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
         let _ = writeln!(
             s,
             "    gup      {} pages per op, {:.1} ns per page ({} pages referenced, {} expected)",
-            g["pages_per_op"],
-            g["ns_per_page"].as_f64().unwrap_or(f64::NAN),
-            g["pages_referenced"],
-            g["pages_expected"]
+            g.pages_per_op, g.ns_per_page, g.pages_referenced, g.pages_expected
         );
-        if let Some(Ok(k)) = g
-            .get("kernel")
-            .map(|k| serde_json::from_value::<crate::measure::gup_test::KernelGupReport>(k.clone()))
-        {
+        if let Some(k) = &g.kernel {
             match (&k.gup_fast, &k.pin_fast) {
                 (Some(get), Some(pin)) if k.available => {
                     let _ = writeln!(
@@ -268,23 +262,14 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             }
         }
     }
-    if let Some(serde_json::Value::Object(threads)) = &run.perf {
-        let mut sums: std::collections::BTreeMap<&str, u64> = Default::default();
-        for counters in threads.values() {
-            if let serde_json::Value::Object(c) = counters {
-                for (k, v) in c {
-                    *sums.entry(k.as_str()).or_default() += v.as_u64().unwrap_or(0);
-                }
-            }
-        }
-        let ops = run.ops.max(1) as f64;
+    if let Some(sums) = run.perf.as_ref().and_then(|p| p.per_op(run.ops)) {
         let per_op: Vec<String> = sums
             .iter()
             .map(|(k, v)| {
-                if *k == "task-clock" {
-                    format!("{k} {}", human_ns(*v as f64 / ops))
+                if k == "task-clock" {
+                    format!("{k} {}", human_ns(*v))
                 } else {
-                    format!("{k} {:.3}", *v as f64 / ops)
+                    format!("{k} {v:.3}")
                 }
             })
             .collect();

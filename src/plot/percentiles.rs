@@ -21,12 +21,7 @@ pub struct PercentileSeries {
 pub(super) fn collect(input: &Input, label: &str) -> Result<Vec<PercentileSeries>> {
     let r = &input.result;
     let mut out = Vec::new();
-    let mut cases: Vec<Option<&str>> = Vec::new();
-    if !r.runs.is_empty() {
-        cases.push(None);
-    }
-    cases.extend(r.sweep.iter().map(|c| Some(c.label.as_str())));
-    for case in cases {
+    for (case, _) in r.measured_groups() {
         let sel = select(r, &input.path, case, None)?;
         let h = merged_histogram(&sel, &input.path)?;
         let points: Vec<(f64, f64)> = percentile_lines(&h, 5)
@@ -46,7 +41,7 @@ pub(super) fn collect(input: &Input, label: &str) -> Result<Vec<PercentileSeries
         if let Some(c) = case {
             series_label.push_str(&format!(" [{c}]"));
         }
-        if !r.valid || r.interrupted {
+        if !r.is_evidence() {
             series_label.push_str(" (not evidence)");
         }
         out.push(PercentileSeries {

@@ -19,13 +19,9 @@ pub struct TimelineSeries {
 
 /// p99 per 100 ms of the first run (of the first case): one run, so intervals line up.
 pub(super) fn collect(r: &BenchResult, label: &str) -> Option<TimelineSeries> {
-    let first_run = match r.runs.first() {
-        Some(run) => Some((None, run)),
-        None => r
-            .sweep
-            .first()
-            .and_then(|c| c.runs.first().map(|run| (Some(c.label.as_str()), run))),
-    };
+    let first_run = r
+        .measured_groups()
+        .find_map(|(case, runs)| runs.first().map(|run| (case, run)));
     let (case, run) = first_run.filter(|(_, run)| !run.timeline.is_empty())?;
     let mut actions: Vec<(String, Vec<f64>)> = Vec::new();
     for p in &run.timeline {

@@ -377,7 +377,7 @@ impl MachineLock {
                 said = true;
             }
             if crate::signals::received() {
-                bail!(crate::run::Interrupted);
+                bail!(crate::signals::Interrupted);
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }

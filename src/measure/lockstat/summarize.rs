@@ -94,6 +94,7 @@ pub fn summarize(trace: &Trace, syms: &Kallsyms, run_pid: u32) -> LockReport {
         end_events: p.end_events,
         unmatched_begin: p.unmatched_begin,
         unmatched_end: p.unmatched_end,
+        run_total_wait_ns: Some(0),
         ..LockReport::default()
     };
     let (window_start, window_end) = trace.window;
@@ -118,7 +119,7 @@ pub fn summarize(trace: &Trace, syms: &Kallsyms, run_pid: u32) -> LockReport {
         report.total_wait_ns += wait;
         if own {
             report.run_paired += 1;
-            report.run_total_wait_ns += wait;
+            *report.run_total_wait_ns.get_or_insert(0) += wait;
             run_tids.insert(b.tid);
         }
         let ty = lock_type(b.flags);
@@ -234,7 +235,7 @@ mod tests {
         assert_eq!(r.by_type["mutex"].count, 1);
         assert_eq!(r.by_type["mutex"].total_wait_ns, 200);
         assert_eq!(r.by_type["spinlock"].max_wait_ns, 60);
-        assert_eq!((r.run_paired, r.run_total_wait_ns), (3, 1260));
+        assert_eq!((r.run_paired, r.run_total_wait_ns), (3, Some(1260)));
     }
 
     #[test]
@@ -250,12 +251,12 @@ mod tests {
         ];
         let r = whole(&events, 0, &s, 1);
         assert_eq!((r.paired, r.total_wait_ns), (2, 430));
-        assert_eq!((r.run_paired, r.run_total_wait_ns), (1, 30));
+        assert_eq!((r.run_paired, r.run_total_wait_ns), (1, Some(30)));
         let c = &r.by_caller[0];
         assert_eq!((c.count, c.run_count, c.run_total_wait_ns), (2, 1, 30));
         // Seen from the other process, the split is the other way round.
         let r9 = whole(&events, 0, &s, 9);
-        assert_eq!((r9.run_paired, r9.run_total_wait_ns), (1, 400));
+        assert_eq!((r9.run_paired, r9.run_total_wait_ns), (1, Some(400)));
     }
 
     #[test]

@@ -12,6 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::workload::Workload;
 
+pub mod kernel;
+mod walk;
+
+pub use kernel::{GupReport, LockReport, PerfReport};
+pub use walk::{RunRole, RunView};
+
 pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -155,14 +161,18 @@ pub struct RunResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetReport>,
     /// Lock contention seen through lock:contention_begin/end, when traced.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lock_contention: Option<serde_json::Value>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "kernel::serialize_lock_contention"
+    )]
+    pub lock_contention: Option<LockReport>,
     /// Per worker thread perf counters: thread label -> counter -> value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub perf: Option<serde_json::Value>,
-    /// get_user_pages cost figures (gup engine, sweeps).
+    pub perf: Option<PerfReport>,
+    /// get_user_pages cost figures (gup engine).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gup: Option<serde_json::Value>,
+    pub gup: Option<GupReport>,
     /// This run was cut short by a signal.
     #[serde(default)]
     pub interrupted: bool,
@@ -421,5 +431,85 @@ impl BenchResult {
     /// Short label for tables and legends: kernel release and workload name.
     pub fn label(&self) -> String {
         format!("{} {}", self.system.kernel.release, self.workload.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key a committed result holds under `path`, with its value, is also in
+    /// `typed` (the same subtree written back from the typed schema).
+    fn assert_kept(original: &serde_json::Value, typed: &serde_json::Value, path: &str) {
+        match original {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let Some(t) = typed.get(k) else {
+                        panic!("{path}.{k} is lost by the typed schema");
+                    };
+                    assert_kept(v, t, &format!("{path}.{k}"));
+                }
+            }
+            serde_json::Value::Array(items) => {
+                let typed = typed.as_array().unwrap_or_else(|| panic!("{path}"));
+                assert_eq!(items.len(), typed.len(), "{path}");
+                for (i, (v, t)) in items.iter().zip(typed).enumerate() {
+                    assert_kept(v, t, &format!("{path}[{i}]"));
+                }
+            }
+            _ => assert_eq!(original, typed, "{path}"),
+        }
+    }
+
+    #[test]
+    fn every_committed_result_loads_and_keeps_its_kernel_reports() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+        let files: Vec<_> = walkdir(&dir)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        assert!(files.len() >= 10, "{} result files found", files.len());
+        for file in files {
+            let loaded = BenchResult::load(&file).unwrap_or_else(|e| panic!("{e:#}"));
+            let raw: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            let written = serde_json::to_value(&loaded).unwrap();
+            let runs = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+                let mut out = Vec::new();
+                for key in ["runs", "baseline_runs"] {
+                    out.extend(v[key].as_array().cloned().unwrap_or_default());
+                }
+                for case in v["sweep"].as_array().cloned().unwrap_or_default() {
+                    out.extend(case["runs"].as_array().cloned().unwrap_or_default());
+                }
+                out
+            };
+            let (raw_runs, written_runs) = (runs(&raw), runs(&written));
+            assert_eq!(raw_runs.len(), written_runs.len(), "{}", file.display());
+            assert_eq!(
+                raw_runs.len(),
+                loaded.all_runs().count(),
+                "{}",
+                file.display()
+            );
+            for (r, w) in raw_runs.iter().zip(&written_runs) {
+                for key in ["lock_contention", "perf", "gup"] {
+                    assert_kept(&r[key], &w[key], &format!("{} {key}", file.display()));
+                }
+            }
+        }
+    }
+
+    fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                out.extend(walkdir(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
     }
 }

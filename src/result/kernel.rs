@@ -1,0 +1,222 @@
+//! The kernel-side reports a run carries: lock contention (`lock_contention`), the
+//! workers' perf counters (`perf`) and the gup engine's reference costs (`gup`). They
+//! live in the schema, below the measuring code that fills them (src/measure/), so that
+//! every reader (summary, compare, export, plot) reads typed fields, never keys.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The report stored under a run's `lock_contention` key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LockReport {
+    pub available: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// `system-wide`: every task on every CPU, not only the run's threads. The `run_*`
+    /// figures are the part of it taken by thpbench's own process (its workers and
+    /// disturbers; forked children and kernel threads such as khugepaged or kswapd,
+    /// which the run may well set to work, count as other tasks).
+    pub scope: String,
+    /// contention_begin events seen.
+    pub events: u64,
+    pub end_events: u64,
+    /// Begin/end pairs, i.e. contentions with a known wait.
+    pub paired: u64,
+    pub unmatched_begin: u64,
+    pub unmatched_end: u64,
+    /// Samples the kernel dropped because the ring buffers were full.
+    pub lost_samples: u64,
+    pub total_wait_ns: u64,
+    /// With lost samples: `lower`, the totals are a lower bound (pairs around a loss are
+    /// dropped, contentions whose events were lost are missing). Absent without loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totals_bound: Option<String>,
+    /// Begin/end pairs dropped because a ring lost samples during their span.
+    #[serde(default)]
+    pub dropped_near_loss: u64,
+    /// Begin/end pairs wholly outside the measured window (not counted in `paired`).
+    #[serde(default)]
+    pub outside_window: u64,
+    /// Tasks of thpbench's own process with at least one paired contention.
+    #[serde(default)]
+    pub run_tasks: u64,
+    /// Paired contentions and their wait taken by thpbench's own threads.
+    #[serde(default)]
+    pub run_paired: u64,
+    /// None in results written before thpbench kept its own threads' share apart (then
+    /// `run_paired` and `run_tasks` are absent too, and read as 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_total_wait_ns: Option<u64>,
+    /// Top 20 callers by total wait.
+    pub by_caller: Vec<CallerStat>,
+    /// Lock type -> {count, total_wait_ns, max_wait_ns}.
+    pub by_type: BTreeMap<String, TypeStat>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CallerStat {
+    pub caller: String,
+    #[serde(rename = "type")]
+    pub lock_type: String,
+    pub count: u64,
+    pub total_wait_ns: u64,
+    pub max_wait_ns: u64,
+    pub avg_wait_ns: u64,
+    /// The part of count and total_wait_ns taken by thpbench's own threads.
+    #[serde(default)]
+    pub run_count: u64,
+    #[serde(default)]
+    pub run_total_wait_ns: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TypeStat {
+    pub count: u64,
+    pub total_wait_ns: u64,
+    pub max_wait_ns: u64,
+}
+impl LockReport {
+    /// The report of a run whose contention could not be traced, with why.
+    pub fn unavailable(reason: impl Into<String>) -> LockReport {
+        LockReport {
+            available: false,
+            reason: reason.into(),
+            ..LockReport::default()
+        }
+    }
+}
+
+/// `lock_contention` as the result stores it: the whole report when traced, only
+/// `{available: false, reason}` when not (no zero counts that look measured).
+pub(super) fn serialize_lock_contention<S: Serializer>(
+    report: &Option<LockReport>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Untraced<'a> {
+        available: bool,
+        reason: &'a str,
+    }
+    match report {
+        Some(r) if !r.available => Untraced {
+            available: false,
+            reason: &r.reason,
+        }
+        .serialize(s),
+        other => other.serialize(s),
+    }
+}
+
+/// `perf`: worker thread label (`cpu<N>`) -> counter name -> value over the measured loop.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct PerfReport(pub BTreeMap<String, BTreeMap<String, u64>>);
+
+impl PerfReport {
+    /// Every counter summed over the threads and divided by the run's operations, so
+    /// that runs of different lengths compare; None for a run without operations.
+    pub fn per_op(&self, ops: u64) -> Option<BTreeMap<String, f64>> {
+        if ops == 0 {
+            return None;
+        }
+        let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+        for counters in self.0.values() {
+            for (name, v) in counters {
+                *sums.entry(name.clone()).or_default() += *v as f64;
+            }
+        }
+        for sum in sums.values_mut() {
+            *sum /= ops as f64;
+        }
+        Some(sums)
+    }
+}
+
+/// `gup`: the gup engine's figures for one run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct GupReport {
+    /// The engine that took the references (`gup`).
+    pub engine: String,
+    /// 4 KiB pages one operation references (bs / 4 KiB).
+    pub pages_per_op: u64,
+    /// Pages the engine referenced; a difference from `pages_expected` makes the
+    /// result invalid.
+    pub pages_referenced: u64,
+    /// ops x pages_per_op.
+    pub pages_expected: u64,
+    /// Mean latency of one operation.
+    pub ns_per_op: f64,
+    pub ns_per_page: f64,
+    /// The kernel's own benchmark on the same buffer after the run (gup_test).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelGupReport>,
+}
+
+/// One benchmark, summed over its calls.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct KernelGupFigure {
+    /// ioctl calls made (each walks the whole buffer once).
+    pub calls: u64,
+    /// Pages referenced over all calls.
+    pub pages: u64,
+    pub get_usec: u64,
+    pub put_usec: u64,
+    pub get_ns_per_page: f64,
+    pub put_ns_per_page: f64,
+}
+
+/// The result's `gup.kernel` value.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct KernelGupReport {
+    pub available: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Pages per get_user_pages_fast()/pin_user_pages_fast() call: the engine's pages per op.
+    #[serde(default)]
+    pub nr_pages_per_call: u32,
+    /// FOLL_* flags passed (0: read references, as vmsplice takes).
+    #[serde(default)]
+    pub gup_flags: u32,
+    /// get_user_pages_fast + put_page: FOLL_GET, what vmsplice does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gup_fast: Option<KernelGupFigure>,
+    /// pin_user_pages_fast + unpin_user_pages: FOLL_PIN, what direct I/O does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_fast: Option<KernelGupFigure>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::RunResult;
+
+    #[test]
+    fn an_untraced_run_stores_only_why() {
+        let run = RunResult {
+            lock_contention: Some(LockReport::unavailable("lockdown")),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&run).unwrap();
+        assert_eq!(
+            v["lock_contention"],
+            serde_json::json!({"available": false, "reason": "lockdown"})
+        );
+        let back: RunResult = serde_json::from_value(v).unwrap();
+        assert_eq!(back.lock_contention, run.lock_contention);
+    }
+
+    #[test]
+    fn perf_per_op_sums_the_threads() {
+        let perf: PerfReport = serde_json::from_value(serde_json::json!(
+            {"cpu0": {"cycles": 300, "task-clock": 10}, "cpu1": {"cycles": 100}}
+        ))
+        .unwrap();
+        let per_op = perf.per_op(4).unwrap();
+        assert_eq!(per_op["cycles"], 100.0);
+        assert_eq!(per_op["task-clock"], 2.5);
+        assert!(perf.per_op(0).is_none());
+    }
+}

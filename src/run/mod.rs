@@ -1,0 +1,308 @@
+//! Orchestration of `thpbench run`: plan, set up (target, buffers, swap), run each repeat
+//! (pinned workers, disturbers, collectors), assemble the result, tear down. Teardown is
+//! the guards' drops, in reverse order of setup, on success, error and Ctrl-C alike.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::result::{BenchResult, RunResult, Unavailable};
+use crate::signals::Interrupted;
+use crate::workload::Workload;
+
+mod repeat;
+mod rig;
+mod sweep;
+mod validity;
+
+use rig::Setup;
+pub use sweep::shared_folio_ratios;
+pub use validity::exit_code;
+use validity::finalize_validity;
+
+/// Coverage below this share of what was asked fails the run (or marks it invalid).
+pub const MIN_COVERAGE: f64 = 0.99;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Where results land when `output` is not given.
+    pub results_dir: PathBuf,
+    pub output: Option<PathBuf>,
+    /// Show a progress bar (stderr is a terminal and not --json).
+    pub progress: bool,
+    /// Test hook: overwrite this target offset after the fill, to prove --verify works.
+    pub inject_corruption_at: Option<u64>,
+    /// Test hook: the first worker's Nth write is answered as done but not made.
+    pub drop_write: Option<u64>,
+    /// Also measure the workload without its disturbers (`--baseline`).
+    pub baseline: bool,
+    /// Refuse instead of waiting while another run holds the machine lock.
+    pub no_wait: bool,
+    /// Undo a dead run's leftovers before starting (else refuse while they are there).
+    pub cleanup_first: bool,
+}
+
+pub struct Outcome {
+    pub result: BenchResult,
+    pub path: PathBuf,
+}
+
+impl Outcome {
+    /// 130 interrupted, 3 data mismatches, 4 invalid (a condition was not met), else 0.
+    pub fn exit_code(&self) -> i32 {
+        // A signal that came during teardown, after the result was complete, still
+        // says the run was stopped.
+        validity::exit_code(&self.result, crate::signals::received())
+    }
+}
+
+/// The CPUs to run workers on.
+pub fn resolve_cpus(w: &Workload) -> Result<Vec<usize>> {
+    Ok(resolve_cpu_selection(w)?.cpus)
+}
+
+/// The CPUs to run workers on and why these (see src/system/topology.rs).
+pub fn resolve_cpu_selection(w: &Workload) -> Result<crate::system::topology::Selection> {
+    use crate::system::topology::{select, CpuSpec, Topology};
+    let spec = CpuSpec::parse(&w.cpus).map_err(|e| anyhow::anyhow!("cpus = {e}"))?;
+    let allowed = crate::system::cpu::allowed_cpus();
+    select(&Topology::current(), &allowed, &spec, w.threads).map_err(|e| {
+        anyhow::anyhow!(
+            "cpus = \"{}\"{}: {e}",
+            if w.cpus.is_empty() { "cores" } else { &w.cpus },
+            if w.threads > 0 {
+                format!(", threads = {}", w.threads)
+            } else {
+                String::new()
+            }
+        )
+    })
+}
+
+/// `-o` as given; else a name in the results directory that holds the pid, so that two
+/// runs started in the same second do not collide.
+fn result_path(opts: &RunOptions, release: &str, name: &str) -> PathBuf {
+    opts.output.clone().unwrap_or_else(|| {
+        opts.results_dir.join(format!(
+            "{}-{}-{}-{}.json",
+            crate::util::utc_now_compact(),
+            crate::util::sanitize_file_part(release),
+            crate::util::sanitize_file_part(name),
+            std::process::id()
+        ))
+    })
+}
+
+/// Saves the result: `-o` is written as asked; a generated name never overwrites (a
+/// counter is added). If saving fails, the result goes to a fallback path in the temp
+/// directory, which is said; only if that fails too is it an error.
+fn save_result(result: &BenchResult, path: &Path, generated: bool) -> Result<PathBuf> {
+    let text = serde_json::to_string_pretty(result)?;
+    let first = if generated {
+        (1..1000)
+            .map(|n| match n {
+                1 => path.to_path_buf(),
+                n => path.with_extension(format!("{n}.json")),
+            })
+            .map(|p| (crate::util::write_new_atomic(&p, text.as_bytes()), p))
+            .find(|(r, _)| !matches!(r, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists))
+            .map(|(r, p)| r.map(|()| p).map_err(anyhow::Error::from))
+            .unwrap_or_else(|| Err(anyhow::anyhow!("999 files of that name exist")))
+    } else {
+        crate::util::write_atomic(path, text.as_bytes()).map(|()| path.to_path_buf())
+    };
+    let e = match first {
+        Ok(p) => return Ok(p),
+        Err(e) => e,
+    };
+    let fallback = std::env::temp_dir().join(path.file_name().unwrap_or("result.json".as_ref()));
+    let fallback = fallback.with_extension(format!("{}.json", std::process::id()));
+    crate::util::write_new_atomic(&fallback, text.as_bytes()).with_context(|| {
+        format!(
+            "saving the result to {} failed ({e:#}), and to the fallback {} too",
+            path.display(),
+            fallback.display()
+        )
+    })?;
+    crate::output::warn(&format!(
+        "could not save the result to {} ({e:#}); it is in {} instead",
+        path.display(),
+        fallback.display()
+    ));
+    Ok(fallback)
+}
+
+/// Runs a workload end to end and saves the result. Errors before any measurement are
+/// returned as errors; an interruption returns the partial result.
+pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
+    let mut w = w.clone();
+    if w.engine == crate::workload::Engine::Gup && w.verify {
+        // vmsplice moves no data: there is nothing to check.
+        crate::output::info("the gup engine reads no data, so verify is off");
+        w.verify = false;
+    }
+    let w = &w;
+    w.validate()
+        .map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
+    let cases = crate::workload::sweep_cases(w)
+        .map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
+    crate::signals::install();
+    // Root runs change shared state: one at a time, and never over a dead run's changes.
+    let _machine_lock = if crate::system::is_root() {
+        let lock = crate::system::journal::MachineLock::acquire(!opts.no_wait)?;
+        crate::system::journal::check_leftovers(opts.cleanup_first)?;
+        Some(lock)
+    } else {
+        None
+    };
+    let sweeping = !w.sweep.is_empty();
+    // Check every case's CPUs, layout and resources before measuring anything.
+    for (label, _, case) in &cases {
+        let threads = resolve_cpus(case)?.len();
+        crate::system::preflight::check_case(case)
+            .with_context(|| format!("sweep case {label}, checked before measuring any"))?;
+        let bs = case.bs.bytes() as usize;
+        let shares = crate::buffer::sharing_problem(
+            case.buffer,
+            case.share,
+            threads,
+            bs,
+            case.per_page_iovecs,
+        );
+        if let Some(why) = shares {
+            let case = if sweeping {
+                format!(" (sweep case {label})")
+            } else {
+                String::new()
+            };
+            bail!("workload `{}`{case}: {why}", w.name);
+        }
+    }
+    let system = crate::system::probe::system_info();
+    let path = result_path(opts, &system.kernel.release, &w.name);
+    crate::util::check_writable_dir(
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )?;
+    let mut result = BenchResult::new(system, w.clone());
+    if !w.sweep.contains_key("threads") {
+        // The worker count actually used, not 0 ("every allowed CPU"): compare groups on it.
+        result.workload.threads = resolve_cpus(w)?.len();
+    }
+    if !crate::system::is_root() {
+        result.unavailable.push(Unavailable::new(
+            "exact folio sizes (kpageflags)",
+            "not root: /proc/kpageflags is root-only and pagemap hides PFNs",
+            "run as root; THP coverage is taken from smaps AnonHugePages instead",
+        ));
+    }
+    if opts.baseline && w.disturb.is_empty() {
+        crate::output::warn("--baseline compares a disturbed run with an undisturbed one, and this workload has no disturbers; ignoring it");
+    }
+    for (label, params, case) in &cases {
+        if sweeping {
+            crate::output::info(&format!("sweep case {label}"));
+        }
+        let (runs, baseline_runs) = match measure_workload(case, opts, &mut result) {
+            Ok(r) => r,
+            Err(e) if e.is::<Interrupted>() => {
+                result.interrupted = true;
+                result
+                    .invalid_reasons
+                    .push("interrupted during setup, before any measurement".into());
+                break;
+            }
+            // Keep what earlier sweep cases measured: save it, marked invalid.
+            Err(e) if !result.sweep.is_empty() => {
+                crate::output::warn(&format!(
+                    "sweep case {label} failed: {e:#}; saving the cases measured before it"
+                ));
+                result
+                    .invalid_reasons
+                    .push(format!("sweep case {label} failed: {e:#}"));
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        if sweeping {
+            result.sweep.push(crate::result::SweepCase {
+                label: label.clone(),
+                params: params.clone(),
+                runs,
+            });
+        } else {
+            result.runs = runs;
+            result.baseline_runs = baseline_runs;
+        }
+        if result.interrupted {
+            break;
+        }
+    }
+    // Private cases cut their I/O as shared ones do only with per_page_iovecs (or when
+    // bs is one chunk): elsewhere a ratio would mix the iovec count with sharing.
+    let same_iovecs: std::collections::BTreeMap<&str, bool> = cases
+        .iter()
+        .map(|(label, _, c)| {
+            let bs = c.bs.bytes() as usize;
+            (
+                label.as_str(),
+                crate::buffer::private_cut_as_shared(bs, c.per_page_iovecs),
+            )
+        })
+        .collect();
+    result.shared_folio = shared_folio_ratios(&result.sweep, |c| {
+        same_iovecs.get(c.label.as_str()).copied().unwrap_or(false)
+    });
+    if w.engine == crate::workload::Engine::Gup || w.sweep.contains_key("engine") {
+        if let Some(u) = crate::measure::gup_test::unavailable() {
+            result.unavailable.push(u);
+        }
+    }
+    finalize_validity(&mut result);
+    let path = save_result(&result, &path, opts.output.is_none())?;
+    Ok(Outcome { result, path })
+}
+
+/// Sets up for one workload (one sweep case), measures its repeats (alternating with
+/// baseline runs when asked), and tears down. Returns (runs, baseline runs).
+fn measure_workload(
+    w: &Workload,
+    opts: &RunOptions,
+    result: &mut BenchResult,
+) -> Result<(Vec<RunResult>, Vec<RunResult>)> {
+    let selection = resolve_cpu_selection(w)?;
+    let layout = crate::placement::Layout::new(&selection);
+    let cpus = selection.cpus;
+    let setup = Setup::new(w, &cpus, layout, opts, result)?;
+    let with_baseline = opts.baseline && !w.disturb.is_empty();
+    let (mut runs, mut baseline_runs) = (Vec::new(), Vec::new());
+    'repeats: for repeat in 0..w.repeat {
+        // Baseline and disturbed runs alternate, so that drift hits both alike.
+        let kinds: &[bool] = if with_baseline {
+            &[false, true]
+        } else {
+            &[true]
+        };
+        for &disturbed in kinds {
+            let run = setup.measure(w, repeat, disturbed, opts, result)?;
+            let stop = run.interrupted;
+            if disturbed {
+                runs.push(run);
+            } else {
+                baseline_runs.push(run);
+            }
+            if stop {
+                result.interrupted = true;
+                break 'repeats;
+            }
+        }
+    }
+    drop(setup);
+    Ok((runs, baseline_runs))
+}
+
+/// Default results directory: `results/` under the current directory.
+pub fn default_results_dir() -> PathBuf {
+    Path::new("results").to_path_buf()
+}

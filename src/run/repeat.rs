@@ -1,0 +1,532 @@
+//! One repeat: spawn the pinned workers, start the disturbers and collectors, wait,
+//! collect, and assemble the run's figures.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use super::rig::Setup;
+use super::validity::{corrupted_data_reason, coverage_complaint, disturber_reasons};
+use super::{RunOptions, MIN_COVERAGE};
+use crate::disturb::DisturberOutput;
+use crate::engine::dio::DioEngine;
+use crate::engine::Engine;
+use crate::measure::histogram;
+use crate::measure::now_ns;
+use crate::result::{
+    BenchResult, BufferReport, LockReport, RunResult, ThreadResult, Unavailable, VerifyReport,
+};
+use crate::system::pagemap::Coverage;
+use crate::system::vmstat::Vmstat;
+use crate::target::Target;
+use crate::worker::{io_rates, run_worker, ProgressSlot, Rendezvous, WorkerOutput, WorkerPlan};
+use crate::workload::{Backing, Workload};
+
+/// The workers of one repeat, pinned and warming up.
+struct Spawned {
+    rv: Arc<Rendezvous>,
+    slots: Vec<Arc<ProgressSlot>>,
+    handles: Vec<JoinHandle<Option<WorkerOutput>>>,
+}
+
+/// What one repeat left once its workers, disturbers and collectors stopped.
+struct Collected {
+    outputs: Vec<WorkerOutput>,
+    epoch: u64,
+    interrupted: bool,
+    disturbed_run: bool,
+    run_name: String,
+    cov_before: Coverage,
+    cov_after: Coverage,
+    vmstat_delta: BTreeMap<String, i64>,
+    disturber_outputs: Vec<DisturberOutput>,
+    lock_report: Option<LockReport>,
+    numa_before: NumaLocality,
+    numa_after: NumaLocality,
+}
+
+/// Per worker, the share of its buffer on its own node; the buffer's pages per node.
+type NumaLocality = (Vec<Option<f64>>, BTreeMap<String, u64>);
+
+impl Setup {
+    /// One repeat: spawn, drive, assemble.
+    pub(super) fn measure(
+        &self,
+        w: &Workload,
+        repeat: usize,
+        disturbed: bool,
+        opts: &RunOptions,
+        result: &mut BenchResult,
+    ) -> Result<RunResult> {
+        let spawned = self.spawn_workers(w, opts)?;
+        let collected = self.drive(w, repeat, disturbed, opts, spawned, result)?;
+        self.assemble(w, repeat, disturbed, collected, result)
+    }
+
+    /// One pinned worker per CPU, each with its plan and engine.
+    fn spawn_workers(&self, w: &Workload, opts: &RunOptions) -> Result<Spawned> {
+        let n = self.cpus.len();
+        let rv = Arc::new(Rendezvous::new(n));
+        // gup has no device: every op "reads" offset 0, which it ignores.
+        let region = self
+            .target
+            .as_ref()
+            .map_or(w.bs.bytes(), |t| t.size - t.size % w.bs.bytes());
+        let share = |total: Option<u64>, i: usize| {
+            total.map(|t| t / n as u64 + u64::from((i as u64) < t % n as u64))
+        };
+        let slots: Vec<Arc<ProgressSlot>> =
+            (0..n).map(|_| Arc::new(ProgressSlot::default())).collect();
+        let mut handles = Vec::with_capacity(n);
+        for (i, &cpu) in self.cpus.iter().enumerate() {
+            let plan = WorkerPlan {
+                index: i,
+                threads: n,
+                cpu,
+                rw: w.rw,
+                rwmix_read: w.rwmix_read,
+                bs: w.bs.bytes(),
+                region,
+                seed: w.seed,
+                nonce: self.target.as_ref().and_then(|t| t.stamped).unwrap_or(0),
+                verify: w.verify,
+                generations: std::mem::take(
+                    self.generations
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_mut(i)
+                        .unwrap_or(&mut Vec::new()),
+                ),
+                base: self.buffers.base() as usize,
+                segments: self.buffers.segments[i].clone(),
+                warmup_ns: w.warmup.as_nanos(),
+                duration_ns: w.duration.as_nanos(),
+                ops_budget: share(w.ops, i),
+                bytes_budget: share(w.bytes.map(|b| b.bytes()), i).map(|b| b.max(w.bs.bytes())),
+                perf: w.perf,
+            };
+            let mut engine: Box<dyn Engine> = match &self.target {
+                Some(t) => Box::new(DioEngine::new(t.fd())),
+                None => Box::new(
+                    crate::engine::gup::GupEngine::new(w.bs.bytes() as usize)
+                        .context("making the pipe for the gup engine")?,
+                ),
+            };
+            if let (Some(nth), 0) = (opts.drop_write, i) {
+                engine = Box::new(crate::engine::DropNthWrite {
+                    inner: engine,
+                    nth,
+                    writes: 0,
+                });
+            }
+            let (rv, slot) = (Arc::clone(&rv), Arc::clone(&slots[i]));
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("thpbench-w{cpu}"))
+                    .spawn(move || run_worker(plan, engine, rv, slot))
+                    .context("spawning a worker thread")?,
+            );
+        }
+        Ok(Spawned { rv, slots, handles })
+    }
+
+    /// Takes the "before" proofs, releases the workers with the disturbers and the lock
+    /// tracer, waits for them (stopping them on a signal), and takes the "after" proofs.
+    fn drive(
+        &self,
+        w: &Workload,
+        repeat: usize,
+        disturbed: bool,
+        opts: &RunOptions,
+        spawned: Spawned,
+        result: &mut BenchResult,
+    ) -> Result<Collected> {
+        let Spawned { rv, slots, handles } = spawned;
+        rv.pinned.wait();
+        rv.warmed.wait();
+        // Every measured run, disturbed or baseline, starts from whole folios of the
+        // asked size, or is not evidence.
+        let restore_notes = crate::disturb::restore(&self.buffers, MIN_COVERAGE);
+        // Between warm-up and measurement: the "before" side of every proof.
+        let cov_before = self.buffers.coverage()?;
+        let run_name = if disturbed || w.disturb.is_empty() {
+            format!("run {repeat}")
+        } else {
+            format!("baseline run {repeat}")
+        };
+        if cov_before.fraction < MIN_COVERAGE && w.buffer != Backing::Base {
+            let mut why = coverage_complaint(w, cov_before.fraction, "at its start");
+            for note in &restore_notes {
+                why.push_str("; ");
+                why.push_str(note);
+            }
+            result.invalid_reasons.push(format!("{run_name}: {why}"));
+        }
+        let numa_before = self.layout.locality(&self.buffers, self.cpus.len());
+        let vm_before = Vmstat::snapshot().context("reading /proc/vmstat")?;
+        // Ok(tracer), or Err(why it could not be traced), which the run's report carries.
+        let tracer = w.lock_contention.then(|| {
+            crate::measure::lockstat::LockTracer::start().inspect_err(|reason| {
+                let u = crate::measure::lockstat::unavailable(reason);
+                if !result.unavailable.contains(&u) {
+                    result.unavailable.push(u);
+                }
+            })
+        });
+        let epoch = now_ns();
+        rv.epoch_ns.store(epoch, Ordering::Relaxed);
+        rv.go.wait();
+        let disturbance = (disturbed && !self.disturbers.is_empty())
+            .then(|| crate::disturb::Disturbance::start(&self.disturbers, &self.region, epoch));
+
+        let progress = opts
+            .progress
+            .then(|| crate::output::progress::RunProgress::new(w, repeat));
+        let mut interrupted = false;
+        while handles.iter().any(|h| !h.is_finished()) {
+            std::thread::sleep(Duration::from_millis(50));
+            if crate::signals::received() && !interrupted {
+                interrupted = true;
+                rv.stop.store(true, Ordering::Relaxed);
+            }
+            if let Some(p) = &progress {
+                p.update(&slots, now_ns() - epoch);
+            }
+        }
+        if let Some(p) = progress {
+            p.finish();
+        }
+        let mut outputs: Vec<WorkerOutput> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a worker thread panicked"))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let disturbed_run = disturbance.is_some();
+        let window_end = outputs.iter().map(|o| o.end_ns).max().unwrap_or(epoch);
+        let lock_report = tracer.map(|t| match t {
+            Ok(t) => t.stop(epoch, window_end),
+            Err(reason) => crate::result::LockReport::unavailable(reason),
+        });
+        let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
+        let vmstat_delta = Vmstat::snapshot()
+            .context("reading /proc/vmstat")?
+            .delta_since(&vm_before);
+        let cov_after = self.buffers.coverage()?;
+        let numa_after = self.layout.locality(&self.buffers, self.cpus.len());
+        {
+            let mut kept = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+            for (i, o) in outputs.iter_mut().enumerate() {
+                if let Some(g) = kept.get_mut(i) {
+                    *g = std::mem::take(&mut o.generations);
+                }
+            }
+        }
+        let errors = std::mem::take(&mut *rv.errors.lock().unwrap_or_else(|e| e.into_inner()));
+        if !errors.is_empty() && !interrupted {
+            bail!("{}", errors.join("\n"));
+        }
+        Ok(Collected {
+            outputs,
+            epoch,
+            interrupted,
+            disturbed_run,
+            run_name,
+            cov_before,
+            cov_after,
+            vmstat_delta,
+            disturber_outputs,
+            lock_report,
+            numa_before,
+            numa_after,
+        })
+    }
+
+    /// The run's figures from what the repeat collected, and the reasons it is not
+    /// evidence, if any.
+    fn assemble(
+        &self,
+        w: &Workload,
+        repeat: usize,
+        disturbed: bool,
+        collected: Collected,
+        result: &mut BenchResult,
+    ) -> Result<RunResult> {
+        let Collected {
+            outputs,
+            epoch,
+            interrupted,
+            disturbed_run,
+            run_name,
+            cov_before,
+            cov_after,
+            vmstat_delta,
+            disturber_outputs,
+            lock_report,
+            numa_before,
+            numa_after,
+        } = collected;
+        let end = outputs
+            .iter()
+            .map(|o| o.end_ns)
+            .max()
+            .unwrap_or(epoch)
+            .max(epoch + 1);
+        let duration_ns = end - epoch;
+        let recorders: Vec<&histogram::Recorder> = outputs.iter().map(|o| &o.recorder).collect();
+        let merged = histogram::merge(&recorders);
+        let ops: u64 = outputs.iter().map(|o| o.recorder.ops).sum();
+        let bytes: u64 = outputs.iter().map(|o| o.recorder.bytes).sum();
+        // Undisturbed runs must also end as they started; disturbed ones split on purpose.
+        if !disturbed_run && cov_after.fraction < MIN_COVERAGE && w.buffer != Backing::Base {
+            let why = coverage_complaint(w, cov_after.fraction, "at its end");
+            result.invalid_reasons.push(format!("{run_name}: {why}"));
+        }
+        let mut verify = VerifyReport {
+            enabled: w.verify,
+            nonce: self.target.as_ref().and_then(|t| t.stamped).unwrap_or(0),
+            ..VerifyReport::default()
+        };
+        for o in &outputs {
+            verify.bytes_checked += o.bytes_checked;
+            verify.mismatches += o.mismatches;
+            verify
+                .first_mismatches
+                .extend(o.first_mismatches.iter().cloned());
+        }
+        verify.first_mismatches.sort_by_key(|m| m.t_ms);
+        verify.first_mismatches.truncate(16);
+        if let Some(why) = corrupted_data_reason(&verify) {
+            let kind = if disturbed { "run" } else { "baseline run" };
+            result
+                .invalid_reasons
+                .push(format!("{kind} {repeat}: {why}"));
+        }
+        let mut timeline = merged.timeline;
+        let zswap = crate::system::swap::zswap_enabled();
+        let disturbers: Vec<crate::result::DisturberReport> = disturber_outputs
+            .iter()
+            .map(|o| o.report(&vmstat_delta, w.buffer, zswap))
+            .collect();
+        for (o, report) in disturber_outputs.iter().zip(&disturbers) {
+            attribute_actions(
+                &report.name,
+                &o.action_times,
+                &mut timeline,
+                &mut verify.first_mismatches,
+            );
+            for why in disturber_reasons(report, w.buffer, interrupted) {
+                result.invalid_reasons.push(format!("run {repeat}: {why}"));
+            }
+        }
+        let mut threads: Vec<ThreadResult> = outputs
+            .iter()
+            .map(|o| ThreadResult {
+                cpu: o.cpu,
+                ops: o.recorder.ops,
+                bytes: o.recorder.bytes,
+                io_time_ns: o.io_ns,
+                verify_time_ns: o.verify_ns,
+                latency_ns: histogram::summarize(&o.recorder.total),
+                ..ThreadResult::default()
+            })
+            .collect();
+        for t in &mut threads {
+            let i = self.cpus.iter().position(|&c| c == t.cpu).unwrap_or(0);
+            self.layout.annotate(t, numa_before.0[i], numa_after.0[i]);
+        }
+        if !interrupted {
+            let complaints = crate::placement::locality_complaints(w.numa, repeat, &threads);
+            result.invalid_reasons.extend(complaints);
+        }
+        Ok(RunResult {
+            repeat,
+            duration_ns,
+            ops,
+            bytes,
+            ops_per_sec: io_rates(&outputs).0,
+            bytes_per_sec: io_rates(&outputs).1,
+            io_time_ns: outputs.iter().map(|o| o.io_ns).sum(),
+            verify_time_ns: outputs.iter().map(|o| o.verify_ns).sum(),
+            latency_ns: histogram::summarize(&merged.total),
+            histogram: histogram::encode_compressed(&merged.total),
+            interval_histograms: merged.intervals,
+            timeline,
+            disturbers,
+            gup: gup_value(
+                &outputs,
+                w,
+                ops,
+                histogram::summarize(&merged.total).mean,
+                repeat,
+                result,
+            )
+            .map(|mut g| {
+                // The kernel's own figure on the same buffer, now that the workers
+                // are done with it.
+                let kernel = crate::measure::gup_test::run(
+                    self.buffers.base() as usize,
+                    self.buffers.len(),
+                    (w.bs.bytes() / 4096).max(1) as u32,
+                );
+                g.kernel = Some(kernel);
+                g
+            }),
+            perf: perf_value(&outputs, result),
+            target: self.target.as_ref().map(Target::report),
+            lock_contention: lock_report,
+            threads,
+            buffer: BufferReport {
+                backing: w.buffer.to_string(),
+                share: w.share.to_string(),
+                bytes: self.buffers.len() as u64,
+                folio_bytes: self.buffers.folio_bytes,
+                thp_coverage_before: cov_before.fraction,
+                thp_coverage_after: cov_after.fraction,
+                coverage_method: cov_before.method.to_string(),
+                numa: w.numa.to_string(),
+                numa_nodes_before: numa_before.1,
+                numa_nodes_after: numa_after.1,
+            },
+            vmstat_delta,
+            verify,
+            interrupted,
+            placement: Some(self.layout.placement.clone()),
+        })
+    }
+}
+
+/// The gup engine's figures for one run: pages referenced (checked against what was
+/// vmspliced), ns per op and per page.
+fn gup_value(
+    outputs: &[WorkerOutput],
+    w: &Workload,
+    ops: u64,
+    mean_ns: f64,
+    repeat: usize,
+    result: &mut BenchResult,
+) -> Option<crate::result::GupReport> {
+    let pages: u64 = outputs
+        .iter()
+        .map(|o| o.pages_referenced)
+        .sum::<Option<u64>>()?;
+    let pages_per_op = w.bs.bytes() / 4096;
+    let expected = ops * pages_per_op;
+    if pages != expected {
+        result.invalid_reasons.push(format!(
+            "run {repeat}: the gup engine referenced {pages} pages, but {ops} ops of {} should reference {expected}",
+            w.bs
+        ));
+    }
+    Some(crate::result::GupReport {
+        engine: "gup".into(),
+        pages_referenced: pages,
+        pages_expected: expected,
+        pages_per_op,
+        ns_per_op: mean_ns,
+        ns_per_page: mean_ns / pages_per_op as f64,
+        kernel: None,
+    })
+}
+
+/// The per-thread perf counters as the result stores them ({"cpu<N>": {counter: value}}),
+/// recording counters that could not be opened as unavailable (once).
+fn perf_value(
+    outputs: &[WorkerOutput],
+    result: &mut BenchResult,
+) -> Option<crate::result::PerfReport> {
+    let mut threads = std::collections::BTreeMap::new();
+    for o in outputs {
+        let Some((values, counters)) = &o.perf else {
+            continue;
+        };
+        threads.insert(format!("cpu{}", o.cpu), values.clone());
+        for (name, why) in &counters.unavailable {
+            let u = Unavailable::new(
+                format!("perf counter {name}"),
+                why.clone(),
+                if crate::measure::perfcount::is_hardware(name) {
+                    "run on bare metal or in a VM with a virtual PMU for hardware counters"
+                } else {
+                    "lower /proc/sys/kernel/perf_event_paranoid or run as root"
+                },
+            );
+            if !result.unavailable.contains(&u) {
+                result.unavailable.push(u);
+            }
+        }
+        if !counters.kernel_included {
+            let u = Unavailable::new(
+                "kernel-mode perf counts",
+                "perf_event_paranoid > 1 and not root: counters exclude kernel mode",
+                "run as root or set /proc/sys/kernel/perf_event_paranoid to 1",
+            );
+            if !result.unavailable.contains(&u) {
+                result.unavailable.push(u);
+            }
+        }
+    }
+    (!threads.is_empty()).then_some(crate::result::PerfReport(threads))
+}
+
+/// Counts a disturber's actions into the 100 ms timeline and into the interval of each
+/// mismatch, so that spikes and corruption line up with what caused them.
+fn attribute_actions(
+    name: &str,
+    times_ns: &[u64],
+    timeline: &mut [crate::result::TimelinePoint],
+    mismatches: &mut [crate::result::Mismatch],
+) {
+    let tick_ms = histogram::TICK_NS / 1_000_000;
+    for &t in times_ns {
+        let t_ms = t / 1_000_000 / tick_ms * tick_ms;
+        if let Ok(i) = timeline.binary_search_by_key(&t_ms, |p| p.t_ms) {
+            *timeline[i]
+                .disturb_actions
+                .entry(name.to_string())
+                .or_default() += 1;
+        }
+        for m in mismatches.iter_mut() {
+            if m.t_ms / tick_ms == t_ms / tick_ms {
+                *m.disturb_actions.entry(name.to_string()).or_default() += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::{Mismatch, TimelinePoint};
+
+    #[test]
+    fn actions_land_in_their_100ms_interval_and_beside_their_mismatch() {
+        let mut timeline: Vec<TimelinePoint> = (0..3)
+            .map(|i| TimelinePoint {
+                t_ms: i * 100,
+                ..Default::default()
+            })
+            .collect();
+        let mut mismatches = vec![Mismatch {
+            t_ms: 150,
+            ..Default::default()
+        }];
+        // 50 ms, 120 ms, 199 ms, and 5 s (past the timeline: counted nowhere).
+        let times = [50_000_000, 120_000_000, 199_000_000, 5_000_000_000];
+        attribute_actions("split", &times, &mut timeline, &mut mismatches);
+        let counts: Vec<u64> = timeline
+            .iter()
+            .map(|p| p.disturb_actions.get("split").copied().unwrap_or(0))
+            .collect();
+        assert_eq!(counts, [1, 2, 0]);
+        assert_eq!(mismatches[0].disturb_actions["split"], 2);
+    }
+}
