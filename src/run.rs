@@ -17,6 +17,7 @@ use crate::measure::now_ns;
 use crate::result::{
     BenchResult, BufferReport, RunResult, ThreadResult, Unavailable, VerifyReport,
 };
+use crate::system::probe::capability;
 use crate::system::vmstat::Vmstat;
 use crate::target::Target;
 use crate::worker::{io_rates, run_worker, ProgressSlot, Rendezvous, WorkerOutput, WorkerPlan};
@@ -885,24 +886,15 @@ fn perf_value(outputs: &[WorkerOutput], result: &mut BenchResult) -> Option<serd
         };
         threads.insert(format!("cpu{}", o.cpu), serde_json::to_value(values).ok()?);
         for (name, why) in &counters.unavailable {
-            let u = Unavailable::new(
-                format!("perf counter {name}"),
-                why.clone(),
-                if crate::measure::perfcount::is_hardware(name) {
-                    "run on bare metal or in a VM with a virtual PMU for hardware counters"
-                } else {
-                    "lower /proc/sys/kernel/perf_event_paranoid or run as root"
-                },
-            );
+            let u = capability::perf(name).unavailable(format!("perf counter {name}"), why.clone());
             if !result.unavailable.contains(&u) {
                 result.unavailable.push(u);
             }
         }
         if !counters.kernel_included {
-            let u = Unavailable::new(
+            let u = capability::perf_kernel_mode().unavailable(
                 "kernel-mode perf counts",
                 "perf_event_paranoid > 1 and not root: counters exclude kernel mode",
-                "run as root or set /proc/sys/kernel/perf_event_paranoid to 1",
             );
             if !result.unavailable.contains(&u) {
                 result.unavailable.push(u);

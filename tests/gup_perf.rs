@@ -140,3 +140,75 @@ fn perf_counters_count_software_events_and_mark_missing_hardware() {
     let off = run_json(&["--duration", "500ms", "--no-perf"]);
     assert!(off["runs"][0]["perf"].is_null());
 }
+
+/// The probe row that shows the capability a run's unavailable measurement lacked.
+fn probe_row_for(what: &str) -> Option<&'static str> {
+    let hardware = ["cycles", "instructions", "cache-references", "cache-misses"];
+    if let Some(counter) = what.strip_prefix("perf counter ") {
+        return Some(if hardware.contains(&counter) {
+            "perf hardware PMU"
+        } else {
+            "perf software events"
+        });
+    }
+    if what.starts_with("lock contention") {
+        return Some("lock:contention_begin/end");
+    }
+    what.starts_with("gup_test").then_some("debugfs gup_test")
+}
+
+#[test]
+fn a_run_gives_the_same_remedies_as_probe() {
+    let _l = machine_lock();
+    // Unprivileged, so that lock contention (which needs root) is surely unavailable.
+    let as_user = |args: &[&str], dir: &std::path::Path| {
+        if is_root() {
+            run_as_nobody(args, dir)
+        } else {
+            run(args, dir)
+        }
+    };
+    let dir = world_writable_tempdir();
+    let probe = as_user(&["probe", "--json"], dir.path());
+    assert!(probe.status.success(), "{}", stderr(&probe));
+    let rows: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
+    let remedy_of = |what: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["what"] == what)
+            .unwrap_or_else(|| panic!("probe has no row {what}: {rows}"))["remedy"]
+            .clone()
+    };
+    let args = [
+        "run",
+        "--engine",
+        "gup",
+        "--bs",
+        "64k",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "100ms",
+        "--size",
+        "8M",
+        "-o",
+        "r.json",
+    ];
+    let out = as_user(&args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    let mut compared = Vec::new();
+    for u in r["unavailable"].as_array().unwrap() {
+        let what = u["what"].as_str().unwrap();
+        if let Some(row) = probe_row_for(what) {
+            assert_eq!(u["remedy"], remedy_of(row), "run's {what} vs probe's {row}");
+            compared.push(what.to_string());
+        }
+    }
+    assert!(
+        compared.iter().any(|w| w.starts_with("lock contention")),
+        "an unprivileged run records lock contention unavailable: {}",
+        r["unavailable"]
+    );
+}

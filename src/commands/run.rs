@@ -44,7 +44,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
             serde_json::to_string_pretty(&outcome.result)?
         ));
     } else {
-        output::to_stdout(&output::summary::render(&outcome.result));
+        output::to_stdout(&crate::report::summary::render(&outcome.result));
         output::to_stdout(&format!("result: {}\n", outcome.path.display()));
     }
     Ok(outcome.exit_code())
