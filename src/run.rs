@@ -62,7 +62,7 @@ impl Outcome {
         // A signal that came during teardown, after the result was complete, still
         // says the run was stopped.
         if r.interrupted || crate::signals::received() {
-            130
+            crate::exit::INTERRUPTED.code
         } else if r
             .runs
             .iter()
@@ -78,11 +78,11 @@ impl Outcome {
         {
             // Data went where it must not: into the wrong place for the parent, or into
             // a forked child's private copy.
-            3
+            crate::exit::MISMATCH.code
         } else if !r.valid {
-            4
+            crate::exit::INVALID.code
         } else {
-            0
+            crate::exit::OK.code
         }
     }
 }
