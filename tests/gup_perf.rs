@@ -6,11 +6,9 @@ use common::*;
 
 fn run_json(args: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
-    let mut all = vec!["run", "--warmup", "100ms", "--size", "8M", "-o", "r.json"];
+    let mut all = vec!["--warmup", "100ms", "--size", "8M"];
     all.extend_from_slice(args);
-    let out = run(&all, dir.path());
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    load_json(&dir.path().join("r.json"))
+    run_result(run, &all, dir.path())
 }
 
 #[test]
@@ -161,13 +159,7 @@ fn probe_row_for(what: &str) -> Option<&'static str> {
 fn a_run_gives_the_same_remedies_as_probe() {
     let _l = machine_lock();
     // Unprivileged, so that lock contention (which needs root) is surely unavailable.
-    let as_user = |args: &[&str], dir: &std::path::Path| {
-        if is_root() {
-            run_as_nobody(args, dir)
-        } else {
-            run(args, dir)
-        }
-    };
+    let as_user = if is_root() { run_as_nobody } else { run };
     let dir = world_writable_tempdir();
     let probe = as_user(&["probe", "--json"], dir.path());
     assert!(probe.status.success(), "{}", stderr(&probe));
@@ -181,7 +173,6 @@ fn a_run_gives_the_same_remedies_as_probe() {
             .clone()
     };
     let args = [
-        "run",
         "--engine",
         "gup",
         "--bs",
@@ -192,12 +183,8 @@ fn a_run_gives_the_same_remedies_as_probe() {
         "100ms",
         "--size",
         "8M",
-        "-o",
-        "r.json",
     ];
-    let out = as_user(&args, dir.path());
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
+    let r = run_result(as_user, &args, dir.path());
     let mut compared = Vec::new();
     for u in r["unavailable"].as_array().unwrap() {
         let what = u["what"].as_str().unwrap();
