@@ -48,7 +48,10 @@ Options:
   -w, --warmup D       warm-up per repeat (default: the workload's)
   -t, --threads N      workers (default: the workload's; 0 = all CPUs)
       --accel MODE     auto (default), kvm or tcg; env THPBENCH_ACCEL
-      --smp N          guest vCPUs (default 2)
+      --smp SPEC       guest vCPUs: a count or a full qemu -smp spec, e.g.
+                       4,sockets=1,cores=2,threads=2 (default 2)
+      --numa N         N NUMA nodes in the guest, memory and vCPUs split evenly
+                       (default: none, one node)
       --mem SIZE       guest memory (default 3G)
       --thp MODE       guest transparent_hugepage= (always|madvise|never), or "default"
                        for the kernel's own default (default: the host's current mode)
@@ -90,6 +93,7 @@ THREADS=
 ACCEL=${THPBENCH_ACCEL:-auto}
 SMP=2
 MEM=3G
+NUMA_NODES=0
 THP_MODE=host
 TIMEOUT=1200
 THPBENCH_BIN=
@@ -137,6 +141,11 @@ while [[ $# -gt 0 ]]; do
 	--smp)
 		need_arg "$@"
 		SMP=$2
+		shift 2
+		;;
+	--numa)
+		need_arg "$@"
+		NUMA_NODES=$2
 		shift 2
 		;;
 	--mem)
@@ -199,7 +208,29 @@ done
 
 case $ACCEL in auto | kvm | tcg) ;; *) die "--accel $ACCEL: expected auto, kvm or tcg" ;; esac
 case $THP_MODE in host | default | always | madvise | never) ;; *) die "--thp $THP_MODE: expected always, madvise, never or default" ;; esac
-[[ $SMP =~ ^[1-9][0-9]*$ ]] || die "--smp $SMP: expected a number of vCPUs"
+[[ $SMP =~ ^[1-9][0-9]*(,(sockets|dies|clusters|cores|threads|maxcpus)=[1-9][0-9]*)*$ ]] ||
+	die "--smp $SMP: expected a number of vCPUs or a qemu -smp spec like 4,sockets=1,cores=2,threads=2"
+[[ $NUMA_NODES =~ ^[0-9]+$ ]] || die "--numa $NUMA_NODES: expected a number of NUMA nodes"
+# The vCPU count (the spec's first field) and the memory in MiB, to split over the nodes.
+SMP_CPUS=${SMP%%,*}
+case $MEM in
+*[gG]) MEM_MIB=$((${MEM%[gG]} * 1024)) ;;
+*[mM]) MEM_MIB=${MEM%[mM]} ;;
+*) die "--mem $MEM: expected a size in M or G, e.g. 3G" ;;
+esac
+if ((NUMA_NODES > 1)); then
+	((SMP_CPUS % NUMA_NODES == 0)) || die "--numa $NUMA_NODES: the $SMP_CPUS vCPUs of --smp $SMP do not split evenly over $NUMA_NODES nodes"
+	((MEM_MIB % NUMA_NODES == 0)) || die "--numa $NUMA_NODES: --mem $MEM does not split evenly over $NUMA_NODES nodes"
+fi
+
+# qemu arguments for --numa: one RAM backend and one node per NUMA node.
+numa_args() {
+	local n per_cpu=$((SMP_CPUS / NUMA_NODES)) per_mem=$((MEM_MIB / NUMA_NODES))
+	for ((n = 0; n < NUMA_NODES; n++)); do
+		printf '%s\n' -object "memory-backend-ram,id=numa-mem$n,size=${per_mem}M" \
+			-numa "node,nodeid=$n,cpus=$((n * per_cpu))-$(((n + 1) * per_cpu - 1)),memdev=numa-mem$n"
+	done
+}
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--timeout $TIMEOUT: expected seconds"
 
 if [[ $COMPARE_ONLY == 1 ]]; then
@@ -639,6 +670,9 @@ run_qemu() {
 	else
 		accel_opt=tcg,thread=multi
 		cpu=max
+		# TCG's max CPU is AMD-like without TOPOEXT, so Linux would see every thread as
+		# a core; Intel's CPUID leaf 0xB carries the SMT siblings of -smp threads=N.
+		[[ $SMP == *threads=* ]] && cpu=max,vendor=GenuineIntel
 	fi
 	local thp_arg=
 	case $THP_MODE in
@@ -653,6 +687,10 @@ run_qemu() {
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init $thp_arg thpbench.accel=$accel $extra"
 		-serial "file:$CONSOLE" -serial "file:$DATA_LOG"
 	)
+	if ((NUMA_NODES > 1)); then
+		local numa_arg
+		while IFS= read -r numa_arg; do args+=("$numa_arg"); done < <(numa_args)
+	fi
 	if [[ -z $probe && -n $SCRATCH_MOUNT ]]; then
 		# shellcheck disable=SC2054 # qemu option strings, not array elements
 		args+=(-drive "if=none,id=scratch,file=$SCRATCH_IMG,format=raw,cache=writeback"
@@ -941,7 +979,7 @@ for spec in "${KERNELS[@]}"; do
 		mkfs.ext4 -q -F -E nodiscard,lazy_itable_init=1 -O ^has_journal "$SCRATCH_IMG" >/dev/null ||
 			die "mkfs.ext4 on $SCRATCH_IMG failed"
 	fi
-	say "[$idx/${#KERNELS[@]}] $K_RELEASE under qemu ($ACCEL_USED, $SMP vCPUs, $MEM${K_MODDIR:+, modules from $K_MODDIR})"
+	say "[$idx/${#KERNELS[@]}] $K_RELEASE under qemu ($ACCEL_USED, $SMP vCPUs, $MEM$( ((NUMA_NODES > 1)) && echo ", $NUMA_NODES NUMA nodes")${K_MODDIR:+, modules from $K_MODDIR})"
 	run_qemu "" "$TIMEOUT" "$ACCEL_USED"
 	unpack_data "$OUT_DIR" "$prefix"
 	cp "$CONSOLE" "$OUT_DIR/$prefix.console.log"
@@ -972,7 +1010,7 @@ done
 {
 	echo "workload: $WL_NAME (${WORKLOAD#"$REPO/"}${WL_ARGS[*]:+ with ${WL_ARGS[*]}})"
 	echo "accelerator: ${ACCEL_USED:-none (host only)}${ACCEL_WHY:+ ($ACCEL_WHY)}"
-	echo "guests: $SMP vCPUs, $MEM, transparent_hugepage=$([[ $THP_MODE == host ]] && host_thp_mode || echo "$THP_MODE"), qemu $(qemu-system-x86_64 --version | head -1 | awk '{print $4}')"
+	echo "guests: $SMP vCPUs, $MEM$( ((NUMA_NODES > 1)) && echo ", $NUMA_NODES NUMA nodes"), transparent_hugepage=$([[ $THP_MODE == host ]] && host_thp_mode || echo "$THP_MODE"), qemu $(qemu-system-x86_64 --version | head -1 | awk '{print $4}')"
 	echo "host: $(uname -r), $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
 } >"$OUT_DIR/README.txt"
 

@@ -84,6 +84,18 @@ impl IoBuffers {
         bs: usize,
         per_page_iovecs: bool,
     ) -> Result<IoBuffers> {
+        Self::new_placed(backing, share, threads, bs, per_page_iovecs, &|_| Ok(()))
+    }
+
+    /// As `new`, with `place` called on the mapping before it is faulted (NUMA policy).
+    pub fn new_placed(
+        backing: Backing,
+        share: Share,
+        threads: usize,
+        bs: usize,
+        per_page_iovecs: bool,
+        place: &dyn Fn(&IoBuffers) -> Result<()>,
+    ) -> Result<IoBuffers> {
         let pmd = crate::system::thp::pmd_size() as usize;
         let folio = match backing {
             Backing::Thp | Backing::Hugetlb => pmd,
@@ -196,6 +208,7 @@ impl IoBuffers {
                 );
             }
         }
+        place(&buffers)?;
         buffers.prefault();
         Ok(buffers)
     }
@@ -219,6 +232,19 @@ impl IoBuffers {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Thread `t`'s part of the mapping, (offset, len), widened to whole folios.
+    pub fn thread_range(&self, t: usize) -> (usize, usize) {
+        let folio = self.folio_bytes as usize;
+        let start = self.segments[t].iter().map(|s| s.offset).min().unwrap_or(0);
+        let end = self.segments[t]
+            .iter()
+            .map(|s| s.offset + s.len)
+            .max()
+            .unwrap_or(0);
+        let start = start / folio * folio;
+        (start, end.next_multiple_of(folio).min(self.len) - start)
     }
 
     /// The iovecs of thread `t`'s I/O, in I/O order.

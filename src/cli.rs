@@ -83,7 +83,8 @@ pub struct RunArgs {
     /// Engine: dio (pread/pwrite O_DIRECT) or gup (vmsplice page references).
     #[arg(long, value_enum, help_heading = "Workload")]
     pub engine: Option<Engine>,
-    /// CPUs to pin one worker each to, e.g. 0-3,6.
+    /// CPUs to pin one worker each to: cores (default: one per physical core), threads
+    /// (every logical CPU), node:N (the cores of NUMA node N), or a list, e.g. 0-3,6.
     #[arg(long, conflicts_with = "threads", help_heading = "Workload")]
     pub cpus: Option<String>,
     /// Number of workers (the first N allowed CPUs); 0 = all. A list (1,2,4) sweeps the

@@ -13,6 +13,7 @@ pub mod exit;
 pub mod export;
 pub mod measure;
 pub mod output;
+pub mod placement;
 pub mod plot;
 pub mod report;
 pub mod result;

@@ -166,6 +166,21 @@ pub struct RunResult {
     /// This run was cut short by a signal.
     #[serde(default)]
     pub interrupted: bool,
+    /// Which CPUs the workers and the disturbers/collectors ran on, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+}
+
+/// How a run was laid out on the machine's cores.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Placement {
+    /// The worker CPUs as a list, and why these (`cpus`, `threads`, the topology).
+    pub worker_cpus: String,
+    pub why: String,
+    /// CPUs the disturbers, collectors and the main thread were allowed on.
+    pub housekeeping_cpus: String,
+    /// `free cores`, `SMT siblings of workers`, or `none free: ...`.
+    pub housekeeping: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -230,6 +245,19 @@ pub struct TimelinePoint {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ThreadResult {
     pub cpu: usize,
+    /// The worker CPU's core_id, physical package and NUMA node (sysfs topology).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numa_node: Option<u32>,
+    /// Share of the present pages of this worker's part of a private buffer that are on
+    /// its node (move_pages), before and after the measured run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numa_local_before: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numa_local_after: Option<f64>,
     pub ops: u64,
     pub bytes: u64,
     #[serde(default)]
@@ -253,6 +281,14 @@ pub struct BufferReport {
     pub thp_coverage_after: f64,
     /// How the coverage was measured: `smaps` (AnonHugePages) or `kpageflags`.
     pub coverage_method: String,
+    /// The workload's `numa` placement, and the buffer's present pages per node
+    /// (`node0` -> pages) before and after the measured run.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub numa: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub numa_nodes_before: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub numa_nodes_after: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

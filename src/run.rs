@@ -89,27 +89,25 @@ impl Outcome {
 
 /// The CPUs to run workers on.
 pub fn resolve_cpus(w: &Workload) -> Result<Vec<usize>> {
+    Ok(resolve_cpu_selection(w)?.cpus)
+}
+
+/// The CPUs to run workers on and why these (see src/system/topology.rs).
+pub fn resolve_cpu_selection(w: &Workload) -> Result<crate::system::topology::Selection> {
+    use crate::system::topology::{select, CpuSpec, Topology};
+    let spec = CpuSpec::parse(&w.cpus).map_err(|e| anyhow::anyhow!("cpus = {e}"))?;
     let allowed = crate::system::cpu::allowed_cpus();
-    if !w.cpus.is_empty() {
-        let cpus = crate::units::parse_cpu_list(&w.cpus).map_err(anyhow::Error::msg)?;
-        if let Some(bad) = cpus.iter().find(|c| !allowed.contains(c)) {
-            bail!(
-                "cpus = \"{}\": CPU {bad} is not online or not in this process's affinity mask (allowed: {})",
-                w.cpus,
-                crate::units::format_cpu_list(&allowed)
-            );
-        }
-        return Ok(cpus);
-    }
-    match w.threads {
-        0 => Ok(allowed),
-        n if n <= allowed.len() => Ok(allowed[..n].to_vec()),
-        n => bail!(
-            "threads = {n} but only {} CPUs are available ({}); thpbench runs one pinned worker per CPU",
-            allowed.len(),
-            crate::units::format_cpu_list(&allowed)
-        ),
-    }
+    select(&Topology::current(), &allowed, &spec, w.threads).map_err(|e| {
+        anyhow::anyhow!(
+            "cpus = \"{}\"{}: {e}",
+            if w.cpus.is_empty() { "cores" } else { &w.cpus },
+            if w.threads > 0 {
+                format!(", threads = {}", w.threads)
+            } else {
+                String::new()
+            }
+        )
+    })
 }
 
 /// `-o` as given; else a name in the results directory that holds the pid, so that two
@@ -302,8 +300,10 @@ fn measure_workload(
     opts: &RunOptions,
     result: &mut BenchResult,
 ) -> Result<(Vec<RunResult>, Vec<RunResult>)> {
-    let cpus = resolve_cpus(w)?;
-    let setup = Setup::new(w, &cpus, opts, result)?;
+    let selection = resolve_cpu_selection(w)?;
+    let layout = crate::placement::Layout::new(&selection);
+    let cpus = selection.cpus;
+    let setup = Setup::new(w, &cpus, &layout, opts, result)?;
     let with_baseline = opts.baseline && !w.disturb.is_empty();
     let (mut runs, mut baseline_runs) = (Vec::new(), Vec::new());
     'repeats: for repeat in 0..w.repeat {
@@ -314,7 +314,7 @@ fn measure_workload(
             &[true]
         };
         for &disturbed in kinds {
-            let run = setup.measure(w, repeat, disturbed, opts, result)?;
+            let run = setup.measure(w, repeat, disturbed, opts, result, &layout)?;
             let stop = run.interrupted;
             if disturbed {
                 runs.push(run);
@@ -328,6 +328,7 @@ fn measure_workload(
         }
     }
     drop(setup);
+    drop(layout);
     Ok((runs, baseline_runs))
 }
 
@@ -373,6 +374,7 @@ impl Setup {
     fn new(
         w: &Workload,
         cpus: &[usize],
+        layout: &crate::placement::Layout,
         opts: &RunOptions,
         result: &mut BenchResult,
     ) -> Result<Setup> {
@@ -410,13 +412,7 @@ impl Setup {
         } else {
             None
         };
-        let buffers = IoBuffers::new(
-            w.buffer,
-            w.share,
-            cpus.len(),
-            w.bs.bytes() as usize,
-            w.per_page_iovecs,
-        )?;
+        let buffers = layout.make_buffers(w, cpus.len(), &mut result.unavailable)?;
         if stop() {
             bail!(Interrupted);
         }
@@ -475,6 +471,7 @@ impl Setup {
         disturbed: bool,
         opts: &RunOptions,
         result: &mut BenchResult,
+        layout: &crate::placement::Layout,
     ) -> Result<RunResult> {
         let n = self.cpus.len();
         let rv = Arc::new(Rendezvous::new(n));
@@ -558,6 +555,7 @@ impl Setup {
             }
             result.invalid_reasons.push(format!("{run_name}: {why}"));
         }
+        let numa_before = layout.locality(&self.buffers, n);
         let vm_before = Vmstat::snapshot().context("reading /proc/vmstat")?;
         let tracer = if w.lock_contention {
             match crate::measure::lockstat::LockTracer::start() {
@@ -620,6 +618,7 @@ impl Setup {
                 }
             }
         }
+        let numa_after = layout.locality(&self.buffers, n);
         let errors = std::mem::take(&mut *rv.errors.lock().unwrap_or_else(|e| e.into_inner()));
         if !errors.is_empty() && !interrupted {
             bail!("{}", errors.join("\n"));
@@ -708,6 +707,26 @@ impl Setup {
                 result.invalid_reasons.push(format!("run {repeat}: {why}"));
             }
         }
+        let mut threads: Vec<ThreadResult> = outputs
+            .iter()
+            .map(|o| ThreadResult {
+                cpu: o.cpu,
+                ops: o.recorder.ops,
+                bytes: o.recorder.bytes,
+                io_time_ns: o.io_ns,
+                verify_time_ns: o.verify_ns,
+                latency_ns: histogram::summarize(&o.recorder.total),
+                ..ThreadResult::default()
+            })
+            .collect();
+        for t in &mut threads {
+            let i = self.cpus.iter().position(|&c| c == t.cpu).unwrap_or(0);
+            layout.annotate(t, numa_before.0[i], numa_after.0[i]);
+        }
+        if !interrupted {
+            let complaints = crate::placement::locality_complaints(w.numa, repeat, &threads);
+            result.invalid_reasons.extend(complaints);
+        }
         Ok(RunResult {
             repeat,
             duration_ns,
@@ -751,17 +770,7 @@ impl Setup {
                 })),
                 None => None,
             },
-            threads: outputs
-                .iter()
-                .map(|o| ThreadResult {
-                    cpu: o.cpu,
-                    ops: o.recorder.ops,
-                    bytes: o.recorder.bytes,
-                    io_time_ns: o.io_ns,
-                    verify_time_ns: o.verify_ns,
-                    latency_ns: histogram::summarize(&o.recorder.total),
-                })
-                .collect(),
+            threads,
             buffer: BufferReport {
                 backing: w.buffer.to_string(),
                 share: w.share.to_string(),
@@ -770,10 +779,14 @@ impl Setup {
                 thp_coverage_before: cov_before.fraction,
                 thp_coverage_after: cov_after.fraction,
                 coverage_method: cov_before.method.to_string(),
+                numa: w.numa.to_string(),
+                numa_nodes_before: numa_before.1,
+                numa_nodes_after: numa_after.1,
             },
             vmstat_delta,
             verify,
             interrupted,
+            placement: Some(layout.placement.clone()),
         })
     }
 }
@@ -989,10 +1002,14 @@ fn coverage_complaint(w: &Workload, fraction: f64, when: &str) -> String {
         Backing::Base => String::new(),
     };
     format!(
-        "only {:.1}% of the {} buffer is backed as asked {when} (need {:.0}%): {knob}",
+        "only {:.1}% of the {} buffer is backed as asked {when} (need {:.0}%): {knob}; per NUMA node: {}",
         fraction * 100.0,
         w.buffer,
-        MIN_COVERAGE * 100.0
+        MIN_COVERAGE * 100.0,
+        crate::system::numa::huge_page_capacity_now(match w.buffer {
+            Backing::Mthp(sz) => sz,
+            _ => crate::system::thp::pmd_size(),
+        })
     )
 }
 

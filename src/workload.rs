@@ -17,10 +17,15 @@ pub struct Workload {
     pub description: String,
     /// `dio`: pread/pwrite with O_DIRECT; `gup`: vmsplice page references, no device.
     pub engine: Engine,
-    /// CPUs to run one pinned worker each on, as a list like "0-3,6". Empty: see `threads`.
+    /// CPUs to run one pinned worker each on: "cores" (empty means the same: one per
+    /// physical core), "threads" (every logical CPU), "node:N", or a list like "0-3,6".
     pub cpus: String,
-    /// Number of workers when `cpus` is empty; 0 means one per online CPU.
+    /// Number of workers taken from what `cpus` offers, spread over nodes and packages
+    /// (src/system/topology.rs); 0 means all of it. Ignored when `cpus` is a list.
     pub threads: usize,
+    /// NUMA placement of the buffers: "local" (each worker's on its node; a run below
+    /// 99 % local is invalid), "interleave", or "any" (no policy).
+    pub numa: crate::system::numa::Numa,
     /// Block size of one operation.
     pub bs: Size,
     pub rw: Rw,
@@ -169,6 +174,7 @@ impl Default for Workload {
             engine: Engine::Dio,
             cpus: String::new(),
             threads: 0,
+            numa: crate::system::numa::Numa::Local,
             bs: Size(4096),
             rw: Rw::RandRead,
             rwmix_read: 50,
@@ -531,7 +537,8 @@ impl Workload {
             return Err("ops = 0: nothing to do; set a positive count or use duration".into());
         }
         if !self.cpus.is_empty() {
-            crate::units::parse_cpu_list(&self.cpus).map_err(|e| format!("cpus: {e}"))?;
+            crate::system::topology::CpuSpec::parse(&self.cpus)
+                .map_err(|e| format!("cpus: {e}"))?;
         }
         if let Backing::Mthp(sz) = self.buffer {
             if sz >= 2 << 20 {

@@ -145,3 +145,104 @@ fn the_runner_reads_the_exit_codes_from_thpbench() {
         ]
     );
 }
+
+/// Boots the self-test kernel once with `topology` (script options) and a workload,
+/// returning the guest's result.
+fn boot_topology(test: &str, topology: &[&str], workload: &str) -> serde_json::Value {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tempfile::tempdir().unwrap();
+    let wl = out.path().join(format!("{test}.toml"));
+    std::fs::write(&wl, workload).unwrap();
+    let kernel = std::env::var("THPBENCH_SELFTEST_KERNEL")
+        .unwrap_or_else(|_| "linux-image-cloud-amd64".into());
+    let o = Command::new("bash")
+        .arg(repo.join("scripts/compare-kernels.sh"))
+        .args(topology)
+        .args(["--no-compare", "--thpbench", common::bin(), "--out-dir"])
+        .arg(out.path())
+        .arg(&wl)
+        .arg(kernel)
+        .current_dir(repo)
+        .output()
+        .expect("running scripts/compare-kernels.sh");
+    let stderr = common::stderr(&o);
+    eprintln!("{stderr}");
+    assert!(o.status.success(), "{test} failed ({}): {stderr}", o.status);
+    let tsv = std::fs::read_to_string(out.path().join("runs.tsv")).unwrap();
+    let row: Vec<&str> = tsv.lines().nth(1).expect("a row").split('\t').collect();
+    assert_eq!(row[5], "ok", "runs.tsv: {tsv}");
+    common::load_json(&out.path().join(row[6]))
+}
+
+/// Each case's first run by its sweep label.
+fn case<'a>(r: &'a serde_json::Value, label: &str) -> &'a serde_json::Value {
+    let cases = r["sweep"].as_array().expect("a sweep");
+    let c = cases.iter().find(|c| c["label"] == label);
+    &c.unwrap_or_else(|| panic!("no case {label}: {cases:?}"))["runs"][0]
+}
+
+const TOPOLOGY_WORKLOAD: &str = "name = \"topology\"\ntarget = \"zram:64M\"\nbs = \"4M\"\nduration = \"1s\"\nwarmup = \"200ms\"\nlock_contention = false\nperf = false\n";
+
+#[test]
+fn smt_2x2_guest_runs_one_worker_per_core() {
+    let Some(_lock) = common::privileged("kernels::smt_2x2") else {
+        return;
+    };
+    let wl = format!("{TOPOLOGY_WORKLOAD}sweep = {{ cpus = [\"cores\", \"threads\"] }}\n");
+    let r = boot_topology("smt", &["--smp", "4,sockets=1,cores=2,threads=2"], &wl);
+    let cores = case(&r, "cpus=cores");
+    let threads = cores["threads"].as_array().unwrap();
+    assert_eq!(threads.len(), 2, "{threads:?}");
+    assert_ne!(threads[0]["core"], threads[1]["core"], "{threads:?}");
+    assert_eq!(
+        cores["placement"]["housekeeping"],
+        "SMT siblings of workers"
+    );
+    let all = case(&r, "cpus=threads");
+    assert_eq!(all["threads"].as_array().unwrap().len(), 4);
+    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+}
+
+#[test]
+fn two_node_guest_keeps_buffers_local_unless_interleaved() {
+    let Some(_lock) = common::privileged("kernels::two_nodes") else {
+        return;
+    };
+    let wl = format!(
+        "{TOPOLOGY_WORKLOAD}sweep = {{ numa = [\"local\", \"interleave\"], cpus = [\"cores\", \"node:1\"] }}\n"
+    );
+    let r = boot_topology("numa", &["--smp", "4", "--numa", "2"], &wl);
+    let share = |t: &serde_json::Value| t["numa_local_after"].as_f64().unwrap();
+    let local = case(&r, "cpus=cores numa=local");
+    let nodes: Vec<u64> = local["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["numa_node"].as_u64().unwrap())
+        .collect();
+    assert_eq!(nodes, [0, 0, 1, 1]);
+    for t in local["threads"].as_array().unwrap() {
+        assert!(
+            t["numa_local_before"].as_f64().unwrap() >= 0.99 && share(t) >= 0.99,
+            "{t}"
+        );
+    }
+    let spread = case(&r, "cpus=cores numa=interleave");
+    assert!(
+        spread["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| share(t) < 0.99),
+        "{spread}"
+    );
+    let node1 = case(&r, "cpus=node:1 numa=local");
+    let cpus: Vec<u64> = node1["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["cpu"].as_u64().unwrap())
+        .collect();
+    assert_eq!(cpus, [2, 3]);
+    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+}

@@ -179,10 +179,13 @@ pub fn plan(
     cgroup: Option<&crate::system::cgroup::MemCgroup>,
     unavailable: &mut Vec<Unavailable>,
 ) -> anyhow::Result<Vec<Planned>> {
-    let mut free_cpus: Vec<usize> = crate::system::cpu::allowed_cpus()
-        .into_iter()
-        .filter(|c| !worker_cpus.contains(c))
-        .collect();
+    // Cores no worker uses first, then the workers' idle SMT siblings.
+    let mut free_cpus = crate::system::topology::housekeeping(
+        &crate::system::topology::Topology::current(),
+        &crate::system::cpu::allowed_cpus(),
+        worker_cpus,
+    )
+    .0;
     let mut planned = Vec::new();
     let mut refused = Vec::new();
     let hugetlb = w.buffer == crate::workload::Backing::Hugetlb;

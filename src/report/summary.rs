@@ -172,6 +172,7 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             }
         );
     }
+    render_placement(s, run);
     if run.verify.enabled {
         let _ = writeln!(
             s,
@@ -318,6 +319,59 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             );
         }
     }
+}
+
+/// Which CPUs ran what and why, and where the buffer pages were.
+fn render_placement(s: &mut String, run: &RunResult) {
+    if let Some(p) = &run.placement {
+        let _ = writeln!(s, "    cpus     workers on {}: {}", p.worker_cpus, p.why);
+        let _ = writeln!(
+            s,
+            "             disturbers and collectors on {} ({})",
+            if p.housekeeping_cpus.is_empty() {
+                "the workers' CPUs"
+            } else {
+                &p.housekeeping_cpus
+            },
+            p.housekeeping
+        );
+    }
+    let b = &run.buffer;
+    if b.numa.is_empty() {
+        return;
+    }
+    let nodes = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter()
+            .map(|(n, p)| format!("{n} {p}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let local: Vec<String> = run
+        .threads
+        .iter()
+        .filter_map(|t| {
+            let (before, after) = (t.numa_local_before?, t.numa_local_after?);
+            Some(format!(
+                "cpu{} (node {}) {:.1}%/{:.1}%",
+                t.cpu,
+                t.numa_node.map_or("?".into(), |n| n.to_string()),
+                before * 100.0,
+                after * 100.0
+            ))
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "    numa     {}: pages per node before [{}], after [{}]{}",
+        b.numa,
+        nodes(&b.numa_nodes_before),
+        nodes(&b.numa_nodes_after),
+        if local.is_empty() {
+            String::new()
+        } else {
+            format!("; on own node before/after: {}", local.join(", "))
+        }
+    );
 }
 
 #[cfg(test)]

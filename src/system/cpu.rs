@@ -62,6 +62,31 @@ pub fn topology() -> Vec<CpuInfo> {
         .collect()
 }
 
+/// The calling thread's CPU affinity narrowed; the old mask is put back on drop (on the
+/// same thread: a guard is made and dropped by the thread it restricts).
+pub struct AffinityGuard {
+    old: nix::sched::CpuSet,
+}
+
+impl AffinityGuard {
+    pub fn restrict_current(cpus: &[usize]) -> nix::Result<AffinityGuard> {
+        let me = nix::unistd::Pid::from_raw(0);
+        let old = nix::sched::sched_getaffinity(me)?;
+        let mut set = nix::sched::CpuSet::new();
+        for &c in cpus {
+            set.set(c)?;
+        }
+        nix::sched::sched_setaffinity(me, &set)?;
+        Ok(AffinityGuard { old })
+    }
+}
+
+impl Drop for AffinityGuard {
+    fn drop(&mut self) {
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &self.old);
+    }
+}
+
 /// The CPU the calling thread runs on now.
 pub fn current_cpu() -> Option<usize> {
     // SAFETY: sched_getcpu has no preconditions.
@@ -97,6 +122,21 @@ mod tests {
         assert!(!online.is_empty());
         let topo = topology();
         assert_eq!(topo.iter().map(|c| c.cpu).collect::<Vec<_>>(), online);
+    }
+
+    #[test]
+    fn affinity_guard_restores_the_old_mask() {
+        std::thread::spawn(|| {
+            let before = allowed_cpus();
+            let first = before[0];
+            {
+                let _g = AffinityGuard::restrict_current(&[first]).unwrap();
+                assert_eq!(allowed_cpus(), vec![first]);
+            }
+            assert_eq!(allowed_cpus(), before);
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -7,11 +7,13 @@ pub mod cgroup;
 pub mod cpu;
 pub mod journal;
 pub mod mounts;
+pub mod numa;
 pub mod pagemap;
 pub mod preflight;
 pub mod probe;
 pub mod swap;
 pub mod thp;
+pub mod topology;
 pub mod vmstat;
 pub mod zram;
 

@@ -1,0 +1,127 @@
+//! Worker placement on the machine's topology and NUMA-local buffers, run for real.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+
+/// Runs a small workload file on a zram target; returns the result.
+fn run_workload(extra: &str, test: &str) -> (serde_json::Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "name = \"topo\"\ntarget = \"zram:64M\"\nsize = \"64M\"\nbs = \"4M\"\nduration = \"300ms\"\nwarmup = \"100ms\"\nlock_contention = false\nperf = false\n{extra}\n"
+    );
+    std::fs::write(dir.path().join("w.toml"), toml).unwrap();
+    let out = run(&["run", "w.toml", "-o", "r.json"], dir.path());
+    assert!(out.status.success(), "{test}: {}", stderr(&out));
+    (load_json(&dir.path().join("r.json")), stdout(&out))
+}
+
+#[test]
+fn default_runs_one_worker_per_core_with_its_buffer_on_its_node() {
+    let Some(_lock) = privileged("default_runs_one_worker_per_core_with_its_buffer_on_its_node")
+    else {
+        return;
+    };
+    let (r, summary) = run_workload("", "default");
+    let run = &r["runs"][0];
+    let p = &run["placement"];
+    assert!(
+        p["why"].as_str().unwrap().contains("one per physical core"),
+        "{p}"
+    );
+    assert!(summary.contains("workers on "), "{summary}");
+    let threads = run["threads"].as_array().unwrap();
+    let cores: BTreeSet<(u64, u64)> = threads
+        .iter()
+        .map(|t| (t["package"].as_u64().unwrap(), t["core"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        cores.len(),
+        threads.len(),
+        "two workers share a core: {threads:?}"
+    );
+    for t in threads {
+        assert!(t["numa_node"].is_u64(), "{t}");
+        for key in ["numa_local_before", "numa_local_after"] {
+            assert!(t[key].as_f64().unwrap() >= 0.99, "{key}: {t}");
+        }
+    }
+    let b = &run["buffer"];
+    assert_eq!(b["numa"], "local");
+    let pages: u64 = b["numa_nodes_before"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(pages, b["bytes"].as_u64().unwrap() / 4096, "{b}");
+    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+}
+
+#[test]
+fn interleave_and_any_are_recorded_and_never_judged_local() {
+    let Some(_lock) = privileged("interleave_and_any_are_recorded_and_never_judged_local") else {
+        return;
+    };
+    for numa in ["interleave", "any"] {
+        let (r, _) = run_workload(&format!("numa = \"{numa}\"\nshare = \"shared\""), numa);
+        let run = &r["runs"][0];
+        assert_eq!(run["buffer"]["numa"], numa);
+        assert!(!run["buffer"]["numa_nodes_after"]
+            .as_object()
+            .unwrap()
+            .is_empty());
+        // A shared buffer has no owner: no per-worker share.
+        assert!(
+            run["threads"][0].get("numa_local_before").is_none(),
+            "{}",
+            run["threads"][0]
+        );
+        assert_eq!(r["valid"], true, "{numa}: {}", r["invalid_reasons"]);
+    }
+}
+
+#[test]
+fn cpu_specs_that_cannot_be_met_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["run", "--cpus", "node:4096"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no NUMA node 4096"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["run", "--cpus", "core"], dir.path());
+    assert!(
+        stderr(&out).contains("\"cores\", \"threads\", \"node:N\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn probe_shows_cores_threads_packages_and_node_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["probe", "--json"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["what"] == "topology")
+        .expect("a topology row");
+    let v = row["value"].as_str().unwrap();
+    for want in [
+        "cores",
+        "threads per core",
+        "packages",
+        "NUMA nodes",
+        "node 0: cpus",
+        "memory",
+    ] {
+        assert!(v.contains(want), "`{want}` missing: {v}");
+    }
+}
