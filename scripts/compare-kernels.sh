@@ -879,7 +879,7 @@ report_all() {
 	fi
 }
 
-# Which of exit 3's two causes a result holds: the parent's reads that did not verify,
+# Which of the mismatch exit's two causes a result holds: the parent's reads that did not verify,
 # forked children whose private copy changed (COW isolation broken), or both.
 corruption_cause() { # RESULT.json
 	jq -r '[.runs[], .baseline_runs[], (.sweep // [])[].runs[]] as $r
@@ -888,24 +888,40 @@ corruption_cause() { # RESULT.json
 		| ($r | map(.disturbers[]?.extra | select(.children != null))) as $f
 		| [ (if $sectors > 0 then "verify found \($sectors) mismatched sectors in \($bad) of \($r | length) runs" else empty end),
 		    (if ($f | map(.child_saw_parent_data // 0) | add // 0) > 0 then "\($f | map(.child_saw_parent_data // 0) | add) of \($f | map(.children) | add) forked children saw their buffer change after fork, in \($f | map(select((.child_saw_parent_data // 0) > 0)) | length) of \($r | length) runs (COW isolation broken; the parent'"'"'s reads: \($sectors) mismatched sectors)" else empty end) ]
-		| if length == 0 then "exit 3 but the result names no mismatch" else join("; ") end' "$1" 2>/dev/null ||
+		| if length == 0 then "a mismatch exit but the result names no mismatch" else join("; ") end' "$1" 2>/dev/null ||
 		echo "verify found mismatched sectors or a forked child saw its buffer change (the result could not be read)"
 }
 
-# What thpbench's exit code says (src/run.rs: exit_code).
+# thpbench's exit codes as thpbench itself lists them (src/exit.rs), never copied here:
+# EXIT_CODE[name] -> code, EXIT_MEANING[code] -> meaning.
+declare -A EXIT_CODE=() EXIT_MEANING=()
+load_exit_codes() {
+	local table code name meaning
+	table=$("$THPBENCH_BIN" exit-codes --json 2>/dev/null) ||
+		die "$THPBENCH_BIN has no exit-codes subcommand: rebuild it from this checkout (or pass a newer --thpbench)"
+	while IFS=$'\t' read -r code name meaning; do
+		EXIT_CODE[$name]=$code
+		EXIT_MEANING[$code]=$meaning
+	done < <(jq -r '.[] | [.code, .name, .meaning] | @tsv' <<<"$table")
+	[[ -n ${EXIT_CODE[ok]:-} && -n ${EXIT_CODE[mismatch]:-} ]] ||
+		die "$THPBENCH_BIN exit-codes --json lists no ok or mismatch code: $table"
+}
+
+# What thpbench's exit code says.
 rc_status() { # RC LOG RESULT.json
-	case $1 in
-	0) echo ok ;;
-	3) echo "DATA CORRUPTION: $(corruption_cause "$3") (thpbench exit 3; see $2)" ;;
-	4) echo "result invalid: an asked-for condition did not hold (thpbench exit 4; see $2)" ;;
-	130) echo "interrupted (thpbench exit 130)" ;;
-	*) echo "thpbench failed (exit $1; see $2)" ;;
-	esac
+	if [[ $1 == "${EXIT_CODE[ok]}" ]]; then
+		echo ok
+	elif [[ $1 == "${EXIT_CODE[mismatch]}" ]]; then
+		echo "DATA CORRUPTION: $(corruption_cause "$3") (thpbench exit $1; see $2)"
+	else
+		echo "${EXIT_MEANING[$1]:-thpbench failed} (thpbench exit $1; see $2)"
+	fi
 }
 
 # ---------------------------------------------------------------- main
 ensure_tools
 resolve_thpbench
+load_exit_codes
 if [[ $COMPARE_ONLY == 1 ]]; then
 	OUT_DIR=$(realpath "$OUT_DIR")
 	mapfile -t RESULTS < <(find "$OUT_DIR" -maxdepth 1 -name '[0-9]*.json' | sort)

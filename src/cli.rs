@@ -42,6 +42,16 @@ pub enum Command {
     /// Undo what killed or crashed runs left on this machine (swap, zram devices, THP
     /// and hugetlb knobs, cgroups, mounts, data files), from the journal in /run/thpbench.
     Cleanup,
+    /// Print the exit codes and what they mean (for scripts: --json).
+    #[command(hide = true)]
+    ExitCodes(ExitCodesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExitCodesArgs {
+    /// Print JSON: [{code, name, meaning}].
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod compare;
 pub mod disturb;
 pub mod engine;
+pub mod exit;
 pub mod export;
 pub mod measure;
 pub mod output;

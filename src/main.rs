@@ -19,7 +19,7 @@ fn main() {
             }
             None => {
                 output::to_stderr(&format!("thpbench: error: {e:#}\n"));
-                1
+                thpbench::exit::ERROR.code
             }
         },
     };
@@ -35,5 +35,6 @@ fn dispatch(command: &Command) -> Result<i32> {
         Command::Export(args) => commands::export::execute(args),
         Command::Plot(args) => commands::plot::execute(args),
         Command::Cleanup => commands::cleanup::execute(),
+        Command::ExitCodes(args) => commands::exit_codes::execute(args),
     }
 }

@@ -59,7 +59,7 @@ fn open_direct(path: &Path, write: bool, create: bool) -> std::io::Result<File> 
 
 fn explain_open(path: &Path, e: std::io::Error) -> anyhow::Error {
     if e.raw_os_error() == Some(libc::EINVAL) {
-        let fs = crate::system::probe::filesystem_type(path.parent().unwrap_or(Path::new(".")))
+        let fs = crate::system::mounts::filesystem_type(path.parent().unwrap_or(Path::new(".")))
             .unwrap_or_else(|| "unknown".into());
         anyhow::anyhow!(
             "{}: O_DIRECT is not supported on this filesystem ({fs}); put the target on ext4, xfs or btrfs, or use target = \"zram:SIZE\"",

@@ -205,16 +205,15 @@ impl Default for Workload {
 /// The built-in default workload, identical to workloads/quick.toml.
 pub const QUICK_TOML: &str = include_str!("../workloads/quick.toml");
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     Dio,
     Gup,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-#[value(rename_all = "lowercase")]
 pub enum Rw {
     Read,
     Write,
@@ -232,7 +231,7 @@ impl Rw {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Share {
     Private,
@@ -310,47 +309,69 @@ impl<'de> Deserialize<'de> for Backing {
     }
 }
 
-/// One disturber: `[[disturb]]` in a workload file.
+/// One disturber: `[[disturb]]` in a workload file. What the file leaves out takes the
+/// kind's default (`DisturbSpec::new`), the same as the command line's flags.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "DisturbSpecFile")]
 pub struct DisturbSpec {
     pub kind: DisturbKind,
     /// For `split`: cold, pageout, dontneed, mprotect or debugfs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<SplitMethod>,
     /// Time between rounds.
-    #[serde(default = "default_every")]
     pub every: Duration,
     /// Share of the huge pages acted on per round (0 < fraction <= 1).
-    #[serde(default = "default_fraction")]
     pub fraction: f64,
     /// CPU to pin the disturber to; default: a CPU no worker uses, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<usize>,
     /// fork: how long the child holds the buffer.
-    #[serde(default = "default_hold")]
     pub hold: Duration,
 }
 
-fn default_every() -> Duration {
-    Duration(5_000_000)
+/// `[[disturb]]` as written: what is left out is filled with the kind's defaults.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisturbSpecFile {
+    kind: DisturbKind,
+    #[serde(default)]
+    method: Option<SplitMethod>,
+    every: Option<Duration>,
+    fraction: Option<f64>,
+    #[serde(default)]
+    cpu: Option<usize>,
+    hold: Option<Duration>,
 }
-fn default_fraction() -> f64 {
-    1.0
-}
-fn default_hold() -> Duration {
-    Duration(20_000_000)
+
+impl From<DisturbSpecFile> for DisturbSpec {
+    fn from(f: DisturbSpecFile) -> Self {
+        let d = DisturbSpec::new(f.kind, f.method);
+        DisturbSpec {
+            every: f.every.unwrap_or(d.every),
+            fraction: f.fraction.unwrap_or(d.fraction),
+            cpu: f.cpu,
+            hold: f.hold.unwrap_or(d.hold),
+            ..d
+        }
+    }
 }
 
 impl DisturbSpec {
+    /// A disturber with its kind's defaults: every 5 ms on all the huge pages, except
+    /// pressure, whose waves swap out half the buffer every 50 ms (a whole buffer every
+    /// 5 ms would leave the I/O nothing resident to measure).
     pub fn new(kind: DisturbKind, method: Option<SplitMethod>) -> Self {
+        let (every_ms, fraction) = match kind {
+            DisturbKind::Pressure => (50, 0.5),
+            _ => (5, 1.0),
+        };
         DisturbSpec {
             kind,
             method,
-            every: default_every(),
-            fraction: default_fraction(),
+            every: Duration(every_ms * 1_000_000),
+            fraction,
             cpu: None,
-            hold: default_hold(),
+            hold: Duration(20_000_000),
         }
     }
 
@@ -362,7 +383,7 @@ impl DisturbSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum DisturbKind {
     Split,
@@ -385,7 +406,7 @@ impl DisturbKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SplitMethod {
     Cold,
@@ -420,6 +441,17 @@ pub struct WorkloadParseError {
 impl Workload {
     /// Keys that may be absent from a serialized workload (optional ones) but can be swept.
     const KNOWN_KEYS: &'static [&'static str] = &["bytes", "ops", "swap"];
+
+    /// The one rule for verify: what the workload asks (`verify`, on by default, with or
+    /// without disturbers; --verify and --no-verify set it), except for the gup engine,
+    /// which moves no data and so has nothing to check. Returns why it turned verify off.
+    pub fn settle_verify(&mut self) -> Option<&'static str> {
+        if self.engine == Engine::Gup && self.verify {
+            self.verify = false;
+            return Some("the gup engine reads no data, so verify is off");
+        }
+        None
+    }
 
     /// Parses a workload file's text. `path` is only used in messages.
     pub fn from_toml(text: &str, path: &str) -> Result<Workload, WorkloadParseError> {
@@ -563,6 +595,42 @@ mod tests {
     #[test]
     fn defaults_validate() {
         Workload::default().validate().unwrap();
+    }
+
+    #[test]
+    fn a_disturber_left_at_its_defaults_in_toml_is_the_flags_one() {
+        for kind in ["pressure", "fork", "collapse"] {
+            let w = Workload::from_toml(&format!("[[disturb]]\nkind = \"{kind}\"\n"), "t.toml")
+                .unwrap();
+            let d = &w.disturb[0];
+            assert_eq!(*d, DisturbSpec::new(d.kind, None), "{kind}");
+        }
+        let w = Workload::from_toml("[[disturb]]\nkind = \"pressure\"\n", "t.toml").unwrap();
+        assert_eq!(w.disturb[0].fraction, 0.5);
+        assert_eq!(w.disturb[0].every, Duration(50_000_000));
+        let w = Workload::from_toml(
+            "[[disturb]]\nkind = \"pressure\"\nfraction = 0.25\nevery = \"1s\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(w.disturb[0].fraction, 0.25);
+        assert_eq!(w.disturb[0].every, Duration(1_000_000_000));
+        let err = Workload::from_toml("[[disturb]]\nkind = \"fork\"\nholds = \"1s\"\n", "t.toml")
+            .unwrap_err();
+        assert!(err.to_string().contains("holds"), "{err}");
+    }
+
+    #[test]
+    fn the_gup_engine_turns_verify_off_and_says_so() {
+        let mut w = Workload {
+            engine: Engine::Gup,
+            ..Workload::default()
+        };
+        assert!(w.settle_verify().is_some_and(|why| why.contains("gup")));
+        assert!(!w.verify);
+        let mut dio = Workload::default();
+        assert_eq!(dio.settle_verify(), None);
+        assert!(dio.verify);
     }
 
     #[test]

@@ -6,11 +6,9 @@ use common::*;
 
 fn run_json(args: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
-    let mut all = vec!["run", "--warmup", "100ms", "--size", "8M", "-o", "r.json"];
+    let mut all = vec!["--warmup", "100ms", "--size", "8M"];
     all.extend_from_slice(args);
-    let out = run(&all, dir.path());
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    load_json(&dir.path().join("r.json"))
+    run_result(run, &all, dir.path())
 }
 
 #[test]
@@ -139,4 +137,65 @@ fn perf_counters_count_software_events_and_mark_missing_hardware() {
     }
     let off = run_json(&["--duration", "500ms", "--no-perf"]);
     assert!(off["runs"][0]["perf"].is_null());
+}
+
+/// The probe row that shows the capability a run's unavailable measurement lacked.
+fn probe_row_for(what: &str) -> Option<&'static str> {
+    let hardware = ["cycles", "instructions", "cache-references", "cache-misses"];
+    if let Some(counter) = what.strip_prefix("perf counter ") {
+        return Some(if hardware.contains(&counter) {
+            "perf hardware PMU"
+        } else {
+            "perf software events"
+        });
+    }
+    if what.starts_with("lock contention") {
+        return Some("lock:contention_begin/end");
+    }
+    what.starts_with("gup_test").then_some("debugfs gup_test")
+}
+
+#[test]
+fn a_run_gives_the_same_remedies_as_probe() {
+    let _l = machine_lock();
+    // Unprivileged, so that lock contention (which needs root) is surely unavailable.
+    let as_user = if is_root() { run_as_nobody } else { run };
+    let dir = world_writable_tempdir();
+    let probe = as_user(&["probe", "--json"], dir.path());
+    assert!(probe.status.success(), "{}", stderr(&probe));
+    let rows: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
+    let remedy_of = |what: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["what"] == what)
+            .unwrap_or_else(|| panic!("probe has no row {what}: {rows}"))["remedy"]
+            .clone()
+    };
+    let args = [
+        "--engine",
+        "gup",
+        "--bs",
+        "64k",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "100ms",
+        "--size",
+        "8M",
+    ];
+    let r = run_result(as_user, &args, dir.path());
+    let mut compared = Vec::new();
+    for u in r["unavailable"].as_array().unwrap() {
+        let what = u["what"].as_str().unwrap();
+        if let Some(row) = probe_row_for(what) {
+            assert_eq!(u["remedy"], remedy_of(row), "run's {what} vs probe's {row}");
+            compared.push(what.to_string());
+        }
+    }
+    assert!(
+        compared.iter().any(|w| w.starts_with("lock contention")),
+        "an unprivileged run records lock contention unavailable: {}",
+        r["unavailable"]
+    );
 }

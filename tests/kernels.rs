@@ -100,6 +100,52 @@ fn self_test_boots_a_debian_kernel_and_brings_the_result_back() {
     assert!(svg.contains("<svg") && svg.contains(release));
 }
 
+/// The runner's verdict on a thpbench exit code comes from `thpbench exit-codes --json`
+/// (src/exit.rs), not from a copy of the table in the script. Runs the script's own
+/// functions, without qemu.
+#[test]
+fn the_runner_reads_the_exit_codes_from_thpbench() {
+    if Command::new("jq").arg("--version").output().is_err() {
+        assert!(!common::in_ci(), "jq is missing in CI");
+        eprintln!("SKIP the_runner_reads_the_exit_codes_from_thpbench: jq not installed");
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/compare-kernels.sh");
+    let text = std::fs::read_to_string(&script).unwrap();
+    let start = text
+        .find("declare -A EXIT_CODE")
+        .expect("the script keeps the exit codes in EXIT_CODE");
+    let end = start + text[start..].find("\n# ----").unwrap();
+    let functions = &text[start..end];
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "die() {{ echo \"die: $*\"; exit 1; }}\n{functions}\nload_exit_codes\n\
+             for rc in 0 1 2 4 130 77; do rc_status $rc run.log r.json; done"
+        ))
+        .env("THPBENCH_BIN", common::bin())
+        .output()
+        .unwrap();
+    let out = common::stdout(&o);
+    assert!(o.status.success(), "{out}{}", common::stderr(&o));
+    let lines: Vec<&str> = out.lines().collect();
+    let meaning = |c: thpbench::exit::ExitCode| {
+        format!("{} (thpbench exit {}; see run.log)", c.meaning, c.code)
+    };
+    use thpbench::exit::*;
+    assert_eq!(
+        lines,
+        [
+            "ok".to_string(),
+            meaning(ERROR),
+            meaning(USAGE),
+            meaning(INVALID),
+            meaning(INTERRUPTED),
+            "thpbench failed (thpbench exit 77; see run.log)".to_string(),
+        ]
+    );
+}
+
 /// Boots the self-test kernel once with `topology` (script options) and a workload,
 /// returning the guest's result.
 fn boot_topology(test: &str, topology: &[&str], workload: &str) -> serde_json::Value {

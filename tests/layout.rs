@@ -33,6 +33,14 @@ fn stats_is_a_leaf() {
 }
 
 #[test]
+fn the_exit_code_table_is_a_leaf() {
+    // Scripts and the binary both read it; it must not pull in anything that could
+    // change a code behind their backs.
+    let found = crate_imports(&source("src/exit.rs"));
+    assert!(found.is_empty(), "src/exit.rs imports the crate: {found:?}");
+}
+
+#[test]
 fn the_core_does_not_reach_up_into_the_command_line() {
     for dir in ["src/compare", "src/export", "src/report"] {
         let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);

@@ -220,22 +220,11 @@ fn unprivileged_runs_record_contention_as_unavailable() {
         return;
     };
     let dir = world_writable_tempdir();
-    let out = run_as_nobody(
-        &[
-            "run",
-            "--duration",
-            "1s",
-            "--warmup",
-            "0s",
-            "--size",
-            "8M",
-            "-o",
-            "r.json",
-        ],
+    let r = run_result(
+        run_as_nobody,
+        &["--duration", "1s", "--warmup", "0s", "--size", "8M"],
         dir.path(),
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
     assert_eq!(contention(&r)["available"], false);
     let u = r["unavailable"]
         .as_array()
@@ -252,9 +241,9 @@ fn no_lock_contention_flag_turns_tracing_off() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let out = run(
+    let r = run_result(
+        run,
         &[
-            "run",
             "--no-lock-contention",
             "--duration",
             "1s",
@@ -262,11 +251,8 @@ fn no_lock_contention_flag_turns_tracing_off() {
             "0s",
             "--size",
             "8M",
-            "-o",
-            "r.json",
         ],
         dir.path(),
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(contention(&load_json(&dir.path().join("r.json"))).is_null());
+    assert!(contention(&r).is_null());
 }

@@ -3,6 +3,7 @@
 
 pub mod cleanup;
 pub mod compare;
+pub mod exit_codes;
 pub mod export;
 pub mod plot;
 pub mod probe;

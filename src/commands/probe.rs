@@ -8,10 +8,11 @@ use crate::system::probe;
 /// `thpbench probe`.
 pub fn execute(args: &ProbeArgs) -> Result<i32> {
     let rows = probe::probe(&args.target);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string_pretty(&rows)?)
     } else {
-        probe::print_table(&rows);
-    }
+        crate::report::probe::render(&rows)
+    };
+    crate::output::to_stdout(&text);
     Ok(0)
 }

@@ -44,7 +44,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
             serde_json::to_string_pretty(&outcome.result)?
         ));
     } else {
-        output::to_stdout(&output::summary::render(&outcome.result));
+        output::to_stdout(&crate::report::summary::render(&outcome.result));
         output::to_stdout(&format!("result: {}\n", outcome.path.display()));
     }
     Ok(outcome.exit_code())
@@ -159,18 +159,9 @@ pub fn workload(args: &RunArgs) -> Result<Workload> {
         added.push(DisturbSpec::new(DisturbKind::Fork, None));
     }
     if args.pressure {
-        let mut p = DisturbSpec::new(DisturbKind::Pressure, None);
-        p.fraction = 0.5;
-        p.every = Duration(50_000_000);
-        added.push(p);
+        added.push(DisturbSpec::new(DisturbKind::Pressure, None));
     }
-    if !added.is_empty() {
-        // Disturbers always verify, unless explicitly told not to.
-        if !args.no_verify {
-            w.verify = true;
-        }
-        w.disturb.extend(added);
-    }
+    w.disturb.extend(added);
     if let Some(every) = &args.every {
         let every: Duration = flag_value("every", every)?;
         for d in &mut w.disturb {
@@ -268,6 +259,21 @@ mod tests {
         assert_eq!(w.disturb[0].method, Some(SplitMethod::Pageout));
         assert_eq!(w.disturb[0].every, Duration(20_000_000));
         assert!(w.verify, "disturbers verify unless told not to");
+    }
+
+    #[test]
+    fn a_workload_that_turns_verify_off_keeps_it_off_under_disturber_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, "verify = false\n").unwrap();
+        let file = path.to_str().unwrap();
+        let w = workload(&run_args(&[file, "--fork", "--pressure"])).unwrap();
+        assert!(
+            !w.verify,
+            "verify = false in the file is as explicit as --no-verify"
+        );
+        let w = workload(&run_args(&[file, "--fork", "--verify"])).unwrap();
+        assert!(w.verify);
     }
 
     #[test]

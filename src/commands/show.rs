@@ -8,6 +8,6 @@ use crate::result::BenchResult;
 /// `thpbench show`.
 pub fn execute(args: &ShowArgs) -> Result<i32> {
     let r = BenchResult::load(&args.result)?;
-    print!("{}", crate::output::summary::render(&r));
+    print!("{}", crate::report::summary::render(&r));
     Ok(0)
 }

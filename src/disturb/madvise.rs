@@ -19,7 +19,6 @@ use std::io;
 use super::{Action, Region};
 use crate::workload::SplitMethod;
 
-pub const MADV_COLLAPSE: libc::c_int = 25;
 const PAGE: usize = crate::buffer::PAGE;
 
 type Maker = Box<dyn Fn() -> Box<dyn Action> + Send + Sync>;
@@ -114,7 +113,7 @@ struct Collapse;
 
 impl Action for Collapse {
     fn act(&mut self, r: &Region, b: usize) -> io::Result<bool> {
-        madvise(r.block_addr(b), r.block, MADV_COLLAPSE).map(|_| true)
+        madvise(r.block_addr(b), r.block, libc::MADV_COLLAPSE).map(|_| true)
     }
 }
 
@@ -184,7 +183,7 @@ pub fn collapse(region: &Region) -> Result<Maker, Refusal> {
             "use --buffer thp with the collapse disturber".to_string(),
         ));
     }
-    crate::system::probe::try_madvise(MADV_COLLAPSE).map_err(|why| {
+    crate::system::probe::try_madvise(libc::MADV_COLLAPSE).map_err(|why| {
         (
             format!("MADV_COLLAPSE: {why}"),
             "needs Linux 6.1+".to_string(),

@@ -21,8 +21,6 @@ use crate::measure::now_ns;
 use crate::result::{DisturberReport, Unavailable};
 use crate::workload::{DisturbKind, DisturbSpec, SplitMethod, Workload};
 
-pub use madvise::MADV_COLLAPSE;
-
 /// The part of the buffer a disturber acts on, and its unit (one folio-sized block).
 #[derive(Debug, Clone)]
 pub struct Region {
@@ -481,7 +479,7 @@ pub fn restore(buffers: &IoBuffers, min_coverage: f64) -> Vec<String> {
         (rc != 0).then(std::io::Error::last_os_error)
     };
     if buffers.backing == Backing::Thp {
-        if let Some(e) = madvise(MADV_COLLAPSE) {
+        if let Some(e) = madvise(libc::MADV_COLLAPSE) {
             notes.push(format!(
                 "MADV_COLLAPSE of the buffer failed: {}",
                 crate::system::errno_text(&e)

@@ -14,7 +14,6 @@ use crate::result::Unavailable;
 use crate::system::mounts::{MountGuard, DEBUGFS};
 
 const WHAT: &str = "gup_test (in-kernel GUP benchmark)";
-const REMEDY: &str = "build the kernel with CONFIG_GUP_TEST=y and without lockdown to get the in-kernel GUP_FAST/PIN_FAST figures; the gup engine measures the same references from user space";
 
 /// `struct gup_test` of mm/gup_test.h (76 bytes of fields, 80 with the u64 alignment).
 #[repr(C)]
@@ -42,7 +41,7 @@ pub use crate::result::kernel::{KernelGupFigure, KernelGupReport};
 pub fn unavailable() -> Option<Unavailable> {
     match open() {
         Ok(_) => None,
-        Err(reason) => Some(Unavailable::new(WHAT, reason, REMEDY)),
+        Err(reason) => Some(crate::system::probe::capability::gup_test().unavailable(WHAT, reason)),
     }
 }
 

@@ -336,11 +336,8 @@ pub struct LockTracer {
 
 /// Why tracing cannot run here, with the remedy.
 pub fn unavailable(reason: impl Into<String>) -> Unavailable {
-    Unavailable::new(
-        "lock contention (lock:contention_begin/end)",
-        reason,
-        "run as root on Linux 5.19+ with tracefs (thpbench mounts it), or set perf_event_paranoid to -1",
-    )
+    crate::system::probe::capability::lock_contention()
+        .unavailable("lock contention (lock:contention_begin/end)", reason)
 }
 
 impl LockTracer {

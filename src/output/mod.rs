@@ -35,7 +35,6 @@ pub fn debug(msg: &str) {
 }
 
 pub mod progress;
-pub mod summary;
 
 pub fn is_quiet() -> bool {
     QUIET.load(Ordering::Relaxed)

@@ -1,3 +1,5 @@
 //! Renderers only: they turn what the core computed into text, and never compute.
 
 pub mod compare;
+pub mod probe;
+pub mod summary;

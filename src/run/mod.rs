@@ -136,10 +136,8 @@ fn save_result(result: &BenchResult, path: &Path, generated: bool) -> Result<Pat
 /// returned as errors; an interruption returns the partial result.
 pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     let mut w = w.clone();
-    if w.engine == crate::workload::Engine::Gup && w.verify {
-        // vmsplice moves no data: there is nothing to check.
-        crate::output::info("the gup engine reads no data, so verify is off");
-        w.verify = false;
+    if let Some(why) = w.settle_verify() {
+        crate::output::info(why);
     }
     let w = &w;
     w.validate()
@@ -300,9 +298,4 @@ fn measure_workload(
     }
     drop(setup);
     Ok((runs, baseline_runs))
-}
-
-/// Default results directory: `results/` under the current directory.
-pub fn default_results_dir() -> PathBuf {
-    Path::new("results").to_path_buf()
 }

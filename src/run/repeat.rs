@@ -17,9 +17,7 @@ use crate::engine::dio::DioEngine;
 use crate::engine::Engine;
 use crate::measure::histogram;
 use crate::measure::now_ns;
-use crate::result::{
-    BenchResult, BufferReport, LockReport, RunResult, ThreadResult, Unavailable, VerifyReport,
-};
+use crate::result::{BenchResult, BufferReport, LockReport, RunResult, ThreadResult, VerifyReport};
 use crate::system::pagemap::Coverage;
 use crate::system::vmstat::Vmstat;
 use crate::target::Target;
@@ -450,24 +448,16 @@ fn perf_value(
         };
         threads.insert(format!("cpu{}", o.cpu), values.clone());
         for (name, why) in &counters.unavailable {
-            let u = Unavailable::new(
-                format!("perf counter {name}"),
-                why.clone(),
-                if crate::measure::perfcount::is_hardware(name) {
-                    "run on bare metal or in a VM with a virtual PMU for hardware counters"
-                } else {
-                    "lower /proc/sys/kernel/perf_event_paranoid or run as root"
-                },
-            );
+            let u = crate::system::probe::capability::perf(name)
+                .unavailable(format!("perf counter {name}"), why.clone());
             if !result.unavailable.contains(&u) {
                 result.unavailable.push(u);
             }
         }
         if !counters.kernel_included {
-            let u = Unavailable::new(
+            let u = crate::system::probe::capability::perf_kernel_mode().unavailable(
                 "kernel-mode perf counts",
                 "perf_event_paranoid > 1 and not root: counters exclude kernel mode",
-                "run as root or set /proc/sys/kernel/perf_event_paranoid to 1",
             );
             if !result.unavailable.contains(&u) {
                 result.unavailable.push(u);

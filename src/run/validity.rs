@@ -115,7 +115,7 @@ pub(super) fn disturber_reasons(
 /// condition was not met), else 0.
 pub fn exit_code(r: &BenchResult, signalled: bool) -> i32 {
     if r.interrupted || signalled {
-        130
+        crate::exit::INTERRUPTED.code
     } else if r.all_runs().map(|v| v.run).any(|run| {
         run.verify.mismatches > 0
             || run
@@ -123,11 +123,11 @@ pub fn exit_code(r: &BenchResult, signalled: bool) -> i32 {
                 .iter()
                 .any(|d| crate::disturb::fork::children_saw_parent_data(&d.extra) > 0)
     }) {
-        3
+        crate::exit::MISMATCH.code
     } else if !r.valid {
-        4
+        crate::exit::INVALID.code
     } else {
-        0
+        crate::exit::OK.code
     }
 }
 

@@ -56,13 +56,8 @@ pub fn exclusive_open(path: &Path) -> Result<std::fs::File, String> {
 
 /// Names the mount point or swap that uses `canon`, for the EBUSY message.
 fn mount_or_swap(canon: &Path) -> Option<String> {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    let mounted = mounts.lines().find_map(|l| {
-        let mut f = l.split_whitespace();
-        (f.next().map(Path::new) == Some(canon)).then(|| f.next().unwrap_or("?").to_string())
-    });
-    if let Some(at) = mounted {
-        return Some(format!("mounted on {at}"));
+    if let Some(at) = super::mounts::mount_point_of(canon) {
+        return Some(format!("mounted on {}", at.display()));
     }
     super::swap::active_swaps()
         .iter()

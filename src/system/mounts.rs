@@ -1,7 +1,7 @@
 //! Pseudo filesystems thpbench needs (securityfs for the lockdown mode, tracefs for
 //! tracepoints, debugfs for split_huge_pages), mounted on demand and unmounted after.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -9,10 +9,79 @@ pub const SECURITYFS: &str = "/sys/kernel/security";
 pub const TRACEFS: &str = "/sys/kernel/tracing";
 pub const DEBUGFS: &str = "/sys/kernel/debug";
 
-pub fn is_mounted(path: &str) -> bool {
+/// One line of /proc/self/mounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The device or pseudo source (`/dev/vda1`, `tracefs`).
+    pub source: String,
+    pub mount_point: PathBuf,
+    pub fstype: String,
+}
+
+/// The mount table as this process sees it; empty where it cannot be read.
+pub fn mounts() -> Vec<Mount> {
     std::fs::read_to_string("/proc/self/mounts")
-        .map(|m| m.lines().any(|l| l.split_whitespace().nth(1) == Some(path)))
-        .unwrap_or(false)
+        .map(|text| parse_mounts(&text))
+        .unwrap_or_default()
+}
+
+/// Parses /proc/self/mounts text. The kernel writes space, tab, newline and backslash
+/// in paths as octal escapes (`\040`; fs/proc_namespace.c, mangle()): they are undone.
+pub fn parse_mounts(text: &str) -> Vec<Mount> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            Some(Mount {
+                source: unescape_octal(fields.next()?),
+                mount_point: PathBuf::from(unescape_octal(fields.next()?)),
+                fstype: fields.next()?.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn unescape_octal(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) => {
+                out.push(d.iter().fold(0u8, |v, c| v.wrapping_mul(8) + (c - b'0')));
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn is_mounted(path: &str) -> bool {
+    mounts().iter().any(|m| m.mount_point.as_os_str() == path)
+}
+
+/// Filesystem type of the mount holding `path` (longest mount-point prefix).
+pub fn filesystem_type(path: &Path) -> Option<String> {
+    let abs = std::fs::canonicalize(path).ok()?;
+    mounts()
+        .into_iter()
+        .filter(|m| abs.starts_with(&m.mount_point))
+        .max_by_key(|m| m.mount_point.as_os_str().len())
+        .map(|m| m.fstype)
+}
+
+/// Where the block device `device` (a canonical path) is mounted, if it is.
+pub fn mount_point_of(device: &Path) -> Option<PathBuf> {
+    mounts()
+        .into_iter()
+        .find(|m| Path::new(&m.source) == device)
+        .map(|m| m.mount_point)
 }
 
 /// A filesystem that thpbench mounted and will unmount on drop. When it was already
@@ -88,4 +157,33 @@ pub fn lockdown_mode() -> String {
         }
     }
     "unknown".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_points_with_spaces_are_unescaped() {
+        let text = "/dev/vda1 / ext4 rw,relatime 0 0\n\
+                    /dev/loop3 /mnt/my\\040disk xfs rw 0 0\n\
+                    tracefs /sys/kernel/tracing tracefs rw 0 0\n";
+        let m = parse_mounts(text);
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[1].mount_point, PathBuf::from("/mnt/my disk"));
+        assert_eq!(m[1].source, "/dev/loop3");
+        assert_eq!(m[1].fstype, "xfs");
+        assert_eq!(m[2].source, "tracefs");
+    }
+
+    #[test]
+    fn a_backslash_not_followed_by_three_octal_digits_is_kept() {
+        let m = parse_mounts("src /a\\9b\\ x 0 0\n");
+        assert_eq!(m[0].mount_point, PathBuf::from("/a\\9b\\"));
+    }
+
+    #[test]
+    fn short_lines_are_skipped() {
+        assert!(parse_mounts("only two\n\n").is_empty());
+    }
 }

@@ -70,6 +70,21 @@ pub fn run_as_nobody(args: &[&str], cwd: &Path) -> Output {
         .expect("running setpriv (util-linux)")
 }
 
+/// `thpbench run ARGS -o r.json` in `dir` through `runner` (`run` or `run_as_nobody`):
+/// asserts that it succeeded and returns the result.
+pub fn run_result(
+    runner: fn(&[&str], &Path) -> Output,
+    args: &[&str],
+    dir: &Path,
+) -> serde_json::Value {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend(["-o", "r.json"]);
+    let out = runner(&all, dir);
+    assert!(out.status.success(), "thpbench {all:?}: {}", stderr(&out));
+    load_json(&dir.join("r.json"))
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }

@@ -1,0 +1,100 @@
+//! The kernel (release, command line, lockdown) and its THP settings.
+
+use super::{capability, capability_row, info, ProbeRow};
+use crate::system::{mounts, read_trimmed, thp};
+
+pub fn kernel_info() -> crate::result::KernelInfo {
+    let uts = nix::sys::utsname::uname().ok();
+    crate::result::KernelInfo {
+        release: uts
+            .as_ref()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        version: uts
+            .as_ref()
+            .map(|u| u.version().to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        cmdline: read_trimmed("/proc/cmdline").unwrap_or_default(),
+    }
+}
+
+pub fn system_info() -> crate::result::SystemInfo {
+    crate::result::SystemInfo {
+        kernel: kernel_info(),
+        lockdown: mounts::lockdown_mode(),
+        thp: thp::info(),
+        cpus: crate::system::cpu::topology(),
+        hostname: nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    }
+}
+
+pub fn rows() -> Vec<ProbeRow> {
+    let k = kernel_info();
+    let mut rows = vec![
+        info("kernel release", &k.release),
+        info("kernel version", &k.version),
+        info("kernel cmdline", &k.cmdline),
+    ];
+    let lockdown = mounts::lockdown_mode();
+    rows.push(capability_row(
+        capability::LOCKDOWN,
+        lockdown == "none",
+        &lockdown,
+        match lockdown.as_str() {
+            "none" => "",
+            "unknown" => "securityfs could not be read (not root?)",
+            _ => "lockdown forbids debugfs writes (split_huge_pages) and raw kernel memory access",
+        },
+    ));
+    rows.extend(thp_rows());
+    rows
+}
+
+fn thp_rows() -> Vec<ProbeRow> {
+    let t = thp::info();
+    let thp_ok = thp::pmd_thp_usable();
+    let khugepaged = thp::khugepaged()
+        .iter()
+        .filter(|(k, _)| {
+            [
+                "defrag",
+                "max_ptes_none",
+                "pages_to_scan",
+                "scan_sleep_millisecs",
+            ]
+            .contains(&k.as_str())
+        })
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mthp = t
+        .mthp
+        .iter()
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    vec![
+        capability_row(
+            capability::THP,
+            thp_ok.is_ok(),
+            &t.enabled,
+            thp_ok.err().unwrap_or_default(),
+        ),
+        info("THP defrag", &t.defrag),
+        info("THP shmem_enabled", &t.shmem_enabled),
+        info("THP PMD size", crate::units::format_size(t.pmd_size_bytes)),
+        info("khugepaged", khugepaged),
+        capability_row(
+            capability::MTHP,
+            !t.mthp.is_empty(),
+            mthp,
+            if t.mthp.is_empty() {
+                "no hugepages-<size>kB directories (kernel before 6.8)"
+            } else {
+                ""
+            },
+        ),
+    ]
+}
