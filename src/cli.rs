@@ -70,9 +70,16 @@ pub struct RunArgs {
     /// Workload name (used in the result file name).
     #[arg(long, help_heading = "Workload")]
     pub name: Option<String>,
-    /// Engine: dio (pread/pwrite O_DIRECT) or gup (vmsplice page references).
+    /// Engine: dio (pread/pwrite O_DIRECT), uring (io_uring O_DIRECT) or gup (vmsplice
+    /// page references, a control).
     #[arg(long, value_enum, help_heading = "Workload")]
     pub engine: Option<Engine>,
+    /// uring: I/Os each worker keeps in flight, 1 to 256.
+    #[arg(long, help_heading = "Workload")]
+    pub iodepth: Option<u32>,
+    /// uring: register the buffers once (long-term pin) and use READ_FIXED/WRITE_FIXED.
+    #[arg(long, help_heading = "Workload")]
+    pub fixed_buffers: bool,
     /// CPUs to pin one worker each to, e.g. 0-3,6.
     #[arg(long, conflicts_with = "threads", help_heading = "Workload")]
     pub cpus: Option<String>,
@@ -254,6 +261,10 @@ impl RunArgs {
             w.ops = Some(v);
             w.bytes = None;
         }
+        if let Some(v) = self.iodepth {
+            w.iodepth = v;
+        }
+        w.fixed_buffers |= self.fixed_buffers;
         w.force |= self.force;
         w.allow_write_device |= self.allow_write_device;
         w.allow_fallback |= self.allow_fallback;

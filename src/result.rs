@@ -152,6 +152,10 @@ pub struct RunResult {
     /// get_user_pages cost figures (gup engine, sweeps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gup: Option<serde_json::Value>,
+    /// uring engine: queue depth, registered buffers, requests submitted and punted to
+    /// io-wq worker threads (io_uring:io_uring_submit_req / io_uring_queue_async_work).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_uring: Option<serde_json::Value>,
     /// This run was cut short by a signal.
     #[serde(default)]
     pub interrupted: bool,

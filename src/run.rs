@@ -189,6 +189,15 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     Ok(Outcome { result, path })
 }
 
+/// Buffer slots per worker: uring keeps `iodepth` I/Os in flight, each in its own slot.
+fn slots_per_worker(w: &Workload) -> usize {
+    if w.engine == crate::workload::Engine::Uring {
+        w.iodepth as usize
+    } else {
+        1
+    }
+}
+
 /// Sets up for one workload (one sweep case), measures its repeats (alternating with
 /// baseline runs when asked), and tears down. Returns (runs, baseline runs).
 fn measure_workload(
@@ -304,7 +313,9 @@ impl Setup {
         let buffers = IoBuffers::new(
             w.buffer,
             w.share,
-            cpus.len(),
+            // uring: one set of segments per I/O in flight (worker i has slots
+            // i*iodepth..(i+1)*iodepth).
+            cpus.len() * slots_per_worker(w),
             w.bs.bytes() as usize,
             w.per_page_iovecs,
         )?;
@@ -357,6 +368,15 @@ impl Setup {
         })
     }
 
+    /// Worker `i`'s slots' segments for a queued engine; empty for the others.
+    fn worker_slots(&self, w: &Workload, i: usize) -> Vec<Vec<crate::buffer::Segment>> {
+        if w.engine != crate::workload::Engine::Uring {
+            return Vec::new();
+        }
+        let n = slots_per_worker(w);
+        self.buffers.segments[i * n..(i + 1) * n].to_vec()
+    }
+
     fn measure(
         &self,
         w: &Workload,
@@ -390,14 +410,26 @@ impl Setup {
                 seed: w.seed,
                 verify: w.verify,
                 base: self.buffers.base() as usize,
-                segments: self.buffers.segments[i].clone(),
+                segments: self.buffers.segments[i * slots_per_worker(w)].clone(),
                 warmup_ns: w.warmup.as_nanos(),
                 duration_ns: w.duration.as_nanos(),
                 ops_budget: share(w.ops, i),
                 bytes_budget: share(w.bytes.map(|b| b.bytes()), i).map(|b| b.max(w.bs.bytes())),
                 perf: w.perf,
+                slots: self.worker_slots(w, i),
             };
             let engine: Box<dyn Engine> = match &self.target {
+                Some(t) if w.engine == crate::workload::Engine::Uring => {
+                    let iov = (0..plan.slots.len())
+                        .map(|s| self.buffers.iovecs(i * plan.slots.len() + s))
+                        .collect();
+                    Box::new(
+                        crate::engine::uring::UringEngine::new(t.fd(), iov, w.fixed_buffers)
+                            .with_context(|| {
+                                format!("setting up io_uring for the worker on CPU {cpu}")
+                            })?,
+                    )
+                }
                 Some(t) => Box::new(DioEngine::new(t.fd())),
                 None => Box::new(
                     crate::engine::gup::GupEngine::new(w.bs.bytes() as usize)
@@ -576,6 +608,12 @@ impl Setup {
                 g
             }),
             perf: perf_value(&outputs, result),
+            io_uring: crate::measure::uring_punts::merge(
+                &outputs
+                    .iter()
+                    .filter_map(|o| o.engine_figures.clone())
+                    .collect::<Vec<_>>(),
+            ),
             lock_contention: match lock_report {
                 Some(r) => Some(serde_json::to_value(r)?),
                 None if w.lock_contention => Some(serde_json::json!({

@@ -13,6 +13,8 @@ use crate::result::Mismatch;
 use crate::verify;
 use crate::workload::Rw;
 
+mod queued;
+
 /// Progress a worker publishes every 100 ms tick (two relaxed stores, off the hot path).
 #[derive(Default)]
 #[repr(align(64))]
@@ -42,6 +44,9 @@ pub struct WorkerPlan {
     pub bytes_budget: Option<u64>,
     /// Open per-thread perf counters for the measured loop.
     pub perf: bool,
+    /// Queued engines (uring): the segments of each of the `iodepth` I/Os in flight;
+    /// slot 0 is `segments`. Empty for engines that do one I/O at a time.
+    pub slots: Vec<Vec<Segment>>,
 }
 
 /// Where the workers meet the main thread: after pinning, after warm-up (main takes the
@@ -90,6 +95,8 @@ pub struct WorkerOutput {
     )>,
     /// Pages the engine referenced in the measured loop (gup).
     pub pages_referenced: Option<u64>,
+    /// The engine's own figures for the measured loop (uring: submissions, io-wq punts).
+    pub engine_figures: Option<serde_json::Value>,
 }
 
 /// xorshift64*: a tiny per-thread generator; quality is ample for picking offsets.
@@ -146,10 +153,16 @@ impl Loop<'_> {
     /// Before the timed call: stamp what a write will carry, poison what a read fills.
     #[inline]
     fn prepare(&self, kind: OpKind, offset: u64) {
+        self.prepare_segments(&self.plan.segments, kind, offset);
+    }
+
+    /// `prepare` for the given segments (one slot of a queued engine).
+    #[inline]
+    fn prepare_segments(&self, segments: &[Segment], kind: OpKind, offset: u64) {
         if !self.plan.verify {
             return;
         }
-        for s in &self.plan.segments {
+        for s in segments {
             let buf = self.segment_slice(s);
             match kind {
                 OpKind::Write => verify::stamp(buf, offset + s.io_offset as u64, self.plan.seed),
@@ -228,6 +241,16 @@ pub fn run_worker(
         .perf
         .then(crate::measure::perfcount::ThreadCounters::open);
     barriers.wait();
+    if engine.queued().is_some() {
+        return Some(queued::run(
+            &mut lp,
+            engine.as_mut(),
+            &rv,
+            &progress,
+            &mut barriers,
+            counters,
+        ));
+    }
 
     // Warm-up: the same loop, recorded nowhere.
     if !rv.stop.load(Ordering::Relaxed) && plan.warmup_ns > 0 {
@@ -254,6 +277,7 @@ pub fn run_worker(
         first_mismatches: Vec::new(),
         perf: None,
         pages_referenced: None,
+        engine_figures: None,
     };
     let pages_before = engine.pages_referenced();
     let deadline = if plan.ops_budget.is_some() || plan.bytes_budget.is_some() {
@@ -341,7 +365,12 @@ pub fn run_worker(
 }
 
 fn check_read(lp: &Loop, offset: u64, t_ns: u64, out: &mut WorkerOutput) {
-    for s in &lp.plan.segments {
+    check_segments(lp, &lp.plan.segments, offset, t_ns, out);
+}
+
+/// `check_read` for the given segments (one slot of a queued engine).
+fn check_segments(lp: &Loop, segments: &[Segment], offset: u64, t_ns: u64, out: &mut WorkerOutput) {
+    for s in segments {
         let buf = lp.segment_slice(s);
         let at = offset + s.io_offset as u64;
         let (bad, first) = verify::check(buf, at, lp.plan.seed);

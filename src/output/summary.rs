@@ -235,6 +235,9 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             }
         }
     }
+    if let Some(u) = &run.io_uring {
+        render_io_uring(s, u);
+    }
     if let Some(serde_json::Value::Object(threads)) = &run.perf {
         let mut sums: std::collections::BTreeMap<&str, u64> = Default::default();
         for counters in threads.values() {
@@ -283,4 +286,33 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             );
         }
     }
+}
+
+/// The uring engine's line: queue depth, how buffers were pinned, and the io-wq punts,
+/// which explain a low rate at queue depth 1 on a device without a nowait path.
+fn render_io_uring(s: &mut String, u: &serde_json::Value) {
+    let pins = if u["fixed_buffers"].as_bool() == Some(true) {
+        "registered buffers (pinned once, long-term)"
+    } else {
+        "per-I/O pins"
+    };
+    let punts = match (u["submitted"].as_u64(), u["punted_to_io_wq"].as_u64()) {
+        (Some(sub), Some(punted)) => {
+            let share = punted as f64 / sub.max(1) as f64;
+            let why = if share > 0.5 {
+                ": the device offers no nowait path, so each I/O goes through an io-wq worker thread (a hand-off per I/O; at qd 1 slower than pread)"
+            } else {
+                ""
+            };
+            format!(
+                "{punted} of {sub} requests ({:.0}%) punted to io-wq{why}",
+                share * 100.0
+            )
+        }
+        _ => format!(
+            "io-wq punts not counted: {}",
+            u["punts_unavailable"].as_str().unwrap_or("unknown")
+        ),
+    };
+    let _ = writeln!(s, "    io_uring qd {}, {pins}; {punts}", u["iodepth"]);
 }
