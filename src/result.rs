@@ -38,6 +38,10 @@ pub struct BenchResult {
     /// with every thread on the same folios over latency per op with private folios.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shared_folio: Vec<SharedFolioRatio>,
+    /// The cost of pinning per I/O, for every pair of sweep cases that differ only in
+    /// `fixed_buffers` (uring): per-I/O pins against registered buffers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pin_cost: Vec<PinCost>,
     /// Every measurement or feature that could not be had, with why and what to do.
     pub unavailable: Vec<Unavailable>,
     pub valid: bool,
@@ -173,6 +177,32 @@ pub struct SharedFolioRatio {
     /// there are at least two.
     pub ci95: Option<[f64; 2]>,
     pub repeats: usize,
+}
+
+/// What pinning costs on the direct-I/O path for one pair of sweep cases: mean latency per
+/// I/O with per-I/O pins (FOLL_PIN on submission, unpin on completion) minus with
+/// registered buffers (pinned once), per I/O and per 4 KiB page of the I/O.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PinCost {
+    /// The parameters both cases share, e.g. `bs=10M buffer=thp`.
+    pub label: String,
+    pub bs_bytes: u64,
+    /// Mean latency per I/O with per-I/O pins, ns (mean over the repeats).
+    pub pinned_ns_per_io: f64,
+    /// Mean latency per I/O with registered buffers, ns.
+    pub fixed_ns_per_io: f64,
+    /// pinned_ns_per_io - fixed_ns_per_io.
+    pub ns_per_io: f64,
+    /// ns_per_io / (bs_bytes / 4096).
+    pub ns_per_page: f64,
+    /// 95% confidence interval of ns_per_io (Welch, from the repeats of both cases),
+    /// when each case has at least two repeats.
+    pub ci95_ns_per_io: Option<[f64; 2]>,
+    pub ci95_ns_per_page: Option<[f64; 2]>,
+    /// pinned_ns_per_io / fixed_ns_per_io.
+    pub ratio: f64,
+    /// Repeats of the per-I/O-pinned case and of the registered-buffer case.
+    pub repeats: [usize; 2],
 }
 
 /// One setting of a sweep: which parameters differ from the workload, and its runs.
@@ -315,6 +345,7 @@ impl BenchResult {
             baseline_runs: Vec::new(),
             sweep: Vec::new(),
             shared_folio: Vec::new(),
+            pin_cost: Vec::new(),
             unavailable: Vec::new(),
             valid: true,
             invalid_reasons: Vec::new(),

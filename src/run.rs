@@ -177,6 +177,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
         }
     }
     result.shared_folio = shared_folio_ratios(&result.sweep);
+    result.pin_cost = crate::measure::pin_cost::pin_costs(&result.sweep, w.bs.bytes());
     if w.engine == crate::workload::Engine::Gup || w.sweep.contains_key("engine") {
         if let Some(u) = crate::measure::gup_test::unavailable() {
             result.unavailable.push(u);

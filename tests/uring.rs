@@ -5,24 +5,17 @@ mod common;
 
 use common::*;
 
-/// Runs `thpbench run` with the uring engine on a file target in `dir`.
+/// Runs `thpbench run` with the uring engine on a file target in `dir` (1 s unless
+/// `extra` names a duration).
 fn uring_run(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
-        "run",
-        "--engine",
-        "uring",
-        "--size",
-        "8M",
-        "--duration",
-        "1s",
-        "--warmup",
-        "100ms",
-        "--cpus",
-        "0",
-        "-o",
+        "run", "--engine", "uring", "--size", "8M", "--warmup", "100ms", "--cpus", "0", "-o",
         "r.json",
     ];
     args.extend_from_slice(extra);
+    if !extra.contains(&"--duration") {
+        args.extend(["--duration", "1s"]);
+    }
     run(&args, dir)
 }
 
@@ -133,4 +126,55 @@ fn uring_refuses_bad_queue_depths_and_fixed_buffers_elsewhere() {
     );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("fixed_buffers"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_fixed_buffers_sweep_yields_pin_cost_with_a_ci() {
+    let Some(_l) = privileged("a_fixed_buffers_sweep_yields_pin_cost_with_a_ci") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = uring_run(
+        dir.path(),
+        &[
+            "--bs",
+            "1M",
+            "--rw",
+            "randread",
+            "--duration",
+            "300ms",
+            "--repeat",
+            "2",
+            "--sweep",
+            "fixed_buffers=false,true",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    let costs = r["pin_cost"].as_array().expect("pin_cost present");
+    assert_eq!(costs.len(), 1, "{costs:?}");
+    let p = &costs[0];
+    assert_eq!(p["bs_bytes"].as_u64(), Some(1 << 20));
+    assert_eq!(p["repeats"], serde_json::json!([2, 2]));
+    let (pinned, fixed) = (
+        p["pinned_ns_per_io"].as_f64().unwrap(),
+        p["fixed_ns_per_io"].as_f64().unwrap(),
+    );
+    let diff = p["ns_per_io"].as_f64().unwrap();
+    assert!((diff - (pinned - fixed)).abs() < 1e-6 * pinned, "{p}");
+    assert!((p["ns_per_page"].as_f64().unwrap() - diff / 256.0).abs() < 1e-6 * pinned);
+    let ci = p["ci95_ns_per_io"]
+        .as_array()
+        .expect("a CI from 2 repeats each");
+    let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+    assert!(lo <= diff && diff <= hi, "{lo} <= {diff} <= {hi}");
+    // The sweep's cases are the two pin modes, and each says which it was.
+    let fixed_flags: Vec<_> = r["sweep"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["runs"][0]["io_uring"]["fixed_buffers"].as_bool())
+        .collect();
+    assert_eq!(fixed_flags, [Some(false), Some(true)]);
+    assert!(stdout(&out).contains("pin cost"), "{}", stdout(&out));
 }

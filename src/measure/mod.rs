@@ -4,6 +4,7 @@ pub mod gup_test;
 pub mod histogram;
 pub mod lockstat;
 pub mod perfcount;
+pub mod pin_cost;
 pub mod uring_punts;
 
 /// CLOCK_MONOTONIC in nanoseconds, through the vDSO (no system call).

@@ -56,6 +56,7 @@ pub fn render(r: &BenchResult) -> String {
             f.repeats
         );
     }
+    render_pin_cost(&mut s, r);
     if !r.baseline_runs.is_empty() && !r.runs.is_empty() {
         let mean = |runs: &[RunResult], f: fn(&RunResult) -> f64| {
             runs.iter().map(f).sum::<f64>() / runs.len() as f64
@@ -315,4 +316,47 @@ fn render_io_uring(s: &mut String, u: &serde_json::Value) {
         ),
     };
     let _ = writeln!(s, "    io_uring qd {}, {pins}; {punts}", u["iodepth"]);
+}
+
+/// The pin cost table of a sweep over fixed_buffers.
+fn render_pin_cost(s: &mut String, r: &BenchResult) {
+    if r.pin_cost.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "  pin cost (per-I/O pins minus registered buffers, mean latency per I/O):"
+    );
+    for p in &r.pin_cost {
+        let ci = |c: Option<[f64; 2]>| {
+            c.map_or(" (one repeat: no CI)".to_string(), |[lo, hi]| {
+                format!(" (95% CI {}..{})", signed_ns(lo), signed_ns(hi))
+            })
+        };
+        let _ = writeln!(
+            s,
+            "    [{}] {} per I/O{}, {} per 4 KiB page{}; x{:.3} ({} pinned vs {} registered)",
+            if p.label.is_empty() {
+                "all else equal"
+            } else {
+                &p.label
+            },
+            signed_ns(p.ns_per_io),
+            ci(p.ci95_ns_per_io),
+            signed_ns(p.ns_per_page),
+            ci(p.ci95_ns_per_page),
+            p.ratio,
+            human_ns(p.pinned_ns_per_io),
+            human_ns(p.fixed_ns_per_io)
+        );
+    }
+}
+
+/// A difference in ns, negative ones with their sign (registered buffers slower).
+fn signed_ns(ns: f64) -> String {
+    if ns < 0.0 {
+        format!("-{}", human_ns(-ns))
+    } else {
+        human_ns(ns)
+    }
 }
