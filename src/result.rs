@@ -309,6 +309,14 @@ pub struct DisturberReport {
     /// Extra figures a disturber reports (fork: child reads, child mismatches).
     #[serde(default)]
     pub extra: BTreeMap<String, u64>,
+    /// The buffers were registered (long-term pinned) and the disturber acted without its
+    /// effect: the pin defeated it (not a broken run; see `pin_evidence`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub defeated_by_pin: bool,
+    /// With `defeated_by_pin`: the vmstat deltas that show what happened instead
+    /// (thp_split_page_failed, mthp_<size>kB_split_failed, pswpout without pswpin, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pin_evidence: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -547,7 +547,19 @@ impl Setup {
         let mut timeline = merged.timeline;
         let disturbers: Vec<crate::result::DisturberReport> = disturber_outputs
             .iter()
-            .map(|o| o.report(&vmstat_delta, w.buffer))
+            .map(|o| {
+                let mut report = o.report(&vmstat_delta, w.buffer);
+                if w.fixed_buffers {
+                    // Registered buffers are pinned long-term: what the pin stops is
+                    // recorded as defeated, not as a broken run.
+                    crate::disturb::pinned::mark_defeated_by_pin(
+                        o.spec.kind,
+                        &mut report,
+                        &vmstat_delta,
+                    );
+                }
+                report
+            })
             .collect();
         for (o, report) in disturber_outputs.iter().zip(&disturbers) {
             attribute_actions(
@@ -556,7 +568,11 @@ impl Setup {
                 &mut timeline,
                 &mut verify.first_mismatches,
             );
-            if report.actions > 0 && !report.counters_moved && !interrupted {
+            if report.actions > 0
+                && !report.counters_moved
+                && !report.defeated_by_pin
+                && !interrupted
+            {
                 result.invalid_reasons.push(format!(
                     "run {repeat}: disturber {} acted {} times but the vmstat counters that prove it did not all move: none of {} moved",
                     report.name,

@@ -97,6 +97,10 @@ pub struct WorkerOutput {
     pub pages_referenced: Option<u64>,
     /// The engine's own figures for the measured loop (uring: submissions, io-wq punts).
     pub engine_figures: Option<serde_json::Value>,
+    /// A queued engine, kept open until the main thread drops the output: registered
+    /// buffers stay pinned until the disturbers have stopped and the "after" snapshots
+    /// are taken, so that no disturber acts on them unpinned at the end of the run.
+    pub engine: Option<Box<dyn Engine>>,
 }
 
 /// xorshift64*: a tiny per-thread generator; quality is ample for picking offsets.
@@ -242,14 +246,16 @@ pub fn run_worker(
         .then(crate::measure::perfcount::ThreadCounters::open);
     barriers.wait();
     if engine.queued().is_some() {
-        return Some(queued::run(
+        let mut out = queued::run(
             &mut lp,
             engine.as_mut(),
             &rv,
             &progress,
             &mut barriers,
             counters,
-        ));
+        );
+        out.engine = Some(engine);
+        return Some(out);
     }
 
     // Warm-up: the same loop, recorded nowhere.
@@ -278,6 +284,7 @@ pub fn run_worker(
         perf: None,
         pages_referenced: None,
         engine_figures: None,
+        engine: None,
     };
     let pages_before = engine.pages_referenced();
     let deadline = if plan.ops_budget.is_some() || plan.bytes_budget.is_some() {

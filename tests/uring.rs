@@ -178,3 +178,42 @@ fn a_fixed_buffers_sweep_yields_pin_cost_with_a_ci() {
     assert_eq!(fixed_flags, [Some(false), Some(true)]);
     assert!(stdout(&out).contains("pin cost"), "{}", stdout(&out));
 }
+
+#[test]
+fn a_split_against_registered_buffers_is_reported_as_defeated_by_the_pin() {
+    let Some(_l) =
+        privileged("a_split_against_registered_buffers_is_reported_as_defeated_by_the_pin")
+    else {
+        return;
+    };
+    for fixed in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut extra = vec![
+            "--bs", "2M", "--rw", "read", "--split", "cold", "--every", "2ms",
+        ];
+        if fixed {
+            extra.push("--fixed-buffers");
+        }
+        let out = uring_run(dir.path(), &extra);
+        let r = load_json(&dir.path().join("r.json"));
+        let d = &r["runs"][0]["disturbers"][0];
+        assert!(d["actions"].as_u64().unwrap() > 0, "{d}");
+        if fixed {
+            assert!(out.status.success(), "{}", stderr(&out));
+            assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+            assert_eq!(d["defeated_by_pin"], true, "{d}");
+            assert_eq!(d["counters_moved"], false, "not a success: {d}");
+            let failed = d["pin_evidence"]["thp_split_page_failed"].as_i64();
+            assert!(failed.is_some_and(|n| n > 0), "{d}");
+            assert!(
+                stdout(&out).contains("defeated by the long-term pin"),
+                "{}",
+                stdout(&out)
+            );
+        } else {
+            // Pinned per I/O only: the splits happen.
+            assert_eq!(d["counters_moved"], true, "{d}");
+            assert!(d.get("defeated_by_pin").is_none(), "{d}");
+        }
+    }
+}

@@ -5,6 +5,7 @@
 
 pub mod fork;
 mod madvise;
+pub mod pinned;
 mod pressure;
 
 use std::collections::BTreeMap;
@@ -286,6 +287,8 @@ impl DisturberOutput {
             counters_moved: self.actions > 0 && not_moved.is_empty(),
             counters_not_moved: not_moved,
             extra: self.extra.clone(),
+            defeated_by_pin: false,
+            pin_evidence: BTreeMap::new(),
         }
     }
 }

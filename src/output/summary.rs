@@ -274,6 +274,16 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             human_ns(d.latency_ns.p99 as f64),
             if d.counters_moved {
                 String::new()
+            } else if d.defeated_by_pin {
+                format!(
+                    "  (defeated by the long-term pin of the registered buffers: {})",
+                    d.pin_evidence
+                        .iter()
+                        .filter(|(_, v)| **v != 0)
+                        .map(|(k, v)| format!("{k} {v:+}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             } else {
                 format!("  (none of {} moved)", d.counters_not_moved.join(", nor "))
             }

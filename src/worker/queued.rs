@@ -83,6 +83,7 @@ pub(super) fn run(
             perf: None,
             pages_referenced: None,
             engine_figures: None,
+            engine: None,
         },
         progress,
         published_ticks: 0,
