@@ -156,6 +156,10 @@ pub struct RunResult {
     /// get_user_pages cost figures (gup engine, sweeps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gup: Option<serde_json::Value>,
+    /// GUP fast-path fallbacks to the locked slow path by the run's threads, from
+    /// mmap_lock:mmap_lock_start_locking callchains (traced with lock_contention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gup_slow_path: Option<crate::measure::gup_slow::GupSlowPath>,
     /// uring engine: queue depth, registered buffers, requests submitted and punted to
     /// io-wq worker threads (io_uring:io_uring_submit_req / io_uring_queue_async_work).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -468,6 +468,9 @@ impl Setup {
         } else {
             None
         };
+        let gup_slow = w
+            .lock_contention
+            .then(crate::measure::gup_slow::GupSlowTracer::start);
         let epoch = now_ns();
         rv.epoch_ns.store(epoch, Ordering::Relaxed);
         rv.go.wait();
@@ -502,6 +505,11 @@ impl Setup {
             .flatten()
             .collect();
         let lock_report = tracer.map(|t| t.stop());
+        let measured_ops: u64 = outputs.iter().map(|o| o.recorder.ops).sum();
+        let gup_slow_path = gup_slow.map(|t| match t {
+            Ok(t) => t.stop(measured_ops),
+            Err(reason) => crate::measure::gup_slow::GupSlowPath::unavailable(reason),
+        });
         let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
         let vm_after = Vmstat::snapshot().context("reading /proc/vmstat")?;
         let cov_after = self.buffers.coverage()?;
@@ -625,6 +633,7 @@ impl Setup {
                 g
             }),
             perf: perf_value(&outputs, result),
+            gup_slow_path,
             io_uring: crate::measure::uring_punts::merge(
                 &outputs
                     .iter()

@@ -1,5 +1,6 @@
 //! Measurement: the clock, per-thread latency recording, and merging after the run.
 
+pub mod gup_slow;
 pub mod gup_test;
 pub mod histogram;
 pub mod lockstat;

@@ -236,6 +236,24 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             }
         }
     }
+    if let Some(g) = &run.gup_slow_path {
+        if g.available {
+            let _ = writeln!(
+                s,
+                "    gup slow {} fallbacks of GUP-fast to the mmap_lock slow path ({:.2} per 1000 I/Os), {} waiting for the lock{}",
+                g.count,
+                g.per_1000_io,
+                human_ns(g.wait_ns as f64),
+                if g.lost_samples > 0 {
+                    format!(" ({} samples lost: a lower bound)", g.lost_samples)
+                } else {
+                    String::new()
+                }
+            );
+        } else {
+            let _ = writeln!(s, "    gup slow unavailable: {}", g.reason);
+        }
+    }
     if let Some(u) = &run.io_uring {
         render_io_uring(s, u);
     }
