@@ -697,6 +697,7 @@ fn gup_value(
     }
     Some(serde_json::json!({
         "engine": "gup",
+        "figure": "vmsplice page references",
         "pages_referenced": pages,
         "pages_expected": expected,
         "pages_per_op": pages_per_op,

@@ -14,7 +14,7 @@ fn run_json(args: &[&str]) -> serde_json::Value {
 }
 
 #[test]
-fn gup_engine_references_exactly_the_pages_it_vmspliced() {
+fn gup_engine_figure_is_labelled_a_control_and_the_kernel_benchmark_is_reported() {
     let _l = machine_lock();
     let r = run_json(&["--engine", "gup", "--bs", "64k", "--duration", "1s"]);
     assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
@@ -23,16 +23,14 @@ fn gup_engine_references_exactly_the_pages_it_vmspliced() {
         "verify does not apply to gup"
     );
     let run = &r["runs"][0];
-    let ops = run["ops"].as_u64().unwrap();
     let g = &run["gup"];
-    assert_eq!(g["pages_per_op"], 16);
-    assert_eq!(g["pages_referenced"].as_u64().unwrap(), ops * 16);
-    assert_eq!(g["pages_expected"], g["pages_referenced"]);
-    let per_page = g["ns_per_page"].as_f64().unwrap();
-    assert!(per_page.is_finite() && per_page > 0.0, "{g}");
-    // ns per op is ns per page times the pages, within rounding.
-    let per_op = g["ns_per_op"].as_f64().unwrap();
-    assert!((per_op / 16.0 - per_page).abs() < 1e-6 * per_op);
+    // The figure is named for what it measures: page references through vmsplice and
+    // a pipe, a control beside the direct-I/O pin cost (uring's pin_cost). That the
+    // pipe holds references and not copies is proven by the engine's unit test
+    // (engine::gup::tests::vmsplice_references_the_user_pages_rather_than_copying_them).
+    assert_eq!(g["figure"], "vmsplice page references", "{g}");
+    // The per-op figure is the run's own mean latency, not a separate clock.
+    assert_eq!(g["ns_per_op"], run["latency_ns"]["mean"], "{g}");
 
     // The kernel's own benchmark on the same buffer, or why not.
     let k = &g["kernel"];
@@ -68,6 +66,17 @@ fn gup_engine_references_exactly_the_pages_it_vmspliced() {
             r["unavailable"]
         );
     }
+}
+
+#[test]
+fn gup_engine_refuses_block_sizes_that_are_not_whole_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &["run", "--engine", "gup", "--bs", "6k", "--print-workload"],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("multiple of 4K"), "{}", stderr(&out));
 }
 
 #[test]

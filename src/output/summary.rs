@@ -208,7 +208,7 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
     if let Some(g) = &run.gup {
         let _ = writeln!(
             s,
-            "    gup      {} pages per op, {:.1} ns per page ({} pages referenced, {} expected)",
+            "    gup      vmsplice page references (a control: pipe handling included, not the direct-I/O pin cost): {} pages per op, {:.1} ns per page referenced ({} pages, {} expected)",
             g["pages_per_op"],
             g["ns_per_page"].as_f64().unwrap_or(f64::NAN),
             g["pages_referenced"],
