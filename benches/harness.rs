@@ -51,10 +51,15 @@ fn main() {
     );
 
     let mut block = vec![0u8; 4096];
-    verify::stamp(&mut block, 1 << 20, 7);
+    let st = verify::Stamp {
+        seed: 7,
+        nonce: 0x5eed,
+        generation: 3,
+    };
+    verify::stamp(&mut block, 1 << 20, &st);
     let copy = block.clone();
     let check = per_op("verify::check 4 KiB", N / 10, |_| {
-        black_box(verify::check(black_box(&block), 1 << 20, 7));
+        black_box(verify::check(black_box(&block), 1 << 20, &st));
     });
     let memcmp = per_op("memcmp 4 KiB (reference)", N / 10, |_| {
         black_box(black_box(&block[..]) == black_box(&copy[..]));

@@ -307,6 +307,7 @@ ensure_tools() {
 # _apt cannot write under root's home.
 backports_apt_opts() {
 	local dir=$CACHE/apt-backports codename
+	# shellcheck source=/dev/null # the running system's file, not ours
 	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 	[[ -n $codename ]] || die "/etc/os-release names no VERSION_CODENAME; cannot find the backports suite"
 	mkdir -p "$dir/lists/partial" "$dir/archives/partial"
@@ -367,10 +368,14 @@ resolve_workload() {
 	RESOLVED=$WORK/workload.toml
 	"$THPBENCH_BIN" -q run "$WORKLOAD" "${WL_ARGS[@]}" --print-workload >"$RESOLVED" ||
 		die "thpbench run $WORKLOAD ${WL_ARGS[*]} --print-workload failed: the workload or RUN-ARGS are not valid"
-	WL_NAME=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$RESOLVED" | head -1)
-	WL_TARGET=$(sed -n 's/^target = "\(.*\)"$/\1/p' "$RESOLVED" | head -1)
-	WL_SIZE=$(sed -n 's/^size = \([0-9]*\)$/\1/p' "$RESOLVED" | head -1)
-	WL_ENGINE=$(sed -n 's/^engine = "\(.*\)"$/\1/p' "$RESOLVED" | head -1)
+	# The same workload as JSON, read with jq rather than by matching TOML lines.
+	local resolved_json=$WORK/workload.json
+	"$THPBENCH_BIN" -q run "$WORKLOAD" "${WL_ARGS[@]}" --print-workload --json >"$resolved_json" ||
+		die "thpbench run $WORKLOAD ${WL_ARGS[*]} --print-workload --json failed"
+	WL_NAME=$(jq -r '.name // ""' "$resolved_json")
+	WL_TARGET=$(jq -r '.target // ""' "$resolved_json")
+	WL_SIZE=$(jq -r '.size // ""' "$resolved_json")
+	WL_ENGINE=$(jq -r '.engine // ""' "$resolved_json")
 	[[ -n $WL_NAME ]] || die "could not read the name from the resolved workload ($RESOLVED)"
 	[[ -n $WL_TARGET || $WL_ENGINE == gup ]] || die "could not read the target from the resolved workload ($RESOLVED)"
 	[[ -n $WL_SIZE ]] || WL_SIZE=$((256 << 20))
@@ -583,90 +588,8 @@ stage_modules() { # STAGE_ROOT -> writes STAGE/lib/modules/REL and STAGE/etc/thp
 	depmod -b "$stage" "$K_RELEASE" 2>/dev/null || true
 }
 
-write_init() { # STAGE
-	cat >"$1/init" <<'EOF'
-#!/bin/busybox sh
-# thpbench guest init, written by scripts/compare-kernels.sh.
-/bin/busybox --install -s
-export PATH=/usr/local/bin:/bin:/sbin:/usr/bin:/usr/sbin
-mkdir -p /proc /sys /dev /tmp /run
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mkdir -p /dev/pts /dev/shm
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /dev/shm
-mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
-mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-echo /sbin/modprobe >/proc/sys/kernel/modprobe 2>/dev/null
-DATA=/dev/ttyS1
-stty -F $DATA raw -echo 2>/dev/null
-say() { echo "thpbench-guest: $*"; }
-send() { # NAME FILE: base64 between markers, with size and sha256, on the data port
-	[ -f "$2" ] || return 0
-	{
-		echo "THPBENCH-BEGIN $1 $(wc -c <"$2") $(sha256sum "$2" | cut -d' ' -f1)"
-		base64 "$2"
-		echo "THPBENCH-END $1"
-	} >$DATA
-}
-finish() {
-	echo "THPBENCH-EXIT $1" >$DATA
-	sync
-	poweroff -f
-	sleep 5
-	echo o >/proc/sysrq-trigger
-}
-say "$(uname -r) reached init after $(cut -d' ' -f1 /proc/uptime) s"
-case " $(cat /proc/cmdline) " in
-*" thpbench.mode=probe "*)
-	echo "THPBENCH-PROBE-OK $(uname -r)" >$DATA
-	finish 0
-	;;
-esac
-while read -r m; do
-	insmod "$m" 2>/tmp/insmod.err || grep -q "File exists" /tmp/insmod.err || say "insmod $m: $(cat /tmp/insmod.err)"
-done </etc/thpbench/modules
-if [ -s /etc/thpbench/scratch-mount ]; then
-	mnt=$(cat /etc/thpbench/scratch-mount)
-	i=0
-	while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	mkdir -p "$mnt"
-	mount -t ext4 /dev/vda "$mnt" || say "mounting the scratch disk /dev/vda on $mnt failed"
-fi
-cd "$(cat /etc/thpbench/cwd)" || cd /tmp
-{
-	echo "release: $(uname -r)"
-	echo "version: $(uname -v)"
-	echo "cmdline: $(cat /proc/cmdline)"
-	echo "thp: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
-	echo "thp_defrag: $(cat /sys/kernel/mm/transparent_hugepage/defrag 2>/dev/null)"
-	echo "cpus: $(grep -c ^processor /proc/cpuinfo) x $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
-	echo "mem: $(sed -n 's/^MemTotal: *//p' /proc/meminfo)"
-	echo "modules: $(cut -d' ' -f1 /proc/modules | tr '\n' ' ')"
-	echo "boot_to_run_s: $(cut -d' ' -f1 /proc/uptime)"
-} >/tmp/guest-info.txt
-say "$(sed -n 's/^thp: //p' /tmp/guest-info.txt) (transparent_hugepage/enabled)"
-set --
-while IFS= read -r a; do set -- "$@" "$a"; done </etc/thpbench/args
-say "thpbench run /etc/thpbench/workload.toml $* -o /tmp/result.json (in $(pwd))"
-thpbench run /etc/thpbench/workload.toml "$@" -o /tmp/result.json >/tmp/run.log 2>&1
-rc=$?
-cat /tmp/run.log
-say "thpbench exited with $rc after $(cut -d' ' -f1 /proc/uptime) s of uptime"
-dmesg >/tmp/dmesg.txt 2>/dev/null
-send result.json /tmp/result.json
-send run.log /tmp/run.log
-send guest-info.txt /tmp/guest-info.txt
-send dmesg.txt /tmp/dmesg.txt
-finish $rc
-EOF
-	chmod 755 "$1/init"
+write_init() { # STAGE: the guest's init, a file of its own (scripts/guest/init)
+	install -m 755 "$SCRIPT_DIR/guest/init" "$1/init"
 }
 
 # Builds $WORK/initrd-$K_RELEASE.gz (cached within this run per release).
@@ -874,14 +797,22 @@ compare_and_plot() {
 	pushd "$OUT_DIR" >/dev/null
 	if has_subcommand compare; then
 		say "thpbench compare (markdown) -> $OUT_DIR/$name.md"
-		if "$THPBENCH_BIN" compare --format markdown "$@" >"$OUT_DIR/$name.md" 2>"$WORK/compare.err" ||
-			"$THPBENCH_BIN" compare --force --format markdown "$@" >"$OUT_DIR/$name.md" 2>>"$WORK/compare.err"; then
+		# compare refuses results whose resolved workloads differ (the host's target is
+		# not the guests'): say so, with compare's own reasons, before forcing it.
+		local force=()
+		if ! "$THPBENCH_BIN" compare --format json "$@" >/dev/null 2>"$WORK/compare.err"; then
+			cat "$WORK/compare.err" >&2
+			say "the results' workloads differ (above); comparing with --force: the tables name the differing parameters"
+			force=(--force)
+		fi
+		if "$THPBENCH_BIN" compare "${force[@]}" --format markdown "$@" >"$OUT_DIR/$name.md" 2>"$WORK/compare.err"; then
 			cat "$OUT_DIR/$name.md"
 		else
 			cat "$WORK/compare.err" >&2
 			say "thpbench compare failed (above)"
 		fi
-		"$THPBENCH_BIN" compare --force "$@" >"$OUT_DIR/$name.txt" 2>/dev/null || true
+		"$THPBENCH_BIN" compare "${force[@]}" "$@" >"$OUT_DIR/$name.txt" 2>"$WORK/compare.err" ||
+			say "thpbench compare (text) failed: $(cat "$WORK/compare.err")"
 	else
 		say "this thpbench has no 'compare' subcommand yet (issue 5); compare the results by hand: $*"
 	fi
@@ -910,11 +841,24 @@ report_all() {
 	fi
 }
 
+# Which of exit 3's two causes a result holds: the parent's reads that did not verify,
+# forked children whose private copy changed (COW isolation broken), or both.
+corruption_cause() { # RESULT.json
+	jq -r '[.runs[], .baseline_runs[], (.sweep // [])[].runs[]] as $r
+		| ($r | map(.verify.mismatches) | add // 0) as $sectors
+		| ($r | map(select(.verify.mismatches > 0)) | length) as $bad
+		| ($r | map(.disturbers[]?.extra | select(.children != null))) as $f
+		| [ (if $sectors > 0 then "verify found \($sectors) mismatched sectors in \($bad) of \($r | length) runs" else empty end),
+		    (if ($f | map(.child_saw_parent_data // 0) | add // 0) > 0 then "\($f | map(.child_saw_parent_data // 0) | add) of \($f | map(.children) | add) forked children saw their buffer change after fork, in \($f | map(select((.child_saw_parent_data // 0) > 0)) | length) of \($r | length) runs (COW isolation broken; the parent'"'"'s reads: \($sectors) mismatched sectors)" else empty end) ]
+		| if length == 0 then "exit 3 but the result names no mismatch" else join("; ") end' "$1" 2>/dev/null ||
+		echo "verify found mismatched sectors or a forked child saw its buffer change (the result could not be read)"
+}
+
 # What thpbench's exit code says (src/run.rs: exit_code).
-rc_status() { # RC LOG
+rc_status() { # RC LOG RESULT.json
 	case $1 in
 	0) echo ok ;;
-	3) echo "DATA CORRUPTION: verify found mismatched sectors (thpbench exit 3; see $2)" ;;
+	3) echo "DATA CORRUPTION: $(corruption_cause "$3") (thpbench exit 3; see $2)" ;;
 	4) echo "result invalid: an asked-for condition did not hold (thpbench exit 4; see $2)" ;;
 	130) echo "interrupted (thpbench exit 130)" ;;
 	*) echo "thpbench failed (exit $1; see $2)" ;;
@@ -965,7 +909,7 @@ for spec in "${KERNELS[@]}"; do
 		start=$(date +%s)
 		rc=0
 		(cd "$INVOKED_FROM" && "$THPBENCH_BIN" run "$RESOLVED" -o "$OUT_DIR/$prefix.json" >"$OUT_DIR/$prefix.run.log" 2>&1) || rc=$?
-		status=$(rc_status "$rc" "$prefix.run.log")
+		status=$(rc_status "$rc" "$prefix.run.log" "$OUT_DIR/$prefix.json")
 		[[ ! -f $OUT_DIR/$prefix.json ]] || RESULTS+=("$OUT_DIR/$prefix.json")
 		[[ $rc == 0 ]] || FAILED+=("$spec")
 		cat "$OUT_DIR/$prefix.run.log" >&2
@@ -992,7 +936,7 @@ for spec in "${KERNELS[@]}"; do
 	elif [[ ! -f $OUT_DIR/$prefix.json ]]; then
 		status="no result came back (guest exit ${GUEST_RC}, qemu exit $QEMU_RC; console: $prefix.console.log)"
 	elif [[ $GUEST_RC != 0 ]]; then
-		status=$(rc_status "$GUEST_RC" "$prefix.run.log")
+		status=$(rc_status "$GUEST_RC" "$prefix.run.log" "$OUT_DIR/$prefix.json")
 	else
 		status=ok
 	fi

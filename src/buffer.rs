@@ -287,6 +287,55 @@ fn reserve_hugetlb(pages: usize) -> Result<Option<KnobGuard>> {
     Ok(guard)
 }
 
+/// Why a `shared` layout would not share: the threads must all put I/O into every
+/// folio of the buffer, which fails when a chunk fills a folio (e.g. buffer = 4k, or
+/// mthp:16K with a bs that needs 16 KiB chunks) or when there are more threads than
+/// chunks per folio. None for layouts that share, and for private ones.
+pub fn sharing_problem(
+    backing: Backing,
+    share: Share,
+    threads: usize,
+    bs: usize,
+    per_page_iovecs: bool,
+) -> Option<String> {
+    if share != Share::Shared || threads < 2 {
+        return None;
+    }
+    let folio = match backing {
+        Backing::Thp | Backing::Hugetlb => crate::system::thp::pmd_size() as usize,
+        Backing::Base => PAGE,
+        Backing::Mthp(sz) => sz as usize,
+    };
+    let (segments, len) = layout(share, threads, bs, folio, per_page_iovecs);
+    let mut threads_in = vec![vec![false; threads]; len / folio];
+    for (t, segs) in segments.iter().enumerate() {
+        for s in segs {
+            let folios = s.offset / folio..(s.offset + s.len).div_ceil(folio);
+            for in_folio in &mut threads_in[folios] {
+                in_folio[t] = true;
+            }
+        }
+    }
+    let partial = threads_in
+        .iter()
+        .filter(|f| f.iter().any(|&x| x) && !f.iter().all(|&x| x))
+        .count();
+    (partial > 0).then(|| {
+        format!(
+            "share = shared with {threads} threads, bs = {bs} and {backing} buffers ({} KiB folios, I/O cut into {} KiB chunks): in {partial} of {} folios not every thread has a page, so they are not shared by all threads; use a larger folio (buffer = thp), a bs whose chunks are smaller than the folio, or fewer threads",
+            folio / 1024,
+            chunk_size(bs) / 1024,
+            len / folio
+        )
+    })
+}
+
+/// Whether private I/O of `bs` is cut into the same iovecs as shared I/O: with
+/// per_page_iovecs, or when bs is a single chunk.
+pub fn private_cut_as_shared(bs: usize, per_page_iovecs: bool) -> bool {
+    per_page_iovecs || bs.div_ceil(chunk_size(bs)) == 1
+}
+
 /// The iovec chunk for `bs`: 4 KiB, or larger when bs would need more than IOV_MAX.
 fn chunk_size(bs: usize) -> usize {
     let mut chunk = PAGE;
@@ -400,6 +449,32 @@ mod tests {
     }
 
     #[test]
+    fn shared_layouts_in_which_some_threads_own_a_folio_alone_are_refused() {
+        let refused = |b, t, bs| sharing_problem(b, Share::Shared, t, bs, false);
+        // One 4 KiB chunk per 4 KiB folio: every folio belongs to one thread.
+        assert!(refused(Backing::Base, 2, 8192).is_some());
+        // 10 MiB needs 16 KiB chunks (IOV_MAX): a 16 KiB folio holds one chunk.
+        assert!(refused(Backing::Mthp(16 << 10), 2, 10 << 20).is_some());
+        // 4 chunks per 16 KiB folio, 3 threads with 2 chunks each: the second folio
+        // holds chunks 4 and 5 only (threads 1 and 2).
+        let why = refused(Backing::Mthp(16 << 10), 3, 8192).unwrap();
+        assert!(why.contains("in 1 of 2 folios"), "{why}");
+        // More threads than chunks per folio.
+        assert!(refused(Backing::Mthp(16 << 10), 5, 4096).is_some());
+        assert_eq!(refused(Backing::Thp, 2, 64 << 10), None);
+        assert_eq!(refused(Backing::Mthp(16 << 10), 2, 8192), None);
+        assert_eq!(
+            refused(Backing::Base, 1, 8192),
+            None,
+            "one thread: the control"
+        );
+        assert_eq!(
+            sharing_problem(Backing::Base, Share::Private, 2, 8192, false),
+            None
+        );
+    }
+
+    #[test]
     fn shared_layout_stays_within_iov_max() {
         let (segs, _) = layout(Share::Shared, 4, 10 << 20, 2 << 20, false);
         assert!(segs[0].len() <= IOV_MAX);
@@ -407,11 +482,33 @@ mod tests {
     }
 
     #[test]
-    fn base_page_buffer_is_mapped_and_aligned() {
+    fn base_page_buffer_is_mapped_aligned_and_measured_in_base_pages() {
+        if !crate::system::is_root() {
+            crate::system::pagemap::tests::skip_unless_root(
+                "base_page_buffer_is_mapped_aligned_and_measured_in_base_pages",
+            );
+            return;
+        }
         let b = IoBuffers::new(Backing::Base, Share::Private, 2, 8192, false).unwrap();
         assert_eq!(b.base() as usize % PAGE, 0);
         assert_eq!(b.iovecs(1)[0].iov_len, 8192);
         let c = b.coverage().unwrap();
-        assert!(c.fraction > 0.99, "{c:?}");
+        assert_eq!(c.fraction, 1.0, "{c:?}");
+        assert_eq!(
+            c.by_folio_pages,
+            std::collections::BTreeMap::from([(1, (b.len() / PAGE) as u64)]),
+            "MADV_NOHUGEPAGE: every page its own folio"
+        );
+        // Half of it dropped: half of it is backed.
+        // SAFETY: the second half of the buffer's mapping.
+        let rc = unsafe {
+            libc::madvise(
+                b.base().add(b.len() / 2) as *mut libc::c_void,
+                b.len() / 2,
+                libc::MADV_DONTNEED,
+            )
+        };
+        assert_eq!(rc, 0);
+        assert_eq!(b.coverage().unwrap().fraction, 0.5);
     }
 }

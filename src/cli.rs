@@ -1,13 +1,10 @@
-//! Command-line interface: one clap struct per subcommand.
+//! Command-line interface: one clap struct per subcommand. A leaf: it imports nothing of
+//! the crate; `commands` turns these arguments into domain types (sizes, durations and
+//! backings arrive as text and are parsed there, so a bad value is still a usage error).
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
-
-use crate::units::{Duration, Size};
-use crate::workload::{
-    Backing, DisturbKind, DisturbSpec, Engine, Rw, Share, SplitMethod, SweepValue, Workload,
-};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +39,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Plot results: latency percentiles, disturbed timelines, thread scaling (SVG/PNG).
     Plot(PlotArgs),
+    /// Undo what killed or crashed runs left on this machine (swap, zram devices, THP
+    /// and hugetlb knobs, cgroups, mounts, data files), from the journal in /run/thpbench.
+    Cleanup,
 }
 
 #[derive(Debug, Args)]
@@ -89,7 +89,7 @@ pub struct RunArgs {
     pub threads: Option<String>,
     /// Block size of one I/O, 512 to 64M (suffixes k, M, G).
     #[arg(long, help_heading = "Workload")]
-    pub bs: Option<Size>,
+    pub bs: Option<String>,
     /// I/O pattern.
     #[arg(long, value_enum, help_heading = "Workload")]
     pub rw: Option<Rw>,
@@ -98,16 +98,16 @@ pub struct RunArgs {
     pub rwmix_read: Option<u8>,
     /// Measured time per repeat, e.g. 5s, 500ms.
     #[arg(long, help_heading = "Workload")]
-    pub duration: Option<Duration>,
+    pub duration: Option<String>,
     /// Stop each repeat after this many bytes (all workers together).
     #[arg(long, help_heading = "Workload")]
-    pub bytes: Option<Size>,
+    pub bytes: Option<String>,
     /// Stop each repeat after this many operations (all workers together).
     #[arg(long, help_heading = "Workload")]
     pub ops: Option<u64>,
     /// Unmeasured warm-up before each repeat.
     #[arg(long, help_heading = "Workload")]
-    pub warmup: Option<Duration>,
+    pub warmup: Option<String>,
     /// Independent measured runs in one result.
     #[arg(long, help_heading = "Workload")]
     pub repeat: Option<usize>,
@@ -121,7 +121,7 @@ pub struct RunArgs {
     pub target: Option<String>,
     /// Size of the file or I/O region.
     #[arg(long, help_heading = "Target")]
-    pub size: Option<Size>,
+    pub size: Option<String>,
     /// Overwrite an existing file target.
     #[arg(long, help_heading = "Target")]
     pub force: bool,
@@ -131,7 +131,7 @@ pub struct RunArgs {
 
     /// Buffer backing: thp, 4k, mthp:SIZE (e.g. mthp:64K, root) or hugetlb.
     #[arg(long, help_heading = "Buffers")]
-    pub buffer: Option<Backing>,
+    pub buffer: Option<String>,
     /// private: each thread its own huge pages; shared: all threads in the same ones.
     #[arg(long, value_enum, help_heading = "Buffers")]
     pub share: Option<Share>,
@@ -166,7 +166,7 @@ pub struct RunArgs {
     pub pressure: bool,
     /// Interval between disturber rounds.
     #[arg(long, help_heading = "Disturbers")]
-    pub every: Option<Duration>,
+    pub every: Option<String>,
     /// Swap for swap-out: zram:SIZE, file:PATH:SIZE or existing.
     #[arg(long, help_heading = "Disturbers")]
     pub swap: Option<String>,
@@ -190,136 +190,21 @@ pub struct RunArgs {
     /// Directory for results.
     #[arg(long, default_value = "results", help_heading = "Output")]
     pub results_dir: PathBuf,
-    /// Print the resolved workload as TOML and exit without running.
+    /// Print the resolved workload as TOML (as JSON with --json) and exit without running.
     #[arg(long, help_heading = "Output")]
     pub print_workload: bool,
     /// Testing aid: corrupt the target at this offset after filling it.
     #[arg(long, hide = true)]
     pub inject_corruption_at: Option<u64>,
-}
-
-/// The built-in default, identical to workloads/quick.toml.
-pub const QUICK_TOML: &str = include_str!("../workloads/quick.toml");
-
-impl RunArgs {
-    /// The workload from the file (or the built-in quick one) with the flags applied.
-    pub fn resolve(&self) -> anyhow::Result<Workload> {
-        let mut w = match &self.workload {
-            Some(path) => Workload::load(path)?,
-            None => Workload::from_toml(QUICK_TOML, "workloads/quick.toml")?,
-        };
-        macro_rules! set {
-            ($($field:ident),*) => {$(
-                if let Some(v) = &self.$field { w.$field = v.clone().into(); }
-            )*};
-        }
-        set!(name, engine, cpus, rw, rwmix_read, duration, warmup, target, buffer, share, bs, size);
-        if let Some(t) = &self.threads {
-            let counts: Vec<&str> = t
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .collect();
-            let parse = |s: &str| {
-                s.parse::<usize>()
-                    .map_err(|_| anyhow::anyhow!("--threads `{t}`: `{s}` is not a thread count"))
-            };
-            if counts.len() == 1 {
-                w.threads = parse(counts[0])?;
-            } else {
-                let values = counts
-                    .iter()
-                    .map(|c| parse(c).map(|n| SweepValue::Int(n as i64)))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                w.sweep.insert("threads".into(), values);
-            }
-            w.cpus.clear();
-        }
-        for axis in &self.sweep {
-            let (key, values) = axis.split_once('=').ok_or_else(|| {
-                anyhow::anyhow!("--sweep `{axis}`: expected KEY=V1,V2,... (e.g. buffer=4k,thp)")
-            })?;
-            w.sweep.insert(
-                key.trim().to_string(),
-                values.split(',').map(SweepValue::parse).collect(),
-            );
-        }
-        if self.cpus.is_some() {
-            w.threads = 0;
-        }
-        if let Some(v) = self.repeat {
-            w.repeat = v;
-        }
-        if let Some(v) = self.seed {
-            w.seed = v;
-        }
-        if let Some(v) = self.bytes {
-            w.bytes = Some(v);
-            w.ops = None;
-        }
-        if let Some(v) = self.ops {
-            w.ops = Some(v);
-            w.bytes = None;
-        }
-        if let Some(v) = self.iodepth {
-            w.iodepth = v;
-        }
-        w.fixed_buffers |= self.fixed_buffers;
-        w.force |= self.force;
-        w.allow_write_device |= self.allow_write_device;
-        w.allow_fallback |= self.allow_fallback;
-        if self.no_verify {
-            w.verify = false;
-        }
-        if self.verify {
-            w.verify = true;
-        }
-        let mut added = Vec::new();
-        added.extend(
-            self.split
-                .iter()
-                .map(|m| DisturbSpec::new(DisturbKind::Split, Some(*m))),
-        );
-        if self.collapse {
-            added.push(DisturbSpec::new(DisturbKind::Collapse, None));
-        }
-        if self.swap_out {
-            added.push(DisturbSpec::new(DisturbKind::SwapOut, None));
-        }
-        if self.fork {
-            added.push(DisturbSpec::new(DisturbKind::Fork, None));
-        }
-        if self.pressure {
-            let mut p = DisturbSpec::new(DisturbKind::Pressure, None);
-            p.fraction = 0.5;
-            p.every = Duration(50_000_000);
-            added.push(p);
-        }
-        if !added.is_empty() {
-            // Disturbers always verify, unless explicitly told not to.
-            if !self.no_verify {
-                w.verify = true;
-            }
-            w.disturb.extend(added);
-        }
-        if let Some(every) = self.every {
-            for d in &mut w.disturb {
-                d.every = every;
-            }
-        }
-        if let Some(s) = &self.swap {
-            w.swap = Some(s.clone());
-        }
-        if self.no_lock_contention {
-            w.lock_contention = false;
-        }
-        if self.no_perf {
-            w.perf = false;
-        }
-        w.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
-        crate::workload::sweep_cases(&w).map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(w)
-    }
+    /// Testing aid: the first worker's Nth write (from 1) is answered as done but not made.
+    #[arg(long, hide = true)]
+    pub drop_write: Option<u64>,
+    /// Refuse to start while another run holds the machine lock, instead of waiting.
+    #[arg(long, help_heading = "Safety")]
+    pub no_wait: bool,
+    /// Undo what a killed run left on this machine (as `thpbench cleanup`) before starting.
+    #[arg(long, help_heading = "Safety")]
+    pub cleanup_first: bool,
 }
 
 #[derive(Debug, Args)]
@@ -335,7 +220,7 @@ pub struct CompareArgs {
     #[arg(long, value_name = "FILE|RELEASE")]
     pub baseline: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
-    pub format: crate::compare::CompareFormat,
+    pub format: CompareFormat,
     /// Compare results whose workload parameters differ (the output names them).
     #[arg(long)]
     pub force: bool,
@@ -351,7 +236,7 @@ pub struct CompareArgs {
 pub struct ExportArgs {
     pub result: PathBuf,
     #[arg(long, value_enum)]
-    pub format: crate::export::ExportFormat,
+    pub format: ExportFormat,
     /// Write here instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
@@ -371,4 +256,57 @@ pub struct PlotArgs {
     /// The picture: .svg or .png.
     #[arg(short, long)]
     pub output: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    Dio,
+    Gup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "lowercase")]
+pub enum Rw {
+    Read,
+    Write,
+    RandRead,
+    RandWrite,
+    ReadWrite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Share {
+    Private,
+    Shared,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitMethod {
+    Cold,
+    Pageout,
+    Dontneed,
+    Mprotect,
+    Debugfs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    /// Aligned plain text for a terminal.
+    Text,
+    /// Aligned markdown tables that paste into a mail or a pull request as they are.
+    Markdown,
+    /// Every figure, for scripts.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// HdrHistogram percentile distribution (outputPercentileDistribution), in us.
+    Hgrm,
+    /// HdrHistogram interval log: per-second histograms, V2 + DEFLATE, base64.
+    Hlog,
+    /// The per-100 ms timeline: ops, bytes, p50, p99, max, disturber actions.
+    Csv,
+    /// The percentile table as HdrHistogram writes it in CSV form.
+    PercentilesCsv,
 }

@@ -5,6 +5,7 @@
 
 pub mod buffer;
 pub mod cli;
+pub mod commands;
 pub mod compare;
 pub mod disturb;
 pub mod engine;
@@ -12,11 +13,15 @@ pub mod export;
 pub mod measure;
 pub mod output;
 pub mod plot;
+pub mod report;
 pub mod result;
 pub mod run;
 pub mod signals;
+pub mod stats;
 pub mod system;
 pub mod target;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod units;
 pub mod util;
 pub mod verify;

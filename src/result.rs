@@ -126,8 +126,16 @@ pub struct RunResult {
     pub duration_ns: u64,
     pub ops: u64,
     pub bytes: u64,
+    /// The I/O's own rate: per worker, ops (bytes) over its time in the timed calls
+    /// (`io_time_ns`), summed over the workers. Verify and bookkeeping do not count.
     pub ops_per_sec: f64,
     pub bytes_per_sec: f64,
+    /// Time the workers spent inside the timed I/O calls, summed over the workers.
+    #[serde(default)]
+    pub io_time_ns: u64,
+    /// Time the workers spent on verify (stamp, poison, read-back, check), summed.
+    #[serde(default)]
+    pub verify_time_ns: u64,
     /// Latency of one operation (one pread/pwrite, one vmsplice+drain), nanoseconds.
     pub latency_ns: LatencySummary,
     /// The merged latency histogram of all workers: HdrHistogram V2 + DEFLATE, base64.
@@ -147,6 +155,9 @@ pub struct RunResult {
     /// One entry per disturber thread (empty without disturbers).
     #[serde(default)]
     pub disturbers: Vec<DisturberReport>,
+    /// The I/O target and the region of it the run used (absent for the gup engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetReport>,
     /// Lock contention seen through lock:contention_begin/end, when traced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_contention: Option<serde_json::Value>,
@@ -167,6 +178,18 @@ pub struct RunResult {
     /// This run was cut short by a signal.
     #[serde(default)]
     pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TargetReport {
+    /// `file (created)`, `file (existing)`, `block device`, `zram`.
+    pub kind: String,
+    pub path: String,
+    /// Bytes the target holds.
+    pub size_bytes: u64,
+    /// Bytes of it the I/O used, [0, region_bytes): less than size_bytes only when the
+    /// workload's `size` narrowed it.
+    pub region_bytes: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -247,6 +270,10 @@ pub struct ThreadResult {
     pub cpu: usize,
     pub ops: u64,
     pub bytes: u64,
+    #[serde(default)]
+    pub io_time_ns: u64,
+    #[serde(default)]
+    pub verify_time_ns: u64,
     pub latency_ns: LatencySummary,
 }
 
@@ -274,6 +301,9 @@ pub struct VerifyReport {
     /// The first mismatches found (at most 16), for a person to look at.
     #[serde(default)]
     pub first_mismatches: Vec<Mismatch>,
+    /// The random nonce of the target's fill, carried in every sector's tag.
+    #[serde(default)]
+    pub nonce: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -297,6 +327,11 @@ pub struct DisturberReport {
     pub name: String,
     pub cpu: Option<usize>,
     pub actions: u64,
+    /// Actions seen to change the folio of the page they acted on (pagemap +
+    /// kpageflags before and after each); absent where that cannot be seen (not root)
+    /// or the disturber changes no folio one action at a time (mprotect, fork, pressure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<u64>,
     pub errors: u64,
     pub last_error: Option<String>,
     /// Latency of the disturber's own calls (one madvise, one fork round).
@@ -321,6 +356,9 @@ pub struct DisturberReport {
     /// (thp_split_page_failed, mthp_<size>kB_split_failed, pswpout without pswpin, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pin_evidence: BTreeMap<String, i64>,
+    /// What the disturber's own verdict can and cannot see (fork: a lower bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict_scope: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use crate::result::{
 };
 use crate::system::vmstat::Vmstat;
 use crate::target::Target;
-use crate::worker::{run_worker, ProgressSlot, Rendezvous, WorkerOutput, WorkerPlan};
+use crate::worker::{io_rates, run_worker, ProgressSlot, Rendezvous, WorkerOutput, WorkerPlan};
 use crate::workload::{Backing, Workload};
 
 /// The error that means "stopped by SIGINT/SIGTERM".
@@ -39,8 +39,14 @@ pub struct RunOptions {
     pub progress: bool,
     /// Test hook: overwrite this target offset after the fill, to prove --verify works.
     pub inject_corruption_at: Option<u64>,
+    /// Test hook: the first worker's Nth write is answered as done but not made.
+    pub drop_write: Option<u64>,
     /// Also measure the workload without its disturbers (`--baseline`).
     pub baseline: bool,
+    /// Refuse instead of waiting while another run holds the machine lock.
+    pub no_wait: bool,
+    /// Undo a dead run's leftovers before starting (else refuse while they are there).
+    pub cleanup_first: bool,
 }
 
 pub struct Outcome {
@@ -52,7 +58,9 @@ impl Outcome {
     /// 130 interrupted, 3 data mismatches, 4 invalid (a condition was not met), else 0.
     pub fn exit_code(&self) -> i32 {
         let r = &self.result;
-        if r.interrupted {
+        // A signal that came during teardown, after the result was complete, still
+        // says the run was stopped.
+        if r.interrupted || crate::signals::received() {
             130
         } else if r
             .runs
@@ -103,15 +111,57 @@ pub fn resolve_cpus(w: &Workload) -> Result<Vec<usize>> {
     }
 }
 
+/// `-o` as given; else a name in the results directory that holds the pid, so that two
+/// runs started in the same second do not collide.
 fn result_path(opts: &RunOptions, release: &str, name: &str) -> PathBuf {
     opts.output.clone().unwrap_or_else(|| {
         opts.results_dir.join(format!(
-            "{}-{}-{}.json",
+            "{}-{}-{}-{}.json",
             crate::util::utc_now_compact(),
             crate::util::sanitize_file_part(release),
-            crate::util::sanitize_file_part(name)
+            crate::util::sanitize_file_part(name),
+            std::process::id()
         ))
     })
+}
+
+/// Saves the result: `-o` is written as asked; a generated name never overwrites (a
+/// counter is added). If saving fails, the result goes to a fallback path in the temp
+/// directory, which is said; only if that fails too is it an error.
+fn save_result(result: &BenchResult, path: &Path, generated: bool) -> Result<PathBuf> {
+    let text = serde_json::to_string_pretty(result)?;
+    let first = if generated {
+        (1..1000)
+            .map(|n| match n {
+                1 => path.to_path_buf(),
+                n => path.with_extension(format!("{n}.json")),
+            })
+            .map(|p| (crate::util::write_new_atomic(&p, text.as_bytes()), p))
+            .find(|(r, _)| !matches!(r, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists))
+            .map(|(r, p)| r.map(|()| p).map_err(anyhow::Error::from))
+            .unwrap_or_else(|| Err(anyhow::anyhow!("999 files of that name exist")))
+    } else {
+        crate::util::write_atomic(path, text.as_bytes()).map(|()| path.to_path_buf())
+    };
+    let e = match first {
+        Ok(p) => return Ok(p),
+        Err(e) => e,
+    };
+    let fallback = std::env::temp_dir().join(path.file_name().unwrap_or("result.json".as_ref()));
+    let fallback = fallback.with_extension(format!("{}.json", std::process::id()));
+    crate::util::write_new_atomic(&fallback, text.as_bytes()).with_context(|| {
+        format!(
+            "saving the result to {} failed ({e:#}), and to the fallback {} too",
+            path.display(),
+            fallback.display()
+        )
+    })?;
+    crate::output::warn(&format!(
+        "could not save the result to {} ({e:#}); it is in {} instead",
+        path.display(),
+        fallback.display()
+    ));
+    Ok(fallback)
 }
 
 /// Runs a workload end to end and saves the result. Errors before any measurement are
@@ -129,13 +179,49 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     let cases = crate::workload::sweep_cases(w)
         .map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
     crate::signals::install();
-    // Check every case's CPUs before measuring anything.
-    for (_, _, case) in &cases {
-        resolve_cpus(case)?;
+    // Root runs change shared state: one at a time, and never over a dead run's changes.
+    let _machine_lock = if crate::system::is_root() {
+        let lock = crate::system::journal::MachineLock::acquire(!opts.no_wait)?;
+        crate::system::journal::check_leftovers(opts.cleanup_first)?;
+        Some(lock)
+    } else {
+        None
+    };
+    let sweeping = !w.sweep.is_empty();
+    // Check every case's CPUs, layout and resources before measuring anything.
+    for (label, _, case) in &cases {
+        let threads = resolve_cpus(case)?.len();
+        crate::system::preflight::check_case(case)
+            .with_context(|| format!("sweep case {label}, checked before measuring any"))?;
+        let bs = case.bs.bytes() as usize;
+        let shares = crate::buffer::sharing_problem(
+            case.buffer,
+            case.share,
+            threads,
+            bs,
+            case.per_page_iovecs,
+        );
+        if let Some(why) = shares {
+            let case = if sweeping {
+                format!(" (sweep case {label})")
+            } else {
+                String::new()
+            };
+            bail!("workload `{}`{case}: {why}", w.name);
+        }
     }
     let system = crate::system::probe::system_info();
     let path = result_path(opts, &system.kernel.release, &w.name);
+    crate::util::check_writable_dir(
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )?;
     let mut result = BenchResult::new(system, w.clone());
+    if !w.sweep.contains_key("threads") {
+        // The worker count actually used, not 0 ("every allowed CPU"): compare groups on it.
+        result.workload.threads = resolve_cpus(w)?.len();
+    }
     if !crate::system::is_root() {
         result.unavailable.push(Unavailable::new(
             "exact folio sizes (kpageflags)",
@@ -146,7 +232,6 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     if opts.baseline && w.disturb.is_empty() {
         crate::output::warn("--baseline compares a disturbed run with an undisturbed one, and this workload has no disturbers; ignoring it");
     }
-    let sweeping = !w.sweep.is_empty();
     for (label, params, case) in &cases {
         if sweeping {
             crate::output::info(&format!("sweep case {label}"));
@@ -158,6 +243,16 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
                 result
                     .invalid_reasons
                     .push("interrupted during setup, before any measurement".into());
+                break;
+            }
+            // Keep what earlier sweep cases measured: save it, marked invalid.
+            Err(e) if !result.sweep.is_empty() => {
+                crate::output::warn(&format!(
+                    "sweep case {label} failed: {e:#}; saving the cases measured before it"
+                ));
+                result
+                    .invalid_reasons
+                    .push(format!("sweep case {label} failed: {e:#}"));
                 break;
             }
             Err(e) => return Err(e),
@@ -176,7 +271,21 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
             break;
         }
     }
-    result.shared_folio = shared_folio_ratios(&result.sweep);
+    // Private cases cut their I/O as shared ones do only with per_page_iovecs (or when
+    // bs is one chunk): elsewhere a ratio would mix the iovec count with sharing.
+    let same_iovecs: std::collections::BTreeMap<&str, bool> = cases
+        .iter()
+        .map(|(label, _, c)| {
+            let bs = c.bs.bytes() as usize;
+            (
+                label.as_str(),
+                crate::buffer::private_cut_as_shared(bs, c.per_page_iovecs),
+            )
+        })
+        .collect();
+    result.shared_folio = shared_folio_ratios(&result.sweep, |c| {
+        same_iovecs.get(c.label.as_str()).copied().unwrap_or(false)
+    });
     result.pin_cost = crate::measure::pin_cost::pin_costs(&result.sweep, w.bs.bytes());
     if w.engine == crate::workload::Engine::Gup || w.sweep.contains_key("engine") {
         if let Some(u) = crate::measure::gup_test::unavailable() {
@@ -184,9 +293,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
         }
     }
     finalize_validity(&mut result);
-    result
-        .save(&path)
-        .with_context(|| format!("saving the result to {}", path.display()))?;
+    let path = save_result(&result, &path, opts.output.is_none())?;
     Ok(Outcome { result, path })
 }
 
@@ -268,6 +375,9 @@ struct Setup {
     /// None for engines that do no device I/O (gup).
     target: Option<Target>,
     cpus: Vec<usize>,
+    /// Per worker, the generation of each block it owns (see WorkerPlan::generations);
+    /// kept across repeats, since the target is filled once.
+    generations: std::sync::Mutex<Vec<Vec<u32>>>,
 }
 
 impl Setup {
@@ -282,7 +392,7 @@ impl Setup {
             None
         } else {
             let target = Target::setup(w, &stop)?;
-            if w.verify && !target.stamped {
+            if w.verify && target.stamped.is_none() {
                 bail!(
                     "--verify needs a target holding thpbench's pattern, and {} was not written",
                     target.path.display()
@@ -357,6 +467,7 @@ impl Setup {
             cgroup.as_ref(),
             &mut result.unavailable,
         )?;
+        let generations = block_generations(w, target.as_ref(), cpus.len())?;
         Ok(Setup {
             buffers,
             disturbers,
@@ -366,6 +477,7 @@ impl Setup {
             _swap: swap,
             target,
             cpus: cpus.to_vec(),
+            generations: std::sync::Mutex::new(generations),
         })
     }
 
@@ -409,7 +521,15 @@ impl Setup {
                 bs: w.bs.bytes(),
                 region,
                 seed: w.seed,
+                nonce: self.target.as_ref().and_then(|t| t.stamped).unwrap_or(0),
                 verify: w.verify,
+                generations: std::mem::take(
+                    self.generations
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_mut(i)
+                        .unwrap_or(&mut Vec::new()),
+                ),
                 base: self.buffers.base() as usize,
                 segments: self.buffers.segments[i * slots_per_worker(w)].clone(),
                 warmup_ns: w.warmup.as_nanos(),
@@ -419,7 +539,7 @@ impl Setup {
                 perf: w.perf,
                 slots: self.worker_slots(w, i),
             };
-            let engine: Box<dyn Engine> = match &self.target {
+            let mut engine: Box<dyn Engine> = match &self.target {
                 Some(t) if w.engine == crate::workload::Engine::Uring => {
                     let iov = (0..plan.slots.len())
                         .map(|s| self.buffers.iovecs(i * plan.slots.len() + s))
@@ -437,6 +557,13 @@ impl Setup {
                         .context("making the pipe for the gup engine")?,
                 ),
             };
+            if let (Some(nth), 0) = (opts.drop_write, i) {
+                engine = Box::new(crate::engine::DropNthWrite {
+                    inner: engine,
+                    nth,
+                    writes: 0,
+                });
+            }
             let (rv, slot) = (Arc::clone(&rv), Arc::clone(&slots[i]));
             handles.push(
                 std::thread::Builder::new()
@@ -447,12 +574,24 @@ impl Setup {
         }
         rv.pinned.wait();
         rv.warmed.wait();
-        if !w.disturb.is_empty() {
-            // Every measured run, disturbed or baseline, starts from whole huge pages.
-            crate::disturb::restore(&self.buffers);
-        }
+        // Every measured run, disturbed or baseline, starts from whole folios of the
+        // asked size, or is not evidence.
+        let restore_notes = crate::disturb::restore(&self.buffers, MIN_COVERAGE);
         // Between warm-up and measurement: the "before" side of every proof.
         let cov_before = self.buffers.coverage()?;
+        let run_name = if disturbed || w.disturb.is_empty() {
+            format!("run {repeat}")
+        } else {
+            format!("baseline run {repeat}")
+        };
+        if cov_before.fraction < MIN_COVERAGE && w.buffer != Backing::Base {
+            let mut why = coverage_complaint(w, cov_before.fraction, "at its start");
+            for note in &restore_notes {
+                why.push_str("; ");
+                why.push_str(note);
+            }
+            result.invalid_reasons.push(format!("{run_name}: {why}"));
+        }
         let vm_before = Vmstat::snapshot().context("reading /proc/vmstat")?;
         let tracer = if w.lock_contention {
             match crate::measure::lockstat::LockTracer::start() {
@@ -494,7 +633,7 @@ impl Setup {
         if let Some(p) = progress {
             p.finish();
         }
-        let outputs: Vec<WorkerOutput> = handles
+        let mut outputs: Vec<WorkerOutput> = handles
             .into_iter()
             .map(|h| {
                 h.join()
@@ -504,7 +643,9 @@ impl Setup {
             .into_iter()
             .flatten()
             .collect();
-        let lock_report = tracer.map(|t| t.stop());
+        let disturbed_run = disturbance.is_some();
+        let window_end = outputs.iter().map(|o| o.end_ns).max().unwrap_or(epoch);
+        let lock_report = tracer.map(|t| t.stop(epoch, window_end));
         let measured_ops: u64 = outputs.iter().map(|o| o.recorder.ops).sum();
         let gup_slow_path = gup_slow.map(|t| match t {
             Ok(t) => t.stop(measured_ops),
@@ -513,6 +654,14 @@ impl Setup {
         let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
         let vm_after = Vmstat::snapshot().context("reading /proc/vmstat")?;
         let cov_after = self.buffers.coverage()?;
+        {
+            let mut kept = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+            for (i, o) in outputs.iter_mut().enumerate() {
+                if let Some(g) = kept.get_mut(i) {
+                    *g = std::mem::take(&mut o.generations);
+                }
+            }
+        }
         let errors = std::mem::take(&mut *rv.errors.lock().unwrap_or_else(|e| e.into_inner()));
         if !errors.is_empty() && !interrupted {
             bail!("{}", errors.join("\n"));
@@ -528,18 +677,14 @@ impl Setup {
         let merged = histogram::merge(&recorders);
         let ops: u64 = outputs.iter().map(|o| o.recorder.ops).sum();
         let bytes: u64 = outputs.iter().map(|o| o.recorder.bytes).sum();
-        let secs = duration_ns as f64 / 1e9;
-        if repeat == 0
-            && cov_after.fraction < MIN_COVERAGE
-            && w.buffer != Backing::Base
-            && w.disturb.is_empty()
-        {
-            result
-                .invalid_reasons
-                .push(coverage_complaint(w, cov_after.fraction, "after the run"));
+        // Undisturbed runs must also end as they started; disturbed ones split on purpose.
+        if !disturbed_run && cov_after.fraction < MIN_COVERAGE && w.buffer != Backing::Base {
+            let why = coverage_complaint(w, cov_after.fraction, "at its end");
+            result.invalid_reasons.push(format!("{run_name}: {why}"));
         }
         let mut verify = VerifyReport {
             enabled: w.verify,
+            nonce: self.target.as_ref().and_then(|t| t.stamped).unwrap_or(0),
             ..VerifyReport::default()
         };
         for o in &outputs {
@@ -551,12 +696,19 @@ impl Setup {
         }
         verify.first_mismatches.sort_by_key(|m| m.t_ms);
         verify.first_mismatches.truncate(16);
+        if let Some(why) = corrupted_data_reason(&verify) {
+            let kind = if disturbed { "run" } else { "baseline run" };
+            result
+                .invalid_reasons
+                .push(format!("{kind} {repeat}: {why}"));
+        }
         let vmstat_delta = vm_after.delta_since(&vm_before);
         let mut timeline = merged.timeline;
+        let zswap = crate::system::swap::zswap_enabled();
         let disturbers: Vec<crate::result::DisturberReport> = disturber_outputs
             .iter()
             .map(|o| {
-                let mut report = o.report(&vmstat_delta, w.buffer);
+                let mut report = o.report(&vmstat_delta, w.buffer, zswap);
                 if w.fixed_buffers {
                     // Registered buffers are pinned long-term: what the pin stops is
                     // recorded as defeated, not as a broken run.
@@ -576,7 +728,21 @@ impl Setup {
                 &mut timeline,
                 &mut verify.first_mismatches,
             );
+            // Confirmed actions on the buffer prove a disturbance where they can be seen;
+            // the system-wide counters then only support it.
             if report.actions > 0
+                && report.confirmed == Some(0)
+                && !report.defeated_by_pin
+                && !interrupted
+            {
+                result.invalid_reasons.push(format!(
+                    "run {repeat}: disturber {} acted {} times but none of its actions changed the folio of the page it acted on (pagemap + kpageflags before and after each){}",
+                    report.name,
+                    report.actions,
+                    if report.counters_moved { "; the system-wide vmstat counters moved, from other activity" } else { "" }
+                ));
+            } else if report.actions > 0
+                && report.confirmed.is_none()
                 && !report.counters_moved
                 && !report.defeated_by_pin
                 && !interrupted
@@ -606,8 +772,10 @@ impl Setup {
             duration_ns,
             ops,
             bytes,
-            ops_per_sec: ops as f64 / secs,
-            bytes_per_sec: bytes as f64 / secs,
+            ops_per_sec: io_rates(&outputs).0,
+            bytes_per_sec: io_rates(&outputs).1,
+            io_time_ns: outputs.iter().map(|o| o.io_ns).sum(),
+            verify_time_ns: outputs.iter().map(|o| o.verify_ns).sum(),
             latency_ns: histogram::summarize(&merged.total),
             histogram: histogram::encode_compressed(&merged.total),
             interval_histograms: merged.intervals,
@@ -640,6 +808,7 @@ impl Setup {
                     .filter_map(|o| o.engine_figures.clone())
                     .collect::<Vec<_>>(),
             ),
+            target: self.target.as_ref().map(Target::report),
             lock_contention: match lock_report {
                 Some(r) => Some(serde_json::to_value(r)?),
                 None if w.lock_contention => Some(serde_json::json!({
@@ -654,6 +823,8 @@ impl Setup {
                     cpu: o.cpu,
                     ops: o.recorder.ops,
                     bytes: o.recorder.bytes,
+                    io_time_ns: o.io_ns,
+                    verify_time_ns: o.verify_ns,
                     latency_ns: histogram::summarize(&o.recorder.total),
                 })
                 .collect(),
@@ -706,11 +877,13 @@ fn gup_value(
     }))
 }
 
-/// For every pair of sweep cases that differ only in `share`: the latency per op with
-/// all threads on the same folios over the latency with private folios, with a 95%
-/// confidence interval from the repeats (paired by index).
+/// For every pair of sweep cases that differ only in `share`, and whose private case
+/// cuts its I/O into the same iovecs as the shared one (`same_iovecs`): the latency per
+/// op with all threads on the same folios over the latency with private folios, the
+/// mean of the per-repeat ratios (paired by index) with its 95% confidence interval.
 pub fn shared_folio_ratios(
     sweep: &[crate::result::SweepCase],
+    same_iovecs: impl Fn(&crate::result::SweepCase) -> bool,
 ) -> Vec<crate::result::SharedFolioRatio> {
     let rest = |c: &crate::result::SweepCase| {
         c.params
@@ -734,6 +907,9 @@ pub fn shared_folio_ratios(
         }) else {
             continue;
         };
+        if !same_iovecs(private) {
+            continue;
+        }
         let (p, sh) = (mean_lat(&private.runs), mean_lat(&shared.runs));
         if p <= 0.0 || private.runs.is_empty() || shared.runs.is_empty() {
             continue;
@@ -745,13 +921,19 @@ pub fn shared_folio_ratios(
             .filter(|(a, _)| a.latency_ns.mean > 0.0)
             .map(|(a, b)| b.latency_ns.mean / a.latency_ns.mean)
             .collect();
-        let ci95 = crate::compare::estimate(&paired)
-            .and_then(|e| e.ci95.map(|h| [e.mean - h, e.mean + h]));
+        // The point and its interval from the same estimator: the mean of the paired
+        // ratios (a ratio of the means would not lie at the interval's centre).
+        let Some(estimate) = crate::stats::estimate(&paired) else {
+            continue;
+        };
+        let ci95 = estimate
+            .ci95
+            .map(|h| [estimate.mean - h, estimate.mean + h]);
         out.push(crate::result::SharedFolioRatio {
             label,
             private_ns_per_op: p,
             shared_ns_per_op: sh,
-            ratio: sh / p,
+            ratio: estimate.mean,
             ci95,
             repeats: paired.len(),
         });
@@ -821,6 +1003,56 @@ fn attribute_actions(
     }
 }
 
+/// The block generation tables the workers start from: when the workload writes with
+/// verify on, each worker owns every n-th block of the region (so that it alone knows
+/// which generation a block holds) and one u32 per owned block, all at 0 (the fill).
+fn block_generations(
+    w: &Workload,
+    target: Option<&Target>,
+    workers: usize,
+) -> Result<Vec<Vec<u32>>> {
+    let writes = !matches!(
+        w.rw,
+        crate::workload::Rw::Read | crate::workload::Rw::RandRead
+    );
+    let Some(t) = target.filter(|_| w.verify && writes) else {
+        return Ok(vec![Vec::new(); workers]);
+    };
+    let blocks = t.size / w.bs.bytes();
+    if blocks < workers as u64 {
+        bail!(
+            "rw = {:?} with verify: each of the {workers} workers writes blocks of its own, but the target {} holds only {blocks} blocks of {}; raise size, lower bs or threads",
+            w.rw,
+            t.path.display(),
+            w.bs
+        );
+    }
+    Ok((0..workers as u64)
+        .map(|i| vec![0u32; ((blocks - i).div_ceil(workers as u64)) as usize])
+        .collect())
+}
+
+/// Why a run whose reads did not all verify is not evidence: its rate and latency
+/// describe I/O that lost data.
+fn corrupted_data_reason(verify: &VerifyReport) -> Option<String> {
+    if verify.mismatches == 0 {
+        return None;
+    }
+    let first = verify.first_mismatches.first().map_or_else(
+        || " (no details were recorded: a bug in thpbench, please report it)".to_string(),
+        |m| {
+            format!(
+                ", the first at target offset {} on CPU {} at {} ms",
+                m.offset, m.thread_cpu, m.t_ms
+            )
+        },
+    );
+    Some(format!(
+        "verify found {} mismatched sectors{first}: corrupted data is not evidence",
+        verify.mismatches
+    ))
+}
+
 fn coverage_complaint(w: &Workload, fraction: f64, when: &str) -> String {
     let knob = match w.buffer {
         Backing::Thp => format!(
@@ -843,4 +1075,59 @@ fn coverage_complaint(w: &Workload, fraction: f64, when: &str) -> String {
 /// Default results directory: `results/` under the current directory.
 pub fn default_results_dir() -> PathBuf {
     Path::new("results").to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::SweepCase;
+
+    fn case(label: &str, share: &str, means: &[f64]) -> SweepCase {
+        SweepCase {
+            label: label.into(),
+            params: [("share", share), ("threads", "2")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            runs: means
+                .iter()
+                .map(|&mean| RunResult {
+                    latency_ns: crate::result::LatencySummary {
+                        mean,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_shared_folio_ratio_is_the_estimate_its_interval_belongs_to() {
+        // Paired ratios 2, 1, 1.5: their mean is 1.5; the ratio of the means would be
+        // 420/300 = 1.4, away from the interval's centre.
+        let sweep = [
+            case("p", "private", &[100.0, 100.0, 100.0]),
+            case("s", "shared", &[200.0, 100.0, 150.0]),
+        ];
+        let r = shared_folio_ratios(&sweep, |_| true);
+        assert_eq!(r.len(), 1);
+        assert!((r[0].ratio - 1.5).abs() < 1e-12, "{:?}", r[0]);
+        let [lo, hi] = r[0].ci95.unwrap();
+        assert!(((lo + hi) / 2.0 - r[0].ratio).abs() < 1e-12, "{:?}", r[0]);
+        assert_eq!(r[0].repeats, 3);
+    }
+
+    #[test]
+    fn no_shared_folio_ratio_where_the_iovecs_differ_too() {
+        let sweep = [
+            case("p", "private", &[100.0]),
+            case("s", "shared", &[200.0]),
+        ];
+        assert!(shared_folio_ratios(&sweep, |_| false).is_empty());
+        // 2 MiB in one iovec privately, in 512 when shared: not sharing alone.
+        assert!(!crate::buffer::private_cut_as_shared(2 << 20, false));
+        assert!(crate::buffer::private_cut_as_shared(2 << 20, true));
+        assert!(crate::buffer::private_cut_as_shared(4096, false));
+    }
 }

@@ -1,4 +1,5 @@
-//! SIGINT/SIGTERM: the handler only sets a flag; the run polls it, stops its workers
+//! SIGINT, SIGTERM, SIGHUP (an SSH disconnect), SIGQUIT and SIGPIPE (a closed output
+//! pipe; the write itself then fails with EPIPE, which is ignored): the handler only sets a flag; the run polls it, stops its workers
 //! within a second, undoes its changes through the normal guards, saves the partial
 //! result marked interrupted and exits with 130.
 
@@ -11,7 +12,8 @@ static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 pub fn install() {
     FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM};
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE] {
             if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&flag)) {
                 crate::output::warn(&format!(
                     "cannot handle signal {sig}: {e}; Ctrl-C will not clean up"
@@ -22,7 +24,7 @@ pub fn install() {
     });
 }
 
-/// True once SIGINT or SIGTERM arrived.
+/// True once one of the handled signals arrived.
 pub fn received() -> bool {
     FLAG.get().is_some_and(|f| f.load(Ordering::Relaxed))
 }

@@ -10,19 +10,33 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::buffer::AlignedBuf;
+use crate::result::TargetReport;
 use crate::system::swap::RemoveFile;
 use crate::system::zram::ZramDevice;
+use crate::units::Size;
 use crate::workload::Workload;
+
+/// The size of a file thpbench creates when `size` is not given.
+const CREATED_FILE_BYTES: u64 = 64 << 20;
+
+/// The I/O region, as fio does it: the whole target unless `size` narrows it; whole
+/// 4 KiB blocks.
+fn region(target_bytes: u64, size: Option<Size>) -> u64 {
+    let r = size.map_or(target_bytes, |s| s.bytes().min(target_bytes));
+    r - r % 4096
+}
 
 pub struct Target {
     pub path: PathBuf,
     /// `file (created)`, `file (existing)`, `block device`, `zram`.
     pub kind: String,
-    /// Bytes of the target the I/O uses: [0, size).
+    /// Bytes of the target the I/O uses: [0, size), the region.
     pub size: u64,
+    /// Bytes the target holds (the device's or the file's size).
+    pub target_bytes: u64,
     pub writable: bool,
-    /// Holds the verify pattern for the run's seed.
-    pub stamped: bool,
+    /// Holds the verify pattern for the run's seed: the nonce the fill wrote.
+    pub stamped: Option<u32>,
     // Drop order: close the file, then remove the file or the zram device.
     file: File,
     _remove: Option<RemoveFile>,
@@ -61,16 +75,17 @@ impl Target {
         let spec = w.target.trim();
         let need_writes = w.rw.writes() || w.verify;
         if let Some(size) = spec.strip_prefix("zram:") {
-            let size = crate::units::parse_size(size).map_err(anyhow::Error::msg)?;
-            let zram = ZramDevice::create(size)?;
+            let device_bytes = crate::units::parse_size(size).map_err(anyhow::Error::msg)?;
+            let zram = ZramDevice::create(device_bytes)?;
             let path = zram.path();
             let file = open_direct(&path, true, false).map_err(|e| explain_open(&path, e))?;
             let mut t = Target {
                 path,
                 kind: "zram".into(),
-                size,
+                size: region(device_bytes, w.size),
+                target_bytes: device_bytes,
                 writable: true,
-                stamped: false,
+                stamped: None,
                 file,
                 _remove: None,
                 _zram: Some(zram),
@@ -90,14 +105,16 @@ impl Target {
         };
         match std::fs::metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let file = open_direct(&path, true, true).map_err(|e| explain_open(&path, e))?;
-                let remove = RemoveFile(path.clone());
+                let (remove, file) = RemoveFile::create(&path, |p| open_direct(p, true, true))
+                    .map_err(|e| explain_open(&path, e))?;
+                let bytes = region(w.size.map_or(CREATED_FILE_BYTES, |s| s.bytes()), None);
                 let mut t = Target {
                     path,
                     kind: "file (created)".into(),
-                    size: w.size.bytes(),
+                    size: bytes,
+                    target_bytes: bytes,
                     writable: true,
-                    stamped: false,
+                    stamped: None,
                     file,
                     _remove: Some(remove),
                     _zram: None,
@@ -117,12 +134,17 @@ impl Target {
                         if w.rw.writes() { format!("rw = {:?}", w.rw).to_lowercase() } else { "--verify".to_string() }
                     );
                 }
-                let size = if w.force { w.size.bytes() } else { meta.len() };
+                // --force with a size writes that much, growing the file if need be.
+                let target_bytes = match w.size {
+                    Some(s) if w.force => s.bytes().max(meta.len()),
+                    _ => meta.len(),
+                };
+                let size = region(target_bytes, w.size);
                 if size < w.bs.bytes() {
                     bail!(
-                        "{} holds {} bytes, less than one block of {}",
+                        "{}: the I/O region is {size} bytes (the file holds {}), less than one block of {}; give a larger file, or a smaller bs",
                         path.display(),
-                        size,
+                        meta.len(),
                         w.bs
                     );
                 }
@@ -131,9 +153,10 @@ impl Target {
                 let mut t = Target {
                     path,
                     kind: "file (existing)".into(),
-                    size: size - size % 4096,
+                    size,
+                    target_bytes,
                     writable: w.force,
-                    stamped: false,
+                    stamped: None,
                     file,
                     _remove: None,
                     _zram: None,
@@ -159,14 +182,15 @@ impl Target {
         let file = open_direct(&path, false, false).map_err(|e| explain_open(&path, e))?;
         let dev_size =
             block_size(&file).with_context(|| format!("reading the size of {}", path.display()))?;
-        let size = dev_size.min(w.size.bytes());
+        let size = region(dev_size, w.size);
         if !need_writes {
             return Ok(Target {
                 path,
                 kind: "block device".into(),
-                size: size - size % 4096,
+                size,
+                target_bytes: dev_size,
                 writable: false,
-                stamped: false,
+                stamped: None,
                 file,
                 _remove: None,
                 _zram: None,
@@ -175,17 +199,30 @@ impl Target {
         if !w.allow_write_device {
             bail!("{} is a block device and the workload writes to it (writes or --verify); pass --allow-write-device to allow writes to a blank device, or use --no-verify with a read-only rw mode", path.display());
         }
-        if let Some(why) = device_in_use(&path, &file)? {
-            bail!("{} will not be written: {why}", path.display());
+        let reasons = crate::system::blockdev::reasons_not_to_write(&path);
+        if !reasons.is_empty() {
+            bail!(
+                "{} will not be written: {}. thpbench writes only block devices that hold nothing; wipe it yourself (wipefs -a) if its contents are not needed, or use --no-verify with a read-only rw mode",
+                path.display(),
+                reasons.join("; ")
+            );
         }
         drop(file);
-        let file = open_direct(&path, true, false).map_err(|e| explain_open(&path, e))?;
+        // Exclusive for the whole run: nothing can mount or claim the device while it is
+        // written.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_DIRECT | libc::O_EXCL)
+            .open(&path)
+            .map_err(|e| explain_open(&path, e))?;
         let mut t = Target {
             path,
             kind: "block device".into(),
-            size: size - size % 4096,
+            size,
+            target_bytes: dev_size,
             writable: true,
-            stamped: false,
+            stamped: None,
             file,
             _remove: None,
             _zram: None,
@@ -195,7 +232,14 @@ impl Target {
     }
 
     /// Writes the verify pattern over [0, size) with large O_DIRECT writes.
+    /// A fresh random nonce each time, so that data left by an earlier fill never checks.
     fn fill(&mut self, seed: u64, stop: &dyn Fn() -> bool) -> Result<()> {
+        let nonce = random_u32();
+        let stamp = crate::verify::Stamp {
+            seed,
+            nonce,
+            generation: 0,
+        };
         const CHUNK: usize = 4 << 20;
         let mut buf = AlignedBuf::new(CHUNK);
         let mut off = 0u64;
@@ -204,15 +248,25 @@ impl Target {
                 bail!(crate::run::Interrupted);
             }
             let n = CHUNK.min((self.size - off) as usize);
-            crate::verify::stamp(&mut buf.as_mut_slice()[..n], off, seed);
+            crate::verify::stamp(&mut buf.as_mut_slice()[..n], off, &stamp);
             self.file
                 .write_all_at(&buf.as_slice()[..n], off)
                 .with_context(|| format!("filling {} at offset {off}", self.path.display()))?;
             off += n as u64;
         }
         self.file.sync_all().ok();
-        self.stamped = true;
+        self.stamped = Some(nonce);
         Ok(())
+    }
+
+    /// What the result records: the target and the region the I/O used.
+    pub fn report(&self) -> TargetReport {
+        TargetReport {
+            kind: self.kind.clone(),
+            path: self.path.display().to_string(),
+            size_bytes: self.target_bytes,
+            region_bytes: self.size,
+        }
     }
 
     pub fn fd(&self) -> std::os::fd::RawFd {
@@ -229,78 +283,22 @@ impl Target {
     }
 }
 
+fn random_u32() -> u32 {
+    let mut v = 0u32;
+    // SAFETY: getrandom writes at most 4 bytes into v.
+    let n = unsafe { libc::getrandom((&mut v as *mut u32).cast(), 4, 0) };
+    if n != 4 {
+        // No entropy (very early boot): time and pid still differ between fills.
+        let t = crate::measure::now_ns();
+        v = (t ^ (t >> 32) ^ u64::from(std::process::id())) as u32;
+    }
+    v
+}
+
 fn block_size(f: &File) -> std::io::Result<u64> {
     nix::ioctl_read!(blkgetsize64, 0x12, 114, u64);
     let mut size = 0u64;
     // SAFETY: BLKGETSIZE64 writes one u64.
     unsafe { blkgetsize64(f.as_raw_fd(), &mut size) }.map_err(std::io::Error::from)?;
     Ok(size)
-}
-
-/// Why a block device must not be written: mounted, held, or carrying a known signature.
-fn device_in_use(path: &Path, f: &File) -> Result<Option<String>> {
-    let canon = std::fs::canonicalize(path)?;
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    if mounts
-        .lines()
-        .any(|l| l.split_whitespace().next().map(Path::new) == Some(&canon))
-    {
-        return Ok(Some("it is mounted".into()));
-    }
-    if crate::system::swap::active_swaps()
-        .iter()
-        .any(|s| Path::new(&s.name) == canon)
-    {
-        return Ok(Some("it is in use as swap".into()));
-    }
-    if let Some(name) = canon.file_name().and_then(|n| n.to_str()) {
-        let holders = format!("/sys/class/block/{name}/holders");
-        if std::fs::read_dir(&holders)
-            .map(|d| d.count() > 0)
-            .unwrap_or(false)
-        {
-            return Ok(Some(format!("{holders} lists holders (RAID, LVM or dm)")));
-        }
-    }
-    let mut head = AlignedBuf::new(128 << 10);
-    let n = f.read_at(head.as_mut_slice(), 0).unwrap_or(0);
-    Ok(signature(&head.as_slice()[..n]))
-}
-
-/// Names a filesystem or partition table signature in the first 128 KiB, if any.
-pub fn signature(head: &[u8]) -> Option<String> {
-    let at = |off: usize, magic: &[u8]| {
-        head.len() >= off + magic.len() && &head[off..off + magic.len()] == magic
-    };
-    let checks: [(&str, usize, &[u8]); 8] = [
-        ("ext2/3/4", 1080, &[0x53, 0xef]),
-        ("xfs", 0, b"XFSB"),
-        ("btrfs", 65600, b"_BHRfS_M"),
-        ("swap", 4086, b"SWAPSPACE2"),
-        ("LUKS", 0, b"LUKS\xba\xbe"),
-        ("GPT partition table", 512, b"EFI PART"),
-        ("DOS partition table", 510, &[0x55, 0xaa]),
-        ("LVM2", 536, b"LVM2 001"),
-    ];
-    checks
-        .iter()
-        .find(|(_, off, magic)| at(*off, magic))
-        .map(|(name, _, _)| format!("it holds a {name} signature"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signatures_are_recognized() {
-        let mut head = vec![0u8; 128 << 10];
-        assert_eq!(signature(&head), None);
-        head[1080] = 0x53;
-        head[1081] = 0xef;
-        assert!(signature(&head).unwrap().contains("ext"));
-        let mut head = vec![0u8; 128 << 10];
-        head[4086..4096].copy_from_slice(b"SWAPSPACE2");
-        assert!(signature(&head).unwrap().contains("swap"));
-    }
 }

@@ -42,6 +42,46 @@ pub fn utc_now_rfc3339() -> String {
 }
 
 /// Compact UTC time for file names: `20261124T222053Z`.
+/// Writes `data` to `path` completely or not at all, and never over an existing file:
+/// the data goes to a temporary file that is then hard-linked to `path`, which fails with
+/// AlreadyExists where `path` exists (the O_EXCL of a rename).
+pub fn write_new_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// Fails unless a file can be made in `dir` (made if missing): checked before measuring,
+/// so that a read-only or full results directory costs no measurement.
+pub fn check_writable_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the results directory {}", dir.display()))?;
+    let probe = dir.join(format!(".thpbench-write-check.{}", std::process::id()));
+    let made = std::fs::File::create(&probe).and_then(|mut f| f.write_all(&[0u8; 4096]));
+    let _ = std::fs::remove_file(&probe);
+    made.with_context(|| {
+        format!(
+            "the results directory {} is not writable; pick another with --results-dir or -o",
+            dir.display()
+        )
+    })
+}
+
 pub fn utc_now_compact() -> String {
     utc_now_rfc3339().replace(['-', ':'], "")
 }

@@ -1,34 +1,85 @@
 //! Data integrity: every 512-byte sector of the target holds a pattern that is a pure
-//! function of its offset and the run's seed, so any byte read can be checked, and data
-//! that lands at the wrong place, or not at all, is seen.
+//! function of its offset, the run's seed, the fill's random nonce and the block's
+//! generation (how many times thpbench wrote it), so any byte read can be checked, and
+//! data that lands at the wrong place, not at all, or is stale (a lost write, or data
+//! left by an earlier fill) is seen.
 //!
-//! Sector layout: bytes 0..8 the sector's offset (little endian), 8..16 the seed, then
-//! 8-byte words `mix(offset of the word, seed)`. Before a read the two header words of
-//! each sector in the buffer are poisoned, so a read that never lands is caught too.
+//! Sector layout: bytes 0..8 the sector's offset (little endian), 8..16 the tag (the
+//! nonce in the high 32 bits, the generation in the low 32), then 8-byte words
+//! `mix(offset of the word, key)`, where the key mixes the seed with the tag. Before a
+//! read the two header words of each sector in the buffer are poisoned, so a read that
+//! never lands is caught too.
 
 pub const SECTOR: usize = 512;
-const POISON: u64 = 0xdead_beef_dead_beef;
+pub const POISON: u64 = 0xdead_beef_dead_beef;
 
-#[inline]
-fn word(offset: u64, seed: u64) -> u64 {
-    // An odd multiplier is a bijection on u64: distinct offsets give distinct words.
-    (offset ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (offset >> 29)
+/// What a block's sectors carry besides their offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub seed: u64,
+    /// Random per fill of the target: data from an earlier fill never checks clean.
+    pub nonce: u32,
+    /// Writes of this block since the fill (kept in memory by its writer): a write that
+    /// never reached the device leaves an older generation behind.
+    pub generation: u32,
+}
+
+impl Stamp {
+    /// Header word 1: nonce and generation, readable in a hex dump.
+    #[inline]
+    pub fn tag(&self) -> u64 {
+        (u64::from(self.nonce) << 32) | u64::from(self.generation)
+    }
+
+    /// The body's key: every body word changes with the tag, not only the header.
+    #[inline]
+    fn key(&self) -> u64 {
+        self.seed ^ self.tag().wrapping_mul(0xff51_afd7_ed55_8ccd)
+    }
 }
 
 #[inline]
-fn expected_word(offset: u64, seed: u64) -> u64 {
+fn word(offset: u64, key: u64) -> u64 {
+    // An odd multiplier is a bijection on u64: distinct offsets give distinct words.
+    (offset ^ key).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (offset >> 29)
+}
+
+#[inline]
+fn expected_word(offset: u64, tag: u64, key: u64) -> u64 {
     match offset % SECTOR as u64 {
         0 => offset,
-        8 => seed,
-        _ => word(offset, seed),
+        8 => tag,
+        _ => word(offset, key),
     }
 }
 
 /// Fills `buf` with the pattern of the target bytes starting at `offset` (8-aligned).
-pub fn stamp(buf: &mut [u8], offset: u64, seed: u64) {
+pub fn stamp(buf: &mut [u8], offset: u64, st: &Stamp) {
     debug_assert_eq!(offset % 8, 0);
+    let (tag, key) = (st.tag(), st.key());
+    if offset % SECTOR as u64 == 0 {
+        // The usual case: whole sectors, header then body, no per-word branch.
+        for (s, sector) in buf.chunks_mut(SECTOR).enumerate() {
+            let sector_off = offset + (s * SECTOR) as u64;
+            if sector.len() < SECTOR {
+                stamp_words(sector, sector_off, tag, key);
+                break;
+            }
+            sector[..8].copy_from_slice(&sector_off.to_le_bytes());
+            sector[8..16].copy_from_slice(&tag.to_le_bytes());
+            for (i, chunk) in sector[16..].chunks_exact_mut(8).enumerate() {
+                let w = word(sector_off + 16 + 8 * i as u64, key);
+                chunk.copy_from_slice(&w.to_le_bytes());
+            }
+        }
+        return;
+    }
+    stamp_words(buf, offset, tag, key);
+}
+
+fn stamp_words(buf: &mut [u8], offset: u64, tag: u64, key: u64) {
     for (i, chunk) in buf.chunks_exact_mut(8).enumerate() {
-        chunk.copy_from_slice(&expected_word(offset + 8 * i as u64, seed).to_le_bytes());
+        chunk.copy_from_slice(&expected_word(offset + 8 * i as u64, tag, key).to_le_bytes());
     }
 }
 
@@ -53,23 +104,24 @@ pub struct Difference {
 
 /// Checks `buf` against the pattern for target `offset`. Returns the number of sectors
 /// holding at least one wrong byte, and the first wrong byte's details.
-pub fn check(buf: &[u8], offset: u64, seed: u64) -> (u64, Option<Difference>) {
+pub fn check(buf: &[u8], offset: u64, st: &Stamp) -> (u64, Option<Difference>) {
+    let (tag, key) = (st.tag(), st.key());
     let mut bad_sectors = 0u64;
     let mut first = None;
     for (s, sector) in buf.chunks(SECTOR).enumerate() {
         let sector_off = offset + (s * SECTOR) as u64;
         let bad_word = if sector.len() == SECTOR {
-            first_bad_word_in_sector(sector, sector_off, seed)
+            first_bad_word_in_sector(sector, sector_off, tag, key)
         } else {
             sector.chunks_exact(8).enumerate().position(|(i, w)| {
                 u64::from_le_bytes(w.try_into().unwrap())
-                    != expected_word(sector_off + 8 * i as u64, seed)
+                    != expected_word(sector_off + 8 * i as u64, tag, key)
             })
         };
         if let Some(i) = bad_word {
             bad_sectors += 1;
             if first.is_none() {
-                first = Some(describe(sector, sector_off, i * 8, seed));
+                first = Some(describe(sector, sector_off, i * 8, st));
             }
         }
     }
@@ -80,21 +132,21 @@ pub fn check(buf: &[u8], offset: u64, seed: u64) -> (u64, Option<Difference>) {
 /// words, accumulated without branches so the compiler can vectorize; the exact position
 /// is looked for only when something differs.
 #[inline]
-fn first_bad_word_in_sector(sector: &[u8], sector_off: u64, seed: u64) -> Option<usize> {
+fn first_bad_word_in_sector(sector: &[u8], sector_off: u64, tag: u64, key: u64) -> Option<usize> {
     let word_at = |i: usize| u64::from_le_bytes(sector[i * 8..i * 8 + 8].try_into().unwrap());
-    let mut diff = (word_at(0) ^ sector_off) | (word_at(1) ^ seed);
+    let mut diff = (word_at(0) ^ sector_off) | (word_at(1) ^ tag);
     for i in 2..SECTOR / 8 {
-        diff |= word_at(i) ^ word(sector_off + 8 * i as u64, seed);
+        diff |= word_at(i) ^ word(sector_off + 8 * i as u64, key);
     }
     if diff == 0 {
         return None;
     }
-    (0..SECTOR / 8).find(|&i| word_at(i) != expected_word(sector_off + 8 * i as u64, seed))
+    (0..SECTOR / 8).find(|&i| word_at(i) != expected_word(sector_off + 8 * i as u64, tag, key))
 }
 
-fn describe(sector: &[u8], sector_off: u64, from: usize, seed: u64) -> Difference {
+fn describe(sector: &[u8], sector_off: u64, from: usize, st: &Stamp) -> Difference {
     let mut expected = vec![0u8; sector.len()];
-    stamp(&mut expected, sector_off, seed);
+    stamp(&mut expected, sector_off, st);
     let i = (from..sector.len())
         .find(|&i| expected[i] != sector[i])
         .unwrap_or(from);
@@ -114,30 +166,47 @@ pub fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    const ST: Stamp = Stamp {
+        seed: 1,
+        nonce: 0x1234_5678,
+        generation: 0,
+    };
+
     #[test]
     fn stamped_data_checks_clean() {
         let mut b = vec![0u8; 8192];
-        stamp(&mut b, 1 << 20, 42);
-        assert_eq!(check(&b, 1 << 20, 42), (0, None));
+        let st = Stamp { seed: 42, ..ST };
+        stamp(&mut b, 1 << 20, &st);
+        assert_eq!(check(&b, 1 << 20, &st), (0, None));
     }
 
     #[test]
-    fn header_carries_offset_and_seed() {
+    fn header_carries_offset_nonce_and_generation() {
         let mut b = vec![0u8; 1024];
-        stamp(&mut b, 4096, 7);
+        stamp(
+            &mut b,
+            4096,
+            &Stamp {
+                generation: 7,
+                ..ST
+            },
+        );
         assert_eq!(
             u64::from_le_bytes(b[512..520].try_into().unwrap()),
             4096 + 512
         );
-        assert_eq!(u64::from_le_bytes(b[520..528].try_into().unwrap()), 7);
+        assert_eq!(
+            u64::from_le_bytes(b[520..528].try_into().unwrap()),
+            0x1234_5678_0000_0007
+        );
     }
 
     #[test]
     fn a_flipped_byte_is_found_with_its_offset() {
         let mut b = vec![0u8; 4096];
-        stamp(&mut b, 0, 1);
+        stamp(&mut b, 0, &ST);
         b[1000] ^= 0xff;
-        let (bad, diff) = check(&b, 0, 1);
+        let (bad, diff) = check(&b, 0, &ST);
         assert_eq!(bad, 1);
         let d = diff.unwrap();
         assert_eq!(d.offset, 1000);
@@ -147,16 +216,81 @@ mod tests {
     #[test]
     fn data_from_another_offset_or_seed_is_caught() {
         let mut b = vec![0u8; 512];
-        stamp(&mut b, 512, 1);
-        assert_eq!(check(&b, 0, 1).0, 1);
-        assert_eq!(check(&b, 512, 2).0, 1);
+        stamp(&mut b, 512, &ST);
+        assert_eq!(check(&b, 0, &ST).0, 1);
+        assert_eq!(check(&b, 512, &Stamp { seed: 2, ..ST }).0, 1);
+    }
+
+    /// A lost write leaves the previous generation; stale data from an earlier fill
+    /// carries another nonce. Both are mismatches in every sector, header and body.
+    #[test]
+    fn a_lost_write_or_stale_data_is_caught() {
+        let mut old = vec![0u8; 4096];
+        stamp(
+            &mut old,
+            8192,
+            &Stamp {
+                generation: 3,
+                ..ST
+            },
+        );
+        let (bad, first) = check(
+            &old,
+            8192,
+            &Stamp {
+                generation: 4,
+                ..ST
+            },
+        );
+        assert_eq!(bad, 8);
+        assert_eq!(first.unwrap().offset, 8192 + 8, "the tag differs first");
+        assert_eq!(
+            check(
+                &old,
+                8192,
+                &Stamp {
+                    nonce: 9,
+                    generation: 3,
+                    ..ST
+                }
+            )
+            .0,
+            8
+        );
+        // The body alone (header restored) still tells generations apart.
+        let mut body_only = old.clone();
+        let mut new = vec![0u8; 4096];
+        stamp(
+            &mut new,
+            8192,
+            &Stamp {
+                generation: 4,
+                ..ST
+            },
+        );
+        for s in 0..8 {
+            body_only[s * SECTOR..s * SECTOR + 16]
+                .copy_from_slice(&new[s * SECTOR..s * SECTOR + 16]);
+        }
+        assert_eq!(
+            check(
+                &body_only,
+                8192,
+                &Stamp {
+                    generation: 4,
+                    ..ST
+                }
+            )
+            .0,
+            8
+        );
     }
 
     #[test]
     fn a_read_that_never_lands_is_caught() {
         let mut b = vec![0u8; 1024];
-        stamp(&mut b, 0, 1);
+        stamp(&mut b, 0, &ST);
         poison(&mut b);
-        assert_eq!(check(&b, 0, 1).0, 2);
+        assert_eq!(check(&b, 0, &ST).0, 2);
     }
 }

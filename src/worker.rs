@@ -34,7 +34,13 @@ pub struct WorkerPlan {
     /// Usable bytes of the target, a multiple of bs.
     pub region: u64,
     pub seed: u64,
+    /// The nonce of the target's fill (verify::Stamp).
+    pub nonce: u32,
     pub verify: bool,
+    /// Generation of each block this worker owns (blocks index, index + threads, ...),
+    /// when the workload writes with verify on; empty otherwise (every block is at
+    /// generation 0, as the fill left it). Returned in WorkerOutput for the next repeat.
+    pub generations: Vec<u32>,
     pub base: usize,
     pub segments: Vec<Segment>,
     pub warmup_ns: u64,
@@ -95,12 +101,35 @@ pub struct WorkerOutput {
     )>,
     /// Pages the engine referenced in the measured loop (gup).
     pub pages_referenced: Option<u64>,
+    /// WorkerPlan::generations after this run's writes.
+    pub generations: Vec<u32>,
     /// The engine's own figures for the measured loop (uring: submissions, io-wq punts).
     pub engine_figures: Option<serde_json::Value>,
     /// A queued engine, kept open until the main thread drops the output: registered
     /// buffers stay pinned until the disturbers have stopped and the "after" snapshots
     /// are taken, so that no disturber acts on them unpinned at the end of the run.
     pub engine: Option<Box<dyn Engine>>,
+    /// Time spent inside the timed I/O calls: the sum of the recorded latencies.
+    pub io_ns: u64,
+    /// Time spent on verify: stamping or poisoning before the call, the read-back of a
+    /// write and the check after it.
+    pub verify_ns: u64,
+}
+
+/// The I/O's own rate (ops/s, bytes/s): each worker's ops and bytes over the time it
+/// spent in the timed calls, summed over the workers (which run side by side). The
+/// harness's work between calls (verify, bookkeeping) does not count.
+pub fn io_rates(outputs: &[WorkerOutput]) -> (f64, f64) {
+    outputs
+        .iter()
+        .filter(|o| o.io_ns > 0)
+        .fold((0.0, 0.0), |(ops, bytes), o| {
+            let secs = o.io_ns as f64 / 1e9;
+            (
+                ops + o.recorder.ops as f64 / secs,
+                bytes + o.recorder.bytes as f64 / secs,
+            )
+        })
 }
 
 /// xorshift64*: a tiny per-thread generator; quality is ample for picking offsets.
@@ -121,18 +150,26 @@ struct Loop<'a> {
     iov: Vec<libc::iovec>,
     rng: Rng,
     next_block: u64,
+    /// Blocks this worker picks from: all of the region, or its own (generations).
     blocks: u64,
+    generations: Vec<u32>,
 }
 
 impl Loop<'_> {
+    /// Picks the next operation and its block (the block's index in the region).
     #[inline]
     fn pick(&mut self) -> (OpKind, u64) {
-        let block = if self.plan.rw.is_random() {
+        let nth = if self.plan.rw.is_random() {
             self.rng.next() % self.blocks
         } else {
             let b = self.next_block;
             self.next_block = (b + 1) % self.blocks;
             b
+        };
+        let block = if self.generations.is_empty() {
+            nth
+        } else {
+            self.plan.index as u64 + nth * self.plan.threads as u64
         };
         let kind = match self.plan.rw {
             Rw::Read | Rw::RandRead => OpKind::Read,
@@ -145,7 +182,20 @@ impl Loop<'_> {
                 }
             }
         };
-        (kind, block * self.plan.bs)
+        (kind, block)
+    }
+
+    #[inline]
+    fn stamp_of(&self, block: u64) -> verify::Stamp {
+        verify::Stamp {
+            seed: self.plan.seed,
+            nonce: self.plan.nonce,
+            generation: self
+                .generations
+                .get((block / self.plan.threads as u64) as usize)
+                .copied()
+                .unwrap_or(0),
+        }
     }
 
     fn segment_slice(&self, s: &Segment) -> &'static mut [u8] {
@@ -154,22 +204,32 @@ impl Loop<'_> {
         unsafe { std::slice::from_raw_parts_mut((self.plan.base + s.offset) as *mut u8, s.len) }
     }
 
-    /// Before the timed call: stamp what a write will carry, poison what a read fills.
+    /// Before the timed call: stamp what a write will carry (the block's next
+    /// generation), poison what a read fills.
     #[inline]
-    fn prepare(&self, kind: OpKind, offset: u64) {
-        self.prepare_segments(&self.plan.segments, kind, offset);
+    fn prepare(&mut self, kind: OpKind, block: u64) {
+        let plan = self.plan;
+        self.prepare_segments(&plan.segments, kind, block);
     }
 
     /// `prepare` for the given segments (one slot of a queued engine).
     #[inline]
-    fn prepare_segments(&self, segments: &[Segment], kind: OpKind, offset: u64) {
+    fn prepare_segments(&mut self, segments: &[Segment], kind: OpKind, block: u64) {
         if !self.plan.verify {
             return;
         }
+        if kind == OpKind::Write {
+            let own = (block / self.plan.threads as u64) as usize;
+            if let Some(g) = self.generations.get_mut(own) {
+                *g = g.wrapping_add(1);
+            }
+        }
+        let st = self.stamp_of(block);
+        let offset = block * self.plan.bs;
         for s in segments {
             let buf = self.segment_slice(s);
             match kind {
-                OpKind::Write => verify::stamp(buf, offset + s.io_offset as u64, self.plan.seed),
+                OpKind::Write => verify::stamp(buf, offset + s.io_offset as u64, &st),
                 OpKind::Read => verify::poison(buf),
             }
         }
@@ -212,7 +272,7 @@ impl Drop for BarrierGuard<'_> {
 /// Runs one worker: pin, warm up, measure. Never leaves a barrier unpassed, so the
 /// main thread cannot be left waiting.
 pub fn run_worker(
-    plan: WorkerPlan,
+    mut plan: WorkerPlan,
     mut engine: Box<dyn Engine>,
     rv: Arc<Rendezvous>,
     progress: Arc<ProgressSlot>,
@@ -225,12 +285,22 @@ pub fn run_worker(
     if let Err(e) = crate::system::cpu::pin_current_thread(plan.cpu) {
         rv.fail(format!("{e:#}"));
     }
-    let blocks = plan.region / plan.bs;
+    let generations = std::mem::take(&mut plan.generations);
+    let region_blocks = plan.region / plan.bs;
+    let (blocks, next_block) = if generations.is_empty() {
+        (
+            region_blocks,
+            region_blocks * plan.index as u64 / plan.threads as u64,
+        )
+    } else {
+        (generations.len() as u64, 0)
+    };
     let mut lp = Loop {
         iov: Vec::new(),
         rng: Rng(plan.seed ^ (plan.index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
-        next_block: blocks * plan.index as u64 / plan.threads as u64,
+        next_block,
         blocks,
+        generations,
         plan: &plan,
     };
     lp.iov = plan
@@ -241,6 +311,19 @@ pub fn run_worker(
             iov_len: s.len,
         })
         .collect();
+    if !plan.verify && plan.rw.writes() {
+        // Writes carry the pattern's kind of data with verify off too (stamped once,
+        // here): a zero-filled buffer would let zram store same-filled pages without
+        // compressing, and verify on or off would measure different I/O.
+        for s in &plan.segments {
+            let st = verify::Stamp {
+                seed: plan.seed,
+                nonce: 0,
+                generation: 0,
+            };
+            verify::stamp(lp.segment_slice(s), s.io_offset as u64, &st);
+        }
+    }
     let mut counters = plan
         .perf
         .then(crate::measure::perfcount::ThreadCounters::open);
@@ -254,6 +337,7 @@ pub fn run_worker(
             &mut barriers,
             counters,
         );
+        out.generations = lp.generations;
         out.engine = Some(engine);
         return Some(out);
     }
@@ -262,8 +346,9 @@ pub fn run_worker(
     if !rv.stop.load(Ordering::Relaxed) && plan.warmup_ns > 0 {
         let end = now_ns() + plan.warmup_ns;
         while now_ns() < end && !rv.stop.load(Ordering::Relaxed) && !crate::signals::received() {
-            let (kind, offset) = lp.pick();
-            lp.prepare(kind, offset);
+            let (kind, block) = lp.pick();
+            lp.prepare(kind, block);
+            let offset = block * plan.bs;
             if let Err(e) = engine.execute(kind, offset, &lp.iov) {
                 rv.fail(io_error_text(&plan, kind, offset, &e));
                 break;
@@ -283,8 +368,11 @@ pub fn run_worker(
         first_mismatches: Vec::new(),
         perf: None,
         pages_referenced: None,
+        generations: Vec::new(),
         engine_figures: None,
         engine: None,
+        io_ns: 0,
+        verify_ns: 0,
     };
     let pages_before = engine.pages_referenced();
     let deadline = if plan.ops_budget.is_some() || plan.bytes_budget.is_some() {
@@ -305,9 +393,18 @@ pub fn run_worker(
         && bytes < bytes_budget
         && !rv.stop.load(Ordering::Relaxed)
     {
-        let (kind, offset) = lp.pick();
-        lp.prepare(kind, offset);
-        let t0 = now_ns();
+        let (kind, block) = lp.pick();
+        let offset = block * plan.bs;
+        // Verify's work is timed apart from the I/O, and only when verify is on.
+        let t0 = if plan.verify {
+            let v0 = now_ns();
+            lp.prepare(kind, block);
+            let t0 = now_ns();
+            out.verify_ns += t0 - v0;
+            t0
+        } else {
+            now_ns()
+        };
         let r = engine.execute(kind, offset, &lp.iov);
         let t1 = now_ns();
         let n = match r {
@@ -331,18 +428,22 @@ pub fn run_worker(
             }
         };
         rec.record(t1, t1 - t0, n);
+        out.io_ns += t1 - t0;
         ops += 1;
         bytes += n;
+        now = t1;
         if plan.verify {
             if kind == OpKind::Write {
                 // Read the block back (untimed) so that a write that went astray shows.
-                lp.prepare(OpKind::Read, offset);
+                lp.prepare(OpKind::Read, block);
                 if let Err(e) = engine.execute(OpKind::Read, offset, &lp.iov) {
                     rv.fail(io_error_text(&plan, OpKind::Read, offset, &e));
                     break;
                 }
             }
-            check_read(&lp, offset, t1 - epoch, &mut out);
+            check_read(&lp, block, t1 - epoch, &mut out);
+            now = now_ns();
+            out.verify_ns += now - t1;
         }
         if rec.ticks_closed() != published_ticks {
             published_ticks = rec.ticks_closed();
@@ -352,7 +453,6 @@ pub fn run_worker(
                 .p99_ns
                 .store(rec.last_tick_p99(), Ordering::Relaxed);
         }
-        now = t1;
     }
     out.pages_referenced = engine
         .pages_referenced()
@@ -368,19 +468,21 @@ pub fn run_worker(
     // The measured phase of this worker ends when its last operation did.
     out.end_ns = now;
     out.recorder = rec;
+    out.generations = lp.generations;
     Some(out)
 }
 
-fn check_read(lp: &Loop, offset: u64, t_ns: u64, out: &mut WorkerOutput) {
-    check_segments(lp, &lp.plan.segments, offset, t_ns, out);
+fn check_read(lp: &Loop, block: u64, t_ns: u64, out: &mut WorkerOutput) {
+    check_segments(lp, &lp.plan.segments, block, t_ns, out);
 }
 
 /// `check_read` for the given segments (one slot of a queued engine).
-fn check_segments(lp: &Loop, segments: &[Segment], offset: u64, t_ns: u64, out: &mut WorkerOutput) {
+fn check_segments(lp: &Loop, segments: &[Segment], block: u64, t_ns: u64, out: &mut WorkerOutput) {
+    let st = lp.stamp_of(block);
     for s in segments {
         let buf = lp.segment_slice(s);
-        let at = offset + s.io_offset as u64;
-        let (bad, first) = verify::check(buf, at, lp.plan.seed);
+        let at = block * lp.plan.bs + s.io_offset as u64;
+        let (bad, first) = verify::check(buf, at, &st);
         out.bytes_checked += buf.len() as u64;
         if bad > 0 {
             out.mismatches += bad;
@@ -420,4 +522,48 @@ fn io_error_text(plan: &WorkerPlan, kind: OpKind, offset: u64, e: &std::io::Erro
         plan.bs,
         crate::system::errno_text(e)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output(ops: u64, latency_ns: u64, io_ns: u64, verify_ns: u64) -> WorkerOutput {
+        let mut recorder = Recorder::new(0);
+        for i in 0..ops {
+            recorder.record(i * latency_ns, latency_ns, 4096);
+        }
+        recorder.finish();
+        WorkerOutput {
+            cpu: 0,
+            recorder,
+            end_ns: 0,
+            bytes_checked: 0,
+            mismatches: 0,
+            first_mismatches: Vec::new(),
+            perf: None,
+            pages_referenced: None,
+            generations: Vec::new(),
+            engine_figures: None,
+            engine: None,
+            io_ns,
+            verify_ns,
+        }
+    }
+
+    #[test]
+    fn io_rates_sum_each_workers_ops_over_its_own_io_time() {
+        // 1000 ops in 1 ms of I/O (and 3 ms of verify) plus 500 ops in 1 ms: 1.5M ops/s;
+        // the verify time changes nothing.
+        let outs = [
+            output(1000, 1000, 1_000_000, 3_000_000),
+            output(500, 2000, 1_000_000, 0),
+        ];
+        let (ops, bytes) = io_rates(&outs);
+        assert!((ops - 1.5e6).abs() < 1e-6, "{ops}");
+        assert!((bytes - 1.5e6 * 4096.0).abs() < 1e-3, "{bytes}");
+        // A worker that did no I/O adds nothing (and divides by nothing).
+        let (ops, _) = io_rates(&[output(0, 0, 0, 0)]);
+        assert_eq!(ops, 0.0);
+    }
 }

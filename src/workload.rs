@@ -45,8 +45,10 @@ pub struct Workload {
     /// A file path, a block device, or `zram:SIZE`. `.` or empty: a temporary file in
     /// the current directory.
     pub target: String,
-    /// Size of a created file target (and of the I/O region in any target).
-    pub size: Size,
+    /// The I/O region: the first `size` bytes of the target. Absent: the whole target
+    /// (a block device, an existing file, a zram device), or 64 MiB for a created file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Size>,
     /// Overwrite an existing file target (it is otherwise only read).
     pub force: bool,
     /// Allow writes to a block device that holds no filesystem and is not mounted.
@@ -190,7 +192,7 @@ impl Default for Workload {
             warmup: Duration(500_000_000),
             repeat: 1,
             target: String::new(),
-            size: Size(64 << 20),
+            size: None,
             force: false,
             allow_write_device: false,
             buffer: Backing::Thp,
@@ -207,6 +209,9 @@ impl Default for Workload {
         }
     }
 }
+
+/// The built-in default workload, identical to workloads/quick.toml.
+pub const QUICK_TOML: &str = include_str!("../workloads/quick.toml");
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -480,10 +485,10 @@ impl Workload {
                 "bs = {bs} is not a multiple of 512: O_DIRECT needs sector-aligned sizes"
             ));
         }
-        if self.size.bytes() < bs {
+        if let Some(size) = self.size.filter(|s| s.bytes() < bs) {
             return Err(format!(
-                "size = {} is smaller than bs = {}: the target must hold at least one block",
-                self.size, self.bs
+                "size = {size} is smaller than bs = {}: the region must hold at least one block",
+                self.bs
             ));
         }
         if self.rwmix_read > 100 {

@@ -66,6 +66,18 @@ fn assert_moved(r: &serde_json::Value, name: &str, counters: &[&str]) {
         "{name} never acted: {d}"
     );
     assert_eq!(d["counters_moved"], true, "{name}: {d}");
+    // Confirmed on the buffer itself (pagemap + kpageflags, root) for every disturber
+    // that changes folios one action at a time.
+    if !["split:mprotect", "pressure"].contains(&name) {
+        let confirmed = d["confirmed"].as_u64().unwrap_or(0);
+        assert!(
+            confirmed > 0,
+            "{name}: no action confirmed on the buffer: {d}"
+        );
+        assert!(confirmed <= d["actions"].as_u64().unwrap());
+    } else {
+        assert!(d.get("confirmed").is_none(), "{name}: {d}");
+    }
     assert!(
         counters.iter().any(|c| delta(r, c) > 0),
         "{name}: none of {counters:?} moved: {}",
@@ -428,6 +440,55 @@ fn corruption_injected_under_disturbance_is_caught() {
     assert!(stdout(&out).contains("mismatched"));
 }
 
+/// Every run, baseline runs included, with its coverage before and after.
+fn all_runs(r: &serde_json::Value) -> Vec<(String, &serde_json::Value)> {
+    let mut v = Vec::new();
+    for key in ["runs", "baseline_runs"] {
+        for (i, run) in r[key].as_array().unwrap().iter().enumerate() {
+            v.push((format!("{key}[{i}]"), run));
+        }
+    }
+    v
+}
+
+#[test]
+fn every_repeat_of_a_split_mthp_buffer_starts_from_whole_folios() {
+    let Some(_l) = privileged("every_repeat_of_a_split_mthp_buffer_starts_from_whole_folios")
+    else {
+        return;
+    };
+    // MADV_COLLAPSE makes PMD THPs only: split 64 KiB folios must be remapped and
+    // refaulted before the next run, baseline runs included.
+    let (out, r, _dir) = disturbed_run(&[
+        "--buffer",
+        "mthp:64K",
+        "--bs",
+        "64k",
+        "--split",
+        "cold",
+        "--baseline",
+        "--repeat",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let runs = all_runs(&r);
+    assert_eq!(runs.len(), 6);
+    for (name, run) in runs {
+        let b = &run["buffer"];
+        assert!(
+            b["thp_coverage_before"].as_f64().unwrap() >= 0.99,
+            "{name} started from split folios: {b}"
+        );
+        if name.starts_with("baseline") {
+            assert!(
+                b["thp_coverage_after"].as_f64().unwrap() >= 0.99,
+                "{name}: {b}"
+            );
+        }
+    }
+    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+}
+
 #[test]
 fn baseline_is_measured_beside_the_disturbed_run() {
     let Some(_l) = privileged("baseline_is_measured_beside_the_disturbed_run") else {
@@ -471,4 +532,37 @@ fn memory_pressure_swaps_the_buffers_and_removes_its_cgroup() {
     assert_moved(&r, "pressure", &["pswpout"]);
     assert_eq!(groups(), groups_before, "the memory cgroup is removed");
     assert_eq!(swaps(), swaps_before);
+}
+
+/// The fork verdict first notes the sectors a read had poisoned and not yet filled at
+/// fork (so data landing there in the child's copy is seen whenever it lands), and the
+/// result says that the verdict is a lower bound.
+#[test]
+fn fork_children_watch_the_reads_in_flight_and_the_verdict_says_its_scope() {
+    let Some(_l) =
+        privileged("fork_children_watch_the_reads_in_flight_and_the_verdict_says_its_scope")
+    else {
+        return;
+    };
+    let (out, r, _dir) = disturbed_run(&["--fork"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let fork = disturber(&r, "fork");
+    let children = fork["extra"]["children"].as_u64().unwrap();
+    assert!(children > 10, "{fork}");
+    // A reader is between poison and completion most of the time: over that many
+    // forks, some child finds sectors still poisoned.
+    assert!(
+        fork["extra"]["child_inflight_sectors"].as_u64().unwrap() > 0,
+        "{fork}"
+    );
+    // This kernel keeps pinned pages with the parent (page_needs_cow_for_dma).
+    assert_eq!(fork["extra"]["child_inflight_landed"], 0, "{fork}");
+    assert_eq!(fork["extra"]["child_saw_parent_data"], 0, "{fork}");
+    assert!(
+        fork["verdict_scope"]
+            .as_str()
+            .unwrap()
+            .starts_with("lower bound"),
+        "{fork}"
+    );
 }

@@ -11,6 +11,32 @@ fn contention(r: &serde_json::Value) -> &serde_json::Value {
     &r["runs"][0]["lock_contention"]
 }
 
+/// No task waits longer than the measured window: the run's own wait is at most the
+/// window times the run's own tasks that waited, and those are its workers, its
+/// disturbers, the main thread and the tracer's reader at most.
+fn assert_own_wait_bounded_by_window(run: &serde_json::Value) {
+    let lc = &run["lock_contention"];
+    let window = run["duration_ns"].as_u64().unwrap();
+    let tasks = lc["run_tasks"].as_u64().unwrap();
+    let own_threads = (run["threads"].as_array().unwrap().len()
+        + run["disturbers"].as_array().unwrap().len()
+        + 2) as u64;
+    assert!(
+        tasks <= own_threads,
+        "{tasks} of the run's tasks waited, it has {own_threads} threads"
+    );
+    let wait = lc["run_total_wait_ns"].as_u64().unwrap();
+    assert!(
+        wait <= window * tasks,
+        "the run's own wait {wait} ns exceeds {window} ns x {tasks} tasks: {lc}"
+    );
+    if lc["lost_samples"].as_u64().unwrap() > 0 {
+        assert_eq!(lc["totals_bound"], "lower", "{lc}");
+    } else {
+        assert!(lc.get("totals_bound").is_none(), "{lc}");
+    }
+}
+
 fn assert_consistent(lc: &serde_json::Value) {
     assert_eq!(lc["available"], true, "{lc}");
     assert_eq!(lc["scope"], "system-wide");
@@ -83,6 +109,7 @@ fn disturbed_run_records_paired_contention_with_symbolized_callers() {
     let r = load_json(&dir.path().join("r.json"));
     let lc = contention(&r);
     assert_consistent(lc);
+    assert_own_wait_bounded_by_window(&r["runs"][0]);
     // Collapse takes mmap_lock for writing while the I/O's GUP and the splits read it.
     let callers: Vec<&str> = lc["by_caller"]
         .as_array()
@@ -170,6 +197,7 @@ fn a_lock_contended_on_purpose_shows_up_with_its_caller() {
     let r = load_json(&dir.path().join("r.json"));
     let lc = contention(&r);
     assert_consistent(lc);
+    assert_own_wait_bounded_by_window(&r["runs"][0]);
     let hit = lc["by_caller"]
         .as_array()
         .unwrap()

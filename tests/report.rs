@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{MutexGuard, OnceLock};
 
 use common::*;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
@@ -18,12 +18,12 @@ struct RealRuns {
     base: PathBuf,
 }
 
-fn real_runs() -> Option<&'static RealRuns> {
-    static RUNS: OnceLock<Option<RealRuns>> = OnceLock::new();
-    RUNS.get_or_init(|| {
-        if !require_root("real runs for compare/export/plot") {
-            return None;
-        }
+/// The real runs, made by the first test that asks; every test that uses them skips
+/// with its own name printed when not root, and holds the machine lock while it runs.
+fn real_runs(test: &str) -> Option<(MutexGuard<'static, ()>, &'static RealRuns)> {
+    static RUNS: OnceLock<RealRuns> = OnceLock::new();
+    let lock = privileged(test)?;
+    let runs = RUNS.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-real-runs");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -53,12 +53,12 @@ fn real_runs() -> Option<&'static RealRuns> {
             );
             out
         };
-        Some(RealRuns {
+        RealRuns {
             thp: make("thp"),
             base: make("4k"),
-        })
-    })
-    .as_ref()
+        }
+    });
+    Some((lock, runs))
 }
 
 fn synthetic_run(repeat: usize, ops_per_sec: f64) -> RunResult {
@@ -286,7 +286,10 @@ fn non_result_files_get_a_clear_error() {
 
 #[test]
 fn real_runs_of_different_buffers_are_refused_without_force() {
-    let Some(r) = real_runs() else { return };
+    let Some((_lock, r)) = real_runs("real_runs_of_different_buffers_are_refused_without_force")
+    else {
+        return;
+    };
     let (thp, base) = (r.thp.to_str().unwrap(), r.base.to_str().unwrap());
     let o = run(&["compare", thp, base], Path::new("."));
     assert_eq!(o.status.code(), Some(1));
@@ -317,7 +320,9 @@ fn real_runs_of_different_buffers_are_refused_without_force() {
 
 #[test]
 fn real_run_exports_hgrm_hlog_and_csv() {
-    let Some(r) = real_runs() else { return };
+    let Some((_lock, r)) = real_runs("real_run_exports_hgrm_hlog_and_csv") else {
+        return;
+    };
     let result = BenchResult::load(&r.thp).unwrap();
     let path = r.thp.to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -423,7 +428,9 @@ fn real_run_exports_hgrm_hlog_and_csv() {
 
 #[test]
 fn real_runs_plot_to_svg_and_png_with_legends() {
-    let Some(r) = real_runs() else { return };
+    let Some((_lock, r)) = real_runs("real_runs_plot_to_svg_and_png_with_legends") else {
+        return;
+    };
     let result = BenchResult::load(&r.thp).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (thp, base) = (r.thp.to_str().unwrap(), r.base.to_str().unwrap());

@@ -225,6 +225,56 @@ fn verify_catches_corruption_injected_between_fill_and_read() {
     );
     assert_ne!(first["expected"], first["actual"]);
     assert!(stdout(&out).contains("mismatched"), "{}", stdout(&out));
+    // Corrupted data is never evidence: the result is invalid, and says why.
+    assert_eq!(r["valid"], false, "a run that lost data is not valid");
+    let reasons = r["invalid_reasons"].to_string();
+    assert!(
+        reasons.contains("mismatched sectors, the first at target offset 40960")
+            && reasons.contains("corrupted data is not evidence"),
+        "{reasons}"
+    );
+}
+
+/// A write answered as done but never made leaves the block's previous generation on
+/// the device; the read-back after it must see that as a mismatch (with a pattern of
+/// offset and seed alone, the old block looked right).
+#[test]
+fn verify_catches_a_lost_write() {
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "run",
+            "--size",
+            "1M",
+            "--bs",
+            "4K",
+            "--rw",
+            "randwrite",
+            "--threads",
+            "1",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--drop-write",
+            "5",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    let v = &r["runs"][0]["verify"];
+    assert_eq!(
+        v["mismatches"], 8,
+        "the 8 sectors of the lost 4 KiB write: {v}"
+    );
+    let first = &v["first_mismatches"][0];
+    // The header's tag (bytes 8..16 of the sector) differs first: the generation.
+    assert_eq!(first["offset"].as_u64().unwrap() % 512, 8, "{first}");
+    assert_eq!(r["valid"], false);
 }
 
 fn interrupt_run(
@@ -707,4 +757,32 @@ fn progress_bar_on_a_terminal_only() {
     );
     assert!(!stderr(&out).contains("run 1/1") && !stdout(&out).contains("run 1/1"));
     assert!(stdout(&out).contains("ops/s"));
+}
+
+#[test]
+fn a_shared_layout_in_which_threads_do_not_share_every_folio_is_refused() {
+    // 4 KiB folios hold one 4 KiB chunk each: no folio is shared by both threads.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "run",
+            "--engine",
+            "gup",
+            "--buffer",
+            "4k",
+            "--share",
+            "shared",
+            "--threads",
+            "2",
+            "--duration",
+            "100ms",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("not shared by all threads"), "{err}");
+    assert!(!dir.path().join("r.json").exists(), "nothing measured");
 }

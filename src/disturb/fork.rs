@@ -4,11 +4,14 @@
 //! I/O lands in, and the child keeps a stable snapshot. Before that fix, data read by
 //! O_DIRECT could land in the child's copy or vanish: the GUP-versus-COW bugs.
 //!
-//! Here the child checksums the whole buffer right after fork, holds it for a while,
-//! and checksums it again: a change means data meant for the parent reached the child.
-//! The parent's side is checked by --verify: every read must land in its own buffer.
-//! The child only computes, sleeps and writes its verdict to a pipe (no allocation, no
-//! locks: it is a fork of a multithreaded process).
+//! Here the child first notes the sectors whose header still holds verify's poison (a
+//! read was in flight, or about to be, at fork: the parent's I/O may land there), then
+//! checksums the whole buffer, holds it for a while, checksums it again and looks at the
+//! noted sectors once more: a change, or a poisoned sector filled in the child's copy,
+//! means data meant for the parent reached the child. The verdict is a lower bound (see
+//! SCOPE). The parent's side is checked by --verify: every read must land in its own
+//! buffer. The child only computes, sleeps and writes its verdict to a pipe (no
+//! allocation, no locks: it is a fork of a multithreaded process).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -23,7 +26,54 @@ struct Fork {
     child_failures: u64,
     /// The signal that last killed a child before its verdict (0: none did).
     child_last_signal: u64,
+    /// Sectors that held verify's poison in the children's first look, and of them
+    /// those filled in the child's copy by the end of its hold.
+    inflight_sectors: u64,
+    inflight_landed: u64,
+    /// One bit per sector of the buffer, written by the child in its own copy: made
+    /// before fork, since the child must not allocate.
+    poisoned: Vec<u64>,
 }
+
+/// What a child's verdict can and cannot see; reported beside its figures.
+pub const SCOPE: &str = "lower bound: a child sees data reach its copy (1) in sectors that held verify's poison at its first look right after fork (a read in flight or about to be; child_inflight_sectors), at any time after that look, and (2) anywhere else only after its first checksum has passed that spot; it cannot see data that landed before those looks, reads that completed in the parent before fork, or (without --verify, which poisons) in-flight reads at all; the parent's own reads are judged by verify";
+
+/// Marks the sectors of [base, base+len) whose first header word is verify's poison;
+/// returns how many. Reads one word per sector: fast enough to come before the checksum.
+fn mark_poisoned(base: usize, len: usize, bits: &mut [u64]) -> u64 {
+    let sectors = len / crate::verify::SECTOR;
+    let mut n = 0;
+    for i in 0..sectors.min(bits.len() * 64) {
+        // SAFETY: the sector lies in the buffer mapping, present in the child too.
+        let w =
+            unsafe { std::ptr::read_volatile((base + i * crate::verify::SECTOR) as *const u64) };
+        let hit = w == crate::verify::POISON;
+        bits[i / 64] = (bits[i / 64] & !(1 << (i % 64))) | (u64::from(hit) << (i % 64));
+        n += u64::from(hit);
+    }
+    n
+}
+
+/// Of the sectors `mark_poisoned` noted, how many no longer hold the poison.
+fn count_filled(base: usize, bits: &[u64]) -> u64 {
+    let mut n = 0;
+    for (j, &word) in bits.iter().enumerate() {
+        let mut w = word;
+        while w != 0 {
+            let i = j * 64 + w.trailing_zeros() as usize;
+            w &= w - 1;
+            // SAFETY: as in mark_poisoned.
+            let v = unsafe {
+                std::ptr::read_volatile((base + i * crate::verify::SECTOR) as *const u64)
+            };
+            n += u64::from(v != crate::verify::POISON);
+        }
+    }
+    n
+}
+
+/// The child's message: verdict byte, then the poisoned and filled sector counts.
+const MESSAGE: usize = 17;
 
 pub fn maker(hold_ns: u64) -> Box<dyn Fn() -> Box<dyn Action> + Send + Sync> {
     Box::new(move || {
@@ -57,6 +107,10 @@ impl Action for Fork {
             return Err(io::Error::last_os_error());
         }
         let (base, len, hold) = (r.base, r.len, self.hold_ns);
+        self.poisoned
+            .resize((len / crate::verify::SECTOR).div_ceil(64), 0);
+        let bits = self.poisoned.as_mut_ptr();
+        let bits_len = self.poisoned.len();
         // SAFETY: the child runs only async-signal-safe code below and _exits.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
@@ -69,6 +123,9 @@ impl Action for Fork {
             return Err(e);
         }
         if pid == 0 {
+            // SAFETY: the child's own copy of the bitmap, which nothing else touches.
+            let bits = unsafe { std::slice::from_raw_parts_mut(bits, bits_len) };
+            let poisoned = mark_poisoned(base, len, bits);
             let first = checksum(base, len);
             let ts = libc::timespec {
                 tv_sec: (hold / 1_000_000_000) as libc::time_t,
@@ -77,27 +134,34 @@ impl Action for Fork {
             // SAFETY: async-signal-safe calls only.
             unsafe {
                 libc::nanosleep(&ts, std::ptr::null_mut());
-                let verdict: u8 = if checksum(base, len) == first {
-                    b'S'
-                } else {
-                    b'C'
-                };
-                libc::write(fds[1], &verdict as *const u8 as *const libc::c_void, 1);
+                let changed = checksum(base, len) != first;
+                let filled = count_filled(base, bits);
+                let mut msg = [0u8; MESSAGE];
+                msg[0] = if changed || filled > 0 { b'C' } else { b'S' };
+                msg[1..9].copy_from_slice(&poisoned.to_le_bytes());
+                msg[9..17].copy_from_slice(&filled.to_le_bytes());
+                libc::write(fds[1], msg.as_ptr().cast(), MESSAGE);
                 libc::_exit(0);
             }
         }
         // SAFETY: parent side: close the write end, read the verdict, reap the child.
         unsafe {
             libc::close(fds[1]);
-            let mut verdict = 0u8;
-            let n = libc::read(fds[0], &mut verdict as *mut u8 as *mut libc::c_void, 1);
+            let mut msg = [0u8; MESSAGE];
+            let n = libc::read(fds[0], msg.as_mut_ptr().cast(), MESSAGE);
             libc::close(fds[0]);
             let mut status = 0;
             libc::waitpid(pid, &mut status, 0);
             self.children += 1;
-            match (n, verdict) {
-                (1, b'S') => {}
-                (1, b'C') => self.child_saw_change += 1,
+            if n == MESSAGE as isize {
+                let count =
+                    |at: usize| u64::from_le_bytes(msg[at..at + 8].try_into().unwrap_or_default());
+                self.inflight_sectors += count(1);
+                self.inflight_landed += count(9);
+            }
+            match (n, msg[0]) {
+                (n, b'S') if n == MESSAGE as isize => {}
+                (n, b'C') if n == MESSAGE as isize => self.child_saw_change += 1,
                 _ => {
                     self.child_failures += 1;
                     if libc::WIFSIGNALED(status) {
@@ -115,7 +179,13 @@ impl Action for Fork {
             ("child_saw_parent_data".to_string(), self.child_saw_change),
             ("child_failures".to_string(), self.child_failures),
             ("child_last_signal".to_string(), self.child_last_signal),
+            ("child_inflight_sectors".to_string(), self.inflight_sectors),
+            ("child_inflight_landed".to_string(), self.inflight_landed),
         ])
+    }
+
+    fn scope(&self) -> Option<&'static str> {
+        Some(SCOPE)
     }
 }
 
@@ -165,6 +235,34 @@ pub fn invalid_reasons(
 mod tests {
     use super::*;
     use crate::workload::Backing;
+
+    /// Data that reaches the child's copy before its first checksum passes that spot
+    /// leaves the two checksums equal (the old verdict: stable); the sectors noted as
+    /// poisoned at the first look still show it.
+    #[test]
+    fn a_read_landing_before_the_first_checksum_is_seen_through_the_poison() {
+        let mut buf = vec![0u8; 16 * crate::verify::SECTOR];
+        let st = crate::verify::Stamp {
+            seed: 1,
+            nonce: 2,
+            generation: 0,
+        };
+        crate::verify::stamp(&mut buf, 0, &st);
+        crate::verify::poison(&mut buf[4 * 512..7 * 512]);
+        let (base, len) = (buf.as_ptr() as usize, buf.len());
+        let mut bits = vec![0u64; 1];
+        assert_eq!(mark_poisoned(base, len, &mut bits), 3);
+        assert_eq!(bits[0], 0b111 << 4);
+        // The in-flight read lands in the child's copy, then the child's checksums.
+        crate::verify::stamp(&mut buf[4 * 512..7 * 512], 4 * 512, &st);
+        let (base, len) = (buf.as_ptr() as usize, buf.len());
+        let first = checksum(base, len);
+        assert_eq!(checksum(base, len), first, "the checksums alone miss it");
+        assert_eq!(count_filled(base, &bits), 3);
+        // Nothing landed: nothing filled.
+        crate::verify::poison(&mut buf[4 * 512..7 * 512]);
+        assert_eq!(count_filled(buf.as_ptr() as usize, &bits), 0);
+    }
 
     #[test]
     fn children_without_a_verdict_or_with_a_changed_buffer_are_named() {

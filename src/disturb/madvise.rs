@@ -49,7 +49,10 @@ struct OnePage(libc::c_int);
 
 impl Action for OnePage {
     fn act(&mut self, r: &Region, b: usize) -> io::Result<bool> {
-        madvise(r.block_addr(b) + r.block - PAGE, PAGE, self.0).map(|_| true)
+        madvise(self.touched(r, b), PAGE, self.0).map(|_| true)
+    }
+    fn touched(&self, r: &Region, b: usize) -> usize {
+        r.block_addr(b) + r.block - PAGE
     }
 }
 
@@ -66,6 +69,9 @@ impl Action for DontNeed {
         // SAFETY: addr is an idle page of the buffer; the write faults it back in.
         unsafe { std::ptr::write_volatile(addr as *mut u8, 0) };
         Ok(true)
+    }
+    fn touched(&self, r: &Region, b: usize) -> usize {
+        r.block_addr(b) + r.idle_pages[b].last().copied().unwrap_or(0)
     }
 }
 

@@ -3,6 +3,7 @@
 //! logging when it acted, so that latency spikes line up with what caused them and the
 //! vmstat deltas prove that the kernel did what was asked.
 
+mod confirm;
 pub mod fork;
 mod madvise;
 pub mod pinned;
@@ -76,6 +77,10 @@ pub trait Action: Send {
     /// Acts on block `b`; Ok(true) when an action was taken, Ok(false) when the block
     /// had nothing to act on.
     fn act(&mut self, region: &Region, b: usize) -> std::io::Result<bool>;
+    /// The address of the page whose folio shows the action's effect on block `b`.
+    fn touched(&self, r: &Region, b: usize) -> usize {
+        r.block_addr(b)
+    }
     /// Whole-round actions (fork) return true and are called once per round with b = 0.
     fn per_round(&self) -> bool {
         false
@@ -84,13 +89,40 @@ pub trait Action: Send {
     fn extra(&self) -> BTreeMap<String, u64> {
         BTreeMap::new()
     }
+    /// What this disturber's own verdict can and cannot see, where it gives one.
+    fn scope(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The vmstat counters that prove a disturber did its job on buffers of `backing`:
 /// every group must move, and a group moves when any of its counters does (`*`: any
 /// mTHP size; the kernel counts PMD-sized folios in thp_* and every size in
-/// mthp_<size>kB_*).
+/// mthp_<size>kB_*). With zswap enabled, a page swapped out into zswap is counted in
+/// zswpout (mthp_<size>kB_zswpout per folio) and read back in zswpin, never in
+/// pswpout/pswpin or thp_swpout (mm/page_io.c swap_writeout, swap_read_folio).
 pub fn expected_counters(
+    spec: &DisturbSpec,
+    backing: crate::workload::Backing,
+    zswap: bool,
+) -> Vec<Vec<&'static str>> {
+    let mut groups = device_swap_counters(spec, backing);
+    if zswap {
+        for group in &mut groups {
+            let also: &[&'static str] = match group[0] {
+                "pswpout" => &["zswpout"],
+                "pswpin" => &["zswpin"],
+                "thp_swpout" => &["mthp_*_zswpout"],
+                _ => &[],
+            };
+            group.extend_from_slice(also);
+        }
+    }
+    groups
+}
+
+/// expected_counters when swapped pages go to the swap device (no zswap).
+fn device_swap_counters(
     spec: &DisturbSpec,
     backing: crate::workload::Backing,
 ) -> Vec<Vec<&'static str>> {
@@ -247,12 +279,16 @@ pub struct DisturberOutput {
     pub spec: DisturbSpec,
     pub cpu: Option<usize>,
     pub actions: u64,
+    /// Actions seen to change the folio of the page acted on; None where that cannot be
+    /// seen (not root) or the disturber changes no folio one action at a time.
+    pub confirmed: Option<u64>,
     pub errors: u64,
     pub last_error: Option<String>,
     pub latency: Histogram<u64>,
     /// When each action ended, ns since the epoch.
     pub action_times: Vec<u64>,
     pub extra: BTreeMap<String, u64>,
+    pub scope: Option<&'static str>,
 }
 
 impl DisturberOutput {
@@ -260,8 +296,9 @@ impl DisturberOutput {
         &self,
         vmstat_delta: &BTreeMap<String, i64>,
         backing: crate::workload::Backing,
+        zswap: bool,
     ) -> DisturberReport {
-        let groups = expected_counters(&self.spec, backing);
+        let groups = expected_counters(&self.spec, backing, zswap);
         let moved = |g: &&Vec<&str>| {
             g.iter().any(|pattern| {
                 vmstat_delta.iter().any(|(name, v)| {
@@ -278,6 +315,7 @@ impl DisturberOutput {
             name: self.spec.label(),
             cpu: self.cpu,
             actions: self.actions,
+            confirmed: self.confirmed,
             errors: self.errors,
             last_error: self.last_error.clone(),
             latency_ns: summarize(&self.latency),
@@ -289,6 +327,7 @@ impl DisturberOutput {
             extra: self.extra.clone(),
             defeated_by_pin: false,
             pin_evidence: BTreeMap::new(),
+            verdict_scope: self.scope.map(str::to_string),
         }
     }
 }
@@ -339,11 +378,13 @@ fn disturb_loop(
         spec: spec.clone(),
         cpu: pinned,
         actions: 0,
+        confirmed: None,
         errors: 0,
         last_error: None,
         latency: new_histogram(),
         action_times: Vec::with_capacity(4096),
         extra: BTreeMap::new(),
+        scope: action.scope(),
     };
     let blocks = region.blocks().max(1);
     let per_round = if action.per_round() {
@@ -351,6 +392,8 @@ fn disturb_loop(
     } else {
         ((blocks as f64 * spec.fraction).ceil() as usize).clamp(1, blocks)
     };
+    let confirmer = confirm::Confirmer::new(&spec);
+    out.confirmed = confirmer.as_ref().map(|_| 0);
     let mut cursor = 0usize;
     while !stop.load(Ordering::Relaxed) {
         let round_start = now_ns();
@@ -360,12 +403,14 @@ fn disturb_loop(
             }
             let b = cursor % blocks;
             cursor += 1;
-            let t0 = now_ns();
-            let r = action.act(&region, b);
-            let t1 = now_ns();
+            let (r, t0, t1, confirmed) =
+                act_and_confirm(action.as_mut(), confirmer.as_ref(), &region, b);
             match r {
                 Ok(true) => {
                     out.actions += 1;
+                    if let Some(c) = out.confirmed.as_mut() {
+                        *c += u64::from(confirmed);
+                    }
                     out.latency.saturating_record((t1 - t0).max(1));
                     out.action_times.push(t1.saturating_sub(epoch));
                 }
@@ -392,18 +437,190 @@ fn disturb_loop(
     out
 }
 
-/// Puts the buffer back to fully huge before a measured run: collapse every block and
-/// fault back anything swapped out. Best effort; coverage is measured afterwards.
-pub fn restore(buffers: &IoBuffers) {
-    if matches!(buffers.backing, crate::workload::Backing::Thp) {
-        // SAFETY: the range is the buffer mapping.
-        unsafe {
-            libc::madvise(
-                buffers.base() as *mut libc::c_void,
-                buffers.len(),
-                MADV_COLLAPSE,
-            )
-        };
+/// One action on block `b`, timed, with the folio of the page it touches looked at
+/// before and after (outside the timing): (outcome, start, end, confirmed).
+fn act_and_confirm(
+    action: &mut dyn Action,
+    confirmer: Option<&confirm::Confirmer>,
+    region: &Region,
+    b: usize,
+) -> (std::io::Result<bool>, u64, u64, bool) {
+    let addr = action.touched(region, b);
+    let before = confirmer.and_then(|c| c.look(addr));
+    let t0 = now_ns();
+    let r = action.act(region, b);
+    let t1 = now_ns();
+    let confirmed = match (confirmer, before, &r) {
+        (Some(c), Some(before), Ok(true)) => c.confirms(before, addr),
+        _ => false,
+    };
+    (r, t0, t1, confirmed)
+}
+
+/// Puts the buffer back to whole folios of its size before a measured run: collapse
+/// PMD THPs (MADV_COLLAPSE), and where that is not enough, or for mTHP buffers, which
+/// MADV_COLLAPSE cannot rebuild (it makes PMD-sized THPs only), drop the whole buffer
+/// (MADV_DONTNEED) and fault it in again, so that the fault path allocates folios of
+/// the asked size. Returns what did not work, for the caller's verdict on coverage; the
+/// buffer's contents are not kept (every I/O writes or stamps its data afresh).
+pub fn restore(buffers: &IoBuffers, min_coverage: f64) -> Vec<String> {
+    use crate::workload::Backing;
+    let mut notes = Vec::new();
+    if matches!(buffers.backing, Backing::Base | Backing::Hugetlb) {
+        buffers.prefault();
+        return notes;
+    }
+    let covered = || buffers.coverage().is_ok_and(|c| c.fraction >= min_coverage);
+    if covered() {
+        return notes;
+    }
+    let madvise = |advice: libc::c_int| {
+        // SAFETY: the range is the buffer mapping; no worker does I/O while it runs.
+        let rc =
+            unsafe { libc::madvise(buffers.base() as *mut libc::c_void, buffers.len(), advice) };
+        (rc != 0).then(std::io::Error::last_os_error)
+    };
+    if buffers.backing == Backing::Thp {
+        if let Some(e) = madvise(MADV_COLLAPSE) {
+            notes.push(format!(
+                "MADV_COLLAPSE of the buffer failed: {}",
+                crate::system::errno_text(&e)
+            ));
+        }
+        buffers.prefault();
+        if covered() {
+            return notes;
+        }
+    }
+    if let Some(e) = madvise(libc::MADV_DONTNEED) {
+        notes.push(format!(
+            "MADV_DONTNEED of the buffer (to fault it in again) failed: {}",
+            crate::system::errno_text(&e)
+        ));
     }
     buffers.prefault();
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::Backing;
+
+    fn spec(kind: DisturbKind) -> DisturbSpec {
+        DisturbSpec {
+            kind,
+            method: None,
+            every: crate::units::Duration(2_000_000),
+            fraction: 1.0,
+            cpu: None,
+            hold: crate::units::Duration(0),
+        }
+    }
+
+    fn output(kind: DisturbKind) -> DisturberOutput {
+        DisturberOutput {
+            spec: spec(kind),
+            cpu: None,
+            actions: 10,
+            confirmed: None,
+            errors: 0,
+            last_error: None,
+            latency: new_histogram(),
+            action_times: Vec::new(),
+            extra: BTreeMap::new(),
+            scope: None,
+        }
+    }
+
+    /// What a swap-out into zswap moves (mm/page_io.c swap_writeout: zswap_store
+    /// returns before __swap_writepage counts pswpout and thp_swpout).
+    fn zswap_delta() -> BTreeMap<String, i64> {
+        [
+            ("pswpout", 0),
+            ("pswpin", 0),
+            ("thp_swpout", 0),
+            ("zswpout", 5120),
+            ("zswpin", 4096),
+            ("mthp_2048kB_zswpout", 10),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    #[test]
+    fn swap_into_zswap_proves_swap_out_and_pressure_only_where_zswap_is_enabled() {
+        for kind in [DisturbKind::SwapOut, DisturbKind::Pressure] {
+            let out = output(kind);
+            let with = out.report(&zswap_delta(), Backing::Thp, true);
+            assert!(with.counters_moved, "{kind:?} with zswap: {with:?}");
+            let without = out.report(&zswap_delta(), Backing::Thp, false);
+            assert!(
+                !without.counters_moved,
+                "{kind:?} without zswap cannot have swapped into it: {without:?}"
+            );
+            assert!(without.counters_not_moved.iter().any(|g| g == "pswpout"));
+        }
+        let base = output(DisturbKind::SwapOut).report(&zswap_delta(), Backing::Base, true);
+        assert!(base.counters_moved, "{base:?}");
+        assert_eq!(
+            base.expected_counters,
+            vec!["pswpout|zswpout", "pswpin|swpin_zero|swpin|zswpin"]
+        );
+    }
+
+    #[test]
+    fn a_split_of_a_folio_shared_with_a_fork_child_is_not_confirmed() {
+        let test = "a_split_of_a_folio_shared_with_a_fork_child_is_not_confirmed";
+        if !crate::system::is_root() {
+            crate::system::pagemap::tests::skip_unless_root(test);
+            return;
+        }
+        let buffers = IoBuffers::new(
+            Backing::Thp,
+            crate::workload::Share::Private,
+            1,
+            4096,
+            false,
+        )
+        .unwrap();
+        let region = Region::of(&buffers);
+        let mut split_spec = spec(DisturbKind::Split);
+        split_spec.method = Some(SplitMethod::Cold);
+        let confirmer = confirm::Confirmer::new(&split_spec).expect("root sees folios");
+        let mut action = madvise::split(SplitMethod::Cold, &region).unwrap()();
+        // SAFETY: the child only sleeps until it is killed (async-signal-safe calls).
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            loop {
+                // SAFETY: pause(2) in the forked child.
+                unsafe { libc::pause() };
+            }
+        }
+        assert!(child > 0, "fork failed");
+        // MADV_COLD skips a THP that another process maps (mm/madvise.c): it answers 0.
+        let (shared, _, _, confirmed) =
+            act_and_confirm(action.as_mut(), Some(&confirmer), &region, 0);
+        // SAFETY: the child made above.
+        unsafe {
+            libc::kill(child, libc::SIGKILL);
+            libc::waitpid(child, std::ptr::null_mut(), 0);
+        }
+        assert!(shared.unwrap(), "madvise answered 0");
+        assert!(!confirmed, "the shared THP was not split, yet confirmed");
+        let (alone, _, _, confirmed) =
+            act_and_confirm(action.as_mut(), Some(&confirmer), &region, 0);
+        assert!(alone.unwrap());
+        assert!(
+            confirmed,
+            "the THP, no longer shared, is split and confirmed"
+        );
+    }
+
+    #[test]
+    fn zswap_counters_are_kept_in_the_vmstat_delta() {
+        assert!(crate::system::vmstat::is_tracked("zswpout"));
+        assert!(crate::system::vmstat::is_tracked("zswpin"));
+    }
 }

@@ -51,3 +51,37 @@ pub trait QueuedEngine {
     /// flight; appends every completion available to `done`.
     fn submit_and_wait(&mut self, done: &mut Vec<Completion>) -> std::io::Result<()>;
 }
+
+/// Test hook (`--drop-write`): an engine that answers its `nth` write (from 1, warm-up
+/// included) as done without doing it, the way a write lost below the page cache looks
+/// to the application; verify must see the block's older generation.
+pub struct DropNthWrite {
+    pub inner: Box<dyn Engine>,
+    pub nth: u64,
+    pub writes: u64,
+}
+
+impl Engine for DropNthWrite {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn execute(
+        &mut self,
+        kind: OpKind,
+        offset: u64,
+        iov: &[libc::iovec],
+    ) -> std::io::Result<usize> {
+        if kind == OpKind::Write {
+            self.writes += 1;
+            if self.writes == self.nth {
+                return Ok(iov.iter().map(|v| v.iov_len).sum());
+            }
+        }
+        self.inner.execute(kind, offset, iov)
+    }
+
+    fn pages_referenced(&self) -> Option<u64> {
+        self.inner.pages_referenced()
+    }
+}

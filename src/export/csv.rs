@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn timeline_has_a_header_and_one_row_per_interval_with_actions() {
-        let mut r = crate::compare::tests::synthetic("6.1.0", &[100.0]);
+        let mut r = crate::test_support::synthetic("6.1.0", &[100.0]);
         r.runs[0].timeline = (0..3)
             .map(|i| TimelinePoint {
                 t_ms: i * 100,
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn percentile_csv_ends_with_infinity() {
-        let mut r = crate::compare::tests::synthetic("6.1.0", &[100.0]);
+        let mut r = crate::test_support::synthetic("6.1.0", &[100.0]);
         let mut h = new_histogram();
         for v in [1000u64, 2000, 3000, 4000] {
             h.record(v).unwrap();

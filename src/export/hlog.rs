@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn hlog_round_trips_through_the_hdrhistogram_reader() {
-        let mut r = crate::compare::tests::synthetic("6.1.0", &[100.0, 100.0]);
+        let mut r = crate::test_support::synthetic("6.1.0", &[100.0, 100.0]);
         let mut originals = Vec::new();
         for run in &mut r.runs {
             for sec in 0..3u64 {

@@ -1,11 +1,9 @@
 //! `thpbench export`: one result's latency data in the formats other tools read, one
-//! file per format behind the [`Exporter`] trait; and (in `table`) the text and markdown
-//! forms of `thpbench compare`.
+//! file per format behind the [`Exporter`] trait.
 
 pub mod csv;
 pub mod hgrm;
 pub mod hlog;
-pub mod table;
 
 use std::io::Write;
 use std::path::Path;
@@ -43,7 +41,7 @@ pub trait Exporter {
     fn export(&self, sel: &Selection, source: &Path, out: &mut dyn Write) -> Result<()>;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
     /// HdrHistogram percentile distribution (outputPercentileDistribution), in us.
     Hgrm,
@@ -197,22 +195,6 @@ pub fn java_fixed(v: f64, decimals: usize) -> String {
     s
 }
 
-/// `thpbench export`.
-pub fn command(args: &crate::cli::ExportArgs) -> Result<i32> {
-    let result = BenchResult::load(&args.result)?;
-    let sel = select(&result, &args.result, args.case.as_deref(), args.run)?;
-    let mut buf = Vec::new();
-    exporter(args.format).export(&sel, &args.result, &mut buf)?;
-    match &args.output {
-        Some(path) => crate::util::write_atomic(path, &buf)
-            .with_context(|| format!("writing {}", path.display()))?,
-        None => std::io::stdout()
-            .write_all(&buf)
-            .context("writing to stdout")?,
-    }
-    Ok(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,7 +214,7 @@ mod tests {
 
     #[test]
     fn selection_explains_missing_runs_and_cases() {
-        let r = crate::compare::tests::synthetic("6.1.0", &[100.0, 101.0]);
+        let r = crate::test_support::synthetic("6.1.0", &[100.0, 101.0]);
         let src = Path::new("r.json");
         assert_eq!(select(&r, src, None, None).unwrap().runs.len(), 2);
         assert_eq!(select(&r, src, None, Some(1)).unwrap().runs.len(), 1);

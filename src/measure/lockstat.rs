@@ -7,8 +7,15 @@
 //!   (lock_addr, flags), and the kernel callchain for `begin`;
 //! - a reader thread drains the ring buffers while the run goes on and counts what the
 //!   kernel had to drop (PERF_RECORD_LOST);
-//! - begin and end are paired per task (a second begin on the same lock, as a mutex
-//!   gives after optimistic spinning, keeps the first timestamp), giving the wait;
+//! - begin and end are paired per task, giving the wait. The one real double begin is the
+//!   mutex's (kernel/locking/mutex.c): `MUTEX|SPIN` before optimistic spinning, `MUTEX`
+//!   before sleeping, and again in turn while it waits; those merge into one contention
+//!   from the first timestamp. Any other repeated begin means an end was lost: the older
+//!   begin counts as unmatched. Begins of other locks nest (a sleeping lock's slow path
+//!   takes its wait_lock spinlock), so pending begins are kept per task as a stack;
+//! - every wait is clipped to the measured window; a pair whose span overlaps a stretch
+//!   in which a ring lost samples is dropped (it may have lost its end or its begin), so
+//!   with lost samples the totals are a lower bound;
 //! - each contention is attributed to its caller: the first callchain frame outside the
 //!   locking code, which, as in perf (machine__is_lock_function), is the sched and lock
 //!   text sections and the tracing glue; symbolized from /proc/kallsyms.
@@ -29,12 +36,32 @@ use serde::{Deserialize, Serialize};
 use crate::result::Unavailable;
 use crate::system::mounts::{MountGuard, TRACEFS};
 
+mod summarize;
+pub use summarize::{summarize, Trace};
+
 const PERF_RECORD_LOST: u32 = 2;
 const PERF_RECORD_SAMPLE: u32 = 9;
 /// Callchain entries at or above this are context markers (PERF_CONTEXT_KERNEL, ...).
 const PERF_CONTEXT_MAX: u64 = (-4095i64) as u64;
-/// Ring buffer per event: 128 pages of data plus the header page.
-const RING_PAGES: usize = 128;
+/// Ring buffer per event and CPU: up to 1024 pages of data (4 MiB, with which the seed's
+/// torture lost no sample on 2 CPUs), within 64 MiB for all rings together, and at
+/// least 128 pages, which is also the fallback where the larger ring cannot be locked.
+const RING_PAGES_MAX: usize = 1024;
+const RING_PAGES_FALLBACK: usize = 128;
+const RINGS_TOTAL_PAGES: usize = 16384;
+
+fn ring_pages(cpus: usize) -> usize {
+    let share = RINGS_TOTAL_PAGES / (2 * cpus.max(1));
+    // A power of two, as perf wants: the largest one within the share.
+    let pow2 = if share.is_power_of_two() {
+        share
+    } else {
+        share.next_power_of_two() / 2
+    };
+    pow2.clamp(RING_PAGES_FALLBACK, RING_PAGES_MAX)
+}
+/// Pending begins kept per task: nesting deeper than this does not happen in the kernel.
+const MAX_NESTED: usize = 8;
 
 const LCB_F_SPIN: u32 = 1 << 0;
 const LCB_F_READ: u32 = 1 << 1;
@@ -83,6 +110,19 @@ pub struct LockReport {
     /// Samples the kernel dropped because the ring buffers were full.
     pub lost_samples: u64,
     pub total_wait_ns: u64,
+    /// With lost samples: `lower`, the totals are a lower bound (pairs around a loss are
+    /// dropped, contentions whose events were lost are missing). Absent without loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totals_bound: Option<String>,
+    /// Begin/end pairs dropped because a ring lost samples during their span.
+    #[serde(default)]
+    pub dropped_near_loss: u64,
+    /// Begin/end pairs wholly outside the measured window (not counted in `paired`).
+    #[serde(default)]
+    pub outside_window: u64,
+    /// Tasks of thpbench's own process with at least one paired contention.
+    #[serde(default)]
+    pub run_tasks: u64,
     /// Paired contentions and their wait taken by thpbench's own threads.
     #[serde(default)]
     pub run_paired: u64,
@@ -314,12 +354,43 @@ fn decode_sample(
 struct Ring {
     sampler: Sampler,
     begin: bool,
+    loss: LossTracker,
 }
 
 #[derive(Default)]
 struct Collected {
     events: Vec<Event>,
     lost: u64,
+    /// Stretches (from, to) of time in which some ring lost samples.
+    loss_gaps: Vec<(u64, u64)>,
+}
+
+/// Where a ring lost samples: a loss record sits between the samples before and after
+/// it, so the lost events happened between those two times.
+#[derive(Default)]
+struct LossTracker {
+    last_time: u64,
+    lost_since: Option<u64>,
+}
+
+impl LossTracker {
+    fn loss(&mut self) {
+        self.lost_since.get_or_insert(self.last_time);
+    }
+
+    fn sample(&mut self, time: u64, gaps: &mut Vec<(u64, u64)>) {
+        if let Some(from) = self.lost_since.take() {
+            gaps.push((from, time));
+        }
+        self.last_time = time;
+    }
+
+    /// A loss with no sample after it lasts to the end of the trace.
+    fn finish(&mut self, gaps: &mut Vec<(u64, u64)>) {
+        if let Some(from) = self.lost_since.take() {
+            gaps.push((from, u64::MAX));
+        }
+    }
 }
 
 /// Tracing in progress; `stop` ends it and builds the report.
@@ -381,7 +452,9 @@ impl LockTracer {
         let (begin_id, end_id) = (id("contention_begin")?, id("contention_end")?);
         let syms = Arc::new(Kallsyms::load()?);
         let mut rings = Vec::new();
-        for cpu in crate::system::cpu::online_cpus() {
+        let cpus = crate::system::cpu::online_cpus();
+        let pages = ring_pages(cpus.len());
+        for cpu in cpus {
             for (begin, tp_id) in [(true, begin_id), (false, end_id)] {
                 let mut flags =
                     SampleFlag::TID | SampleFlag::TIME | SampleFlag::CPU | SampleFlag::RAW;
@@ -397,20 +470,30 @@ impl LockTracer {
                     .exclude_callchain_user(true)
                     .clockid(Clock::MONOTONIC)
                     .wakeup_events(1 << 20);
-                let counter = b.build().map_err(|e| {
-                    format!(
-                        "perf_event_open(lock:contention_{}) on CPU {cpu}: {}",
-                        if begin { "begin" } else { "end" },
-                        crate::system::errno_text(&e)
-                    )
-                })?;
-                let mut sampler = counter.sampled(RING_PAGES * 4096).map_err(|e| {
-                    format!("mapping the ring buffer: {}", crate::system::errno_text(&e))
-                })?;
+                let open = || {
+                    b.build().map_err(|e| {
+                        format!(
+                            "perf_event_open(lock:contention_{}) on CPU {cpu}: {}",
+                            if begin { "begin" } else { "end" },
+                            crate::system::errno_text(&e)
+                        )
+                    })
+                };
+                let mut sampler = match open()?.sampled(pages * 4096) {
+                    Ok(s) => s,
+                    // EPERM/ENOMEM: more than perf_event_mlock_kb without CAP_IPC_LOCK.
+                    Err(_) => open()?.sampled(RING_PAGES_FALLBACK * 4096).map_err(|e| {
+                        format!("mapping the ring buffer: {}", crate::system::errno_text(&e))
+                    })?,
+                };
                 sampler
                     .enable()
                     .map_err(|e| format!("enabling the tracepoint: {e}"))?;
-                rings.push(Ring { sampler, begin });
+                rings.push(Ring {
+                    sampler,
+                    begin,
+                    loss: LossTracker::default(),
+                });
             }
         }
         let stop = Arc::new(AtomicBool::new(false));
@@ -427,15 +510,25 @@ impl LockTracer {
                             let _ = r.sampler.disable();
                         }
                     }
-                    for r in &mut rings {
-                        let fields = if r.begin { begin_fields } else { end_fields };
-                        while let Some(rec) = r.sampler.next_record() {
+                    for Ring {
+                        sampler,
+                        begin,
+                        loss,
+                    } in &mut rings
+                    {
+                        let (begin, fields) = if *begin {
+                            (true, begin_fields)
+                        } else {
+                            (false, end_fields)
+                        };
+                        while let Some(rec) = sampler.next_record() {
                             let data = rec.to_contiguous();
                             match rec.ty() {
                                 PERF_RECORD_SAMPLE => {
                                     if let Some(e) =
-                                        decode_sample(&data, r.begin, r.begin, fields, Some(&syms2))
+                                        decode_sample(&data, begin, begin, fields, Some(&syms2))
                                     {
+                                        loss.sample(e.time, &mut got.loss_gaps);
                                         got.events.push(e);
                                     }
                                 }
@@ -443,12 +536,16 @@ impl LockTracer {
                                     got.lost += data
                                         .get(8..16)
                                         .map_or(0, |b| u64::from_ne_bytes(b.try_into().unwrap()));
+                                    loss.loss();
                                 }
                                 _ => {}
                             }
                         }
                     }
                     if stopping {
+                        for r in &mut rings {
+                            r.loss.finish(&mut got.loss_gaps);
+                        }
                         return (rings, got);
                     }
                     std::thread::sleep(std::time::Duration::from_millis(5));
@@ -463,7 +560,9 @@ impl LockTracer {
         })
     }
 
-    pub fn stop(mut self) -> LockReport {
+    /// Ends tracing; waits are clipped to the measured window [window_start, window_end]
+    /// (CLOCK_MONOTONIC ns).
+    pub fn stop(mut self, window_start: u64, window_end: u64) -> LockReport {
         self.stop.store(true, Ordering::Relaxed);
         let (rings, got) = self
             .reader
@@ -472,7 +571,13 @@ impl LockTracer {
             .join()
             .unwrap_or_default_pair();
         drop(rings);
-        summarize(&got.events, got.lost, &self.syms, std::process::id())
+        let trace = Trace {
+            events: &got.events,
+            lost: got.lost,
+            loss_gaps: &got.loss_gaps,
+            window: (window_start, window_end),
+        };
+        summarize(&trace, &self.syms, std::process::id())
     }
 }
 
@@ -486,113 +591,11 @@ impl JoinDefault for std::thread::Result<(Vec<Ring>, Collected)> {
     }
 }
 
-/// Pairs begin and end per task and aggregates by caller and by lock type; contentions
-/// of tasks of process `run_pid` are also counted apart (`run_*`).
-pub fn summarize(events: &[Event], lost: u64, syms: &Kallsyms, run_pid: u32) -> LockReport {
-    let mut sorted: Vec<&Event> = events.iter().collect();
-    sorted.sort_by_key(|e| e.time);
-    let mut pending: HashMap<u32, Event> = HashMap::new();
-    let mut report = LockReport {
-        available: true,
-        scope: "system-wide".into(),
-        lost_samples: lost,
-        ..LockReport::default()
-    };
-    let mut by_caller: HashMap<(u64, &'static str), CallerStat> = HashMap::new();
-    for e in sorted {
-        if e.begin {
-            report.events += 1;
-            match pending.get_mut(&e.tid) {
-                // A mutex that stopped spinning and goes to sleep begins again on the
-                // same lock without an end in between: one contention, first timestamp.
-                Some(p) if p.lock_addr == e.lock_addr => p.flags = e.flags,
-                Some(p) => {
-                    report.unmatched_begin += 1;
-                    *p = *e;
-                }
-                None => {
-                    pending.insert(e.tid, *e);
-                }
-            }
-            continue;
-        }
-        report.end_events += 1;
-        let Some(b) = pending.remove(&e.tid) else {
-            report.unmatched_end += 1;
-            continue;
-        };
-        if b.lock_addr != e.lock_addr {
-            report.unmatched_begin += 1;
-            report.unmatched_end += 1;
-            continue;
-        }
-        let wait = e.time.saturating_sub(b.time);
-        let own = b.pid == run_pid;
-        report.paired += 1;
-        report.total_wait_ns += wait;
-        if own {
-            report.run_paired += 1;
-            report.run_total_wait_ns += wait;
-        }
-        let ty = lock_type(b.flags);
-        let t = report.by_type.entry(ty.to_string()).or_default();
-        t.count += 1;
-        t.total_wait_ns += wait;
-        t.max_wait_ns = t.max_wait_ns.max(wait);
-        let c = by_caller.entry((b.caller, ty)).or_default();
-        c.count += 1;
-        c.total_wait_ns += wait;
-        c.max_wait_ns = c.max_wait_ns.max(wait);
-        if own {
-            c.run_count += 1;
-            c.run_total_wait_ns += wait;
-        }
-    }
-    report.unmatched_begin += pending.len() as u64;
-    let mut callers: Vec<CallerStat> = by_caller
-        .into_iter()
-        .map(|((addr, ty), mut c)| {
-            c.caller = if addr == 0 {
-                "[unknown]".into()
-            } else {
-                syms.symbol(addr).unwrap_or("[unknown]").to_string()
-            };
-            c.lock_type = ty.to_string();
-            c.avg_wait_ns = c.total_wait_ns / c.count.max(1);
-            c
-        })
-        .collect();
-    // Same caller symbol from different call sites inside it: merge, as perf does.
-    callers.sort_by(|a, b| (&a.caller, &a.lock_type).cmp(&(&b.caller, &b.lock_type)));
-    let mut merged: Vec<CallerStat> = Vec::new();
-    for c in callers {
-        match merged.last_mut() {
-            Some(m) if m.caller == c.caller && m.lock_type == c.lock_type => {
-                m.count += c.count;
-                m.total_wait_ns += c.total_wait_ns;
-                m.run_count += c.run_count;
-                m.run_total_wait_ns += c.run_total_wait_ns;
-                m.max_wait_ns = m.max_wait_ns.max(c.max_wait_ns);
-                m.avg_wait_ns = m.total_wait_ns / m.count.max(1);
-            }
-            _ => merged.push(c),
-        }
-    }
-    merged.sort_by(|a, b| {
-        b.total_wait_ns
-            .cmp(&a.total_wait_ns)
-            .then(b.count.cmp(&a.count))
-    });
-    merged.truncate(20);
-    report.by_caller = merged;
-    report
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const KALLSYMS: &str = "\
+    pub(super) const KALLSYMS: &str = "\
 ffffffff81000000 T _stext
 ffffffff81100000 T follow_page_pte
 ffffffff81100400 T gup_fast_fallback
@@ -605,19 +608,6 @@ ffffffff81400100 T _raw_spin_lock
 ffffffff81400200 T queued_spin_lock_slowpath
 ffffffff81400400 T __lock_text_end
 ";
-
-    /// Tasks 1-3 belong to process 1 (the run), others to process 9.
-    fn ev(begin: bool, tid: u32, time: u64, lock: u64, flags: u32, caller: u64) -> Event {
-        Event {
-            begin,
-            pid: if tid <= 3 { 1 } else { 9 },
-            tid,
-            time,
-            lock_addr: lock,
-            flags,
-            caller,
-        }
-    }
 
     #[test]
     fn caller_is_the_first_frame_outside_locking_code() {
@@ -635,56 +625,35 @@ ffffffff81400400 T __lock_text_end
     }
 
     #[test]
-    fn pairs_per_task_and_never_goes_negative() {
-        let s = Kallsyms::parse(KALLSYMS).unwrap();
-        let pte = 0xffffffff81100010;
-        let gup = 0xffffffff81100410;
-        let events = [
-            ev(true, 1, 100, 0xa, LCB_F_SPIN, pte),
-            ev(true, 2, 110, 0xb, LCB_F_READ, gup),
-            ev(false, 1, 160, 0xa, 0, 0),
-            // A mutex spinning then sleeping: two begins, one end.
-            ev(true, 3, 200, 0xc, LCB_F_MUTEX | LCB_F_SPIN, gup),
-            ev(true, 3, 250, 0xc, LCB_F_MUTEX, gup),
-            ev(false, 3, 400, 0xc, 0, 0),
-            ev(false, 2, 1110, 0xb, 0, 0),
-            // An end whose begin was lost.
-            ev(false, 4, 500, 0xd, 0, 0),
-        ];
-        let r = summarize(&events, 7, &s, 1);
-        assert_eq!(r.events, 4);
-        assert_eq!(r.paired, 3);
-        assert_eq!(r.unmatched_end, 1);
-        assert_eq!(r.lost_samples, 7);
-        assert_eq!(r.total_wait_ns, 60 + 200 + 1000);
-        assert_eq!(r.by_caller[0].caller, "gup_fast_fallback");
-        assert_eq!(r.by_caller[0].lock_type, "rwsem:R");
-        assert_eq!(r.by_caller[0].total_wait_ns, 1000);
-        assert_eq!(r.by_type["mutex"].count, 1);
-        assert_eq!(r.by_type["mutex"].total_wait_ns, 200);
-        assert_eq!(r.by_type["spinlock"].max_wait_ns, 60);
-        assert_eq!((r.run_paired, r.run_total_wait_ns), (3, 1260));
+    fn rings_are_large_on_few_cpus_and_bounded_in_total_on_many() {
+        assert_eq!(ring_pages(2), 1024);
+        assert_eq!(ring_pages(24), 256);
+        assert_eq!(ring_pages(64), 128);
+        assert_eq!(ring_pages(512), 128);
+        for cpus in 1..300 {
+            let p = ring_pages(cpus);
+            assert!(p.is_power_of_two());
+            assert!(p == RING_PAGES_FALLBACK || 2 * cpus * p <= RINGS_TOTAL_PAGES);
+        }
     }
 
     #[test]
-    fn the_runs_own_share_is_kept_apart_per_caller() {
-        let s = Kallsyms::parse(KALLSYMS).unwrap();
-        let gup = 0xffffffff81100410;
-        let events = [
-            // Task 2 of the run and task 7 of another process wait on the same lock.
-            ev(true, 2, 100, 0xb, LCB_F_READ, gup),
-            ev(true, 7, 105, 0xb, LCB_F_READ, gup),
-            ev(false, 2, 130, 0xb, 0, 0),
-            ev(false, 7, 505, 0xb, 0, 0),
-        ];
-        let r = summarize(&events, 0, &s, 1);
-        assert_eq!((r.paired, r.total_wait_ns), (2, 430));
-        assert_eq!((r.run_paired, r.run_total_wait_ns), (1, 30));
-        let c = &r.by_caller[0];
-        assert_eq!((c.count, c.run_count, c.run_total_wait_ns), (2, 1, 30));
-        // Seen from the other process, the split is the other way round.
-        let r9 = summarize(&events, 0, &s, 9);
-        assert_eq!((r9.run_paired, r9.run_total_wait_ns), (1, 400));
+    fn a_loss_becomes_a_gap_between_the_samples_around_it() {
+        let (mut t, mut gaps) = (LossTracker::default(), Vec::new());
+        t.sample(10, &mut gaps);
+        t.loss();
+        t.loss();
+        t.sample(50, &mut gaps);
+        t.sample(60, &mut gaps);
+        t.finish(&mut gaps);
+        assert_eq!(gaps, vec![(10, 50)]);
+        // A loss before any sample starts at 0; one after the last sample never ends.
+        let (mut t, mut gaps) = (LossTracker::default(), Vec::new());
+        t.loss();
+        t.sample(70, &mut gaps);
+        t.loss();
+        t.finish(&mut gaps);
+        assert_eq!(gaps, vec![(0, 70), (70, u64::MAX)]);
     }
 
     #[test]

@@ -17,12 +17,14 @@ pub fn render(r: &BenchResult) -> String {
         w.bs,
         w.buffer,
         w.share,
+        // No run (interrupted in setup): say so rather than "0 threads".
         r.runs
             .first()
             .or(r.sweep.first().and_then(|c| c.runs.first()))
-            .map_or(0, |run| run.threads.len())
-            .to_string()
-            + " threads",
+            .map_or("no measured run".to_string(), |run| format!(
+                "{} threads",
+                run.threads.len()
+            )),
         r.system.kernel.release
     );
     for run in &r.runs {
@@ -96,8 +98,8 @@ pub fn render(r: &BenchResult) -> String {
 fn render_scaling(s: &mut String, r: &BenchResult) {
     let point = |c: &crate::result::SweepCase| -> Option<(usize, f64)> {
         let n = c.params.get("threads")?.parse().ok()?;
-        let ops = c.runs.iter().map(|x| x.ops_per_sec).sum::<f64>() / c.runs.len().max(1) as f64;
-        Some((n, ops))
+        let ops: Vec<f64> = c.runs.iter().map(|x| x.ops_per_sec).collect();
+        Some((n, crate::stats::estimate(&ops)?.mean))
     };
     if r.sweep.is_empty() || !r.sweep.iter().all(|c| c.params.len() == 1) {
         return;
@@ -108,11 +110,9 @@ fn render_scaling(s: &mut String, r: &BenchResult) {
     };
     let _ = writeln!(s, "  scaling  threads  ops/s  efficiency");
     for (n, ops) in &points {
-        let _ = writeln!(
-            s,
-            "           {n:>7}  {ops:.0}  {:.2}",
-            ops / (*n as f64 * one)
-        );
+        let efficiency = crate::stats::scaling_efficiency(1.0, one, *n as f64, *ops)
+            .map_or("-".to_string(), |e| format!("{e:.2}"));
+        let _ = writeln!(s, "           {n:>7}  {ops:.0}  {efficiency}");
     }
 }
 
@@ -127,6 +127,16 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
         run.duration_ns as f64 / 1e9,
         run.ops
     );
+    if run.io_time_ns > 0 {
+        // The rates above are over the time in the I/O calls; say where the rest went.
+        let thread_ns = (run.duration_ns * run.threads.len().max(1) as u64) as f64;
+        let _ = writeln!(
+            s,
+            "    time     rates over the I/O's own time: the workers spent {:.1}% of the run in I/O calls, {:.1}% verifying",
+            run.io_time_ns as f64 / thread_ns * 100.0,
+            run.verify_time_ns as f64 / thread_ns * 100.0
+        );
+    }
     let _ = writeln!(
         s,
         "    latency  min {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
@@ -148,6 +158,21 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
         b.thp_coverage_after * 100.0,
         b.coverage_method
     );
+    if let Some(t) = &run.target {
+        let _ = writeln!(
+            s,
+            "    target   {} {}: I/O over {} of {}{}",
+            t.kind,
+            t.path,
+            human_bytes(t.region_bytes as f64),
+            human_bytes(t.size_bytes as f64),
+            if t.region_bytes < t.size_bytes {
+                " (a region narrower than the target: `size` narrowed it)"
+            } else {
+                ""
+            }
+        );
+    }
     if run.verify.enabled {
         let _ = writeln!(
             s,
@@ -182,10 +207,17 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
         if lc.available {
             let _ = writeln!(
                 s,
-                "    locks    {} contentions ({} paired, {} lost samples), {} total wait ({}); thpbench's own threads: {} paired, {} wait",
+                "    locks    {} contentions ({} paired, {} lost samples{}), {} total wait ({}); thpbench's own threads: {} paired, {} wait",
                 lc.events,
                 lc.paired,
                 lc.lost_samples,
+                match lc.totals_bound.as_deref() {
+                    Some(bound) => format!(
+                        ": the totals are a {bound} bound, {} pairs across a loss dropped",
+                        lc.dropped_near_loss
+                    ),
+                    None => String::new(),
+                },
                 human_ns(lc.total_wait_ns as f64),
                 lc.scope,
                 lc.run_paired,
@@ -284,9 +316,12 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
     for d in &run.disturbers {
         let _ = writeln!(
             s,
-            "    disturb  {}: {} actions, {} errors, p50 {} p99 {}{}",
+            "    disturb  {}: {} actions{}, {} errors, p50 {} p99 {}{}",
             d.name,
             d.actions,
+            d.confirmed
+                .map(|c| format!(" ({c} confirmed on the buffer)"))
+                .unwrap_or_default(),
             d.errors,
             human_ns(d.latency_ns.p50 as f64),
             human_ns(d.latency_ns.p99 as f64),
@@ -386,5 +421,19 @@ fn signed_ns(ns: f64) -> String {
         format!("-{}", human_ns(-ns))
     } else {
         human_ns(ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_run_interrupted_in_setup_is_not_zero_threads() {
+        let r = crate::result::BenchResult::new(
+            crate::system::probe::system_info(),
+            crate::workload::Workload::default(),
+        );
+        let text = super::render(&r);
+        assert!(text.contains("no measured run"), "{text}");
+        assert!(!text.contains("0 threads"), "{text}");
     }
 }

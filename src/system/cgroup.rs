@@ -1,8 +1,9 @@
 //! A memory cgroup made for the run, so that a limit can force reclaim of the buffers
 //! (a second road to swapping, besides MADV_PAGEOUT). cgroup v1 (memory controller at
-//! /sys/fs/cgroup/memory) and v2 (unified hierarchy) are both handled. The process is
-//! moved in before its buffers are allocated, so they are charged there, and moved
-//! back and the group removed on drop.
+//! /sys/fs/cgroup/memory) and v2 (unified hierarchy) are both handled. The group is made
+//! under the caller's own memory cgroup, so the caller's limits still hold; the process
+//! is moved in before its buffers are allocated, so they are charged there, and moved
+//! back to where it came from and the group removed on drop.
 
 use std::path::PathBuf;
 
@@ -48,6 +49,22 @@ impl MemKnobs {
 pub struct MemCgroup {
     pub knobs: MemKnobs,
     parent: PathBuf,
+    entry: Option<super::journal::Entry>,
+}
+
+/// This process's own memory cgroup under `root`, from /proc/self/cgroup: the line whose
+/// controllers include `memory` (v1), or the `0::` line (v2).
+pub fn own_cgroup(root: &std::path::Path, version: Version, proc_cgroup: &str) -> PathBuf {
+    let rel = proc_cgroup.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (id, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        let ours = match version {
+            Version::V1 => controllers.split(',').any(|c| c == "memory"),
+            Version::V2 => id == "0" && controllers.is_empty(),
+        };
+        ours.then(|| path.trim_start_matches('/').to_string())
+    });
+    root.join(rel.unwrap_or_default())
 }
 
 fn find() -> Option<(PathBuf, Version)> {
@@ -80,13 +97,25 @@ impl MemCgroup {
         if let Some(why) = unavailable_reason() {
             bail!("{why}");
         }
-        let (parent, version) = find().expect("checked above");
+        let (root, version) = find().expect("checked above");
+        let parent = own_cgroup(
+            &root,
+            version,
+            &std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+        );
         let path = parent.join(format!("thpbench-{}", std::process::id()));
-        std::fs::create_dir(&path)
-            .with_context(|| format!("creating memory cgroup {}", path.display()))?;
+        let entry = super::journal::record(super::journal::Change::Cgroup {
+            path: path.clone(),
+            parent: parent.clone(),
+        })?;
+        if let Err(e) = std::fs::create_dir(&path) {
+            entry.done();
+            return Err(e).with_context(|| format!("creating memory cgroup {}", path.display()));
+        }
         let cg = MemCgroup {
             knobs: MemKnobs { path, version },
             parent,
+            entry: Some(entry),
         };
         super::write_knob(
             cg.path().join("cgroup.procs"),
@@ -105,19 +134,29 @@ impl MemCgroup {
 impl Drop for MemCgroup {
     fn drop(&mut self) {
         let _ = self.knobs.set_limit(None);
-        if let Err(e) = super::write_knob(
+        match super::write_knob(
             self.parent.join("cgroup.procs"),
             &std::process::id().to_string(),
         ) {
-            crate::output::warn(&format!(
+            Ok(()) => crate::output::debug(&format!(
+                "moved back into memory cgroup {}",
+                self.parent.display()
+            )),
+            Err(e) => crate::output::warn(&format!(
                 "could not move thpbench out of {}: {e}",
                 self.path().display()
-            ));
+            )),
         }
         // The group empties once the move is done; rmdir then succeeds.
         for _ in 0..50 {
             match std::fs::remove_dir(self.path()) {
-                Ok(()) => return,
+                Ok(()) => {
+                    self.entry
+                        .take()
+                        .into_iter()
+                        .for_each(super::journal::Entry::done);
+                    return;
+                }
                 Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
             }
         }
@@ -125,5 +164,23 @@ impl Drop for MemCgroup {
             "could not remove {}; rmdir it by hand",
             self.path().display()
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_own_cgroup_is_read_from_proc_self_cgroup() {
+        let v1 = "12:pids:/user.slice\n5:memory:/user.slice/job\n0::/init.scope\n";
+        let root = std::path::Path::new("/sys/fs/cgroup/memory");
+        assert_eq!(
+            own_cgroup(root, Version::V1, v1),
+            root.join("user.slice/job")
+        );
+        let v2 = std::path::Path::new("/sys/fs/cgroup");
+        assert_eq!(own_cgroup(v2, Version::V2, v1), v2.join("init.scope"));
+        assert_eq!(own_cgroup(root, Version::V1, "5:memory:/\n"), root);
     }
 }

@@ -2,10 +2,13 @@
 //! old state back when dropped, so an error, a panic unwinding or Ctrl-C (which stops the
 //! run and unwinds normally) leaves the machine as it was found.
 
+pub mod blockdev;
 pub mod cgroup;
 pub mod cpu;
+pub mod journal;
 pub mod mounts;
 pub mod pagemap;
+pub mod preflight;
 pub mod probe;
 pub mod swap;
 pub mod thp;
@@ -64,6 +67,7 @@ pub fn has_cap_sys_admin() -> bool {
 pub struct KnobGuard {
     path: PathBuf,
     old: String,
+    entry: Option<journal::Entry>,
 }
 
 impl KnobGuard {
@@ -74,25 +78,40 @@ impl KnobGuard {
         if old == value {
             return Ok(None);
         }
-        write_knob(&path, value).with_context(|| {
-            format!(
+        let entry = journal::record(journal::Change::Knob {
+            path: path.clone(),
+            old: old.clone(),
+        })?;
+        if let Err(e) = write_knob(&path, value) {
+            entry.done();
+            return Err(anyhow::Error::new(e).context(format!(
                 "writing `{value}` to {} (needs root; the old value `{old}` is kept)",
                 path.display()
-            )
-        })?;
-        crate::output::debug(&format!("set {} = {value} (was {old})", path.display()));
-        Ok(Some(KnobGuard { path, old }))
+            )));
+        }
+        let guard = KnobGuard {
+            path,
+            old,
+            entry: Some(entry),
+        };
+        crate::output::debug(&format!(
+            "set {} = {value} (was {})",
+            guard.path.display(),
+            guard.old
+        ));
+        Ok(Some(guard))
     }
 }
 
 impl Drop for KnobGuard {
     fn drop(&mut self) {
-        if let Err(e) = write_knob(&self.path, &self.old) {
-            crate::output::warn(&format!(
-                "could not restore {} to `{}`: {e}; restore it by hand",
+        match write_knob(&self.path, &self.old) {
+            Ok(()) => self.entry.take().into_iter().for_each(journal::Entry::done),
+            Err(e) => crate::output::warn(&format!(
+                "could not restore {} to `{}`: {e}; `thpbench cleanup` retries once this run is gone",
                 self.path.display(),
                 self.old
-            ));
+            )),
         }
     }
 }

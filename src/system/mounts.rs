@@ -21,6 +21,7 @@ pub fn is_mounted(path: &str) -> bool {
 pub struct MountGuard {
     path: String,
     mounted_by_us: bool,
+    entry: Option<super::journal::Entry>,
 }
 
 impl MountGuard {
@@ -29,21 +30,27 @@ impl MountGuard {
             return Ok(MountGuard {
                 path: path.into(),
                 mounted_by_us: false,
+                entry: None,
             });
         }
-        nix::mount::mount(
+        let entry = super::journal::record(super::journal::Change::Mount { path: path.into() })?;
+        if let Err(e) = nix::mount::mount(
             Some(fstype),
             Path::new(path),
             Some(fstype),
             nix::mount::MsFlags::empty(),
             None::<&str>,
-        )
-        .with_context(|| format!("mounting {fstype} on {path} (needs root)"))?;
-        crate::output::debug(&format!("mounted {fstype} on {path}"));
-        Ok(MountGuard {
+        ) {
+            entry.done();
+            return Err(e).with_context(|| format!("mounting {fstype} on {path} (needs root)"));
+        }
+        let guard = MountGuard {
             path: path.into(),
             mounted_by_us: true,
-        })
+            entry: Some(entry),
+        };
+        crate::output::debug(&format!("mounted {fstype} on {path}"));
+        Ok(guard)
     }
 
     pub fn path(&self) -> &str {
@@ -54,10 +61,13 @@ impl MountGuard {
 impl Drop for MountGuard {
     fn drop(&mut self) {
         if self.mounted_by_us {
-            if let Err(e) =
-                nix::mount::umount2(Path::new(&self.path), nix::mount::MntFlags::MNT_DETACH)
-            {
-                crate::output::warn(&format!("could not unmount {}: {e}", self.path));
+            match nix::mount::umount2(Path::new(&self.path), nix::mount::MntFlags::MNT_DETACH) {
+                Ok(()) => self
+                    .entry
+                    .take()
+                    .into_iter()
+                    .for_each(super::journal::Entry::done),
+                Err(e) => crate::output::warn(&format!("could not unmount {}: {e}", self.path)),
             }
         }
     }

@@ -120,15 +120,16 @@ pub const MADV_COLLAPSE: libc::c_int = 25;
 pub fn check_o_direct(dir: &Path) -> Result<String, String> {
     let fs = filesystem_type(dir).unwrap_or_else(|| "unknown".into());
     let path = dir.join(format!(".thpbench-probe-{}", std::process::id()));
-    let _cleanup = swap::RemoveFile(path.clone());
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(&path);
-    let f = match f {
-        Ok(f) => f,
+    let made = swap::RemoveFile::create(&path, |p| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(p)
+    });
+    let (_cleanup, f) = match made {
+        Ok(made) => made,
         Err(e) => {
             return Err(format!(
                 "open with O_DIRECT on {fs} failed: {}",
@@ -480,6 +481,7 @@ pub fn probe(target_dir: &Path) -> Vec<ProbeRow> {
                 .join("; ")
         ),
     ));
+    rows.push(super::journal::probe_row());
     rows
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use super::journal::{self, Change, Entry};
 use super::zram::ZramDevice;
 use crate::units::parse_size;
 
@@ -65,6 +66,12 @@ pub fn active_swaps() -> Vec<ActiveSwap> {
         .collect()
 }
 
+/// Whether zswap takes swapped-out pages (/sys/module/zswap/parameters/enabled is `Y`):
+/// then they are counted in zswpout/zswpin, not pswpout/pswpin.
+pub fn zswap_enabled() -> bool {
+    super::read_trimmed("/sys/module/zswap/parameters/enabled").is_ok_and(|v| v == "Y")
+}
+
 /// Swap enabled by thpbench; swapoff and removal of what backs it on drop. Field order
 /// matters: `enabled` (swapoff) drops before the device or file is removed.
 #[derive(Debug)]
@@ -76,32 +83,62 @@ pub struct SwapGuard {
 }
 
 #[derive(Debug)]
-struct SwapOn(PathBuf);
+struct SwapOn(PathBuf, Option<Entry>);
+
+/// swapoff(2).
+pub fn swap_off(path: &Path) -> std::io::Result<()> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: c is a valid NUL-terminated path.
+    if unsafe { libc::swapoff(c.as_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
 
 impl Drop for SwapOn {
     fn drop(&mut self) {
-        let c = CString::new(self.0.as_os_str().as_encoded_bytes()).expect("path has no NUL");
-        // SAFETY: c is a valid NUL-terminated path.
-        if unsafe { libc::swapoff(c.as_ptr()) } != 0 {
-            crate::output::warn(&format!(
-                "swapoff {} failed: {}; run swapoff {} by hand",
+        match swap_off(&self.0) {
+            Ok(()) => self.1.take().into_iter().for_each(Entry::done),
+            Err(e) => crate::output::warn(&format!(
+                "swapoff {} failed: {e}; run swapoff {} by hand",
                 self.0.display(),
-                std::io::Error::last_os_error(),
                 self.0.display()
-            ));
+            )),
         }
     }
 }
 
+/// A file thpbench made (journaled before it was made); removed on drop.
 #[derive(Debug)]
-pub struct RemoveFile(pub PathBuf);
+pub struct RemoveFile(PathBuf, Option<Entry>);
+
+impl RemoveFile {
+    /// Creates `path` with `create` (which must make a new file), journaled first.
+    pub fn create<T>(
+        path: &Path,
+        create: impl FnOnce(&Path) -> std::io::Result<T>,
+    ) -> std::io::Result<(RemoveFile, T)> {
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let entry = journal::record(Change::File { path: abs.clone() })
+            .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+        match create(path) {
+            Ok(t) => Ok((RemoveFile(abs, Some(entry)), t)),
+            Err(e) => {
+                // Nothing was made: the path may be someone else's file.
+                entry.done();
+                Err(e)
+            }
+        }
+    }
+}
 
 impl Drop for RemoveFile {
     fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_file(&self.0) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                crate::output::warn(&format!("could not remove {}: {e}", self.0.display()));
+        match std::fs::remove_file(&self.0) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                crate::output::warn(&format!("could not remove {}: {e}", self.0.display()))
             }
+            _ => self.1.take().into_iter().for_each(Entry::done),
         }
     }
 }
@@ -154,15 +191,17 @@ impl SwapGuard {
                         "a swap file needs root (swapon); run as root or use swap = \"existing\""
                     );
                 }
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(path)
-                    .with_context(|| format!("creating swap file {}", path.display()))?;
+                let (remove, f) = RemoveFile::create(path, |p| {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(p)
+                })
+                .with_context(|| format!("creating swap file {}", path.display()))?;
                 let mut guard = SwapGuard {
                     enabled: None,
                     zram: None,
-                    file: Some(RemoveFile(path.clone())),
+                    file: Some(remove),
                     description: format!(
                         "file {} ({})",
                         path.display(),
@@ -218,17 +257,22 @@ fn swapon(path: &Path) -> Result<SwapOn> {
     const SWAP_FLAG_PREFER: libc::c_int = 0x8000;
     const SWAP_FLAG_PRIO_MASK: libc::c_int = 0x7fff;
     let flags = SWAP_FLAG_PREFER | (32767 & SWAP_FLAG_PRIO_MASK);
+    let entry = journal::record(Change::Swap {
+        path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+    })?;
     // SAFETY: c is a valid NUL-terminated path.
     if unsafe { libc::swapon(c.as_ptr(), flags) } != 0 {
         let e = std::io::Error::last_os_error();
+        entry.done();
         bail!(
             "swapon {} failed: {}",
             path.display(),
             super::errno_text(&e)
         );
     }
+    let on = SwapOn(path.to_path_buf(), Some(entry));
     crate::output::debug(&format!("swapon {}", path.display()));
-    Ok(SwapOn(path.to_path_buf()))
+    Ok(on)
 }
 
 #[cfg(test)]

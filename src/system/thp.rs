@@ -90,19 +90,33 @@ pub fn pmd_thp_usable() -> Result<(), String> {
 /// Makes MADV_HUGEPAGE regions get folios of exactly `size` bytes: the size's own knob
 /// to `madvise` (unless already always/madvise) and every larger size to `never`, since
 /// the kernel tries the largest allowed order first. Needs root; returns the guards.
-pub fn configure_mthp(size: u64) -> Result<Vec<KnobGuard>> {
+/// Whether `mthp:SIZE` can be used here: a size below the PMD size (the PMD size itself
+/// is `buffer = "thp"`) with a per-size knob. Checked before anything is measured.
+pub fn check_mthp_size(size: u64) -> Result<()> {
     let kb = size / 1024;
-    let sizes = mthp_sizes_kb();
-    if !sizes.contains(&kb) {
+    let pmd_kb = pmd_size() / 1024;
+    let usable: Vec<u64> = mthp_sizes_kb()
+        .into_iter()
+        .filter(|&s| s < pmd_kb)
+        .collect();
+    if !usable.contains(&kb) {
         bail!(
-            "this kernel offers no {kb} kB mTHP size (it has: {}); pick one of those",
-            sizes
+            "buffer = mthp:{kb}K: this kernel offers no {kb} kB mTHP size for anonymous memory (it has: {}; the PMD size {}K is buffer = \"thp\"); pick one of those",
+            usable
                 .iter()
                 .map(|s| format!("{s}K"))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            pmd_kb
         );
     }
+    Ok(())
+}
+
+pub fn configure_mthp(size: u64) -> Result<Vec<KnobGuard>> {
+    check_mthp_size(size)?;
+    let kb = size / 1024;
+    let sizes = mthp_sizes_kb();
     let mut guards = Vec::new();
     let knob = |kb: u64| format!("{THP_SYSFS}/hugepages-{kb}kB/enabled");
     let global = read_selected(format!("{THP_SYSFS}/enabled")).unwrap_or_default();

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 /// Counters kept in results: everything about THP, swap, compaction and faults.
 pub fn is_tracked(name: &str) -> bool {
-    ["thp_", "pswp", "swp", "compact_", MTHP_PREFIX]
+    ["thp_", "pswp", "swp", "zswp", "compact_", MTHP_PREFIX]
         .iter()
         .any(|p| name.starts_with(p))
         || name == "pgfault"

@@ -13,6 +13,7 @@ pub const ZRAM_CONTROL: &str = "/sys/class/zram-control";
 pub struct ZramDevice {
     pub id: u32,
     pub size: u64,
+    entry: Option<super::journal::Entry>,
 }
 
 impl ZramDevice {
@@ -23,12 +24,26 @@ impl ZramDevice {
         if !std::path::Path::new(ZRAM_CONTROL).exists() {
             bail!("{ZRAM_CONTROL} does not exist: load the zram module (modprobe zram) or use a file target");
         }
-        let id: u32 = super::read_trimmed(format!("{ZRAM_CONTROL}/hot_add"))
-            .context("creating a zram device (reading hot_add)")?
-            .parse()
-            .context("hot_add returned no device number")?;
+        let mut entry = super::journal::record(super::journal::Change::Zram { id: None })?;
+        let id: u32 = match super::read_trimmed(format!("{ZRAM_CONTROL}/hot_add"))
+            .context("creating a zram device (reading hot_add)")
+            .and_then(|s| s.parse().context("hot_add returned no device number"))
+        {
+            Ok(id) => id,
+            Err(e) => {
+                entry.done();
+                return Err(e);
+            }
+        };
         // From here on the guard owns the device, so any error below removes it again.
-        let dev = ZramDevice { id, size };
+        let dev = ZramDevice {
+            id,
+            size,
+            entry: None,
+        };
+        entry.update(super::journal::Change::Zram { id: Some(id) })?;
+        let mut dev = dev;
+        dev.entry = Some(entry);
         super::write_knob(format!("/sys/block/zram{id}/disksize"), &size.to_string())
             .with_context(|| format!("setting the size of zram{id} to {size} bytes"))?;
         let node = dev.path();
@@ -51,31 +66,32 @@ impl ZramDevice {
     }
 }
 
+/// Resets zram`id` (freeing its memory) and hot-removes it.
+pub fn reset_and_remove(id: u32) -> std::io::Result<()> {
+    let reset = format!("/sys/block/zram{id}/reset");
+    // reset answers EBUSY while something still holds the device open (a closing file
+    // descriptor, swapoff finishing): try for a while before giving up.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match super::write_knob(&reset, "1") {
+            Ok(()) => break,
+            Err(e) if Instant::now() < deadline && e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    super::write_knob(format!("{ZRAM_CONTROL}/hot_remove"), &id.to_string())
+}
+
 impl Drop for ZramDevice {
     fn drop(&mut self) {
-        let reset = format!("/sys/block/zram{}/reset", self.id);
-        // reset answers EBUSY while something still holds the device open (a closing
-        // file descriptor, swapoff finishing): try for a while before giving up.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match super::write_knob(&reset, "1") {
-                Ok(()) => break,
-                Err(e) if Instant::now() < deadline && e.raw_os_error() == Some(libc::EBUSY) => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                Err(e) => {
-                    crate::output::warn(&format!("could not reset zram{}: {e}", self.id));
-                    break;
-                }
-            }
-        }
-        if let Err(e) =
-            super::write_knob(format!("{ZRAM_CONTROL}/hot_remove"), &self.id.to_string())
-        {
-            crate::output::warn(&format!(
-                "could not remove zram{}: {e}; remove it with: echo {} > {ZRAM_CONTROL}/hot_remove",
-                self.id, self.id
-            ));
+        match reset_and_remove(self.id) {
+            Ok(()) => self.entry.take().into_iter().for_each(super::journal::Entry::done),
+            Err(e) => crate::output::warn(&format!(
+                "could not reset and remove zram{}: {e}; remove it with: echo 1 > /sys/block/zram{}/reset; echo {} > {ZRAM_CONTROL}/hot_remove",
+                self.id, self.id, self.id
+            )),
         }
     }
 }

@@ -4,7 +4,8 @@
 
 use std::fmt::Write;
 
-use crate::compare::{Cell, Comparison, Unit, Verdict, ALPHA, MAIN_SECTION};
+use crate::compare::{Cell, Comparison, Unit, Verdict, MAIN_SECTION};
+use crate::stats::ALPHA;
 
 /// A table of text cells; column 0 is left-aligned, the others right-aligned.
 struct Grid {
@@ -90,6 +91,11 @@ fn number(unit: Unit, v: f64) -> String {
 
 /// `mean ± ci95`, or the mean alone for one run.
 fn value_text(unit: Unit, cell: &Cell) -> String {
+    if let Some(c) = cell.integrity {
+        // Pass/fail shows in every column, the baseline's too.
+        let mark = if c.bad > 0 { "FAIL" } else { "pass" };
+        return format!("{mark}: {} of {} {}", c.bad, c.of, c.what);
+    }
     let e = &cell.estimate;
     match e.ci95 {
         Some(ci) => format!("{} ± {}", number(unit, e.mean), number(unit, ci)),
@@ -113,6 +119,8 @@ fn change_text(cell: &Cell, threshold: Option<f64>) -> String {
         Verdict::Untested => format!("{pct} (n<2)"),
         Verdict::NotEvidence => format!("{pct} (not evidence)"),
         Verdict::NoBaseline => "(no baseline)".into(),
+        Verdict::Pass => "pass".into(),
+        Verdict::Fail => "FAIL: lost data".into(),
     }
 }
 
@@ -212,7 +220,8 @@ fn legend(cmp: &Comparison) -> String {
         "Each value: mean ± 95% confidence interval (Student's t) over the runs; no ± with one run. \
          change: against the baseline, Welch's t-test, two-sided: better/worse = significant at p < {ALPHA}, \
          noise = inside the noise (p ≥ {ALPHA}), changed = significant for a counter that has no good direction, \
-         (n<2) = too few runs to test."
+         (n<2) = too few runs to test, or no spread on either side with different means (nothing to judge the noise by); \
+         integrity rows (lost data) are pass/FAIL, never a test."
     );
     if let Some(pct) = cmp.fail_on_regression_pct {
         let _ = write!(
@@ -357,8 +366,8 @@ pub fn render_markdown(cmp: &Comparison) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::tests::synthetic;
     use crate::compare::{compare, CompareOptions, Input};
+    use crate::test_support::synthetic;
     use std::path::PathBuf;
 
     fn two() -> Comparison {

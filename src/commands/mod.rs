@@ -1,0 +1,10 @@
+//! One file per subcommand: each turns its clap arguments into domain types, calls the
+//! core, prints what the user asked for and says which exit code the outcome means.
+
+pub mod cleanup;
+pub mod compare;
+pub mod export;
+pub mod plot;
+pub mod probe;
+pub mod run;
+pub mod show;

@@ -1,0 +1,527 @@
+//! Statistics across results: `thpbench compare`.
+//!
+//! Results are grouped into columns by kernel build (`uname -r` and `uname -v`), workload
+//! name and resolved workload parameters, and whether they count as evidence. The runs of
+//! all files in a group are pooled as repeats. For every metric present the table gives
+//! the mean with a 95% confidence interval (Student's t) over the repeats, and for every
+//! column but the baseline the change in % and Welch's two-sided t-test: a change with
+//! p < 0.05 is called better or worse (by the metric's direction), anything else noise.
+//!
+//! Results that are invalid or interrupted are shown in their own columns but never
+//! counted as evidence: their cells carry no verdict and they never fail a regression gate.
+//!
+//! Rendering lives in `report::compare`; this module only computes.
+
+mod grouping;
+mod metrics;
+mod scaling;
+mod section;
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+pub use grouping::{
+    workload_params, Exclusion, Group, Input, ParamDifference, IGNORED_WORKLOAD_KEYS, MAIN_SECTION,
+    UNDISTURBED_SECTION,
+};
+pub use metrics::{run_metrics, Category, Direction, MetricDef, Unit};
+pub use scaling::{Scaling, ScalingPoint};
+pub use section::{Cell, Row, Section, Verdict};
+
+use grouping::{group_inputs, label_groups, param_differences};
+use scaling::thread_scaling;
+use section::build_section;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Regression {
+    pub group: String,
+    pub section: String,
+    pub metric: String,
+    pub change_pct: f64,
+    pub p_value: f64,
+    /// An integrity row that failed: `n of N runs|children`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_data: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub groups: Vec<Group>,
+    pub baseline: usize,
+    /// Workload parameters that differ (only possible with `--force`).
+    pub differences: Vec<ParamDifference>,
+    pub sections: Vec<Section>,
+    pub scaling: Vec<Scaling>,
+    pub fail_on_regression_pct: Option<f64>,
+    pub regressions: Vec<Regression>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CompareOptions {
+    /// A result file or a kernel release; default: the first result's group.
+    pub baseline: Option<String>,
+    pub force: bool,
+    pub fail_on_regression_pct: Option<f64>,
+}
+
+/// Groups the inputs, picks the baseline and judges every metric of every section.
+pub fn compare(inputs: &[Input], opts: &CompareOptions) -> Result<Comparison> {
+    if inputs.is_empty() {
+        bail!("no results to compare: give at least one result file");
+    }
+    if let Some(pct) = opts.fail_on_regression_pct {
+        if !(pct.is_finite() && pct >= 0.0) {
+            bail!("--fail-on-regression {pct}: expected a percentage of 0 or more, e.g. 5");
+        }
+    }
+    for input in inputs {
+        if input.result.runs.is_empty() && input.result.sweep.is_empty() {
+            bail!(
+                "{} holds no runs and no sweep cases: nothing to compare",
+                input.path.display()
+            );
+        }
+    }
+    let mut groups = group_inputs(inputs);
+    let baseline = find_baseline(&groups, inputs, opts.baseline.as_deref())?;
+    let differences = param_differences(&groups, baseline);
+    if !differences.is_empty() && !opts.force {
+        let mut msg = String::from(
+            "the results ran different workloads; these resolved parameters differ:\n",
+        );
+        for d in &differences {
+            msg.push_str(&format!("  {}:", d.parameter));
+            for (files, value) in &d.values {
+                msg.push_str(&format!(" {value} ({files});"));
+            }
+            msg.pop();
+            msg.push('\n');
+        }
+        msg.push_str("compare results of the same workload, or pass --force to compare anyway (the table then names the differing parameters)");
+        bail!(msg);
+    }
+    label_groups(&mut groups, baseline);
+    let mut notes = Vec::new();
+    if groups
+        .iter()
+        .any(|g| g.thp_setting != groups[baseline].thp_setting)
+    {
+        let settings: Vec<String> = groups
+            .iter()
+            .map(|g| format!("{}: {}", g.label, g.thp_setting))
+            .collect();
+        notes.push(format!(
+            "THP settings differ between the groups ({})",
+            settings.join("; ")
+        ));
+    }
+    if !groups[baseline].evidence {
+        notes.push(format!(
+            "the baseline {} is not evidence: no changes are judged",
+            groups[baseline].label
+        ));
+    }
+
+    let mut section_names: Vec<String> = Vec::new();
+    for g in &groups {
+        for (name, _) in &g.sections {
+            if !section_names.contains(name) {
+                section_names.push(name.clone());
+            }
+        }
+    }
+    let mut sections = Vec::new();
+    let mut regressions = Vec::new();
+    for name in &section_names {
+        let section = build_section(name, &groups, baseline, opts.fail_on_regression_pct);
+        for row in &section.rows {
+            for (gi, cell) in row.cells.iter().enumerate() {
+                if let Some(c) = cell.as_ref().filter(|c| c.beyond_threshold) {
+                    regressions.push(Regression {
+                        group: groups[gi].label.clone(),
+                        section: name.clone(),
+                        metric: row.metric.label.clone(),
+                        change_pct: c.change_pct.unwrap_or(0.0),
+                        p_value: c.test.map_or(0.0, |t| t.p_value),
+                        lost_data: c
+                            .integrity
+                            .map(|i| format!("{} of {} {}", i.bad, i.of, i.what)),
+                    });
+                }
+            }
+        }
+        sections.push(section);
+    }
+    let scaling = (0..groups.len())
+        .filter_map(|gi| thread_scaling(gi, &groups[gi], inputs))
+        .collect();
+    Ok(Comparison {
+        groups,
+        baseline,
+        differences,
+        sections,
+        scaling,
+        fail_on_regression_pct: opts.fail_on_regression_pct,
+        regressions,
+        notes,
+    })
+}
+
+fn find_baseline(groups: &[Group], inputs: &[Input], wanted: Option<&str>) -> Result<usize> {
+    let Some(wanted) = wanted else {
+        return Ok(0);
+    };
+    let as_path = Path::new(wanted);
+    if as_path.exists() {
+        let canonical = as_path.canonicalize().ok();
+        for input in inputs {
+            if input.path.canonicalize().ok() == canonical {
+                let file = input.path.display().to_string();
+                if let Some(i) = groups.iter().position(|g| g.files.contains(&file)) {
+                    return Ok(i);
+                }
+            }
+        }
+        bail!(
+            "--baseline {wanted}: that file is not among the results being compared; list it as a RESULT too"
+        );
+    }
+    if let Some(i) = groups.iter().position(|g| g.kernel_release == wanted) {
+        return Ok(i);
+    }
+    let mut releases: Vec<&str> = groups.iter().map(|g| g.kernel_release.as_str()).collect();
+    releases.dedup();
+    bail!(
+        "--baseline {wanted}: no such result file and no result from kernel release `{wanted}`; the results are from: {}",
+        releases.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::result::{BenchResult, SweepCase};
+    use crate::test_support::{synthetic, synthetic_run};
+
+    fn inputs(results: Vec<BenchResult>) -> Vec<Input> {
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, result)| Input {
+                path: PathBuf::from(format!("r{i}.json")),
+                result,
+            })
+            .collect()
+    }
+
+    fn row<'a>(c: &'a Comparison, key: &str) -> &'a Row {
+        c.sections[0]
+            .rows
+            .iter()
+            .find(|r| r.metric.key == key)
+            .unwrap_or_else(|| panic!("no row {key}"))
+    }
+
+    #[test]
+    fn known_difference_is_significant_and_zero_difference_is_noise() {
+        let a = synthetic("6.1.0", &[100.0, 101.0, 99.0, 100.0, 102.0]);
+        let b = synthetic("6.12.0", &[120.0, 119.0, 121.0, 122.0, 118.0]);
+        let same = synthetic("6.13.0", &[101.0, 100.0, 102.0, 99.0, 100.0]);
+        let c = compare(&inputs(vec![a, b, same]), &CompareOptions::default()).unwrap();
+        let ops = row(&c, "ops_per_sec");
+        let faster = ops.cells[1].as_ref().unwrap();
+        assert_eq!(faster.verdict, Verdict::Better);
+        assert!((faster.change_pct.unwrap() - 19.5219).abs() < 1e-3);
+        let unchanged = ops.cells[2].as_ref().unwrap();
+        assert_eq!(unchanged.verdict, Verdict::Noise);
+        assert!((unchanged.test.unwrap().p_value - 1.0).abs() < 1e-9);
+        // Latency went down with more ops/s: better too, by direction.
+        let p99 = row(&c, "latency_ns.p99");
+        assert_eq!(p99.cells[1].as_ref().unwrap().verdict, Verdict::Better);
+        assert_eq!(p99.cells[0].as_ref().unwrap().verdict, Verdict::Baseline);
+    }
+
+    /// Lost data is pass/fail, never a t-test: [0, 0] against [5, 7] mismatches fails
+    /// (Welch called it noise), forked children count as n of N, and any failure, even
+    /// in an invalid result, trips --fail-on-regression.
+    #[test]
+    fn integrity_rows_are_pass_or_fail_and_lost_data_always_fails_the_gate() {
+        use crate::result::DisturberReport;
+        let with = |release: &str, mismatches: [u64; 2], saw: [u64; 2]| {
+            let mut r = synthetic(release, &[100.0, 101.0]);
+            for (i, run) in r.runs.iter_mut().enumerate() {
+                run.verify.enabled = true;
+                run.verify.mismatches = mismatches[i];
+                run.disturbers.push(DisturberReport {
+                    name: "fork".into(),
+                    extra: [
+                        ("children".to_string(), 50),
+                        ("child_saw_parent_data".to_string(), saw[i]),
+                    ]
+                    .into(),
+                    ..Default::default()
+                });
+            }
+            r
+        };
+        let clean = with("6.18.0", [0, 0], [0, 0]);
+        let mut lost = with("6.1.0", [5, 7], [0, 3]);
+        lost.valid = false;
+        let opts = CompareOptions {
+            fail_on_regression_pct: Some(50.0),
+            ..Default::default()
+        };
+        let c = compare(&inputs(vec![clean, lost]), &opts).unwrap();
+        let mism = row(&c, "verify.mismatches");
+        assert_eq!(mism.cells[0].as_ref().unwrap().verdict, Verdict::Pass);
+        let bad = mism.cells[1].as_ref().unwrap();
+        assert_eq!((bad.verdict, bad.test), (Verdict::Fail, None));
+        let children = row(&c, crate::compare::metrics::FORK_CHILDREN_SAW_CHANGE);
+        let bad = children.cells[1].as_ref().unwrap().integrity.unwrap();
+        assert_eq!((bad.bad, bad.of, bad.what), (3, 100, "children"));
+        let lost: Vec<_> = c
+            .regressions
+            .iter()
+            .filter_map(|r| r.lost_data.clone())
+            .collect();
+        assert_eq!(
+            lost,
+            vec!["3 of 100 children".to_string(), "2 of 2 runs".to_string()]
+        );
+        // The baseline is judged too: a baseline that lost data fails the gate.
+        let c = compare(
+            &inputs(vec![
+                with("6.1.0", [0, 1], [0, 0]),
+                with("6.18.0", [0, 0], [0, 0]),
+            ]),
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(c.regressions.len(), 1, "{:?}", c.regressions);
+    }
+
+    #[test]
+    fn slower_kernel_is_a_regression_beyond_threshold_only_when_large() {
+        let a = synthetic("6.12.0", &[120.0, 119.0, 121.0, 122.0, 118.0]);
+        let b = synthetic("6.1.0", &[100.0, 101.0, 99.0, 100.0, 102.0]);
+        let opts = |pct| CompareOptions {
+            fail_on_regression_pct: Some(pct),
+            ..Default::default()
+        };
+        let c = compare(&inputs(vec![a.clone(), b.clone()]), &opts(5.0)).unwrap();
+        assert_eq!(
+            row(&c, "ops_per_sec").cells[1].as_ref().unwrap().verdict,
+            Verdict::Worse
+        );
+        assert!(
+            c.regressions.iter().any(|r| r.metric == "ops/s"),
+            "{:?}",
+            c.regressions
+        );
+        // -16.3% is not beyond 50%.
+        let c = compare(&inputs(vec![a, b]), &opts(50.0)).unwrap();
+        assert!(
+            !c.regressions.iter().any(|r| r.metric == "ops/s"),
+            "{:?}",
+            c.regressions
+        );
+    }
+
+    #[test]
+    fn different_workloads_are_refused_naming_the_parameters() {
+        let a = synthetic("6.1.0", &[100.0, 101.0]);
+        let mut b = synthetic("6.1.0", &[100.0, 101.0]);
+        b.workload.buffer = crate::workload::Backing::Base;
+        b.workload.bs = crate::units::Size(1 << 20);
+        b.workload.seed = 1; // ignored: only the verify pattern
+        let err = compare(
+            &inputs(vec![a.clone(), b.clone()]),
+            &CompareOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("buffer: thp (r0.json); 4k (r1.json)"), "{err}");
+        assert!(
+            err.contains("bs: 4096 (r0.json); 1048576 (r1.json)"),
+            "{err}"
+        );
+        assert!(!err.contains("seed"), "{err}");
+        assert!(err.contains("--force"), "{err}");
+        let forced = compare(
+            &inputs(vec![a, b]),
+            &CompareOptions {
+                force: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(forced.differences.len(), 2);
+        // Same kernel and name: the labels say what differs.
+        assert!(
+            forced.groups[1].label.contains("buffer=4k"),
+            "{:?}",
+            forced.groups[1].label
+        );
+    }
+
+    #[test]
+    fn invalid_and_interrupted_results_are_shown_but_not_evidence() {
+        let a = synthetic("6.1.0", &[100.0, 101.0, 99.0]);
+        let mut b = synthetic("6.1.0", &[50.0, 51.0, 49.0]);
+        b.valid = false;
+        b.invalid_reasons = vec!["buffer 40% THP-backed, asked 100%".into()];
+        let mut c_ = synthetic("6.1.0", &[100.0, 102.0, 101.0]);
+        c_.runs[2].interrupted = true;
+        let c = compare(
+            &inputs(vec![a, b, c_]),
+            &CompareOptions {
+                fail_on_regression_pct: Some(1.0),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            c.groups.len(),
+            2,
+            "the interrupted run's file groups with r0"
+        );
+        assert!(!c.groups[1].evidence);
+        assert!(c.groups[1].excluded[0].reason.contains("40% THP-backed"));
+        assert!(c.groups[1].label.contains("not evidence"));
+        let cell = row(&c, "ops_per_sec").cells[1].clone().unwrap();
+        assert_eq!(cell.verdict, Verdict::NotEvidence);
+        assert!(c.regressions.is_empty(), "{:?}", c.regressions);
+        // The interrupted run was dropped from the pooled group: 3 + 2 runs.
+        assert_eq!(c.groups[0].runs_counted, 5);
+        assert_eq!(c.groups[0].excluded[0].run, Some(2));
+    }
+
+    #[test]
+    fn sweeps_compare_case_by_case_and_report_scaling() {
+        let mut a = synthetic("6.1.0", &[]);
+        let mut b = synthetic("6.12.0", &[]);
+        for (r, per_thread) in [(&mut a, 100.0), (&mut b, 120.0)] {
+            for threads in [1usize, 2, 4] {
+                // Scales at 90% per doubling.
+                let eff = 0.9f64.powi(threads.trailing_zeros() as i32);
+                let ops = per_thread * threads as f64 * eff;
+                r.sweep.push(SweepCase {
+                    label: format!("threads={threads}"),
+                    params: [("threads".to_string(), threads.to_string())].into(),
+                    runs: vec![
+                        synthetic_run(0, ops - 1.0),
+                        synthetic_run(1, ops),
+                        synthetic_run(2, ops + 1.0),
+                    ],
+                });
+            }
+        }
+        let c = compare(&inputs(vec![a, b]), &CompareOptions::default()).unwrap();
+        let names: Vec<&str> = c.sections.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["threads=1", "threads=2", "threads=4"]);
+        let ops4 = c.sections[2]
+            .rows
+            .iter()
+            .find(|r| r.metric.key == "ops_per_sec")
+            .unwrap();
+        assert_eq!(ops4.cells[1].as_ref().unwrap().verdict, Verdict::Better);
+        assert_eq!(c.scaling.len(), 2);
+        let eff: Vec<f64> = c.scaling[0]
+            .points
+            .iter()
+            .map(|p| p.efficiency.unwrap())
+            .collect();
+        assert!(
+            (eff[0] - 1.0).abs() < 1e-9
+                && (eff[1] - 0.9).abs() < 1e-9
+                && (eff[2] - 0.81).abs() < 1e-9,
+            "{eff:?}"
+        );
+    }
+
+    #[test]
+    fn an_mthp_counter_missing_from_a_run_counts_as_zero() {
+        // Results keep mthp_* counters only where they moved.
+        let mut a = synthetic("6.1.0", &[100.0, 101.0, 102.0]);
+        a.runs[0].vmstat_delta.insert("mthp_64kB_split".into(), 6);
+        let c = compare(&inputs(vec![a]), &CompareOptions::default()).unwrap();
+        let cell = row(&c, "vmstat_delta.mthp_64kB_split").cells[0]
+            .clone()
+            .unwrap();
+        assert_eq!(cell.values, vec![6.0, 0.0, 0.0]);
+        assert!((cell.estimate.mean - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn optional_figures_become_rows() {
+        let mut a = synthetic("6.1.0", &[100.0, 101.0]);
+        for run in &mut a.runs {
+            run.vmstat_delta.insert("thp_split_page".into(), 40);
+            run.vmstat_delta.insert("pgfault".into(), 0);
+            run.lock_contention = Some(serde_json::json!({
+                "available": true, "total_wait_ns": 5000, "run_total_wait_ns": 3000, "events": 3,
+                "by_caller": [{"caller": "folio_lock", "total_wait_ns": 4000}]
+            }));
+            run.perf =
+                Some(serde_json::json!({"cpu0": {"cycles": 1000}, "cpu1": {"cycles": 1000}}));
+            run.gup = Some(serde_json::json!({"ns_per_page": 12.5, "pages": 512}));
+        }
+        let c = compare(&inputs(vec![a]), &CompareOptions::default()).unwrap();
+        for key in [
+            "vmstat_delta.thp_split_page",
+            "lock_contention.total_wait_ns",
+            "lock_contention.run_total_wait_ns",
+            "lock_contention.by_caller.folio_lock",
+            "perf.cycles",
+            "gup.ns_per_page",
+            "gup.pages",
+        ] {
+            row(&c, key);
+        }
+        assert!(!c.sections[0]
+            .rows
+            .iter()
+            .any(|r| r.metric.key == "vmstat_delta.pgfault"));
+        // 2000 cycles over 100 and 101 ops.
+        let cycles = row(&c, "perf.cycles").cells[0]
+            .as_ref()
+            .unwrap()
+            .estimate
+            .mean;
+        assert!((cycles - (20.0 + 2000.0 / 101.0) / 2.0).abs() < 1e-9);
+        assert_eq!(
+            row(&c, "gup.ns_per_page").metric.direction,
+            Direction::LowerIsBetter
+        );
+    }
+
+    #[test]
+    fn baseline_by_release_and_unknown_release_is_explained() {
+        let a = synthetic("6.1.0", &[100.0, 101.0]);
+        let b = synthetic("6.12.0", &[100.0, 101.0]);
+        let c = compare(
+            &inputs(vec![a.clone(), b.clone()]),
+            &CompareOptions {
+                baseline: Some("6.12.0".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.baseline, 1);
+        let err = compare(
+            &inputs(vec![a, b]),
+            &CompareOptions {
+                baseline: Some("5.4".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("6.1.0, 6.12.0"), "{err}");
+    }
+}

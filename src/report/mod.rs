@@ -1,0 +1,3 @@
+//! Renderers only: they turn what the core computed into text, and never compute.
+
+pub mod compare;

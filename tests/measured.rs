@@ -1,0 +1,235 @@
+//! What the figures describe: the I/O's own rate (not the harness's), the worker count
+//! actually used, and the region of the target the I/O covered.
+
+mod common;
+
+use common::*;
+
+fn f64_of(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+#[test]
+fn ops_per_sec_is_the_ios_own_rate_with_verify_timed_beside_it() {
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    // Random writes with verify: each write is stamped before and read back and checked
+    // after, all outside the timed call.
+    let out = run(
+        &[
+            "run",
+            "--rw",
+            "randwrite",
+            "--bs",
+            "4k",
+            "--size",
+            "16M",
+            "--threads",
+            "2",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    let run = &r["runs"][0];
+    let threads = run["threads"].as_array().unwrap();
+    // Each worker's rate is 1 / its mean latency; the run's rate is their sum.
+    let from_latency: f64 = threads
+        .iter()
+        .map(|t| 1e9 / f64_of(&t["latency_ns"]["mean"]))
+        .sum();
+    let ops_per_sec = f64_of(&run["ops_per_sec"]);
+    assert!(
+        (ops_per_sec / from_latency - 1.0).abs() < 0.01,
+        "ops_per_sec {ops_per_sec} vs {from_latency} from the per-thread latencies"
+    );
+    let bytes_per_sec = f64_of(&run["bytes_per_sec"]);
+    assert!((bytes_per_sec / (ops_per_sec * 4096.0) - 1.0).abs() < 1e-9);
+    // The I/O time is the sum of the recorded latencies; verify's time is apart from it,
+    // and both fit in the workers' share of the wall time.
+    let duration = f64_of(&run["duration_ns"]);
+    for t in threads {
+        let io = f64_of(&t["io_time_ns"]);
+        let latencies = f64_of(&t["latency_ns"]["mean"]) * f64_of(&t["ops"]);
+        assert!((io / latencies - 1.0).abs() < 0.01, "{t}");
+        let verify = f64_of(&t["verify_time_ns"]);
+        assert!(verify > 0.0, "verify was on but took no time: {t}");
+        assert!(io + verify <= duration, "{t} in {duration} ns");
+    }
+    let io_sum: f64 = threads.iter().map(|t| f64_of(&t["io_time_ns"])).sum();
+    assert_eq!(f64_of(&run["io_time_ns"]), io_sum);
+    assert!(stdout(&out).contains("verifying"), "{}", stdout(&out));
+}
+
+#[test]
+fn threads_zero_is_stored_as_the_worker_count_used() {
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "run",
+            "--threads",
+            "0",
+            "--size",
+            "8M",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "0s",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    let used = r["runs"][0]["threads"].as_array().unwrap().len() as u64;
+    assert!(used > 0);
+    assert_eq!(
+        r["workload"]["threads"].as_u64(),
+        Some(used),
+        "{}",
+        r["workload"]
+    );
+}
+
+#[test]
+fn writes_without_verify_carry_pattern_data_not_zeros() {
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    // An existing file, overwritten on purpose (--force) and kept: what the writes put
+    // there stays to be looked at.
+    std::fs::write(dir.path().join("mine.dat"), vec![0u8; 1 << 20]).unwrap();
+    let out = run(
+        &[
+            "run",
+            "--target",
+            "mine.dat",
+            "--force",
+            "--no-verify",
+            "--rw",
+            "write",
+            "--bs",
+            "64k",
+            "--size",
+            "1M",
+            "--threads",
+            "1",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "0s",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    assert!(
+        r["runs"][0]["ops"].as_u64().unwrap() >= 16,
+        "every block written"
+    );
+    // A zero-filled buffer would write zeros, which zram stores without compressing:
+    // verify off would then measure different I/O from verify on.
+    let data = std::fs::read(dir.path().join("mine.dat")).unwrap();
+    let zero_blocks = data
+        .chunks(4096)
+        .filter(|b| b.iter().all(|&x| x == 0))
+        .count();
+    assert_eq!(zero_blocks, 0, "4 KiB blocks written as zeros");
+}
+
+fn target_of(r: &serde_json::Value) -> (String, u64, u64) {
+    let t = &r["runs"][0]["target"];
+    (
+        t["kind"].as_str().unwrap().to_string(),
+        t["size_bytes"].as_u64().unwrap(),
+        t["region_bytes"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn an_existing_file_is_used_whole_unless_size_narrows_it() {
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.dat"), vec![7u8; 8 << 20]).unwrap();
+    let read = |extra: &[&str], out: &str| {
+        let mut args = vec![
+            "run",
+            "--target",
+            "mine.dat",
+            "--no-verify",
+            "--duration",
+            "200ms",
+            "--warmup",
+            "0s",
+            "--threads",
+            "1",
+            "-o",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        let o = run(&args, dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        (load_json(&dir.path().join(out)), stdout(&o))
+    };
+    let (r, summary) = read(&[], "whole.json");
+    assert_eq!(
+        target_of(&r),
+        ("file (existing)".to_string(), 8 << 20, 8 << 20)
+    );
+    assert!(r["runs"][0]["target"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("mine.dat"));
+    assert!(!summary.contains("narrower"), "{summary}");
+    // An explicit size narrows the region, and the summary says so.
+    let (r, summary) = read(&["--size", "2M"], "narrow.json");
+    assert_eq!(
+        target_of(&r),
+        ("file (existing)".to_string(), 8 << 20, 2 << 20)
+    );
+    assert!(summary.contains("narrower than the target"), "{summary}");
+}
+
+#[test]
+fn a_block_device_is_used_whole_by_default() {
+    let Some(_l) = privileged("a_block_device_is_used_whole_by_default") else {
+        return;
+    };
+    // Larger than the 64 MiB that used to be the region on any device.
+    let dev = thpbench::system::zram::ZramDevice::create(128 << 20).unwrap();
+    let path = dev.path();
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        &[
+            "run",
+            "--target",
+            path.to_str().unwrap(),
+            "--no-verify",
+            "--duration",
+            "200ms",
+            "--warmup",
+            "0s",
+            "--threads",
+            "1",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = load_json(&dir.path().join("r.json"));
+    assert_eq!(
+        target_of(&r),
+        ("block device".to_string(), 128 << 20, 128 << 20)
+    );
+    drop(dev);
+}
