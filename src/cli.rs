@@ -261,6 +261,7 @@ pub struct PlotArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Engine {
     Dio,
+    Uring,
     Gup,
 }
 

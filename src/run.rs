@@ -545,10 +545,15 @@ impl Setup {
                         .map(|s| self.buffers.iovecs(i * plan.slots.len() + s))
                         .collect();
                     Box::new(
-                        crate::engine::uring::UringEngine::new(t.fd(), iov, w.fixed_buffers)
-                            .with_context(|| {
-                                format!("setting up io_uring for the worker on CPU {cpu}")
-                            })?,
+                        crate::engine::uring::UringEngine::new(
+                            t.fd(),
+                            iov,
+                            w.fixed_buffers,
+                            w.perf,
+                        )
+                        .with_context(|| {
+                            format!("setting up io_uring for the worker on CPU {cpu}")
+                        })?,
                     )
                 }
                 Some(t) => Box::new(DioEngine::new(t.fd())),

@@ -199,6 +199,7 @@ impl From<cli::Engine> for Engine {
     fn from(e: cli::Engine) -> Self {
         match e {
             cli::Engine::Dio => Engine::Dio,
+            cli::Engine::Uring => Engine::Uring,
             cli::Engine::Gup => Engine::Gup,
         }
     }

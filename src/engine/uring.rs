@@ -37,7 +37,14 @@ unsafe impl Send for UringEngine {}
 impl UringEngine {
     /// A ring of `slots.len()` entries on `fd` (registered as fixed file 0); with `fixed`,
     /// one registered buffer spanning every slot's segments.
-    pub fn new(fd: RawFd, slots: Vec<Vec<libc::iovec>>, fixed: bool) -> anyhow::Result<Self> {
+    /// `count_punts`: count submissions and io-wq punts with tracepoint counters on the
+    /// worker thread (they cost about a microsecond per I/O; off with `perf = false`).
+    pub fn new(
+        fd: RawFd,
+        slots: Vec<Vec<libc::iovec>>,
+        fixed: bool,
+        count_punts: bool,
+    ) -> anyhow::Result<Self> {
         let depth = slots.len().max(1) as u32;
         let ring = IoUring::new(depth.next_power_of_two()).map_err(|e| {
             anyhow::anyhow!(
@@ -80,7 +87,11 @@ impl UringEngine {
             queued: 0,
             in_flight: 0,
             punts: None,
-            punt_ids: crate::measure::uring_punts::tracepoint_ids(),
+            punt_ids: if count_punts {
+                crate::measure::uring_punts::tracepoint_ids()
+            } else {
+                Err("not counted: perf = false (--no-perf)".into())
+            },
         })
     }
 
