@@ -114,6 +114,19 @@ pub(super) fn run(
     sink.out
 }
 
+/// The I/Os in flight and what the loop has counted so far.
+struct Flight {
+    slots: Vec<Slot>,
+    /// Blocks that an I/O in flight uses.
+    busy_blocks: Vec<u64>,
+    started_ops: u64,
+    started_bytes: u64,
+    ops: u64,
+    bytes: u64,
+    last: u64,
+    stopping: bool,
+}
+
 /// Keeps every slot busy until a limit, a stop or an error, then drains what is in
 /// flight. Returns (ops, bytes, time of the last measured completion).
 fn drive(
@@ -123,7 +136,6 @@ fn drive(
     limits: &Limits,
     mut sink: Option<&mut Sink>,
 ) -> (u64, u64, u64) {
-    let plan = lp.plan;
     let depth = q.depth();
     let idle = Slot {
         kind: OpKind::Read,
@@ -132,30 +144,83 @@ fn drive(
         verify_read: false,
         busy: false,
     };
-    let mut slots = vec![idle; depth];
-    let mut busy_blocks: Vec<u64> = Vec::with_capacity(depth);
+    let mut f = Flight {
+        slots: vec![idle; depth],
+        busy_blocks: Vec::with_capacity(depth),
+        started_ops: 0,
+        started_bytes: 0,
+        ops: 0,
+        bytes: 0,
+        last: 0,
+        stopping: false,
+    };
     let mut done: Vec<Completion> = Vec::with_capacity(depth);
-    let (mut started_ops, mut started_bytes) = (0u64, 0u64);
-    let (mut ops, mut bytes, mut last) = (0u64, 0u64, 0u64);
-    let mut stopping = false;
     let mut now = now_ns();
     loop {
-        for (i, slot) in slots.iter_mut().enumerate() {
-            if stopping || slot.busy {
+        f.refill(lp, q, rv, limits, now, sink.as_deref_mut());
+        if !f.slots.iter().any(|s| s.busy) {
+            break;
+        }
+        // The submission time of everything pushed since the last call.
+        let t0 = now_ns();
+        for s in f.slots.iter_mut().filter(|s| s.busy && s.submitted_ns == 0) {
+            s.submitted_ns = t0;
+        }
+        if let Err(e) = q.submit_and_wait(&mut done) {
+            rv.fail(format!(
+                "worker on CPU {}: io_uring_enter failed: {}",
+                lp.plan.cpu,
+                crate::system::errno_text(&e)
+            ));
+            break;
+        }
+        let t1 = now_ns();
+        now = t1;
+        for (i, result) in done.drain(..) {
+            f.complete(lp, q, rv, i, result, t1, sink.as_deref_mut());
+        }
+        if let Some(sink) = sink.as_deref_mut() {
+            if sink.rec.ticks_closed() != sink.published_ticks {
+                sink.published_ticks = sink.rec.ticks_closed();
+                sink.progress.ops.store(f.ops, Ordering::Relaxed);
+                sink.progress.bytes.store(f.bytes, Ordering::Relaxed);
+                sink.progress
+                    .p99_ns
+                    .store(sink.rec.last_tick_p99(), Ordering::Relaxed);
+            }
+        }
+    }
+    (f.ops, f.bytes, f.last)
+}
+
+impl Flight {
+    /// Starts an I/O in every idle slot, unless a limit or a stop was reached.
+    fn refill(
+        &mut self,
+        lp: &mut Loop,
+        q: &mut dyn QueuedEngine,
+        rv: &Rendezvous,
+        limits: &Limits,
+        now: u64,
+        mut sink: Option<&mut Sink>,
+    ) {
+        let plan = lp.plan;
+        for i in 0..self.slots.len() {
+            if self.stopping || self.slots[i].busy {
                 continue;
             }
             if now >= limits.deadline
-                || started_ops >= limits.ops
-                || started_bytes >= limits.bytes
+                || self.started_ops >= limits.ops
+                || self.started_bytes >= limits.bytes
                 || rv.stop.load(Ordering::Relaxed)
                 || crate::signals::received()
             {
-                stopping = true;
+                self.stopping = true;
                 continue;
             }
             // Two I/Os in flight on one block would race (a read against a write, or two
             // writes of different generations): pick another block.
-            let Some((kind, block)) = pick_free(lp, &busy_blocks) else {
+            let Some((kind, block)) = pick_free(lp, &self.busy_blocks) else {
                 continue;
             };
             let offset = block * plan.bs;
@@ -164,134 +229,112 @@ fn drive(
             if let Some(sink) = sink.as_deref_mut() {
                 sink.out.verify_ns += now_ns() - v0;
             }
-            busy_blocks.push(block);
             if let Err(e) = q.push(i, kind, offset) {
                 rv.fail(io_error_text(plan, kind, offset, &e));
-                stopping = true;
+                self.stopping = true;
                 continue;
             }
-            *slot = Slot {
+            self.busy_blocks.push(block);
+            self.slots[i] = Slot {
                 kind,
                 block,
                 submitted_ns: 0,
                 verify_read: false,
                 busy: true,
             };
-            started_ops += 1;
-            started_bytes += plan.bs;
-        }
-        if !slots.iter().any(|s| s.busy) {
-            break;
-        }
-        // The submission time of everything pushed since the last call.
-        let t0 = now_ns();
-        for s in slots.iter_mut().filter(|s| s.busy && s.submitted_ns == 0) {
-            s.submitted_ns = t0;
-        }
-        if let Err(e) = q.submit_and_wait(&mut done) {
-            rv.fail(format!(
-                "worker on CPU {}: io_uring_enter failed: {}",
-                plan.cpu,
-                crate::system::errno_text(&e)
-            ));
-            break;
-        }
-        let t1 = now_ns();
-        now = t1;
-        for (i, result) in done.drain(..) {
-            let slot = slots[i];
-            slots[i].busy = false;
-            let offset = slot.block * plan.bs;
-            let n = match result {
-                Ok(n) if n as u64 == plan.bs => n as u64,
-                Ok(n) => {
-                    busy_blocks.retain(|&b| b != slot.block);
-                    rv.fail(format!(
-                        "worker on CPU {}: short {} of {n} bytes instead of {} at offset {}",
-                        plan.cpu,
-                        if slot.kind == OpKind::Read && !slot.verify_read {
-                            "read"
-                        } else if slot.verify_read {
-                            "read-back"
-                        } else {
-                            "write"
-                        },
-                        plan.bs,
-                        offset
-                    ));
-                    stopping = true;
-                    continue;
-                }
-                Err(e) => {
-                    busy_blocks.retain(|&b| b != slot.block);
-                    let kind = if slot.verify_read {
-                        OpKind::Read
-                    } else {
-                        slot.kind
-                    };
-                    rv.fail(io_error_text(plan, kind, offset, &e));
-                    stopping = true;
-                    continue;
-                }
-            };
-            let Some(sink) = sink.as_deref_mut() else {
-                busy_blocks.retain(|&b| b != slot.block);
-                continue;
-            };
-            let at = t1 - sink.epoch;
-            if slot.verify_read {
-                let v0 = now_ns();
-                check_segments(lp, &plan.slots[i], slot.block, at, &mut sink.out);
-                sink.out.verify_ns += now_ns() - v0;
-                busy_blocks.retain(|&b| b != slot.block);
-                continue;
-            }
-            sink.rec.record(t1, t1 - slot.submitted_ns, n);
-            ops += 1;
-            bytes += n;
-            last = t1;
-            if !plan.verify {
-                busy_blocks.retain(|&b| b != slot.block);
-                continue;
-            }
-            let v0 = now_ns();
-            {
-                if slot.kind == OpKind::Write {
-                    lp.prepare_segments(&plan.slots[i], OpKind::Read, slot.block);
-                    match q.push(i, OpKind::Read, offset) {
-                        Ok(()) => {
-                            slots[i] = Slot {
-                                verify_read: true,
-                                busy: true,
-                                submitted_ns: 0,
-                                ..slot
-                            }
-                        }
-                        Err(e) => {
-                            rv.fail(io_error_text(plan, OpKind::Read, offset, &e));
-                            stopping = true;
-                            busy_blocks.retain(|&b| b != slot.block);
-                        }
-                    }
-                } else {
-                    check_segments(lp, &plan.slots[i], slot.block, at, &mut sink.out);
-                    busy_blocks.retain(|&b| b != slot.block);
-                }
-            }
-            sink.out.verify_ns += now_ns() - v0;
-        }
-        if let Some(sink) = sink.as_deref_mut() {
-            if sink.rec.ticks_closed() != sink.published_ticks {
-                sink.published_ticks = sink.rec.ticks_closed();
-                sink.progress.ops.store(ops, Ordering::Relaxed);
-                sink.progress.bytes.store(bytes, Ordering::Relaxed);
-                sink.progress
-                    .p99_ns
-                    .store(sink.rec.last_tick_p99(), Ordering::Relaxed);
-            }
+            self.started_ops += 1;
+            self.started_bytes += plan.bs;
         }
     }
-    (ops, bytes, last)
+
+    /// Takes one completion: checks it, records a measured I/O, and with verify checks
+    /// a read or starts the read-back of a write in the same slot.
+    #[allow(clippy::too_many_arguments)]
+    fn complete(
+        &mut self,
+        lp: &mut Loop,
+        q: &mut dyn QueuedEngine,
+        rv: &Rendezvous,
+        i: usize,
+        result: std::io::Result<usize>,
+        t1: u64,
+        sink: Option<&mut Sink>,
+    ) {
+        let plan = lp.plan;
+        let slot = self.slots[i];
+        self.slots[i].busy = false;
+        let offset = slot.block * plan.bs;
+        let n = match result {
+            Ok(n) if n as u64 == plan.bs => n as u64,
+            Ok(n) => {
+                self.release(slot.block);
+                let what = match (slot.verify_read, slot.kind) {
+                    (true, _) => "read-back",
+                    (false, OpKind::Read) => "read",
+                    (false, OpKind::Write) => "write",
+                };
+                rv.fail(format!(
+                    "worker on CPU {}: short {what} of {n} bytes instead of {} at offset {offset}",
+                    plan.cpu, plan.bs
+                ));
+                self.stopping = true;
+                return;
+            }
+            Err(e) => {
+                self.release(slot.block);
+                let kind = if slot.verify_read {
+                    OpKind::Read
+                } else {
+                    slot.kind
+                };
+                rv.fail(io_error_text(plan, kind, offset, &e));
+                self.stopping = true;
+                return;
+            }
+        };
+        let Some(sink) = sink else {
+            self.release(slot.block);
+            return;
+        };
+        let at = t1 - sink.epoch;
+        if !slot.verify_read {
+            sink.rec.record(t1, t1 - slot.submitted_ns, n);
+            self.ops += 1;
+            self.bytes += n;
+            self.last = t1;
+        }
+        if !plan.verify {
+            self.release(slot.block);
+            return;
+        }
+        let v0 = now_ns();
+        if slot.kind == OpKind::Write && !slot.verify_read {
+            lp.prepare_segments(&plan.slots[i], OpKind::Read, slot.block);
+            match q.push(i, OpKind::Read, offset) {
+                Ok(()) => {
+                    self.slots[i] = Slot {
+                        verify_read: true,
+                        busy: true,
+                        submitted_ns: 0,
+                        ..slot
+                    }
+                }
+                Err(e) => {
+                    rv.fail(io_error_text(plan, OpKind::Read, offset, &e));
+                    self.stopping = true;
+                    self.release(slot.block);
+                }
+            }
+        } else {
+            check_segments(lp, &plan.slots[i], slot.block, at, &mut sink.out);
+            self.release(slot.block);
+        }
+        sink.out.verify_ns += now_ns() - v0;
+    }
+
+    fn release(&mut self, block: u64) {
+        self.busy_blocks.retain(|&b| b != block);
+    }
 }
 
 /// A pick whose block no I/O in flight uses; None after a few tries (a region of few
