@@ -2,15 +2,21 @@
 # bench-vs-fio.sh [TARGET] — fio and thpbench side by side, alternating, on the same jobs:
 #   1. 4 KiB random reads, psync, O_DIRECT, iodepth 1, one thread pinned to CPU 0
 #   2. 10 MiB sequential reads, same setup
+#   3. io_uring: fio's io_uring engine against thpbench's uring engine, random reads of
+#      4 KiB and 10 MiB at queue depth 1 and 16, with per-I/O pins and with registered
+#      buffers (fio --fixedbufs, thpbench --fixed-buffers), registered files, 4 KiB-page
+#      buffers on both sides (fio's buffer is not THP-backed)
 # TARGET: a block device or file to read (it is only read). Default: a 1 GiB zram device
 # made for the benchmark (root) and removed afterwards.
 # Prints ops/s, p50 and p99 (median of the rounds) for both tools and the ratio
-# thpbench/fio. Environment: ROUNDS (default 3), SECONDS_PER_RUN (default 5), CPU (0).
+# thpbench/fio. Environment: ROUNDS (default 3), SECONDS_PER_RUN (default 5), CPU (0),
+# JOBS (all, psync or uring; default all).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
 SECS=${SECONDS_PER_RUN:-5}
 CPU=${CPU:-0}
+JOBS=${JOBS:-all}
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 zram_id=""
@@ -43,10 +49,14 @@ if [ -z "$target" ]; then
 fi
 echo "target: $target, $ROUNDS rounds of ${SECS}s per tool and job, CPU $CPU, $(uname -r)"
 
-run_fio() { # bs rw -> "ops p50_ns p99_ns"
-    fio --name=j --filename="$target" --direct=1 --ioengine=psync --iodepth=1 --numjobs=1 \
+run_fio() { # bs rw [engine iodepth fixedbufs] -> "ops p50_ns p99_ns"
+    local engine=${3:-psync} qd=${4:-1} fixed=${5:-0} extra=()
+    if [ "$engine" = io_uring ]; then
+        extra=(--fixedbufs="$fixed" --registerfiles=1)
+    fi
+    fio --name=j --filename="$target" --direct=1 --ioengine="$engine" --iodepth="$qd" --numjobs=1 \
         --bs="$1" --rw="$2" --time_based --runtime="$SECS" --cpus_allowed="$CPU" \
-        --size=1G --output-format=json --output="$work/fio.json" >/dev/null
+        --size=1G "${extra[@]}" --output-format=json --output="$work/fio.json" >/dev/null
     python3 - "$work/fio.json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))["jobs"][0]["read"]
@@ -55,10 +65,15 @@ print(j["iops"], p["50.000000"], p["99.000000"])
 PY
 }
 
-run_thpbench() { # bs rw buffer -> "ops p50_ns p99_ns"
+run_thpbench() { # bs rw buffer [engine iodepth fixed] -> "ops p50_ns p99_ns"
+    local engine=${4:-dio} qd=${5:-1} fixed=${6:-0} extra=()
+    if [ "$engine" = uring ]; then
+        extra=(--engine uring --iodepth "$qd")
+        [ "$fixed" = 1 ] && extra+=(--fixed-buffers)
+    fi
     "$thpbench" -q run --target "$target" --bs "$1" --rw "$2" --buffer "$3" --cpus "$CPU" \
         --duration "${SECS}s" --warmup 0s --no-verify --no-lock-contention --no-perf --size 1G \
-        -o "$work/t.json" >/dev/null
+        "${extra[@]}" -o "$work/t.json" >/dev/null
     python3 - "$work/t.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["runs"][0]
@@ -69,21 +84,34 @@ PY
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-job() { # label bs fio_rw thp_rw buffer
+job() { # label bs fio_rw thp_rw buffer [fio_engine thp_engine iodepth fixed]
     local label=$1 bs=$2 frw=$3 trw=$4 buf=$5
+    local fengine=${6:-psync} tengine=${7:-dio} qd=${8:-1} fixed=${9:-0}
     : > "$work/f" ; : > "$work/t"
     for _ in $(seq "$ROUNDS"); do
-        run_fio "$bs" "$frw" >> "$work/f"
-        run_thpbench "$bs" "$trw" "$buf" >> "$work/t"
+        run_fio "$bs" "$frw" "$fengine" "$qd" "$fixed" >> "$work/f"
+        run_thpbench "$bs" "$trw" "$buf" "$tengine" "$qd" "$fixed" >> "$work/t"
     done
     local f_ops f_p50 f_p99 t_ops t_p50 t_p99
     f_ops=$(cut -d' ' -f1 "$work/f" | median); f_p50=$(cut -d' ' -f2 "$work/f" | median); f_p99=$(cut -d' ' -f3 "$work/f" | median)
     t_ops=$(cut -d' ' -f1 "$work/t" | median); t_p50=$(cut -d' ' -f2 "$work/t" | median); t_p99=$(cut -d' ' -f3 "$work/t" | median)
-    printf '%-28s %12s %10s %10s\n' "$label" "ops/s" "p50 ns" "p99 ns"
-    printf '%-28s %12.0f %10.0f %10.0f\n' "  fio $(fio --version)" "$f_ops" "$f_p50" "$f_p99"
-    printf '%-28s %12.0f %10.0f %10.0f\n' "  thpbench ($buf buffer)" "$t_ops" "$t_p50" "$t_p99"
+    printf '%-34s %12s %10s %10s\n' "$label" "ops/s" "p50 ns" "p99 ns"
+    printf '%-34s %12.0f %10.0f %10.0f\n' "  fio $(fio --version)" "$f_ops" "$f_p50" "$f_p99"
+    printf '%-34s %12.0f %10.0f %10.0f\n' "  thpbench ($buf buffer)" "$t_ops" "$t_p50" "$t_p99"
     awk -v t="$t_ops" -v f="$f_ops" 'BEGIN {printf "  ratio thpbench/fio ops/s: %.2f\n", t / f}'
 }
 
-job "4k randread psync qd1" 4k randread randread 4k
-job "10M read psync qd1" 10M read read thp
+if [ "$JOBS" != uring ]; then
+    job "4k randread psync qd1" 4k randread randread 4k
+    job "10M read psync qd1" 10M read read thp
+fi
+if [ "$JOBS" != psync ]; then
+    for bs in 4k 10M; do
+        for qd in 1 16; do
+            for fixed in 0 1; do
+                pins=$([ "$fixed" = 1 ] && echo "registered" || echo "per-I/O pins")
+                job "$bs randread io_uring qd$qd $pins" "$bs" randread randread 4k io_uring uring "$qd" "$fixed"
+            done
+        done
+    done
+fi

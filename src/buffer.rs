@@ -234,12 +234,16 @@ impl IoBuffers {
         self.len == 0
     }
 
-    /// Thread `t`'s part of the mapping, (offset, len), widened to whole folios.
-    pub fn thread_range(&self, t: usize) -> (usize, usize) {
+    /// Worker `t`'s part of the mapping, (offset, len), widened to whole folios. With
+    /// `slots` segment sets per worker (a queued engine keeps one I/O in flight per
+    /// slot), worker t owns sets t*slots..(t+1)*slots.
+    pub fn thread_range(&self, t: usize, slots: usize) -> (usize, usize) {
         let folio = self.folio_bytes as usize;
-        let start = self.segments[t].iter().map(|s| s.offset).min().unwrap_or(0);
-        let end = self.segments[t]
+        let sets = &self.segments[t * slots..(t + 1) * slots];
+        let start = sets.iter().flatten().map(|s| s.offset).min().unwrap_or(0);
+        let end = sets
             .iter()
+            .flatten()
             .map(|s| s.offset + s.len)
             .max()
             .unwrap_or(0);

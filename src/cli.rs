@@ -80,9 +80,16 @@ pub struct RunArgs {
     /// Workload name (used in the result file name).
     #[arg(long, help_heading = "Workload")]
     pub name: Option<String>,
-    /// Engine: dio (pread/pwrite O_DIRECT) or gup (vmsplice page references).
+    /// Engine: dio (pread/pwrite O_DIRECT), uring (io_uring O_DIRECT) or gup (vmsplice
+    /// page references, a control).
     #[arg(long, value_enum, help_heading = "Workload")]
     pub engine: Option<Engine>,
+    /// uring: I/Os each worker keeps in flight, 1 to 256.
+    #[arg(long, help_heading = "Workload")]
+    pub iodepth: Option<u32>,
+    /// uring: register the buffers once (long-term pin) and use READ_FIXED/WRITE_FIXED.
+    #[arg(long, help_heading = "Workload")]
+    pub fixed_buffers: bool,
     /// CPUs to pin one worker each to: cores (default: one per physical core), threads
     /// (every logical CPU), node:N (the cores of NUMA node N), or a list, e.g. 0-3,6.
     #[arg(long, conflicts_with = "threads", help_heading = "Workload")]
@@ -265,6 +272,7 @@ pub struct PlotArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Engine {
     Dio,
+    Uring,
     Gup,
 }
 

@@ -72,8 +72,10 @@ impl Layout {
         unavailable: &mut Vec<Unavailable>,
     ) -> Result<IoBuffers> {
         let refused = RefCell::new(None);
+        let slots = w.slots_per_worker();
         let place = |b: &IoBuffers| {
-            let ranges: Vec<(usize, usize)> = (0..threads).map(|t| b.thread_range(t)).collect();
+            let ranges: Vec<(usize, usize)> =
+                (0..threads).map(|t| b.thread_range(t, slots)).collect();
             let shared = w.share == Share::Shared;
             if let Err(e) = numa::place(
                 w.numa,
@@ -90,7 +92,7 @@ impl Layout {
         let buffers = IoBuffers::new_placed(
             w.buffer,
             w.share,
-            threads,
+            threads * slots,
             w.bs.bytes() as usize,
             w.per_page_iovecs,
             &place,
@@ -121,7 +123,7 @@ impl Layout {
                 if b.share == Share::Shared {
                     return None;
                 }
-                let (off, len) = b.thread_range(t);
+                let (off, len) = b.thread_range(t, b.segments.len() / threads.max(1));
                 let pages = &status[off / 4096..(off + len) / 4096];
                 numa::local_share(pages, self.nodes[t])
             })

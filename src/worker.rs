@@ -13,6 +13,8 @@ use crate::result::Mismatch;
 use crate::verify;
 use crate::workload::Rw;
 
+mod queued;
+
 /// Progress a worker publishes every 100 ms tick (two relaxed stores, off the hot path).
 #[derive(Default)]
 #[repr(align(64))]
@@ -48,6 +50,9 @@ pub struct WorkerPlan {
     pub bytes_budget: Option<u64>,
     /// Open per-thread perf counters for the measured loop.
     pub perf: bool,
+    /// Queued engines (uring): the segments of each of the `iodepth` I/Os in flight;
+    /// slot 0 is `segments`. Empty for engines that do one I/O at a time.
+    pub slots: Vec<Vec<Segment>>,
 }
 
 /// Where the workers meet the main thread: after pinning, after warm-up (main takes the
@@ -98,6 +103,12 @@ pub struct WorkerOutput {
     pub pages_referenced: Option<u64>,
     /// WorkerPlan::generations after this run's writes.
     pub generations: Vec<u32>,
+    /// The engine's own figures for the measured loop (uring: submissions, io-wq punts).
+    pub engine_figures: Option<crate::result::IoUringReport>,
+    /// A queued engine, kept open until the main thread drops the output: registered
+    /// buffers stay pinned until the disturbers have stopped and the "after" snapshots
+    /// are taken, so that no disturber acts on them unpinned at the end of the run.
+    pub engine: Option<Box<dyn Engine>>,
     /// Time spent inside the timed I/O calls: the sum of the recorded latencies.
     pub io_ns: u64,
     /// Time spent on verify: stamping or poisoning before the call, the read-back of a
@@ -197,6 +208,13 @@ impl Loop<'_> {
     /// generation), poison what a read fills.
     #[inline]
     fn prepare(&mut self, kind: OpKind, block: u64) {
+        let plan = self.plan;
+        self.prepare_segments(&plan.segments, kind, block);
+    }
+
+    /// `prepare` for the given segments (one slot of a queued engine).
+    #[inline]
+    fn prepare_segments(&mut self, segments: &[Segment], kind: OpKind, block: u64) {
         if !self.plan.verify {
             return;
         }
@@ -208,7 +226,7 @@ impl Loop<'_> {
         }
         let st = self.stamp_of(block);
         let offset = block * self.plan.bs;
-        for s in &self.plan.segments {
+        for s in segments {
             let buf = self.segment_slice(s);
             match kind {
                 OpKind::Write => verify::stamp(buf, offset + s.io_offset as u64, &st),
@@ -310,6 +328,19 @@ pub fn run_worker(
         .perf
         .then(crate::measure::perfcount::ThreadCounters::open);
     barriers.wait();
+    if engine.queued().is_some() {
+        let mut out = queued::run(
+            &mut lp,
+            engine.as_mut(),
+            &rv,
+            &progress,
+            &mut barriers,
+            counters,
+        );
+        out.generations = lp.generations;
+        out.engine = Some(engine);
+        return Some(out);
+    }
 
     // Warm-up: the same loop, recorded nowhere.
     if !rv.stop.load(Ordering::Relaxed) && plan.warmup_ns > 0 {
@@ -338,6 +369,8 @@ pub fn run_worker(
         perf: None,
         pages_referenced: None,
         generations: Vec::new(),
+        engine_figures: None,
+        engine: None,
         io_ns: 0,
         verify_ns: 0,
     };
@@ -440,8 +473,13 @@ pub fn run_worker(
 }
 
 fn check_read(lp: &Loop, block: u64, t_ns: u64, out: &mut WorkerOutput) {
+    check_segments(lp, &lp.plan.segments, block, t_ns, out);
+}
+
+/// `check_read` for the given segments (one slot of a queued engine).
+fn check_segments(lp: &Loop, segments: &[Segment], block: u64, t_ns: u64, out: &mut WorkerOutput) {
     let st = lp.stamp_of(block);
-    for s in &lp.plan.segments {
+    for s in segments {
         let buf = lp.segment_slice(s);
         let at = block * lp.plan.bs + s.io_offset as u64;
         let (bad, first) = verify::check(buf, at, &st);
@@ -506,6 +544,8 @@ mod tests {
             perf: None,
             pages_referenced: None,
             generations: Vec::new(),
+            engine_figures: None,
+            engine: None,
             io_ns,
             verify_ns,
         }

@@ -15,8 +15,14 @@ pub struct Workload {
     /// Short name, used in result file names and legends.
     pub name: String,
     pub description: String,
-    /// `dio`: pread/pwrite with O_DIRECT; `gup`: vmsplice page references, no device.
+    /// `dio`: pread/pwrite with O_DIRECT; `uring`: io_uring O_DIRECT reads/writes;
+    /// `gup`: vmsplice page references, no device (a control).
     pub engine: Engine,
+    /// I/Os each worker keeps in flight (fio's meaning); only the uring engine queues.
+    pub iodepth: u32,
+    /// uring: register the buffers once (a long-term pin) and use READ_FIXED/WRITE_FIXED
+    /// instead of pinning the pages on every I/O.
+    pub fixed_buffers: bool,
     /// CPUs to run one pinned worker each on: "cores" (empty means the same: one per
     /// physical core), "threads" (every logical CPU), "node:N", or a list like "0-3,6".
     pub cpus: String,
@@ -80,6 +86,7 @@ pub struct Workload {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum SweepValue {
+    Bool(bool),
     Int(i64),
     Text(String),
 }
@@ -87,6 +94,7 @@ pub enum SweepValue {
 impl fmt::Display for SweepValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            SweepValue::Bool(b) => write!(f, "{b}"),
             SweepValue::Int(i) => write!(f, "{i}"),
             SweepValue::Text(t) => f.write_str(t),
         }
@@ -96,6 +104,9 @@ impl fmt::Display for SweepValue {
 impl SweepValue {
     /// Numbers stay numbers; anything else is text (sizes like "4k" parse later).
     pub fn parse(text: &str) -> SweepValue {
+        if let Ok(b) = text.trim().parse() {
+            return SweepValue::Bool(b);
+        }
         text.trim()
             .parse()
             .map(SweepValue::Int)
@@ -125,6 +136,7 @@ pub fn sweep_cases(w: &Workload) -> Result<Vec<SweepCaseSpec>, String> {
             for v in values {
                 let mut table = toml::Value::try_from(case).map_err(|e| e.to_string())?;
                 let value = match v {
+                    SweepValue::Bool(b) => toml::Value::Boolean(*b),
                     SweepValue::Int(i) => toml::Value::Integer(*i),
                     SweepValue::Text(t) => toml::Value::String(t.clone()),
                 };
@@ -172,6 +184,8 @@ impl Default for Workload {
             name: "custom".into(),
             description: String::new(),
             engine: Engine::Dio,
+            iodepth: 1,
+            fixed_buffers: false,
             cpus: String::new(),
             threads: 0,
             numa: crate::system::numa::Numa::Local,
@@ -209,6 +223,7 @@ pub const QUICK_TOML: &str = include_str!("../workloads/quick.toml");
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     Dio,
+    Uring,
     Gup,
 }
 
@@ -439,6 +454,15 @@ pub struct WorkloadParseError {
 }
 
 impl Workload {
+    /// Buffer slots per worker: the uring engine keeps `iodepth` I/Os in flight, each
+    /// in its own slot; the other engines have one I/O at a time.
+    pub fn slots_per_worker(&self) -> usize {
+        if self.engine == Engine::Uring {
+            self.iodepth as usize
+        } else {
+            1
+        }
+    }
     /// Keys that may be absent from a serialized workload (optional ones) but can be swept.
     const KNOWN_KEYS: &'static [&'static str] = &["bytes", "ops", "swap"];
 
@@ -540,6 +564,7 @@ impl Workload {
             crate::system::topology::CpuSpec::parse(&self.cpus)
                 .map_err(|e| format!("cpus: {e}"))?;
         }
+        self.validate_engine()?;
         if let Backing::Mthp(sz) = self.buffer {
             if sz >= 2 << 20 {
                 return Err(format!(
@@ -577,6 +602,48 @@ impl Workload {
             crate::system::swap::SwapSpec::parse(swap).map_err(|e| format!("swap: {e}"))?;
         }
         Ok(())
+    }
+}
+
+impl Workload {
+    /// The engine's own limits: queue depth, registered buffers, gup's page multiples.
+    fn validate_engine(&self) -> Result<(), String> {
+        if !(1..=256).contains(&self.iodepth) {
+            return Err(format!(
+                "iodepth = {} is out of range: use 1 to 256 I/Os in flight per worker",
+                self.iodepth
+            ));
+        }
+        if self.engine != Engine::Uring && self.iodepth != 1 {
+            return Err(format!(
+                "iodepth = {} needs engine = \"uring\": the {} engine does one I/O at a time",
+                self.iodepth,
+                self.engine.as_str()
+            ));
+        }
+        if self.engine != Engine::Uring && self.fixed_buffers {
+            return Err(format!(
+                "fixed_buffers = true needs engine = \"uring\" (io_uring registered buffers), not {}",
+                self.engine.as_str()
+            ));
+        }
+        if self.engine == Engine::Gup && self.bs.bytes() % 4096 != 0 {
+            return Err(format!(
+                "bs = {} with engine = \"gup\": vmsplice references whole 4 KiB pages, so bs must be a multiple of 4K",
+                self.bs
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Dio => "dio",
+            Engine::Uring => "uring",
+            Engine::Gup => "gup",
+        }
     }
 }
 
@@ -737,6 +804,46 @@ mod tests {
             .unwrap_err()
             .contains("not a workload key"));
         assert_eq!(sweep_cases(&Workload::default()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn engine_limits_are_checked() {
+        let mut w = Workload {
+            engine: Engine::Uring,
+            iodepth: 16,
+            fixed_buffers: true,
+            ..Workload::default()
+        };
+        w.validate().unwrap();
+        w.iodepth = 0;
+        assert!(w.validate().unwrap_err().contains("1 to 256"));
+        w.iodepth = 257;
+        assert!(w.validate().unwrap_err().contains("1 to 256"));
+        w.iodepth = 2;
+        w.engine = Engine::Dio;
+        assert!(w
+            .validate()
+            .unwrap_err()
+            .contains("needs engine = \"uring\""));
+        w.iodepth = 1;
+        assert!(w.validate().unwrap_err().contains("fixed_buffers"));
+        w.fixed_buffers = false;
+        w.engine = Engine::Gup;
+        w.bs = Size(512 * 3);
+        assert!(w.validate().unwrap_err().contains("multiple of 4K"));
+    }
+
+    #[test]
+    fn fixed_buffers_sweeps_as_booleans() {
+        let w = Workload::from_toml(
+            "engine = \"uring\"\nsweep = { fixed_buffers = [false, true] }\n",
+            "s.toml",
+        )
+        .unwrap();
+        let cases = sweep_cases(&w).unwrap();
+        assert_eq!(cases[0].0, "fixed_buffers=false");
+        assert!(!cases[0].2.fixed_buffers && cases[1].2.fixed_buffers);
+        assert_eq!(SweepValue::parse("true"), SweepValue::Bool(true));
     }
 
     #[test]

@@ -12,7 +12,7 @@ fn run_json(args: &[&str]) -> serde_json::Value {
 }
 
 #[test]
-fn gup_engine_references_exactly_the_pages_it_vmspliced() {
+fn gup_engine_figure_is_labelled_a_control_and_the_kernel_benchmark_is_reported() {
     let _l = machine_lock();
     let r = run_json(&["--engine", "gup", "--bs", "64k", "--duration", "1s"]);
     assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
@@ -21,16 +21,14 @@ fn gup_engine_references_exactly_the_pages_it_vmspliced() {
         "verify does not apply to gup"
     );
     let run = &r["runs"][0];
-    let ops = run["ops"].as_u64().unwrap();
     let g = &run["gup"];
-    assert_eq!(g["pages_per_op"], 16);
-    assert_eq!(g["pages_referenced"].as_u64().unwrap(), ops * 16);
-    assert_eq!(g["pages_expected"], g["pages_referenced"]);
-    let per_page = g["ns_per_page"].as_f64().unwrap();
-    assert!(per_page.is_finite() && per_page > 0.0, "{g}");
-    // ns per op is ns per page times the pages, within rounding.
-    let per_op = g["ns_per_op"].as_f64().unwrap();
-    assert!((per_op / 16.0 - per_page).abs() < 1e-6 * per_op);
+    // The figure is named for what it measures: page references through vmsplice and
+    // a pipe, a control beside the direct-I/O pin cost (uring's pin_cost). That the
+    // pipe holds references and not copies is proven by the engine's unit test
+    // (engine::gup::tests::vmsplice_references_the_user_pages_rather_than_copying_them).
+    assert_eq!(g["figure"], "vmsplice page references", "{g}");
+    // The per-op figure is the run's own mean latency, not a separate clock.
+    assert_eq!(g["ns_per_op"], run["latency_ns"]["mean"], "{g}");
 
     // The kernel's own benchmark on the same buffer, or why not.
     let k = &g["kernel"];
@@ -69,6 +67,17 @@ fn gup_engine_references_exactly_the_pages_it_vmspliced() {
 }
 
 #[test]
+fn gup_engine_refuses_block_sizes_that_are_not_whole_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &["run", "--engine", "gup", "--bs", "6k", "--print-workload"],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("multiple of 4K"), "{}", stderr(&out));
+}
+
+#[test]
 fn share_sweep_yields_the_shared_folio_ratio_with_a_confidence_interval() {
     let _l = machine_lock();
     let r = run_json(&[
@@ -78,6 +87,10 @@ fn share_sweep_yields_the_shared_folio_ratio_with_a_confidence_interval() {
         "64k",
         "--sweep",
         "share=private,shared",
+        // Private I/O cut into per-page iovecs as shared I/O is: the ratio then compares
+        // sharing alone (without it, a 64k private op is one iovec and no ratio is made).
+        "--sweep",
+        "per_page_iovecs=true",
         "--repeat",
         "2",
         "--duration",
@@ -88,11 +101,10 @@ fn share_sweep_yields_the_shared_folio_ratio_with_a_confidence_interval() {
     let f = &ratios[0];
     let ratio = f["ratio"].as_f64().unwrap();
     assert!(ratio.is_finite() && ratio > 0.0);
-    let expected =
-        f["shared_ns_per_op"].as_f64().unwrap() / f["private_ns_per_op"].as_f64().unwrap();
-    assert!((ratio - expected).abs() < 1e-9);
+    // The ratio is the mean of the paired per-repeat ratios, inside its interval.
     let ci = f["ci95"].as_array().expect("two repeats give an interval");
-    assert!(ci[0].as_f64().unwrap() <= ci[1].as_f64().unwrap());
+    let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+    assert!(lo <= ratio && ratio <= hi, "{lo} <= {ratio} <= {hi}");
     assert_eq!(f["repeats"], 2);
 }
 

@@ -134,6 +134,10 @@ pub fn workload(args: &RunArgs) -> Result<Workload> {
         w.ops = Some(v);
         w.bytes = None;
     }
+    if let Some(v) = args.iodepth {
+        w.iodepth = v;
+    }
+    w.fixed_buffers |= args.fixed_buffers;
     w.force |= args.force;
     w.allow_write_device |= args.allow_write_device;
     w.allow_fallback |= args.allow_fallback;
@@ -186,6 +190,7 @@ impl From<cli::Engine> for Engine {
     fn from(e: cli::Engine) -> Self {
         match e {
             cli::Engine::Dio => Engine::Dio,
+            cli::Engine::Uring => Engine::Uring,
             cli::Engine::Gup => Engine::Gup,
         }
     }

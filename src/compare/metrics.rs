@@ -173,6 +173,39 @@ pub fn run_metrics(run: &RunResult) -> Vec<(MetricDef, f64)> {
     if let Some(lock) = &run.lock_contention {
         lock_metrics(lock, &mut out);
     }
+    if let Some(g) = run.gup_slow_path.as_ref().filter(|g| g.available) {
+        for (key, label, unit, v) in [
+            (
+                "count",
+                "GUP slow-path fallbacks",
+                Unit::Count,
+                g.count as f64,
+            ),
+            (
+                "per_1000_io",
+                "GUP slow-path fallbacks per 1000 I/Os",
+                Unit::Plain,
+                g.per_1000_io,
+            ),
+            (
+                "wait_ns",
+                "GUP slow-path mmap_lock wait",
+                Unit::Nanoseconds,
+                g.wait_ns as f64,
+            ),
+        ] {
+            out.push((
+                MetricDef::new(
+                    format!("gup_slow_path.{key}"),
+                    label,
+                    unit,
+                    LowerIsBetter,
+                    Gup,
+                ),
+                v,
+            ));
+        }
+    }
     if let Some(gup) = &run.gup {
         gup_metrics(gup, &mut out);
     }
@@ -370,5 +403,37 @@ fn gup_metrics(gup: &GupReport, out: &mut Vec<(MetricDef, f64)>) {
             ),
             v,
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::measure::gup_slow::GupSlowPath;
+    use crate::result::RunResult;
+
+    #[test]
+    fn gup_slow_path_figures_are_compared_when_taken() {
+        let run = RunResult {
+            gup_slow_path: Some(GupSlowPath {
+                available: true,
+                count: 15,
+                per_1000_io: 46.0,
+                wait_ns: 13_000_000,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let m = super::run_metrics(&run);
+        let get = |k: &str| m.iter().find(|(d, _)| d.key == k).map(|(_, v)| *v);
+        assert_eq!(get("gup_slow_path.count"), Some(15.0));
+        assert_eq!(get("gup_slow_path.per_1000_io"), Some(46.0));
+        assert_eq!(get("gup_slow_path.wait_ns"), Some(13e6));
+        let unavailable = RunResult {
+            gup_slow_path: Some(GupSlowPath::unavailable("not root")),
+            ..Default::default()
+        };
+        assert!(super::run_metrics(&unavailable)
+            .iter()
+            .all(|(d, _)| !d.key.starts_with("gup_slow_path")));
     }
 }

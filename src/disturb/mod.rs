@@ -6,6 +6,7 @@
 mod confirm;
 pub mod fork;
 mod madvise;
+pub mod pinned;
 mod pressure;
 
 use std::collections::BTreeMap;
@@ -325,6 +326,8 @@ impl DisturberOutput {
             counters_moved: self.actions > 0 && not_moved.is_empty(),
             counters_not_moved: not_moved,
             extra: self.extra.clone(),
+            defeated_by_pin: false,
+            pin_evidence: BTreeMap::new(),
             verdict_scope: self.scope.map(str::to_string),
         }
     }

@@ -1,11 +1,12 @@
-//! `gup`: page references with no device. Each operation vmsplices the worker's iovecs
-//! (bs bytes: bs/4096 pages) into a pipe and splices the pipe empty into /dev/null.
-//! vmsplice without SPLICE_F_GIFT takes a reference on every user page
-//! (iov_iter_get_pages -> get_user_pages_fast), the pipe holds it, and draining the pipe
-//! drops it: the refcounting on (possibly huge, possibly shared) folios that direct I/O
-//! also does, without the device's cost on top. On large folios GUP-fast takes one
-//! reference per folio and batch rather than per page, which is what the sweep over
-//! backings shows.
+//! `gup`: a control, not the direct-I/O path. Each operation vmsplices the worker's
+//! iovecs (bs bytes: bs/4096 pages) into a pipe and splices the pipe empty into
+//! /dev/null. vmsplice without SPLICE_F_GIFT takes a reference on every user page
+//! (iov_iter_extract_pages with FOLL_GET, in batches of 16), the pipe holds one
+//! pipe_buffer per page, and draining drops them: the figure is "vmsplice page
+//! references", dominated by pipe handling, not the FOLL_PIN cost direct I/O pays (for
+//! that, the uring engine's pin_cost). That the pipe holds references to the user pages
+//! and not copies is proven by a test: the buffer changed between vmsplice and drain
+//! shows in the drained data.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -15,7 +16,8 @@ use super::{Engine, OpKind};
 pub struct GupEngine {
     pipe_r: OwnedFd,
     pipe_w: OwnedFd,
-    devnull: std::fs::File,
+    /// Where the pipe is drained to: /dev/null (a test drains into a file).
+    sink: std::fs::File,
     /// Bytes the pipe holds; larger operations go through it in several rounds.
     capacity: usize,
     /// Pages referenced so far (vmspliced bytes / 4096), checked against the ops.
@@ -42,11 +44,11 @@ impl GupEngine {
         let got =
             unsafe { libc::fcntl(pipe_w.as_raw_fd(), libc::F_SETPIPE_SZ, want as libc::c_int) };
         let capacity = if got > 0 { got as usize } else { 65536 };
-        let devnull = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+        let sink = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
         Ok(GupEngine {
             pipe_r,
             pipe_w,
-            devnull,
+            sink,
             capacity,
             pages: 0,
             scratch: Vec::new(),
@@ -60,7 +62,7 @@ impl GupEngine {
                 libc::splice(
                     self.pipe_r.as_raw_fd(),
                     std::ptr::null_mut(),
-                    self.devnull.as_raw_fd(),
+                    self.sink.as_raw_fd(),
                     std::ptr::null_mut(),
                     n,
                     libc::SPLICE_F_MOVE,
@@ -145,5 +147,37 @@ fn advance(iov: &mut Vec<libc::iovec>, mut n: usize) {
             iov[0].iov_len -= n;
             n = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Seek};
+
+    #[test]
+    fn vmsplice_references_the_user_pages_rather_than_copying_them() {
+        let mut engine = GupEngine::new(8192).unwrap();
+        engine.sink = tempfile::tempfile().unwrap();
+        let mut buf = crate::buffer::AlignedBuf::new(8192);
+        buf.as_mut_slice().fill(b'a');
+        let iov = [libc::iovec {
+            iov_base: buf.as_mut_slice().as_mut_ptr() as *mut libc::c_void,
+            iov_len: 8192,
+        }];
+        let n = engine.vmsplice(&iov).unwrap();
+        assert_eq!(n, 8192);
+        // After vmsplice, before the drain: a copy would not see this.
+        buf.as_mut_slice()[..4096].fill(b'b');
+        engine.drain(n).unwrap();
+        let mut drained = Vec::new();
+        engine.sink.rewind().unwrap();
+        engine.sink.read_to_end(&mut drained).unwrap();
+        assert_eq!(drained.len(), 8192);
+        assert!(
+            drained[..4096].iter().all(|&b| b == b'b'),
+            "the pipe held a copy, not a reference: the change made after vmsplice is missing"
+        );
+        assert!(drained[4096..].iter().all(|&b| b == b'a'));
     }
 }

@@ -1,9 +1,12 @@
 //! Measurement: the clock, per-thread latency recording, and merging after the run.
 
+pub mod gup_slow;
 pub mod gup_test;
 pub mod histogram;
 pub mod lockstat;
 pub mod perfcount;
+pub mod pin_cost;
+pub mod uring_punts;
 
 /// CLOCK_MONOTONIC in nanoseconds, through the vDSO (no system call).
 #[inline]

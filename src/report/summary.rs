@@ -57,6 +57,7 @@ pub fn render(r: &BenchResult) -> String {
             f.repeats
         );
     }
+    render_pin_cost(&mut s, r);
     if !r.baseline_runs.is_empty() && !r.runs.is_empty() {
         let mean = |runs: &[RunResult], f: fn(&RunResult) -> f64| {
             runs.iter().map(f).sum::<f64>() / runs.len() as f64
@@ -240,7 +241,7 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
     if let Some(g) = &run.gup {
         let _ = writeln!(
             s,
-            "    gup      {} pages per op, {:.1} ns per page ({} pages referenced, {} expected)",
+            "    gup      vmsplice page references (a control: pipe handling included, not the direct-I/O pin cost): {} pages per op, {:.1} ns per page referenced ({} pages, {} expected)",
             g.pages_per_op, g.ns_per_page, g.pages_referenced, g.pages_expected
         );
         if let Some(k) = &g.kernel {
@@ -261,6 +262,27 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
                 }
             }
         }
+    }
+    if let Some(g) = &run.gup_slow_path {
+        if g.available {
+            let _ = writeln!(
+                s,
+                "    gup slow {} fallbacks of GUP-fast to the mmap_lock slow path ({:.2} per 1000 I/Os), {} waiting for the lock{}",
+                g.count,
+                g.per_1000_io,
+                human_ns(g.wait_ns as f64),
+                if g.lost_samples > 0 {
+                    format!(" ({} samples lost: a lower bound)", g.lost_samples)
+                } else {
+                    String::new()
+                }
+            );
+        } else {
+            let _ = writeln!(s, "    gup slow unavailable: {}", g.reason);
+        }
+    }
+    if let Some(u) = &run.io_uring {
+        render_io_uring(s, u);
     }
     if let Some(sums) = run.perf.as_ref().and_then(|p| p.per_op(run.ops)) {
         let per_op: Vec<String> = sums
@@ -291,6 +313,16 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             human_ns(d.latency_ns.p99 as f64),
             if d.counters_moved {
                 String::new()
+            } else if d.defeated_by_pin {
+                format!(
+                    "  (defeated by the long-term pin of the registered buffers: {})",
+                    d.pin_evidence
+                        .iter()
+                        .filter(|(_, v)| **v != 0)
+                        .map(|(k, v)| format!("{k} {v:+}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             } else {
                 format!("  (none of {} moved)", d.counters_not_moved.join(", nor "))
             }
@@ -357,6 +389,77 @@ fn render_placement(s: &mut String, run: &RunResult) {
             format!("; on own node before/after: {}", local.join(", "))
         }
     );
+}
+
+/// The uring engine's line: queue depth, how buffers were pinned, and the io-wq punts,
+/// which explain a low rate at queue depth 1 on a device without a nowait path.
+fn render_io_uring(s: &mut String, u: &crate::result::IoUringReport) {
+    let pins = if u.fixed_buffers {
+        "registered buffers (pinned once, long-term)"
+    } else {
+        "per-I/O pins"
+    };
+    let punts = match (u.submitted, u.punted_to_io_wq, u.punted_share) {
+        (Some(sub), Some(punted), Some(share)) => {
+            let why = if share > 0.5 {
+                ": the device offers no nowait path, so each I/O goes through an io-wq worker thread (a hand-off per I/O; at qd 1 slower than pread)"
+            } else {
+                ""
+            };
+            format!(
+                "{punted} of {sub} requests ({:.0}%) punted to io-wq{why}",
+                share * 100.0
+            )
+        }
+        _ => format!(
+            "io-wq punts not counted: {}",
+            u.punts_unavailable.as_deref().unwrap_or("unknown")
+        ),
+    };
+    let _ = writeln!(s, "    io_uring qd {}, {pins}; {punts}", u.iodepth);
+}
+
+/// The pin cost table of a sweep over fixed_buffers.
+fn render_pin_cost(s: &mut String, r: &BenchResult) {
+    if r.pin_cost.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "  pin cost (per-I/O pins minus registered buffers, mean latency per I/O):"
+    );
+    for p in &r.pin_cost {
+        let ci = |c: Option<[f64; 2]>| {
+            c.map_or(" (one repeat: no CI)".to_string(), |[lo, hi]| {
+                format!(" (95% CI {}..{})", signed_ns(lo), signed_ns(hi))
+            })
+        };
+        let _ = writeln!(
+            s,
+            "    [{}] {} per I/O{}, {} per 4 KiB page{}; x{:.3} ({} pinned vs {} registered)",
+            if p.label.is_empty() {
+                "all else equal"
+            } else {
+                &p.label
+            },
+            signed_ns(p.ns_per_io),
+            ci(p.ci95_ns_per_io),
+            signed_ns(p.ns_per_page),
+            ci(p.ci95_ns_per_page),
+            p.ratio,
+            human_ns(p.pinned_ns_per_io),
+            human_ns(p.fixed_ns_per_io)
+        );
+    }
+}
+
+/// A difference in ns, negative ones with their sign (registered buffers slower).
+fn signed_ns(ns: f64) -> String {
+    if ns < 0.0 {
+        format!("-{}", human_ns(-ns))
+    } else {
+        human_ns(ns)
+    }
 }
 
 #[cfg(test)]

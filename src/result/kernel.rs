@@ -140,6 +140,10 @@ impl PerfReport {
 pub struct GupReport {
     /// The engine that took the references (`gup`).
     pub engine: String,
+    /// What the figure is: "vmsplice page references", a control (pipe handling
+    /// included), not the direct-I/O pin cost. Absent in results before 2026-11-28.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub figure: String,
     /// 4 KiB pages one operation references (bs / 4 KiB).
     pub pages_per_op: u64,
     /// Pages the engine referenced; a difference from `pages_expected` makes the
@@ -219,4 +223,48 @@ mod tests {
         assert_eq!(per_op["task-clock"], 2.5);
         assert!(perf.per_op(0).is_none());
     }
+}
+
+/// The run's `gup_slow_path` figures: GUP-fast fallbacks to the mmap_lock slow path by
+/// the run's own threads (mmap_lock:mmap_lock_start_locking with kernel callchains).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GupSlowPath {
+    pub available: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// mmap_lock acquisitions by the run's threads on the GUP slow path.
+    pub count: u64,
+    /// count per 1000 measured I/Os.
+    pub per_1000_io: f64,
+    /// Time from start_locking to acquire_returned, summed over those acquisitions.
+    pub wait_ns: u64,
+    /// Samples the kernel dropped (full ring buffers): the count is then a lower bound.
+    pub lost_samples: u64,
+}
+
+impl GupSlowPath {
+    pub fn unavailable(reason: impl Into<String>) -> GupSlowPath {
+        GupSlowPath {
+            reason: reason.into(),
+            ..GupSlowPath::default()
+        }
+    }
+}
+
+/// The uring engine's queue and how its requests were issued: submitted, and punted to
+/// io-wq worker threads (io_uring:io_uring_submit_req / io_uring_queue_async_work).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct IoUringReport {
+    pub iodepth: u32,
+    pub fixed_buffers: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub punted_to_io_wq: Option<u64>,
+    /// punted_to_io_wq / submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub punted_share: Option<f64>,
+    /// Why the punts were not counted (not root, no tracepoints, --no-perf).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub punts_unavailable: Option<String>,
 }

@@ -15,7 +15,7 @@ use crate::workload::Workload;
 pub mod kernel;
 mod walk;
 
-pub use kernel::{GupReport, LockReport, PerfReport};
+pub use kernel::{GupReport, GupSlowPath, IoUringReport, LockReport, PerfReport};
 pub use walk::{RunRole, RunView};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -44,6 +44,10 @@ pub struct BenchResult {
     /// with every thread on the same folios over latency per op with private folios.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shared_folio: Vec<SharedFolioRatio>,
+    /// The cost of pinning per I/O, for every pair of sweep cases that differ only in
+    /// `fixed_buffers` (uring): per-I/O pins against registered buffers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pin_cost: Vec<PinCost>,
     /// Every measurement or feature that could not be had, with why and what to do.
     pub unavailable: Vec<Unavailable>,
     pub valid: bool,
@@ -173,6 +177,14 @@ pub struct RunResult {
     /// get_user_pages cost figures (gup engine).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gup: Option<GupReport>,
+    /// GUP fast-path fallbacks to the locked slow path by the run's threads, from
+    /// mmap_lock:mmap_lock_start_locking callchains (traced with lock_contention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gup_slow_path: Option<GupSlowPath>,
+    /// uring engine: queue depth, registered buffers, requests submitted and punted to
+    /// io-wq worker threads (io_uring:io_uring_submit_req / io_uring_queue_async_work).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_uring: Option<IoUringReport>,
     /// This run was cut short by a signal.
     #[serde(default)]
     pub interrupted: bool,
@@ -217,6 +229,32 @@ pub struct SharedFolioRatio {
     /// there are at least two.
     pub ci95: Option<[f64; 2]>,
     pub repeats: usize,
+}
+
+/// What pinning costs on the direct-I/O path for one pair of sweep cases: mean latency per
+/// I/O with per-I/O pins (FOLL_PIN on submission, unpin on completion) minus with
+/// registered buffers (pinned once), per I/O and per 4 KiB page of the I/O.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PinCost {
+    /// The parameters both cases share, e.g. `bs=10M buffer=thp`.
+    pub label: String,
+    pub bs_bytes: u64,
+    /// Mean latency per I/O with per-I/O pins, ns (mean over the repeats).
+    pub pinned_ns_per_io: f64,
+    /// Mean latency per I/O with registered buffers, ns.
+    pub fixed_ns_per_io: f64,
+    /// pinned_ns_per_io - fixed_ns_per_io.
+    pub ns_per_io: f64,
+    /// ns_per_io / (bs_bytes / 4096).
+    pub ns_per_page: f64,
+    /// 95% confidence interval of ns_per_io (Welch, from the repeats of both cases),
+    /// when each case has at least two repeats.
+    pub ci95_ns_per_io: Option<[f64; 2]>,
+    pub ci95_ns_per_page: Option<[f64; 2]>,
+    /// pinned_ns_per_io / fixed_ns_per_io.
+    pub ratio: f64,
+    /// Repeats of the per-I/O-pinned case and of the registered-buffer case.
+    pub repeats: [usize; 2],
 }
 
 /// One setting of a sweep: which parameters differ from the workload, and its runs.
@@ -356,6 +394,14 @@ pub struct DisturberReport {
     /// Extra figures a disturber reports (fork: child reads, child mismatches).
     #[serde(default)]
     pub extra: BTreeMap<String, u64>,
+    /// The buffers were registered (long-term pinned) and the disturber acted without its
+    /// effect: the pin defeated it (not a broken run; see `pin_evidence`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub defeated_by_pin: bool,
+    /// With `defeated_by_pin`: the vmstat deltas that show what happened instead
+    /// (thp_split_page_failed, mthp_<size>kB_split_failed, pswpout without pswpin, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pin_evidence: BTreeMap<String, i64>,
     /// What the disturber's own verdict can and cannot see (fork: a lower bound).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict_scope: Option<String>,
@@ -395,6 +441,7 @@ impl BenchResult {
             baseline_runs: Vec::new(),
             sweep: Vec::new(),
             shared_folio: Vec::new(),
+            pin_cost: Vec::new(),
             unavailable: Vec::new(),
             valid: true,
             invalid_reasons: Vec::new(),

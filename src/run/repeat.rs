@@ -43,6 +43,7 @@ struct Collected {
     vmstat_delta: BTreeMap<String, i64>,
     disturber_outputs: Vec<DisturberOutput>,
     lock_report: Option<LockReport>,
+    gup_slow_path: Option<crate::result::GupSlowPath>,
     numa_before: NumaLocality,
     numa_after: NumaLocality,
 }
@@ -63,6 +64,15 @@ impl Setup {
         let spawned = self.spawn_workers(w, opts)?;
         let collected = self.drive(w, repeat, disturbed, opts, spawned, result)?;
         self.assemble(w, repeat, disturbed, collected, result)
+    }
+
+    /// Worker `i`'s slots' segments for a queued engine; empty for the others.
+    fn worker_slots(&self, w: &Workload, i: usize) -> Vec<Vec<crate::buffer::Segment>> {
+        if w.engine != crate::workload::Engine::Uring {
+            return Vec::new();
+        }
+        let n = w.slots_per_worker();
+        self.buffers.segments[i * n..(i + 1) * n].to_vec()
     }
 
     /// One pinned worker per CPU, each with its plan and engine.
@@ -100,14 +110,31 @@ impl Setup {
                         .unwrap_or(&mut Vec::new()),
                 ),
                 base: self.buffers.base() as usize,
-                segments: self.buffers.segments[i].clone(),
+                segments: self.buffers.segments[i * w.slots_per_worker()].clone(),
                 warmup_ns: w.warmup.as_nanos(),
                 duration_ns: w.duration.as_nanos(),
                 ops_budget: share(w.ops, i),
                 bytes_budget: share(w.bytes.map(|b| b.bytes()), i).map(|b| b.max(w.bs.bytes())),
                 perf: w.perf,
+                slots: self.worker_slots(w, i),
             };
             let mut engine: Box<dyn Engine> = match &self.target {
+                Some(t) if w.engine == crate::workload::Engine::Uring => {
+                    let iov = (0..plan.slots.len())
+                        .map(|s| self.buffers.iovecs(i * plan.slots.len() + s))
+                        .collect();
+                    Box::new(
+                        crate::engine::uring::UringEngine::new(
+                            t.fd(),
+                            iov,
+                            w.fixed_buffers,
+                            w.perf,
+                        )
+                        .with_context(|| {
+                            format!("setting up io_uring for the worker on CPU {cpu}")
+                        })?,
+                    )
+                }
                 Some(t) => Box::new(DioEngine::new(t.fd())),
                 None => Box::new(
                     crate::engine::gup::GupEngine::new(w.bs.bytes() as usize)
@@ -175,6 +202,9 @@ impl Setup {
                 }
             })
         });
+        let gup_slow = w
+            .lock_contention
+            .then(crate::measure::gup_slow::GupSlowTracer::start);
         let epoch = now_ns();
         rv.epoch_ns.store(epoch, Ordering::Relaxed);
         rv.go.wait();
@@ -214,6 +244,11 @@ impl Setup {
             Ok(t) => t.stop(epoch, window_end),
             Err(reason) => crate::result::LockReport::unavailable(reason),
         });
+        let measured_ops: u64 = outputs.iter().map(|o| o.recorder.ops).sum();
+        let gup_slow_path = gup_slow.map(|t| match t {
+            Ok(t) => t.stop(measured_ops),
+            Err(reason) => crate::result::GupSlowPath::unavailable(reason),
+        });
         let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
         let vmstat_delta = Vmstat::snapshot()
             .context("reading /proc/vmstat")?
@@ -243,6 +278,7 @@ impl Setup {
             vmstat_delta,
             disturber_outputs,
             lock_report,
+            gup_slow_path,
             numa_before,
             numa_after,
         })
@@ -269,6 +305,7 @@ impl Setup {
             vmstat_delta,
             disturber_outputs,
             lock_report,
+            gup_slow_path,
             numa_before,
             numa_after,
         } = collected;
@@ -312,7 +349,19 @@ impl Setup {
         let zswap = crate::system::swap::zswap_enabled();
         let disturbers: Vec<crate::result::DisturberReport> = disturber_outputs
             .iter()
-            .map(|o| o.report(&vmstat_delta, w.buffer, zswap))
+            .map(|o| {
+                let mut report = o.report(&vmstat_delta, w.buffer, zswap);
+                if w.fixed_buffers {
+                    // Registered buffers are pinned long-term: what the pin stops is
+                    // recorded as defeated, not as a broken run.
+                    crate::disturb::pinned::mark_defeated_by_pin(
+                        o.spec.kind,
+                        &mut report,
+                        &vmstat_delta,
+                    );
+                }
+                report
+            })
             .collect();
         for (o, report) in disturber_outputs.iter().zip(&disturbers) {
             attribute_actions(
@@ -379,6 +428,13 @@ impl Setup {
                 g
             }),
             perf: perf_value(&outputs, result),
+            gup_slow_path,
+            io_uring: crate::measure::uring_punts::merge(
+                &outputs
+                    .iter()
+                    .filter_map(|o| o.engine_figures.clone())
+                    .collect::<Vec<_>>(),
+            ),
             target: self.target.as_ref().map(Target::report),
             lock_contention: lock_report,
             threads,
@@ -426,6 +482,7 @@ fn gup_value(
     }
     Some(crate::result::GupReport {
         engine: "gup".into(),
+        figure: "vmsplice page references".into(),
         pages_referenced: pages,
         pages_expected: expected,
         pages_per_op,

@@ -74,7 +74,8 @@ pub(super) fn disturber_reasons(
     let mut reasons = Vec::new();
     // Confirmed actions on the buffer prove a disturbance where they can be seen;
     // the system-wide counters then only support it.
-    if report.actions > 0 && report.confirmed == Some(0) && !interrupted {
+    if report.actions > 0 && report.confirmed == Some(0) && !report.defeated_by_pin && !interrupted
+    {
         reasons.push(format!(
             "disturber {} acted {} times but none of its actions changed the folio of the page it acted on (pagemap + kpageflags before and after each){}",
             report.name,
@@ -84,6 +85,7 @@ pub(super) fn disturber_reasons(
     } else if report.actions > 0
         && report.confirmed.is_none()
         && !report.counters_moved
+        && !report.defeated_by_pin
         && !interrupted
     {
         reasons.push(format!(

@@ -1,0 +1,346 @@
+//! The worker's loop for queued engines (uring): `iodepth` slots, each with its own
+//! buffer segments, kept in flight as fio does. An I/O's latency runs from the
+//! io_uring_enter that submits it to the return that reaps its completion. Every
+//! completion is checked (a short or failed I/O stops the run with its offset); with
+//! verify, a read is checked on completion and a write is read back (untimed) into the
+//! same slot and checked.
+
+use std::sync::atomic::Ordering;
+
+use super::{check_segments, io_error_text, BarrierGuard, Loop, ProgressSlot, WorkerOutput};
+use crate::engine::{Completion, Engine, OpKind, QueuedEngine};
+use crate::measure::histogram::Recorder;
+use crate::measure::now_ns;
+use crate::measure::perfcount::ThreadCounters;
+use crate::worker::Rendezvous;
+
+#[derive(Clone, Copy)]
+struct Slot {
+    kind: OpKind,
+    block: u64,
+    submitted_ns: u64,
+    /// The untimed read-back of a verified write.
+    verify_read: bool,
+    busy: bool,
+}
+
+/// Where the loop stops submitting.
+struct Limits {
+    deadline: u64,
+    ops: u64,
+    bytes: u64,
+}
+
+/// What the measured loop records into; the warm-up records nothing.
+struct Sink<'a> {
+    rec: Recorder,
+    out: WorkerOutput,
+    progress: &'a ProgressSlot,
+    published_ticks: usize,
+    epoch: u64,
+}
+
+/// Warm-up, barriers, measured loop: `run_worker`'s job for a queued engine.
+pub(super) fn run(
+    lp: &mut Loop,
+    engine: &mut dyn Engine,
+    rv: &Rendezvous,
+    progress: &ProgressSlot,
+    barriers: &mut BarrierGuard,
+    mut counters: Option<ThreadCounters>,
+) -> WorkerOutput {
+    let plan = lp.plan;
+    if !rv.stop.load(Ordering::Relaxed) && plan.warmup_ns > 0 {
+        let limits = Limits {
+            deadline: now_ns() + plan.warmup_ns,
+            ops: u64::MAX,
+            bytes: u64::MAX,
+        };
+        let q = engine.queued().expect("a queued engine");
+        drive(lp, q, rv, &limits, None);
+    }
+    barriers.wait();
+    barriers.wait();
+    let epoch = rv.epoch_ns.load(Ordering::Relaxed);
+    let limits = Limits {
+        deadline: if plan.ops_budget.is_some() || plan.bytes_budget.is_some() {
+            u64::MAX
+        } else {
+            epoch + plan.duration_ns
+        },
+        ops: plan.ops_budget.unwrap_or(u64::MAX),
+        bytes: plan.bytes_budget.unwrap_or(u64::MAX),
+    };
+    let mut sink = Sink {
+        rec: Recorder::new(epoch),
+        out: WorkerOutput {
+            cpu: plan.cpu,
+            recorder: Recorder::new(epoch),
+            end_ns: epoch,
+            bytes_checked: 0,
+            mismatches: 0,
+            first_mismatches: Vec::new(),
+            perf: None,
+            pages_referenced: None,
+            generations: Vec::new(),
+            engine_figures: None,
+            engine: None,
+            io_ns: 0,
+            verify_ns: 0,
+        },
+        progress,
+        published_ticks: 0,
+        epoch,
+    };
+    engine.measure_start();
+    if let Some(c) = counters.as_mut() {
+        c.enable();
+    }
+    let q = engine.queued().expect("a queued engine");
+    let (ops, bytes, last) = drive(lp, q, rv, &limits, Some(&mut sink));
+    if let Some(mut c) = counters.take() {
+        c.disable();
+        sink.out.perf = Some((c.read(), c));
+    }
+    sink.out.engine_figures = engine.measure_stop();
+    sink.rec.finish();
+    progress.ops.store(ops, Ordering::Relaxed);
+    progress.bytes.store(bytes, Ordering::Relaxed);
+    sink.out.end_ns = last.max(epoch);
+    // With several I/Os in flight the latencies overlap: the I/O's own time is the
+    // measured loop's wall time less what verify took.
+    sink.out.io_ns = sink.out.end_ns.saturating_sub(epoch + sink.out.verify_ns);
+    sink.out.recorder = sink.rec;
+    sink.out
+}
+
+/// The I/Os in flight and what the loop has counted so far.
+struct Flight {
+    slots: Vec<Slot>,
+    /// Blocks that an I/O in flight uses.
+    busy_blocks: Vec<u64>,
+    started_ops: u64,
+    started_bytes: u64,
+    ops: u64,
+    bytes: u64,
+    last: u64,
+    stopping: bool,
+}
+
+/// Keeps every slot busy until a limit, a stop or an error, then drains what is in
+/// flight. Returns (ops, bytes, time of the last measured completion).
+fn drive(
+    lp: &mut Loop,
+    q: &mut dyn QueuedEngine,
+    rv: &Rendezvous,
+    limits: &Limits,
+    mut sink: Option<&mut Sink>,
+) -> (u64, u64, u64) {
+    let depth = q.depth();
+    let idle = Slot {
+        kind: OpKind::Read,
+        block: u64::MAX,
+        submitted_ns: 0,
+        verify_read: false,
+        busy: false,
+    };
+    let mut f = Flight {
+        slots: vec![idle; depth],
+        busy_blocks: Vec::with_capacity(depth),
+        started_ops: 0,
+        started_bytes: 0,
+        ops: 0,
+        bytes: 0,
+        last: 0,
+        stopping: false,
+    };
+    let mut done: Vec<Completion> = Vec::with_capacity(depth);
+    let mut now = now_ns();
+    loop {
+        f.refill(lp, q, rv, limits, now, sink.as_deref_mut());
+        if !f.slots.iter().any(|s| s.busy) {
+            break;
+        }
+        // The submission time of everything pushed since the last call.
+        let t0 = now_ns();
+        for s in f.slots.iter_mut().filter(|s| s.busy && s.submitted_ns == 0) {
+            s.submitted_ns = t0;
+        }
+        if let Err(e) = q.submit_and_wait(&mut done) {
+            rv.fail(format!(
+                "worker on CPU {}: io_uring_enter failed: {}",
+                lp.plan.cpu,
+                crate::system::errno_text(&e)
+            ));
+            break;
+        }
+        let t1 = now_ns();
+        now = t1;
+        for (i, result) in done.drain(..) {
+            f.complete(lp, q, rv, i, result, t1, sink.as_deref_mut());
+        }
+        if let Some(sink) = sink.as_deref_mut() {
+            if sink.rec.ticks_closed() != sink.published_ticks {
+                sink.published_ticks = sink.rec.ticks_closed();
+                sink.progress.ops.store(f.ops, Ordering::Relaxed);
+                sink.progress.bytes.store(f.bytes, Ordering::Relaxed);
+                sink.progress
+                    .p99_ns
+                    .store(sink.rec.last_tick_p99(), Ordering::Relaxed);
+            }
+        }
+    }
+    (f.ops, f.bytes, f.last)
+}
+
+impl Flight {
+    /// Starts an I/O in every idle slot, unless a limit or a stop was reached.
+    fn refill(
+        &mut self,
+        lp: &mut Loop,
+        q: &mut dyn QueuedEngine,
+        rv: &Rendezvous,
+        limits: &Limits,
+        now: u64,
+        mut sink: Option<&mut Sink>,
+    ) {
+        let plan = lp.plan;
+        for i in 0..self.slots.len() {
+            if self.stopping || self.slots[i].busy {
+                continue;
+            }
+            if now >= limits.deadline
+                || self.started_ops >= limits.ops
+                || self.started_bytes >= limits.bytes
+                || rv.stop.load(Ordering::Relaxed)
+                || crate::signals::received()
+            {
+                self.stopping = true;
+                continue;
+            }
+            // Two I/Os in flight on one block would race (a read against a write, or two
+            // writes of different generations): pick another block.
+            let Some((kind, block)) = pick_free(lp, &self.busy_blocks) else {
+                continue;
+            };
+            let offset = block * plan.bs;
+            let v0 = now_ns();
+            lp.prepare_segments(&plan.slots[i], kind, block);
+            if let Some(sink) = sink.as_deref_mut() {
+                sink.out.verify_ns += now_ns() - v0;
+            }
+            if let Err(e) = q.push(i, kind, offset) {
+                rv.fail(io_error_text(plan, kind, offset, &e));
+                self.stopping = true;
+                continue;
+            }
+            self.busy_blocks.push(block);
+            self.slots[i] = Slot {
+                kind,
+                block,
+                submitted_ns: 0,
+                verify_read: false,
+                busy: true,
+            };
+            self.started_ops += 1;
+            self.started_bytes += plan.bs;
+        }
+    }
+
+    /// Takes one completion: checks it, records a measured I/O, and with verify checks
+    /// a read or starts the read-back of a write in the same slot.
+    #[allow(clippy::too_many_arguments)]
+    fn complete(
+        &mut self,
+        lp: &mut Loop,
+        q: &mut dyn QueuedEngine,
+        rv: &Rendezvous,
+        i: usize,
+        result: std::io::Result<usize>,
+        t1: u64,
+        sink: Option<&mut Sink>,
+    ) {
+        let plan = lp.plan;
+        let slot = self.slots[i];
+        self.slots[i].busy = false;
+        let offset = slot.block * plan.bs;
+        let n = match result {
+            Ok(n) if n as u64 == plan.bs => n as u64,
+            Ok(n) => {
+                self.release(slot.block);
+                let what = match (slot.verify_read, slot.kind) {
+                    (true, _) => "read-back",
+                    (false, OpKind::Read) => "read",
+                    (false, OpKind::Write) => "write",
+                };
+                rv.fail(format!(
+                    "worker on CPU {}: short {what} of {n} bytes instead of {} at offset {offset}",
+                    plan.cpu, plan.bs
+                ));
+                self.stopping = true;
+                return;
+            }
+            Err(e) => {
+                self.release(slot.block);
+                let kind = if slot.verify_read {
+                    OpKind::Read
+                } else {
+                    slot.kind
+                };
+                rv.fail(io_error_text(plan, kind, offset, &e));
+                self.stopping = true;
+                return;
+            }
+        };
+        let Some(sink) = sink else {
+            self.release(slot.block);
+            return;
+        };
+        let at = t1 - sink.epoch;
+        if !slot.verify_read {
+            sink.rec.record(t1, t1 - slot.submitted_ns, n);
+            self.ops += 1;
+            self.bytes += n;
+            self.last = t1;
+        }
+        if !plan.verify {
+            self.release(slot.block);
+            return;
+        }
+        let v0 = now_ns();
+        if slot.kind == OpKind::Write && !slot.verify_read {
+            lp.prepare_segments(&plan.slots[i], OpKind::Read, slot.block);
+            match q.push(i, OpKind::Read, offset) {
+                Ok(()) => {
+                    self.slots[i] = Slot {
+                        verify_read: true,
+                        busy: true,
+                        submitted_ns: 0,
+                        ..slot
+                    }
+                }
+                Err(e) => {
+                    rv.fail(io_error_text(plan, OpKind::Read, offset, &e));
+                    self.stopping = true;
+                    self.release(slot.block);
+                }
+            }
+        } else {
+            check_segments(lp, &plan.slots[i], slot.block, at, &mut sink.out);
+            self.release(slot.block);
+        }
+        sink.out.verify_ns += now_ns() - v0;
+    }
+
+    fn release(&mut self, block: u64) {
+        self.busy_blocks.retain(|&b| b != block);
+    }
+}
+
+/// A pick whose block no I/O in flight uses; None after a few tries (a region of few
+/// blocks at a deep queue), leaving the slot idle until one completes.
+fn pick_free(lp: &mut Loop, busy: &[u64]) -> Option<(OpKind, u64)> {
+    (0..16)
+        .map(|_| lp.pick())
+        .find(|(_, block)| !busy.contains(block))
+}

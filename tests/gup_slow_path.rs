@@ -1,0 +1,73 @@
+//! GUP fast-path fallbacks to the mmap_lock slow path, counted per run: they appear when
+//! split and collapse work on the huge pages under direct I/O, and not without them.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn gup_slow_path_moves_under_split_and_collapse_and_stays_near_zero_undisturbed() {
+    let Some(_l) = privileged("gup_slow_path_moves_under_split_and_collapse") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "run",
+            "--target",
+            "zram:64M",
+            "--size",
+            "64M",
+            "--bs",
+            "2M",
+            "--rw",
+            "read",
+            "--split",
+            "cold",
+            "--collapse",
+            "--every",
+            "2ms",
+            "--duration",
+            "1s",
+            "--warmup",
+            "100ms",
+            "--cpus",
+            "0",
+            "--repeat",
+            "3",
+            "--baseline",
+            "-o",
+            "r.json",
+        ],
+        dir.path(),
+    );
+    let r = load_json(&dir.path().join("r.json"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The fallbacks are races between the I/O's GUP and the page-table changes: counted
+    // over three disturbed repeats, each alternated with an undisturbed one.
+    let (mut count, mut wait) = (0, 0);
+    for run in r["runs"].as_array().unwrap() {
+        let g = &run["gup_slow_path"];
+        assert_eq!(g["available"], true, "{g}");
+        let per_1000 = g["per_1000_io"].as_f64().unwrap();
+        let ops = run["ops"].as_f64().unwrap();
+        assert!((per_1000 - g["count"].as_f64().unwrap() * 1000.0 / ops).abs() < 1e-6);
+        count += g["count"].as_u64().unwrap();
+        wait += g["wait_ns"].as_u64().unwrap();
+    }
+    assert!(
+        count > 0,
+        "split+collapse under direct I/O makes GUP-fast fall back"
+    );
+    assert!(wait > 0);
+    // Undisturbed, prefaulted huge pages: the fast path never needs the lock.
+    for run in r["baseline_runs"].as_array().unwrap() {
+        let g = &run["gup_slow_path"];
+        assert!(g["per_1000_io"].as_f64().unwrap() < 1.0, "baseline: {g}");
+    }
+    assert!(
+        stdout(&out).contains("fallbacks of GUP-fast"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -1,0 +1,219 @@
+//! The uring engine run for real: O_DIRECT through io_uring with verify at queue depth
+//! 1 and 16, with and without registered buffers, and corruption caught.
+
+mod common;
+
+use common::*;
+
+/// Runs `thpbench run` with the uring engine on a file target in `dir` (1 s unless
+/// `extra` names a duration).
+fn uring_run(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "run", "--engine", "uring", "--size", "8M", "--warmup", "100ms", "--cpus", "0", "-o",
+        "r.json",
+    ];
+    args.extend_from_slice(extra);
+    if !extra.contains(&"--duration") {
+        args.extend(["--duration", "1s"]);
+    }
+    run(&args, dir)
+}
+
+#[test]
+fn uring_reads_and_writes_verified_at_qd_1_and_16() {
+    let Some(_l) = privileged("uring_reads_and_writes_verified_at_qd_1_and_16") else {
+        return;
+    };
+    for (depth, fixed) in [("1", false), ("16", false), ("16", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut extra = vec!["--iodepth", depth, "--rw", "readwrite", "--bs", "64k"];
+        if fixed {
+            extra.push("--fixed-buffers");
+        }
+        let out = uring_run(dir.path(), &extra);
+        assert!(
+            out.status.success(),
+            "qd {depth} fixed {fixed}: {}",
+            stderr(&out)
+        );
+        let r = load_json(&dir.path().join("r.json"));
+        let run = &r["runs"][0];
+        let ops = run["ops"].as_u64().unwrap();
+        assert!(ops > 0, "qd {depth}: no I/O measured");
+        assert_eq!(run["latency_ns"]["count"].as_u64(), Some(ops));
+        let v = &run["verify"];
+        assert_eq!(v["mismatches"], 0, "qd {depth} fixed {fixed}: {v}");
+        // Every read and every write's read-back is checked: at least bs per op.
+        assert!(
+            v["bytes_checked"].as_u64().unwrap() >= ops * 65536,
+            "qd {depth}: {} bytes checked for {ops} ops",
+            v["bytes_checked"]
+        );
+        let u = &run["io_uring"];
+        assert_eq!(u["iodepth"].as_u64(), Some(depth.parse().unwrap()), "{u}");
+        assert_eq!(u["fixed_buffers"].as_bool(), Some(fixed), "{u}");
+        // Submissions counted on the worker: every measured I/O, plus write read-backs.
+        if let Some(sub) = u["submitted"].as_u64() {
+            assert!(sub >= ops, "{sub} submissions for {ops} ops: {u}");
+        }
+        assert_eq!(
+            r["workload"]["iodepth"].as_u64(),
+            Some(depth.parse().unwrap())
+        );
+        assert!(
+            stdout(&out).contains(&format!("io_uring qd {depth}")),
+            "{}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn uring_catches_injected_corruption_at_qd_16() {
+    let Some(_l) = privileged("uring_catches_injected_corruption_at_qd_16") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = uring_run(
+        dir.path(),
+        &[
+            "--iodepth",
+            "16",
+            "--rw",
+            "read",
+            "--bs",
+            "64k",
+            "--inject-corruption-at",
+            "1048576",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    let v = &r["runs"][0]["verify"];
+    assert!(v["mismatches"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(
+        v["first_mismatches"][0]["offset"].as_u64(),
+        Some(1048576),
+        "{v}"
+    );
+}
+
+#[test]
+fn uring_refuses_bad_queue_depths_and_fixed_buffers_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "run",
+            "--engine",
+            "uring",
+            "--iodepth",
+            "300",
+            "--print-workload",
+        ],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("1 to 256"), "{}", stderr(&out));
+    let out = run(
+        &[
+            "run",
+            "--engine",
+            "dio",
+            "--fixed-buffers",
+            "--print-workload",
+        ],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("fixed_buffers"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_fixed_buffers_sweep_yields_pin_cost_with_a_ci() {
+    let Some(_l) = privileged("a_fixed_buffers_sweep_yields_pin_cost_with_a_ci") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = uring_run(
+        dir.path(),
+        &[
+            "--bs",
+            "1M",
+            "--rw",
+            "randread",
+            "--duration",
+            "300ms",
+            "--repeat",
+            "2",
+            "--sweep",
+            "fixed_buffers=false,true",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    let costs = r["pin_cost"].as_array().expect("pin_cost present");
+    assert_eq!(costs.len(), 1, "{costs:?}");
+    let p = &costs[0];
+    assert_eq!(p["bs_bytes"].as_u64(), Some(1 << 20));
+    assert_eq!(p["repeats"], serde_json::json!([2, 2]));
+    let (pinned, fixed) = (
+        p["pinned_ns_per_io"].as_f64().unwrap(),
+        p["fixed_ns_per_io"].as_f64().unwrap(),
+    );
+    let diff = p["ns_per_io"].as_f64().unwrap();
+    assert!((diff - (pinned - fixed)).abs() < 1e-6 * pinned, "{p}");
+    assert!((p["ns_per_page"].as_f64().unwrap() - diff / 256.0).abs() < 1e-6 * pinned);
+    let ci = p["ci95_ns_per_io"]
+        .as_array()
+        .expect("a CI from 2 repeats each");
+    let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+    assert!(lo <= diff && diff <= hi, "{lo} <= {diff} <= {hi}");
+    // The sweep's cases are the two pin modes, and each says which it was.
+    let fixed_flags: Vec<_> = r["sweep"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["runs"][0]["io_uring"]["fixed_buffers"].as_bool())
+        .collect();
+    assert_eq!(fixed_flags, [Some(false), Some(true)]);
+    assert!(stdout(&out).contains("pin cost"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_split_against_registered_buffers_is_reported_as_defeated_by_the_pin() {
+    let Some(_l) =
+        privileged("a_split_against_registered_buffers_is_reported_as_defeated_by_the_pin")
+    else {
+        return;
+    };
+    for fixed in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut extra = vec![
+            "--bs", "2M", "--rw", "read", "--split", "cold", "--every", "2ms",
+        ];
+        if fixed {
+            extra.push("--fixed-buffers");
+        }
+        let out = uring_run(dir.path(), &extra);
+        let r = load_json(&dir.path().join("r.json"));
+        let d = &r["runs"][0]["disturbers"][0];
+        assert!(d["actions"].as_u64().unwrap() > 0, "{d}");
+        if fixed {
+            assert!(out.status.success(), "{}", stderr(&out));
+            assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+            assert_eq!(d["defeated_by_pin"], true, "{d}");
+            assert_eq!(d["counters_moved"], false, "not a success: {d}");
+            let failed = d["pin_evidence"]["thp_split_page_failed"].as_i64();
+            assert!(failed.is_some_and(|n| n > 0), "{d}");
+            assert!(
+                stdout(&out).contains("defeated by the long-term pin"),
+                "{}",
+                stdout(&out)
+            );
+        } else {
+            // Pinned per I/O only: the splits happen.
+            assert_eq!(d["counters_moved"], true, "{d}");
+            assert!(d.get("defeated_by_pin").is_none(), "{d}");
+        }
+    }
+}
