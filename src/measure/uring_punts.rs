@@ -143,7 +143,10 @@ mod tests {
         ];
         let m = merge(&partial).unwrap();
         assert!(m.submitted.is_none());
-        assert_eq!(m.punts_unavailable.as_deref(), Some("no tracefs"));
+        assert_eq!(
+            m.punts_unavailable.as_deref(),
+            Some("not counted on every worker")
+        );
         assert!(merge(&[]).is_none());
     }
 }
