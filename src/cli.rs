@@ -92,12 +92,17 @@ pub struct RunArgs {
     pub fixed_buffers: bool,
     /// CPUs to pin one worker each to: cores (default: one per physical core), threads
     /// (every logical CPU), node:N (the cores of NUMA node N), or a list, e.g. 0-3,6.
-    #[arg(long, conflicts_with = "threads", help_heading = "Workload")]
+    /// With --threads N, N of what cores, threads or node:N offer.
+    #[arg(long, help_heading = "Workload")]
     pub cpus: Option<String>,
-    /// Number of workers (the first N allowed CPUs); 0 = all. A list (1,2,4) sweeps the
-    /// thread count, like will-it-scale.
+    /// Number of workers (taken from --cpus, default one per core); 0 = all. A list
+    /// (1,2,4) sweeps the thread count, like will-it-scale.
     #[arg(long, help_heading = "Workload")]
     pub threads: Option<String>,
+    /// Where buffer memory goes: local (each worker's buffer on its node; below 99 %
+    /// the run is invalid), interleave (round-robin over nodes), any (no policy).
+    #[arg(long, value_enum, help_heading = "Workload")]
+    pub numa: Option<Numa>,
     /// Block size of one I/O, 512 to 64M (suffixes k, M, G).
     #[arg(long, help_heading = "Workload")]
     pub bs: Option<String>,
@@ -290,6 +295,13 @@ pub enum Rw {
 pub enum Share {
     Private,
     Shared,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Numa {
+    Local,
+    Interleave,
+    Any,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

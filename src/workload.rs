@@ -148,7 +148,13 @@ pub fn sweep_cases(w: &Workload) -> Result<Vec<SweepCaseSpec>, String> {
                 let mut changed: Workload = table.try_into().map_err(|e: toml::de::Error| {
                     format!("sweep.{key} = {v}: {}", e.message().trim())
                 })?;
-                if key == "threads" {
+                // A CPU list fixes the count; cores, threads and node:N offer CPUs to pick from.
+                if key == "threads"
+                    && matches!(
+                        crate::system::topology::CpuSpec::parse(&changed.cpus),
+                        Ok(crate::system::topology::CpuSpec::List(_))
+                    )
+                {
                     changed.cpus.clear();
                 }
                 changed
@@ -561,8 +567,14 @@ impl Workload {
             return Err("ops = 0: nothing to do; set a positive count or use duration".into());
         }
         if !self.cpus.is_empty() {
-            crate::system::topology::CpuSpec::parse(&self.cpus)
+            let spec = crate::system::topology::CpuSpec::parse(&self.cpus)
                 .map_err(|e| format!("cpus: {e}"))?;
+            if self.threads > 0 && matches!(spec, crate::system::topology::CpuSpec::List(_)) {
+                return Err(format!(
+                    "cpus = \"{}\" lists the CPUs, so threads = {} would be ignored; list {} CPUs, or take {} from \"cores\", \"threads\" or \"node:N\"",
+                    self.cpus, self.threads, self.threads, self.threads
+                ));
+            }
         }
         self.validate_engine()?;
         if let Backing::Mthp(sz) = self.buffer {

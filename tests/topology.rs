@@ -125,3 +125,37 @@ fn probe_shows_cores_threads_packages_and_node_memory() {
         assert!(v.contains(want), "`{want}` missing: {v}");
     }
 }
+
+/// `--cpus node:N --threads K` keeps both (K workers from node N's cores), `--numa` sets
+/// the policy, and a CPU list with a count is refused rather than the count ignored.
+#[test]
+fn cpus_combine_with_threads_and_numa_is_a_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let print = |args: &[&str]| {
+        let mut all = vec!["run", "--print-workload", "--json"];
+        all.extend_from_slice(args);
+        let out = run(&all, dir.path());
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap()
+    };
+    let w = print(&["--cpus", "node:1", "--threads", "2", "--numa", "interleave"]);
+    assert_eq!(w["cpus"], "node:1", "{w}");
+    assert_eq!(w["threads"], 2, "{w}");
+    assert_eq!(w["numa"], "interleave", "{w}");
+    // A thread sweep keeps the node too.
+    let w = print(&["--cpus", "node:1", "--threads", "1,2"]);
+    assert_eq!(w["cpus"], "node:1", "{w}");
+    assert_eq!(w["sweep"]["threads"], serde_json::json!([1, 2]), "{w}");
+    let out = run(
+        &["run", "--print-workload", "--cpus", "0-1", "--threads", "1"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("would be ignored"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["run", "--print-workload", "--numa", "near"], dir.path());
+    assert!(stderr(&out).contains("interleave"), "{}", stderr(&out));
+}

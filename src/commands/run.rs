@@ -9,6 +9,7 @@ use clap::CommandFactory;
 
 use crate::cli::{self, RunArgs};
 use crate::output;
+use crate::system::numa::Numa;
 use crate::units::Duration;
 use crate::workload::{
     DisturbKind, DisturbSpec, Engine, Rw, Share, SplitMethod, SweepValue, Workload, QUICK_TOML,
@@ -82,7 +83,7 @@ pub fn workload(args: &RunArgs) -> Result<Workload> {
             if let Some(v) = &args.$field { w.$field = flag_value(stringify!($field), v)?; }
         )*};
     }
-    set!(name, engine, cpus, rw, rwmix_read, target, share);
+    set!(name, engine, cpus, rw, rwmix_read, target, share, numa);
     parse!(duration, warmup, buffer, bs);
     if let Some(v) = &args.size {
         w.size = Some(flag_value("size", v)?);
@@ -106,7 +107,10 @@ pub fn workload(args: &RunArgs) -> Result<Workload> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             w.sweep.insert("threads".into(), values);
         }
-        w.cpus.clear();
+        // A file's cpus list would ignore the count; --cpus given with it combines.
+        if args.cpus.is_none() {
+            w.cpus.clear();
+        }
     }
     for axis in &args.sweep {
         let (key, values) = axis.split_once('=').ok_or_else(|| {
@@ -117,7 +121,7 @@ pub fn workload(args: &RunArgs) -> Result<Workload> {
             values.split(',').map(SweepValue::parse).collect(),
         );
     }
-    if args.cpus.is_some() {
+    if args.cpus.is_some() && args.threads.is_none() {
         w.threads = 0;
     }
     if let Some(v) = args.repeat {
@@ -204,6 +208,16 @@ impl From<cli::Rw> for Rw {
             cli::Rw::RandRead => Rw::RandRead,
             cli::Rw::RandWrite => Rw::RandWrite,
             cli::Rw::ReadWrite => Rw::ReadWrite,
+        }
+    }
+}
+
+impl From<cli::Numa> for Numa {
+    fn from(n: cli::Numa) -> Self {
+        match n {
+            cli::Numa::Local => Numa::Local,
+            cli::Numa::Interleave => Numa::Interleave,
+            cli::Numa::Any => Numa::Any,
         }
     }
 }
