@@ -14,7 +14,7 @@ pub fn execute(args: &PlotArgs) -> Result<i32> {
     plot::render(&data, &args.output)?;
     if !crate::output::is_quiet() {
         eprintln!(
-            "plot: {} ({} percentile curve{}{}{})",
+            "plot: {} ({} percentile curve{}{}{}{})",
             args.output.display(),
             data.percentiles.len(),
             if data.percentiles.len() == 1 { "" } else { "s" },
@@ -27,6 +27,11 @@ pub fn execute(args: &PlotArgs) -> Result<i32> {
                 ""
             } else {
                 ", thread scaling"
+            },
+            if data.pin_cost.is_empty() {
+                ""
+            } else {
+                ", pin cost"
             },
         );
     }

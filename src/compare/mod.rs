@@ -14,6 +14,7 @@
 
 mod grouping;
 mod metrics;
+mod pin_cost;
 mod scaling;
 mod section;
 
@@ -27,10 +28,12 @@ pub use grouping::{
     UNDISTURBED_SECTION,
 };
 pub use metrics::{run_metrics, Category, Direction, MetricDef, Unit};
+pub use pin_cost::GroupPinCost;
 pub use scaling::{Scaling, ScalingPoint};
 pub use section::{Cell, Row, Section, Verdict};
 
 use grouping::{group_inputs, label_groups, param_differences};
+use pin_cost::group_pin_cost;
 use scaling::thread_scaling;
 use section::build_section;
 
@@ -54,6 +57,8 @@ pub struct Comparison {
     pub differences: Vec<ParamDifference>,
     pub sections: Vec<Section>,
     pub scaling: Vec<Scaling>,
+    /// Per group whose results carry `pin_cost`: the pairs over its pooled repeats.
+    pub pin_cost: Vec<GroupPinCost>,
     pub fail_on_regression_pct: Option<f64>,
     pub regressions: Vec<Regression>,
     pub notes: Vec<String>,
@@ -158,12 +163,16 @@ pub fn compare(inputs: &[Input], opts: &CompareOptions) -> Result<Comparison> {
     let scaling = (0..groups.len())
         .filter_map(|gi| thread_scaling(gi, &groups[gi], inputs))
         .collect();
+    let pin_cost = (0..groups.len())
+        .filter_map(|gi| group_pin_cost(gi, &groups[gi], inputs))
+        .collect();
     Ok(Comparison {
         groups,
         baseline,
         differences,
         sections,
         scaling,
+        pin_cost,
         fail_on_regression_pct: opts.fail_on_regression_pct,
         regressions,
         notes,
@@ -202,6 +211,7 @@ fn find_baseline(groups: &[Group], inputs: &[Input], wanted: Option<&str>) -> Re
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
     use std::path::PathBuf;
 
     use super::*;
@@ -442,6 +452,59 @@ mod tests {
                 && (eff[2] - 0.81).abs() < 1e-9,
             "{eff:?}"
         );
+    }
+
+    /// Two results of a fixed_buffers sweep: compare pools each group's repeats and gives
+    /// per pair the cost per I/O and per 4 KiB page with an interval; results without
+    /// pin_cost give none.
+    #[test]
+    fn pin_cost_pairs_are_recomputed_per_group_with_intervals() {
+        let with_pairs = |release: &str, pinned: f64, fixed: f64| {
+            let mut r = synthetic(release, &[]);
+            for (flag, mean) in [("false", pinned), ("true", fixed)] {
+                let params: BTreeMap<String, String> = [
+                    ("bs".to_string(), "10M".to_string()),
+                    ("fixed_buffers".to_string(), flag.to_string()),
+                ]
+                .into();
+                let runs = (0..3)
+                    .map(|i| {
+                        let mut run = synthetic_run(i, 100.0);
+                        run.latency_ns.mean = mean + 1000.0 * i as f64;
+                        run
+                    })
+                    .collect();
+                r.sweep.push(SweepCase {
+                    label: format!("bs=10M fixed_buffers={flag}"),
+                    params,
+                    runs,
+                });
+            }
+            r.pin_cost = crate::measure::pin_cost::pin_costs(&r.sweep, 4096);
+            r
+        };
+        let a = with_pairs("6.1.0", 1_360_000.0, 1_010_000.0);
+        let b = with_pairs("6.12.0", 1_110_000.0, 1_010_000.0);
+        let plain = synthetic("6.13.0", &[100.0, 101.0]);
+        let c = compare(&inputs(vec![a, b]), &CompareOptions::default()).unwrap();
+        assert_eq!(c.pin_cost.len(), 2);
+        let first = &c.pin_cost[0].pairs[0];
+        assert_eq!(first.label, "bs=10M");
+        assert!((first.ns_per_io - 350_000.0).abs() < 1e-6, "{first:?}");
+        assert!((first.ns_per_page - 350_000.0 / 2560.0).abs() < 1e-9);
+        let [lo, hi] = first.ci95_ns_per_page.unwrap();
+        assert!(
+            lo < first.ns_per_page && hi > first.ns_per_page,
+            "{lo}..{hi}"
+        );
+        assert!((c.pin_cost[1].pairs[0].ns_per_io - 100_000.0).abs() < 1e-6);
+        let text = crate::report::compare::render_text(&c);
+        assert!(text.contains("Pin cost"), "{text}");
+        assert!(text.contains("bs=10M"), "{text}");
+        assert!(text.contains("136.7 ± "), "{text}");
+        let none = compare(&inputs(vec![plain]), &CompareOptions::default()).unwrap();
+        assert!(none.pin_cost.is_empty());
+        assert!(!crate::report::compare::render_text(&none).contains("Pin cost"));
     }
 
     #[test]

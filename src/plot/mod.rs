@@ -11,6 +11,7 @@
 
 mod font;
 mod percentiles;
+mod pin_cost;
 mod scaling;
 mod style;
 mod timeline;
@@ -23,11 +24,13 @@ use plotters::prelude::*;
 
 pub use font::ensure_font;
 pub use percentiles::{percentile_label, PercentileSeries};
+pub use pin_cost::PinCostSeries;
 pub use scaling::ScalingSeries;
 pub use timeline::TimelineSeries;
 
 use crate::compare::Input;
 use percentiles::draw_percentiles;
+use pin_cost::draw_pin_cost;
 use scaling::draw_scaling;
 use style::err;
 use timeline::draw_timeline;
@@ -37,6 +40,7 @@ pub struct PlotData {
     pub percentiles: Vec<PercentileSeries>,
     pub timelines: Vec<TimelineSeries>,
     pub scaling: Vec<ScalingSeries>,
+    pub pin_cost: Vec<PinCostSeries>,
 }
 
 impl PlotData {
@@ -47,6 +51,7 @@ impl PlotData {
             .map(|s| s.label.clone())
             .chain(self.timelines.iter().map(|s| s.label.clone()))
             .chain(self.scaling.iter().map(|s| s.label.clone()))
+            .chain(self.pin_cost.iter().map(|s| s.label.clone()))
             .collect()
     }
 }
@@ -80,6 +85,8 @@ pub fn collect(inputs: &[Input]) -> Result<PlotData> {
         data.timelines
             .extend(timeline::collect(&input.result, label));
         data.scaling.extend(scaling::collect(&input.result, label));
+        data.pin_cost
+            .extend(pin_cost::collect(&input.result, label));
     }
     // Timelines only earn a panel when some run was disturbed.
     if !data.timelines.iter().any(|t| !t.actions.is_empty()) {
@@ -96,8 +103,10 @@ const PANEL_HEIGHT: u32 = 620;
 
 fn draw_all<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, data: &PlotData) -> Result<()> {
     root.fill(&WHITE).map_err(err)?;
-    let panels =
-        1 + usize::from(!data.timelines.is_empty()) + usize::from(!data.scaling.is_empty());
+    let panels = 1
+        + usize::from(!data.timelines.is_empty())
+        + usize::from(!data.scaling.is_empty())
+        + usize::from(!data.pin_cost.is_empty());
     let areas = root.split_evenly((panels, 1));
     let mut next = areas.iter();
     draw_percentiles(next.next().expect("one panel"), &data.percentiles)?;
@@ -106,6 +115,9 @@ fn draw_all<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, data: &PlotData) -
     }
     if !data.scaling.is_empty() {
         draw_scaling(next.next().expect("scaling panel"), &data.scaling)?;
+    }
+    if !data.pin_cost.is_empty() {
+        draw_pin_cost(next.next().expect("pin cost panel"), &data.pin_cost)?;
     }
     root.present().map_err(err)?;
     Ok(())
@@ -146,7 +158,10 @@ pub fn render(data: &PlotData, output: &Path) -> Result<()> {
             );
         }
     }
-    let panels = 1 + u32::from(!data.timelines.is_empty()) + u32::from(!data.scaling.is_empty());
+    let panels = 1
+        + u32::from(!data.timelines.is_empty())
+        + u32::from(!data.scaling.is_empty())
+        + u32::from(!data.pin_cost.is_empty());
     let size = (WIDTH, PANEL_HEIGHT * panels);
     match format {
         ImageFormat::Svg => draw_all(SVGBackend::new(output, size).into_drawing_area(), data),
@@ -248,6 +263,30 @@ mod tests {
         assert_eq!(data.scaling[0].points[2].0, 4.0);
         // x runs over 1/(1-p): the curve climbs past 1000 (99.9%) with 4000 values.
         assert!(data.percentiles[0].points.last().unwrap().0 >= 1000.0);
+    }
+
+    /// A result with pin_cost adds the pin-cost panel: its pairs on the x axis and the
+    /// result in the legend; results without it add none.
+    #[test]
+    fn pin_cost_adds_a_panel_with_its_pairs() {
+        let mut ins = inputs();
+        assert!(collect(&ins).unwrap().pin_cost.is_empty());
+        let pair = |label: &str, ns: f64| crate::result::PinCost {
+            label: label.into(),
+            ns_per_page: ns,
+            ci95_ns_per_page: Some([ns - 10.0, ns + 10.0]),
+            ..Default::default()
+        };
+        ins[0].result.pin_cost = vec![pair("bs=4k", 180.0), pair("bs=10M", 135.0)];
+        let data = collect(&ins).unwrap();
+        assert_eq!(data.pin_cost.len(), 1);
+        assert_eq!(data.pin_cost[0].pairs[1].1, 135.0);
+        let dir = tempfile::tempdir().unwrap();
+        let svg = dir.path().join("p.svg");
+        render(&data, &svg).unwrap();
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(text.contains("Pin cost per 4 KiB page"));
+        assert!(text.contains("bs=10M"));
     }
 
     #[test]

@@ -170,6 +170,47 @@ fn column_order(cmp: &Comparison) -> Vec<usize> {
     order
 }
 
+/// One row per pin-cost pair, per group: ns per I/O and per 4 KiB page with the interval.
+fn pin_cost_grid(cmp: &Comparison) -> Option<Grid> {
+    if cmp.pin_cost.is_empty() {
+        return None;
+    }
+    let mut labels: Vec<&str> = Vec::new();
+    for g in &cmp.pin_cost {
+        for p in &g.pairs {
+            if !labels.contains(&p.label.as_str()) {
+                labels.push(&p.label);
+            }
+        }
+    }
+    let mut header = vec!["pair".to_string()];
+    for g in &cmp.pin_cost {
+        header.push(format!("{} ns/IO", cmp.groups[g.group].label));
+        header.push("ns/page".into());
+    }
+    let with_ci = |mean: f64, ci: Option<[f64; 2]>| match ci {
+        Some([lo, hi]) => format!("{mean:.1} ± {:.1}", (hi - lo) / 2.0),
+        None => format!("{mean:.1}"),
+    };
+    let rows = labels
+        .iter()
+        .map(|label| {
+            let mut row = vec![if label.is_empty() { "all" } else { label }.to_string()];
+            for g in &cmp.pin_cost {
+                match g.pairs.iter().find(|p| p.label == *label) {
+                    Some(p) => {
+                        row.push(with_ci(p.ns_per_io, p.ci95_ns_per_io));
+                        row.push(with_ci(p.ns_per_page, p.ci95_ns_per_page));
+                    }
+                    None => row.extend(["-".to_string(), "-".to_string()]),
+                }
+            }
+            row
+        })
+        .collect();
+    Some(Grid { header, rows })
+}
+
 fn scaling_grid(cmp: &Comparison) -> Option<Grid> {
     if cmp.scaling.is_empty() {
         return None;
@@ -321,6 +362,15 @@ fn render(cmp: &Comparison, style: Style) -> String {
             "Thread scaling: efficiency = ops/s at N threads / (N/{reference} × ops/s at {reference} thread{})",
             if reference == 1 { "" } else { "s" }
         );
+        if md {
+            let _ = writeln!(s, "\n**{title}**\n");
+        } else {
+            let _ = writeln!(s, "\n{title}:");
+        }
+        s.push_str(&grid(&g));
+    }
+    if let Some(g) = pin_cost_grid(cmp) {
+        let title = "Pin cost: mean latency per I/O with per-I/O pins minus with registered buffers (fixed_buffers), ± 95% CI";
         if md {
             let _ = writeln!(s, "\n**{title}**\n");
         } else {
