@@ -35,6 +35,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
         baseline: args.baseline,
         no_wait: args.no_wait,
         cleanup_first: args.cleanup_first,
+        mock: mock_spec(args)?,
     };
     let outcome = crate::run::execute(&w, &opts)?;
     // Writes to a closed stream are not errors here: the result is saved already.
@@ -292,4 +293,19 @@ mod tests {
         assert!(text.contains("'3q' for '--warmup <WARMUP>'"), "{text}");
         assert!(text.contains("unknown duration unit"), "{text}");
     }
+}
+
+/// `--mock TIME` and its fault options, as the mock engine takes them.
+fn mock_spec(args: &RunArgs) -> Result<Option<crate::result::MockReport>> {
+    let Some(time) = &args.mock else {
+        return Ok(None);
+    };
+    let op_ns = crate::units::parse_duration(time)
+        .map_err(|e| anyhow::anyhow!("--mock {e} (the time each mock operation takes)"))?;
+    Ok(Some(crate::result::MockReport {
+        op_ns,
+        mismatch_at: args.mock_mismatch_at,
+        short_at: args.mock_short_at,
+        error_at: args.mock_error_at,
+    }))
 }
