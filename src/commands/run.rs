@@ -230,6 +230,21 @@ impl From<cli::SplitMethod> for SplitMethod {
     }
 }
 
+/// `--mock TIME` and its fault options, as the mock engine takes them.
+fn mock_spec(args: &RunArgs) -> Result<Option<crate::result::MockReport>> {
+    let Some(time) = &args.mock else {
+        return Ok(None);
+    };
+    let op_ns = crate::units::parse_duration(time)
+        .map_err(|e| anyhow::anyhow!("--mock {e} (the time each mock operation takes)"))?;
+    Ok(Some(crate::result::MockReport {
+        op_ns,
+        mismatch_at: args.mock_mismatch_at,
+        short_at: args.mock_short_at,
+        error_at: args.mock_error_at,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -293,19 +308,4 @@ mod tests {
         assert!(text.contains("'3q' for '--warmup <WARMUP>'"), "{text}");
         assert!(text.contains("unknown duration unit"), "{text}");
     }
-}
-
-/// `--mock TIME` and its fault options, as the mock engine takes them.
-fn mock_spec(args: &RunArgs) -> Result<Option<crate::result::MockReport>> {
-    let Some(time) = &args.mock else {
-        return Ok(None);
-    };
-    let op_ns = crate::units::parse_duration(time)
-        .map_err(|e| anyhow::anyhow!("--mock {e} (the time each mock operation takes)"))?;
-    Ok(Some(crate::result::MockReport {
-        op_ns,
-        mismatch_at: args.mock_mismatch_at,
-        short_at: args.mock_short_at,
-        error_at: args.mock_error_at,
-    }))
 }
