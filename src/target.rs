@@ -231,6 +231,38 @@ impl Target {
         Ok(t)
     }
 
+    /// The mock target (hidden `--mock`): an in-memory file (memfd) of `size` (default
+    /// 8 MiB), filled with the pattern like a created file; no O_DIRECT, no root.
+    pub fn in_memory(w: &Workload, stop: &dyn Fn() -> bool) -> Result<Target> {
+        const MOCK_BYTES: u64 = 8 << 20;
+        let bytes = region(w.size.map_or(MOCK_BYTES, |s| s.bytes()), None);
+        // SAFETY: the name is a NUL-terminated literal.
+        let fd = unsafe { libc::memfd_create(c"thpbench-mock".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            bail!(
+                "making the in-memory mock target (memfd_create): {}",
+                crate::system::errno_text(&std::io::Error::last_os_error())
+            );
+        }
+        // SAFETY: fd was just opened and is owned by nothing else.
+        let file = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        file.set_len(bytes)
+            .with_context(|| format!("sizing the in-memory mock target to {bytes} bytes"))?;
+        let mut t = Target {
+            path: PathBuf::from("memfd:thpbench-mock"),
+            kind: "mock (in memory)".into(),
+            size: bytes,
+            target_bytes: bytes,
+            writable: true,
+            stamped: None,
+            file,
+            _remove: None,
+            _zram: None,
+        };
+        t.fill(w.seed, stop)?;
+        Ok(t)
+    }
+
     /// Writes the verify pattern over [0, size) with large O_DIRECT writes.
     /// A fresh random nonce each time, so that data left by an earlier fill never checks.
     fn fill(&mut self, seed: u64, stop: &dyn Fn() -> bool) -> Result<()> {

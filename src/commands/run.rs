@@ -36,6 +36,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
         baseline: args.baseline,
         no_wait: args.no_wait,
         cleanup_first: args.cleanup_first,
+        mock: mock_spec(args)?,
     };
     let outcome = crate::run::execute(&w, &opts)?;
     // Writes to a closed stream are not errors here: the result is saved already.
@@ -241,6 +242,21 @@ impl From<cli::SplitMethod> for SplitMethod {
             cli::SplitMethod::Debugfs => SplitMethod::Debugfs,
         }
     }
+}
+
+/// `--mock TIME` and its fault options, as the mock engine takes them.
+fn mock_spec(args: &RunArgs) -> Result<Option<crate::result::MockReport>> {
+    let Some(time) = &args.mock else {
+        return Ok(None);
+    };
+    let op_ns = crate::units::parse_duration(time)
+        .map_err(|e| anyhow::anyhow!("--mock {e} (the time each mock operation takes)"))?;
+    Ok(Some(crate::result::MockReport {
+        op_ns,
+        mismatch_at: args.mock_mismatch_at,
+        short_at: args.mock_short_at,
+        error_at: args.mock_error_at,
+    }))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod dio;
 pub mod gup;
+pub mod mock;
 pub mod uring;
 
 /// Direction of one operation.

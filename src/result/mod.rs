@@ -54,6 +54,24 @@ pub struct BenchResult {
     pub invalid_reasons: Vec<String>,
     /// The run was stopped by SIGINT/SIGTERM; the runs present are partial.
     pub interrupted: bool,
+    /// Present when the engine and target were simulated (hidden `--mock`, for tests):
+    /// such a result is never evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mock: Option<MockReport>,
+}
+
+/// The simulated engine's settings (hidden `--mock`): time per operation, and the
+/// operation (from 1, warm-up and verify read-backs included, first worker only) at
+/// which a fault was injected.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MockReport {
+    pub op_ns: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mismatch_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -446,6 +464,7 @@ impl BenchResult {
             valid: true,
             invalid_reasons: Vec::new(),
             interrupted: false,
+            mock: None,
         }
     }
 

@@ -86,6 +86,9 @@ impl BenchResult {
         if self.interrupted {
             why.push("interrupted by a signal: its runs are partial".to_string());
         }
+        if self.mock.is_some() {
+            why.push("a mock run (--mock): engine and target were simulated".to_string());
+        }
         (!why.is_empty()).then(|| why.join("; "))
     }
 
@@ -141,6 +144,14 @@ mod tests {
         assert_eq!(r.first_measured_run().map(|x| x.repeat), Some(3));
         let groups: Vec<Option<&str>> = r.measured_groups().map(|(case, _)| case).collect();
         assert_eq!(groups, [Some("a")]);
+    }
+
+    #[test]
+    fn a_mock_result_is_never_evidence() {
+        let mut r = result();
+        r.mock = Some(Default::default());
+        assert!(!r.is_evidence());
+        assert!(r.not_evidence_reason().unwrap().contains("mock"));
     }
 
     #[test]

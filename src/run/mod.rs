@@ -40,6 +40,9 @@ pub struct RunOptions {
     pub no_wait: bool,
     /// Undo a dead run's leftovers before starting (else refuse while they are there).
     pub cleanup_first: bool,
+    /// Test hook (`--mock`): an in-memory target and the mock engine; changes nothing
+    /// on the machine, needs no root, and the result is never evidence.
+    pub mock: Option<crate::result::MockReport>,
 }
 
 pub struct Outcome {
@@ -136,6 +139,10 @@ fn save_result(result: &BenchResult, path: &Path, generated: bool) -> Result<Pat
 /// returned as errors; an interruption returns the partial result.
 pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     let mut w = w.clone();
+    if opts.mock.is_some() {
+        // Lock tracing switches the kernel's tracing on: a mock run changes nothing.
+        w.lock_contention = false;
+    }
     if let Some(why) = w.settle_verify() {
         crate::output::info(why);
     }
@@ -144,9 +151,16 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
         .map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
     let cases = crate::workload::sweep_cases(w)
         .map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
+    if opts.mock.is_some() && w.engine != crate::workload::Engine::Dio {
+        bail!(
+            "--mock replaces the engine, and the workload asks for engine = {}; leave the engine at dio",
+            w.engine.as_str()
+        );
+    }
     crate::signals::install();
     // Root runs change shared state: one at a time, and never over a dead run's changes.
-    let _machine_lock = if crate::system::is_root() {
+    // A mock run changes nothing.
+    let _machine_lock = if crate::system::is_root() && opts.mock.is_none() {
         let lock = crate::system::journal::MachineLock::acquire(!opts.no_wait)?;
         crate::system::journal::check_leftovers(opts.cleanup_first)?;
         Some(lock)
@@ -184,6 +198,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
             .unwrap_or(Path::new(".")),
     )?;
     let mut result = BenchResult::new(system, w.clone());
+    result.mock = opts.mock.clone();
     if !w.sweep.contains_key("threads") {
         // The worker count actually used, not 0 ("every allowed CPU"): compare groups on it.
         result.workload.threads = resolve_cpus(w)?.len();

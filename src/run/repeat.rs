@@ -119,6 +119,11 @@ impl Setup {
                 slots: self.worker_slots(w, i),
             };
             let mut engine: Box<dyn Engine> = match &self.target {
+                Some(t) if opts.mock.is_some() => Box::new(crate::engine::mock::MockEngine::new(
+                    t.fd(),
+                    opts.mock.as_ref().unwrap_or(&Default::default()),
+                    i == 0,
+                )),
                 Some(t) if w.engine == crate::workload::Engine::Uring => {
                     let iov = (0..plan.slots.len())
                         .map(|s| self.buffers.iovecs(i * plan.slots.len() + s))

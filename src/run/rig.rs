@@ -42,10 +42,14 @@ impl Setup {
         result: &mut BenchResult,
     ) -> Result<Setup> {
         let stop = || crate::signals::received();
-        let target = if w.engine == crate::workload::Engine::Gup {
+        let target = if w.engine == crate::workload::Engine::Gup && opts.mock.is_none() {
             None
         } else {
-            let target = Target::setup(w, &stop)?;
+            let target = if opts.mock.is_some() {
+                Target::in_memory(w, &stop)?
+            } else {
+                Target::setup(w, &stop)?
+            };
             if w.verify && target.stamped.is_none() {
                 bail!(
                     "--verify needs a target holding thpbench's pattern, and {} was not written",

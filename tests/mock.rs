@@ -1,0 +1,182 @@
+//! The run loop, verify, validity and exit codes through the mock engine and its
+//! in-memory target (hidden `--mock`): these run as any user and never skip. As root
+//! they run thpbench as `nobody`, to show that a mock run needs no privilege.
+
+mod common;
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{load_json, stderr};
+
+/// Runs as `nobody` where the tests are root, else as the tester.
+fn runner() -> fn(&[&str], &Path) -> Output {
+    if common::is_root() {
+        common::run_as_nobody
+    } else {
+        common::run
+    }
+}
+
+/// `thpbench run --mock 1us` over a 4 KiB-page buffer, one thread, no warm-up (so that
+/// operation N of the first worker is its Nth measured one), and `extra`.
+fn mock_run(dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        "--mock",
+        "1us",
+        "--buffer",
+        "4k",
+        "--threads",
+        "1",
+        "--warmup",
+        "0",
+        "-o",
+        "r.json",
+    ];
+    args.extend_from_slice(extra);
+    runner()(&args, dir)
+}
+
+#[test]
+fn a_clean_mock_run_is_valid_and_its_rate_matches_its_latency() {
+    let dir = common::world_writable_tempdir();
+    let out = mock_run(dir.path(), &["--ops", "5000"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+    assert_eq!(r["mock"]["op_ns"], 1000);
+    let run = &r["runs"][0];
+    assert_eq!(run["ops"], 5000);
+    assert_eq!(run["target"]["kind"], "mock (in memory)");
+    assert!(run["verify"]["bytes_checked"].as_u64().unwrap() >= 5000 * 4096);
+    let mean_ns = run["latency_ns"]["mean"].as_f64().unwrap();
+    assert!(mean_ns >= 1000.0, "each op spins 1us, mean {mean_ns} ns");
+    // Rates are over the I/O's own time: one op per mean latency, per worker.
+    let ratio = run["ops_per_sec"].as_f64().unwrap() * mean_ns / 1e9;
+    assert!(
+        (0.9..1.1).contains(&ratio),
+        "ops_per_sec x mean latency = {ratio}"
+    );
+}
+
+#[test]
+fn an_injected_mismatch_exits_3_and_names_its_offset() {
+    let dir = common::world_writable_tempdir();
+    // Sequential reads from block 0: the 3rd read is at 2 x 4096.
+    let out = mock_run(
+        dir.path(),
+        &["--ops", "10", "--rw", "read", "--mock-mismatch-at", "3"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    assert_eq!(r["valid"], false);
+    let verify = &r["runs"][0]["verify"];
+    assert_eq!(verify["mismatches"], 1);
+    assert_eq!(verify["first_mismatches"][0]["offset"], 8192);
+    assert!(
+        r["invalid_reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("target offset 8192"),
+        "{}",
+        r["invalid_reasons"]
+    );
+}
+
+#[test]
+fn a_short_io_or_an_io_error_exits_1_naming_the_offset() {
+    for (flag, says) in [
+        (
+            "--mock-short-at",
+            "short read of 2048 bytes instead of 4096 at offset 8192",
+        ),
+        (
+            "--mock-error-at",
+            "read of 4096 bytes at offset 8192 failed: EIO",
+        ),
+    ] {
+        let dir = common::world_writable_tempdir();
+        let out = mock_run(dir.path(), &["--ops", "10", "--rw", "read", flag, "3"]);
+        assert_eq!(out.status.code(), Some(1), "{flag}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{flag}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_sweep_of_two_mock_cases_measures_both() {
+    let dir = common::world_writable_tempdir();
+    let out = mock_run(dir.path(), &["--ops", "100", "--sweep", "bs=4k,8k"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    let cases = r["sweep"].as_array().unwrap();
+    let measured: Vec<(String, u64, u64)> = cases
+        .iter()
+        .map(|c| {
+            let run = &c["runs"][0];
+            (
+                c["label"].as_str().unwrap().to_string(),
+                run["ops"].as_u64().unwrap(),
+                run["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        measured,
+        [
+            ("bs=4k".to_string(), 100, 100 * 4096),
+            ("bs=8k".to_string(), 100, 100 * 8192)
+        ]
+    );
+}
+
+#[test]
+fn sigint_during_a_mock_run_saves_a_partial_result_and_exits_130() {
+    let dir = common::world_writable_tempdir();
+    let mut cmd = if common::is_root() {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            common::bin(),
+        ]);
+        c
+    } else {
+        Command::new(common::bin())
+    };
+    let mut child = cmd
+        .args(["run", "--mock", "1us", "--buffer", "4k", "--threads", "1"])
+        .args(["--warmup", "0", "--duration", "120s", "-o", "r.json"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // setpriv execs thpbench, so the child's pid is thpbench's.
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("workers on CPUs"));
+    assert!(started, "thpbench ended before placing its workers");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: kill only sends a signal to our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", rest.join("\n"));
+    let r = load_json(&dir.path().join("r.json"));
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(r["valid"], false);
+    assert!(r["runs"][0]["ops"].as_u64().unwrap() > 0, "{}", r["runs"]);
+}
+
+#[test]
+fn the_fault_options_need_mock() {
+    let dir = common::world_writable_tempdir();
+    let out = runner()(&["run", "--mock-error-at", "3"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--mock"), "{}", stderr(&out));
+}
