@@ -286,45 +286,9 @@ pub fn run_worker(
         rv.fail(format!("{e:#}"));
     }
     let generations = std::mem::take(&mut plan.generations);
-    let region_blocks = plan.region / plan.bs;
-    let (blocks, next_block) = if generations.is_empty() {
-        (
-            region_blocks,
-            region_blocks * plan.index as u64 / plan.threads as u64,
-        )
-    } else {
-        (generations.len() as u64, 0)
-    };
-    let mut lp = Loop {
-        iov: Vec::new(),
-        rng: Rng(plan.seed ^ (plan.index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
-        next_block,
-        blocks,
-        generations,
-        plan: &plan,
-    };
-    lp.iov = plan
-        .segments
-        .iter()
-        .map(|s| libc::iovec {
-            iov_base: (plan.base + s.offset) as *mut libc::c_void,
-            iov_len: s.len,
-        })
-        .collect();
-    if !plan.verify && plan.rw.writes() {
-        // Writes carry the pattern's kind of data with verify off too (stamped once,
-        // here): a zero-filled buffer would let zram store same-filled pages without
-        // compressing, and verify on or off would measure different I/O.
-        for s in &plan.segments {
-            let st = verify::Stamp {
-                seed: plan.seed,
-                nonce: 0,
-                generation: 0,
-            };
-            verify::stamp(lp.segment_slice(s), s.io_offset as u64, &st);
-        }
-    }
-    let mut counters = plan
+    let mut lp = Loop::new(&plan, generations);
+    lp.stamp_unverified_writes();
+    let counters = plan
         .perf
         .then(crate::measure::perfcount::ThreadCounters::open);
     barriers.wait();
@@ -341,22 +305,108 @@ pub fn run_worker(
         out.engine = Some(engine);
         return Some(out);
     }
+    warm_up(&mut lp, engine.as_mut(), &rv);
+    barriers.wait();
+    barriers.wait();
+    let mut out = measure(&mut lp, engine.as_mut(), &rv, &progress, counters);
+    out.generations = lp.generations;
+    Some(out)
+}
 
-    // Warm-up: the same loop, recorded nowhere.
-    if !rv.stop.load(Ordering::Relaxed) && plan.warmup_ns > 0 {
-        let end = now_ns() + plan.warmup_ns;
-        while now_ns() < end && !rv.stop.load(Ordering::Relaxed) && !crate::signals::received() {
-            let (kind, block) = lp.pick();
-            lp.prepare(kind, block);
-            let offset = block * plan.bs;
-            if let Err(e) = engine.execute(kind, offset, &lp.iov) {
-                rv.fail(io_error_text(&plan, kind, offset, &e));
-                break;
-            }
+impl<'a> Loop<'a> {
+    /// The loop's state before its first pick: sequential workers start at their own
+    /// share of the region; with generations a worker picks among its own blocks.
+    fn new(plan: &'a WorkerPlan, generations: Vec<u32>) -> Loop<'a> {
+        let region_blocks = plan.region / plan.bs;
+        let (blocks, next_block) = if generations.is_empty() {
+            (
+                region_blocks,
+                region_blocks * plan.index as u64 / plan.threads as u64,
+            )
+        } else {
+            (generations.len() as u64, 0)
+        };
+        let iov = plan
+            .segments
+            .iter()
+            .map(|s| libc::iovec {
+                iov_base: (plan.base + s.offset) as *mut libc::c_void,
+                iov_len: s.len,
+            })
+            .collect();
+        Loop {
+            iov,
+            rng: Rng(plan.seed ^ (plan.index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
+            next_block,
+            blocks,
+            generations,
+            plan,
         }
     }
-    barriers.wait();
-    barriers.wait();
+
+    /// Writes carry the pattern's kind of data with verify off too (stamped once, here):
+    /// a zero-filled buffer would let zram store same-filled pages without compressing,
+    /// and verify on or off would measure different I/O.
+    fn stamp_unverified_writes(&self) {
+        if self.plan.verify || !self.plan.rw.writes() {
+            return;
+        }
+        for s in &self.plan.segments {
+            let st = verify::Stamp {
+                seed: self.plan.seed,
+                nonce: 0,
+                generation: 0,
+            };
+            verify::stamp(self.segment_slice(s), s.io_offset as u64, &st);
+        }
+    }
+}
+
+/// Warm-up: the same loop as the measured one, recorded nowhere.
+fn warm_up(lp: &mut Loop, engine: &mut dyn Engine, rv: &Rendezvous) {
+    let plan = lp.plan;
+    if rv.stop.load(Ordering::Relaxed) || plan.warmup_ns == 0 {
+        return;
+    }
+    let end = now_ns() + plan.warmup_ns;
+    while now_ns() < end && !rv.stop.load(Ordering::Relaxed) && !crate::signals::received() {
+        let (kind, block) = lp.pick();
+        lp.prepare(kind, block);
+        let offset = block * plan.bs;
+        if let Err(e) = engine.execute(kind, offset, &lp.iov) {
+            rv.fail(io_error_text(plan, kind, offset, &e));
+            break;
+        }
+    }
+}
+
+/// The measured phase's epoch, and where its loop stops: the deadline, or the worker's
+/// share of a budget.
+#[derive(Clone, Copy)]
+struct Limits {
+    epoch: u64,
+    deadline: u64,
+    ops: u64,
+    bytes: u64,
+}
+
+/// What the measured loop did: its counts and when its last operation ended.
+struct Tally {
+    ops: u64,
+    bytes: u64,
+    end_ns: u64,
+}
+
+/// The measured phase: set up from the epoch main published, run the timed loop, then
+/// collect what the engine and the counters saw.
+fn measure(
+    lp: &mut Loop,
+    engine: &mut dyn Engine,
+    rv: &Rendezvous,
+    progress: &ProgressSlot,
+    mut counters: Option<crate::measure::perfcount::ThreadCounters>,
+) -> WorkerOutput {
+    let plan = lp.plan;
     let epoch = rv.epoch_ns.load(Ordering::Relaxed);
     let mut rec = Recorder::new(epoch);
     let mut out = WorkerOutput {
@@ -375,22 +425,57 @@ pub fn run_worker(
         verify_ns: 0,
     };
     let pages_before = engine.pages_referenced();
-    let deadline = if plan.ops_budget.is_some() || plan.bytes_budget.is_some() {
-        u64::MAX
-    } else {
-        epoch + plan.duration_ns
+    let limits = Limits {
+        epoch,
+        deadline: if plan.ops_budget.is_some() || plan.bytes_budget.is_some() {
+            u64::MAX
+        } else {
+            epoch + plan.duration_ns
+        },
+        ops: plan.ops_budget.unwrap_or(u64::MAX),
+        bytes: plan.bytes_budget.unwrap_or(u64::MAX),
     };
-    let ops_budget = plan.ops_budget.unwrap_or(u64::MAX);
-    let bytes_budget = plan.bytes_budget.unwrap_or(u64::MAX);
-    let (mut ops, mut bytes) = (0u64, 0u64);
-    let mut published_ticks = 0;
     if let Some(c) = counters.as_mut() {
         c.enable();
     }
+    let tally = timed_loop(lp, engine, rv, progress, limits, &mut rec, &mut out);
+    out.pages_referenced = engine
+        .pages_referenced()
+        .zip(pages_before)
+        .map(|(after, before)| after - before);
+    if let Some(mut c) = counters.take() {
+        c.disable();
+        out.perf = Some((c.read(), c));
+    }
+    rec.finish();
+    progress.ops.store(tally.ops, Ordering::Relaxed);
+    progress.bytes.store(tally.bytes, Ordering::Relaxed);
+    // The measured phase of this worker ends when its last operation did.
+    out.end_ns = tally.end_ns;
+    out.recorder = rec;
+    out
+}
+
+/// The timed loop: one I/O at a time until a limit, a stop or an error. Per op: two
+/// clock reads around the call (two more with verify on), the record, and a progress
+/// publish only when a 100 ms tick has closed.
+#[inline]
+fn timed_loop(
+    lp: &mut Loop,
+    engine: &mut dyn Engine,
+    rv: &Rendezvous,
+    progress: &ProgressSlot,
+    limits: Limits,
+    rec: &mut Recorder,
+    out: &mut WorkerOutput,
+) -> Tally {
+    let plan = lp.plan;
+    let (mut ops, mut bytes) = (0u64, 0u64);
+    let mut published_ticks = 0;
     let mut now = now_ns();
-    while now < deadline
-        && ops < ops_budget
-        && bytes < bytes_budget
+    while now < limits.deadline
+        && ops < limits.ops
+        && bytes < limits.bytes
         && !rv.stop.load(Ordering::Relaxed)
     {
         let (kind, block) = lp.pick();
@@ -423,7 +508,7 @@ pub fn run_worker(
                 break;
             }
             Err(e) => {
-                rv.fail(io_error_text(&plan, kind, offset, &e));
+                rv.fail(io_error_text(plan, kind, offset, &e));
                 break;
             }
         };
@@ -437,11 +522,11 @@ pub fn run_worker(
                 // Read the block back (untimed) so that a write that went astray shows.
                 lp.prepare(OpKind::Read, block);
                 if let Err(e) = engine.execute(OpKind::Read, offset, &lp.iov) {
-                    rv.fail(io_error_text(&plan, OpKind::Read, offset, &e));
+                    rv.fail(io_error_text(plan, OpKind::Read, offset, &e));
                     break;
                 }
             }
-            check_read(&lp, block, t1 - epoch, &mut out);
+            check_read(lp, block, t1 - limits.epoch, out);
             now = now_ns();
             out.verify_ns += now - t1;
         }
@@ -454,22 +539,11 @@ pub fn run_worker(
                 .store(rec.last_tick_p99(), Ordering::Relaxed);
         }
     }
-    out.pages_referenced = engine
-        .pages_referenced()
-        .zip(pages_before)
-        .map(|(after, before)| after - before);
-    if let Some(mut c) = counters.take() {
-        c.disable();
-        out.perf = Some((c.read(), c));
+    Tally {
+        ops,
+        bytes,
+        end_ns: now,
     }
-    rec.finish();
-    progress.ops.store(ops, Ordering::Relaxed);
-    progress.bytes.store(bytes, Ordering::Relaxed);
-    // The measured phase of this worker ends when its last operation did.
-    out.end_ns = now;
-    out.recorder = rec;
-    out.generations = lp.generations;
-    Some(out)
 }
 
 fn check_read(lp: &Loop, block: u64, t_ns: u64, out: &mut WorkerOutput) {

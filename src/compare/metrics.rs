@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 
-use crate::result::{GupReport, LockReport, PerfReport, RunResult};
+use std::collections::BTreeMap;
+
+use crate::result::{DisturberReport, GupReport, GupSlowPath, LockReport, PerfReport, RunResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -174,37 +176,7 @@ pub fn run_metrics(run: &RunResult) -> Vec<(MetricDef, f64)> {
         lock_metrics(lock, &mut out);
     }
     if let Some(g) = run.gup_slow_path.as_ref().filter(|g| g.available) {
-        for (key, label, unit, v) in [
-            (
-                "count",
-                "GUP slow-path fallbacks",
-                Unit::Count,
-                g.count as f64,
-            ),
-            (
-                "per_1000_io",
-                "GUP slow-path fallbacks per 1000 I/Os",
-                Unit::Plain,
-                g.per_1000_io,
-            ),
-            (
-                "wait_ns",
-                "GUP slow-path mmap_lock wait",
-                Unit::Nanoseconds,
-                g.wait_ns as f64,
-            ),
-        ] {
-            out.push((
-                MetricDef::new(
-                    format!("gup_slow_path.{key}"),
-                    label,
-                    unit,
-                    LowerIsBetter,
-                    Gup,
-                ),
-                v,
-            ));
-        }
+        gup_slow_path_metrics(g, &mut out);
     }
     if let Some(gup) = &run.gup {
         gup_metrics(gup, &mut out);
@@ -212,7 +184,75 @@ pub fn run_metrics(run: &RunResult) -> Vec<(MetricDef, f64)> {
     if let Some(perf) = &run.perf {
         perf_metrics(perf, run.ops, &mut out);
     }
-    let mut counters: Vec<(&String, &i64)> = run.vmstat_delta.iter().collect();
+    vmstat_metrics(&run.vmstat_delta, &mut out);
+    disturber_metrics(&run.disturbers, &mut out);
+    out.push((
+        MetricDef::new(
+            "buffer.thp_coverage_after",
+            "buffer coverage after",
+            Unit::Percent,
+            Neutral,
+            Conditions,
+        ),
+        run.buffer.thp_coverage_after * 100.0,
+    ));
+    if run.verify.enabled {
+        out.push((
+            MetricDef::new(
+                "verify.mismatches",
+                "verify mismatches",
+                Unit::Count,
+                LowerIsBetter,
+                Integrity,
+            ),
+            run.verify.mismatches as f64,
+        ));
+    }
+    out
+}
+
+/// GUP-fast's fallbacks to the mmap_lock slow path.
+fn gup_slow_path_metrics(g: &GupSlowPath, out: &mut Vec<(MetricDef, f64)>) {
+    use Category::*;
+    use Direction::*;
+    for (key, label, unit, v) in [
+        (
+            "count",
+            "GUP slow-path fallbacks",
+            Unit::Count,
+            g.count as f64,
+        ),
+        (
+            "per_1000_io",
+            "GUP slow-path fallbacks per 1000 I/Os",
+            Unit::Plain,
+            g.per_1000_io,
+        ),
+        (
+            "wait_ns",
+            "GUP slow-path mmap_lock wait",
+            Unit::Nanoseconds,
+            g.wait_ns as f64,
+        ),
+    ] {
+        out.push((
+            MetricDef::new(
+                format!("gup_slow_path.{key}"),
+                label,
+                unit,
+                LowerIsBetter,
+                Gup,
+            ),
+            v,
+        ));
+    }
+}
+
+/// The vmstat counters that moved: condition counters first, then the rest.
+fn vmstat_metrics(vmstat_delta: &BTreeMap<String, i64>, out: &mut Vec<(MetricDef, f64)>) {
+    use Category::*;
+    use Direction::*;
+    let mut counters: Vec<(&String, &i64)> = vmstat_delta.iter().collect();
     // Condition counters first, in the order above, then the rest alphabetically.
     counters.sort_by_key(|(name, _)| {
         (
@@ -235,7 +275,13 @@ pub fn run_metrics(run: &RunResult) -> Vec<(MetricDef, f64)> {
             *v as f64,
         ));
     }
-    for d in &run.disturbers {
+}
+
+/// Each disturber's actions, and what fork children saw.
+fn disturber_metrics(disturbers: &[DisturberReport], out: &mut Vec<(MetricDef, f64)>) {
+    use Category::*;
+    use Direction::*;
+    for d in disturbers {
         if let (Some(&children), Some(&saw)) = (
             d.extra.get("children"),
             d.extra.get("child_saw_parent_data"),
@@ -272,29 +318,6 @@ pub fn run_metrics(run: &RunResult) -> Vec<(MetricDef, f64)> {
             d.actions as f64,
         ));
     }
-    out.push((
-        MetricDef::new(
-            "buffer.thp_coverage_after",
-            "buffer coverage after",
-            Unit::Percent,
-            Neutral,
-            Conditions,
-        ),
-        run.buffer.thp_coverage_after * 100.0,
-    ));
-    if run.verify.enabled {
-        out.push((
-            MetricDef::new(
-                "verify.mismatches",
-                "verify mismatches",
-                Unit::Count,
-                LowerIsBetter,
-                Integrity,
-            ),
-            run.verify.mismatches as f64,
-        ));
-    }
-    out
 }
 
 /// `lock_contention`: the total wait and the wait per caller (the tracer keeps the top

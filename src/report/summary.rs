@@ -116,6 +116,23 @@ fn render_scaling(s: &mut String, r: &BenchResult) {
 }
 
 fn render_run(s: &mut String, run: &RunResult, what: &str) {
+    render_rates(s, run, what);
+    render_buffer(s, run);
+    render_placement(s, run);
+    render_verify(s, run);
+    render_vmstat(s, run);
+    render_locks(s, run);
+    render_gup(s, run);
+    render_gup_slow_path(s, run);
+    if let Some(u) = &run.io_uring {
+        render_io_uring(s, u);
+    }
+    render_per_op(s, run);
+    render_disturbers(s, run);
+}
+
+/// The headline rates, where the run's time went, and the latency percentiles.
+fn render_rates(s: &mut String, run: &RunResult, what: &str) {
     let l = &run.latency_ns;
     let _ = writeln!(
         s,
@@ -146,6 +163,10 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
         human_ns(l.p999 as f64),
         human_ns(l.max as f64)
     );
+}
+
+/// The buffer's backing and coverage, and the target's region.
+fn render_buffer(s: &mut String, run: &RunResult) {
     let b = &run.buffer;
     let _ = writeln!(
         s,
@@ -172,7 +193,10 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             }
         );
     }
-    render_placement(s, run);
+}
+
+/// What verify checked and the first mismatches.
+fn render_verify(s: &mut String, run: &RunResult) {
     if run.verify.enabled {
         let _ = writeln!(
             s,
@@ -188,6 +212,10 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             );
         }
     }
+}
+
+/// The THP, mTHP and swap counters that moved.
+fn render_vmstat(s: &mut String, run: &RunResult) {
     let moved: Vec<String> = run
         .vmstat_delta
         .iter()
@@ -201,6 +229,10 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
     if !moved.is_empty() {
         let _ = writeln!(s, "    vmstat   {}", moved.join(", "));
     }
+}
+
+/// Lock contention over the run and its top callers.
+fn render_locks(s: &mut String, run: &RunResult) {
     if let Some(lc) = &run.lock_contention {
         if lc.available {
             let _ = writeln!(
@@ -238,6 +270,10 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             }
         }
     }
+}
+
+/// The gup engine's page references and the kernel's gup_test figures.
+fn render_gup(s: &mut String, run: &RunResult) {
     if let Some(g) = &run.gup {
         let _ = writeln!(
             s,
@@ -263,6 +299,10 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             }
         }
     }
+}
+
+/// GUP-fast's fallbacks to the mmap_lock slow path.
+fn render_gup_slow_path(s: &mut String, run: &RunResult) {
     if let Some(g) = &run.gup_slow_path {
         if g.available {
             let _ = writeln!(
@@ -281,9 +321,10 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             let _ = writeln!(s, "    gup slow unavailable: {}", g.reason);
         }
     }
-    if let Some(u) = &run.io_uring {
-        render_io_uring(s, u);
-    }
+}
+
+/// Perf counters per operation.
+fn render_per_op(s: &mut String, run: &RunResult) {
     if let Some(sums) = run.perf.as_ref().and_then(|p| p.per_op(run.ops)) {
         let per_op: Vec<String> = sums
             .iter()
@@ -299,6 +340,10 @@ fn render_run(s: &mut String, run: &RunResult, what: &str) {
             let _ = writeln!(s, "    per op   {}", per_op.join(", "));
         }
     }
+}
+
+/// Each disturber's actions, errors, latency and whether its counters moved.
+fn render_disturbers(s: &mut String, run: &RunResult) {
     for d in &run.disturbers {
         let _ = writeln!(
             s,

@@ -330,20 +330,8 @@ impl Setup {
             let why = coverage_complaint(w, cov_after.fraction, "at its end");
             result.invalid_reasons.push(format!("{run_name}: {why}"));
         }
-        let mut verify = VerifyReport {
-            enabled: w.verify,
-            nonce: self.target.as_ref().and_then(|t| t.stamped).unwrap_or(0),
-            ..VerifyReport::default()
-        };
-        for o in &outputs {
-            verify.bytes_checked += o.bytes_checked;
-            verify.mismatches += o.mismatches;
-            verify
-                .first_mismatches
-                .extend(o.first_mismatches.iter().cloned());
-        }
-        verify.first_mismatches.sort_by_key(|m| m.t_ms);
-        verify.first_mismatches.truncate(16);
+        let nonce = self.target.as_ref().and_then(|t| t.stamped).unwrap_or(0);
+        let mut verify = verify_report(w.verify, nonce, &outputs);
         if let Some(why) = corrupted_data_reason(&verify) {
             let kind = if disturbed { "run" } else { "baseline run" };
             result
@@ -352,22 +340,7 @@ impl Setup {
         }
         let mut timeline = merged.timeline;
         let zswap = crate::system::swap::zswap_enabled();
-        let disturbers: Vec<crate::result::DisturberReport> = disturber_outputs
-            .iter()
-            .map(|o| {
-                let mut report = o.report(&vmstat_delta, w.buffer, zswap);
-                if w.fixed_buffers {
-                    // Registered buffers are pinned long-term: what the pin stops is
-                    // recorded as defeated, not as a broken run.
-                    crate::disturb::pinned::mark_defeated_by_pin(
-                        o.spec.kind,
-                        &mut report,
-                        &vmstat_delta,
-                    );
-                }
-                report
-            })
-            .collect();
+        let disturbers = disturber_reports(w, &disturber_outputs, &vmstat_delta, zswap);
         for (o, report) in disturber_outputs.iter().zip(&disturbers) {
             attribute_actions(
                 &report.name,
@@ -379,22 +352,7 @@ impl Setup {
                 result.invalid_reasons.push(format!("run {repeat}: {why}"));
             }
         }
-        let mut threads: Vec<ThreadResult> = outputs
-            .iter()
-            .map(|o| ThreadResult {
-                cpu: o.cpu,
-                ops: o.recorder.ops,
-                bytes: o.recorder.bytes,
-                io_time_ns: o.io_ns,
-                verify_time_ns: o.verify_ns,
-                latency_ns: histogram::summarize(&o.recorder.total),
-                ..ThreadResult::default()
-            })
-            .collect();
-        for t in &mut threads {
-            let i = self.cpus.iter().position(|&c| c == t.cpu).unwrap_or(0);
-            self.layout.annotate(t, numa_before.0[i], numa_after.0[i]);
-        }
+        let threads = self.thread_results(&outputs, &numa_before, &numa_after);
         if !interrupted {
             let complaints = crate::placement::locality_complaints(w.numa, repeat, &threads);
             result.invalid_reasons.extend(complaints);
@@ -421,17 +379,7 @@ impl Setup {
                 repeat,
                 result,
             )
-            .map(|mut g| {
-                // The kernel's own figure on the same buffer, now that the workers
-                // are done with it.
-                let kernel = crate::measure::gup_test::run(
-                    self.buffers.base() as usize,
-                    self.buffers.len(),
-                    (w.bs.bytes() / 4096).max(1) as u32,
-                );
-                g.kernel = Some(kernel);
-                g
-            }),
+            .map(|g| self.with_kernel_gup_figures(w, g)),
             perf: perf_value(&outputs, result),
             gup_slow_path,
             io_uring: crate::measure::uring_punts::merge(
@@ -461,6 +409,92 @@ impl Setup {
             placement: Some(self.layout.placement.clone()),
         })
     }
+
+    /// Each worker's own figures, with where it ran and how local its pages were.
+    fn thread_results(
+        &self,
+        outputs: &[WorkerOutput],
+        numa_before: &NumaLocality,
+        numa_after: &NumaLocality,
+    ) -> Vec<ThreadResult> {
+        let mut threads: Vec<ThreadResult> = outputs
+            .iter()
+            .map(|o| ThreadResult {
+                cpu: o.cpu,
+                ops: o.recorder.ops,
+                bytes: o.recorder.bytes,
+                io_time_ns: o.io_ns,
+                verify_time_ns: o.verify_ns,
+                latency_ns: histogram::summarize(&o.recorder.total),
+                ..ThreadResult::default()
+            })
+            .collect();
+        for t in &mut threads {
+            let i = self.cpus.iter().position(|&c| c == t.cpu).unwrap_or(0);
+            self.layout.annotate(t, numa_before.0[i], numa_after.0[i]);
+        }
+        threads
+    }
+
+    /// The gup engine's figures with the kernel's own on the same buffer, now that the
+    /// workers are done with it.
+    fn with_kernel_gup_figures(
+        &self,
+        w: &Workload,
+        mut g: crate::result::GupReport,
+    ) -> crate::result::GupReport {
+        let kernel = crate::measure::gup_test::run(
+            self.buffers.base() as usize,
+            self.buffers.len(),
+            (w.bs.bytes() / 4096).max(1) as u32,
+        );
+        g.kernel = Some(kernel);
+        g
+    }
+}
+
+/// What the workers' verify checked and found, the earliest 16 mismatches first.
+fn verify_report(enabled: bool, nonce: u32, outputs: &[WorkerOutput]) -> VerifyReport {
+    let mut verify = VerifyReport {
+        enabled,
+        nonce,
+        ..VerifyReport::default()
+    };
+    for o in outputs {
+        verify.bytes_checked += o.bytes_checked;
+        verify.mismatches += o.mismatches;
+        verify
+            .first_mismatches
+            .extend(o.first_mismatches.iter().cloned());
+    }
+    verify.first_mismatches.sort_by_key(|m| m.t_ms);
+    verify.first_mismatches.truncate(16);
+    verify
+}
+
+/// Each disturber's report against the run's vmstat deltas.
+fn disturber_reports(
+    w: &Workload,
+    disturber_outputs: &[DisturberOutput],
+    vmstat_delta: &BTreeMap<String, i64>,
+    zswap: bool,
+) -> Vec<crate::result::DisturberReport> {
+    disturber_outputs
+        .iter()
+        .map(|o| {
+            let mut report = o.report(vmstat_delta, w.buffer, zswap);
+            if w.fixed_buffers {
+                // Registered buffers are pinned long-term: what the pin stops is
+                // recorded as defeated, not as a broken run.
+                crate::disturb::pinned::mark_defeated_by_pin(
+                    o.spec.kind,
+                    &mut report,
+                    vmstat_delta,
+                );
+            }
+            report
+        })
+        .collect()
 }
 
 /// The gup engine's figures for one run: pages referenced (checked against what was
