@@ -9,6 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::units::{parse_size, Duration, Size};
 
+mod disturb;
+mod sweep;
+
+pub use disturb::{DisturbKind, DisturbSpec, SplitMethod};
+pub use sweep::{sweep_cases, SweepCaseSpec, SweepValue};
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Workload {
@@ -82,108 +88,6 @@ pub struct Workload {
     pub sweep: BTreeMap<String, Vec<SweepValue>>,
 }
 
-/// One value of a sweep axis: a number or a string, as in the workload file.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum SweepValue {
-    Bool(bool),
-    Int(i64),
-    Text(String),
-}
-
-impl fmt::Display for SweepValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SweepValue::Bool(b) => write!(f, "{b}"),
-            SweepValue::Int(i) => write!(f, "{i}"),
-            SweepValue::Text(t) => f.write_str(t),
-        }
-    }
-}
-
-impl SweepValue {
-    /// Numbers stay numbers; anything else is text (sizes like "4k" parse later).
-    pub fn parse(text: &str) -> SweepValue {
-        if let Ok(b) = text.trim().parse() {
-            return SweepValue::Bool(b);
-        }
-        text.trim()
-            .parse()
-            .map(SweepValue::Int)
-            .unwrap_or_else(|_| SweepValue::Text(text.trim().to_string()))
-    }
-}
-
-/// One case of a sweep: its label (`threads=2 buffer=thp`), the swept parameters, and the
-/// resolved workload.
-pub type SweepCaseSpec = (String, BTreeMap<String, String>, Workload);
-
-/// The cases of a workload: (label, params, resolved workload) for every combination of
-/// its sweep, or the workload itself when it has none. Every case is validated.
-pub fn sweep_cases(w: &Workload) -> Result<Vec<SweepCaseSpec>, String> {
-    let mut base = w.clone();
-    base.sweep.clear();
-    let mut cases: Vec<(Vec<(String, SweepValue)>, Workload)> = vec![(Vec::new(), base)];
-    for (key, values) in &w.sweep {
-        if key == "sweep" || key == "name" {
-            return Err(format!("sweep over `{key}` is not possible"));
-        }
-        if values.is_empty() {
-            return Err(format!("sweep.{key} lists no values"));
-        }
-        let mut next = Vec::new();
-        for (params, case) in &cases {
-            for v in values {
-                let mut table = toml::Value::try_from(case).map_err(|e| e.to_string())?;
-                let value = match v {
-                    SweepValue::Bool(b) => toml::Value::Boolean(*b),
-                    SweepValue::Int(i) => toml::Value::Integer(*i),
-                    SweepValue::Text(t) => toml::Value::String(t.clone()),
-                };
-                let t = table.as_table_mut().expect("a workload is a table");
-                if !t.contains_key(key) && !Workload::KNOWN_KEYS.contains(&key.as_str()) {
-                    return Err(format!("sweep.{key}: `{key}` is not a workload key"));
-                }
-                t.insert(key.clone(), value);
-                let mut changed: Workload = table.try_into().map_err(|e: toml::de::Error| {
-                    format!("sweep.{key} = {v}: {}", e.message().trim())
-                })?;
-                // A CPU list fixes the count; cores, threads and node:N offer CPUs to pick from.
-                if key == "threads"
-                    && matches!(
-                        crate::system::topology::CpuSpec::parse(&changed.cpus),
-                        Ok(crate::system::topology::CpuSpec::List(_))
-                    )
-                {
-                    changed.cpus.clear();
-                }
-                changed
-                    .validate()
-                    .map_err(|e| format!("sweep case {key}={v}: {e}"))?;
-                let mut p = params.clone();
-                p.push((key.clone(), v.clone()));
-                next.push((p, changed));
-            }
-        }
-        cases = next;
-    }
-    Ok(cases
-        .into_iter()
-        .map(|(params, case)| {
-            let label = params
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let params = params
-                .into_iter()
-                .map(|(k, v)| (k, v.to_string()))
-                .collect();
-            (label, params, case)
-        })
-        .collect())
-}
-
 impl Default for Workload {
     fn default() -> Self {
         Workload {
@@ -223,7 +127,7 @@ impl Default for Workload {
 }
 
 /// The built-in default workload, identical to workloads/quick.toml.
-pub const QUICK_TOML: &str = include_str!("../workloads/quick.toml");
+pub const QUICK_TOML: &str = include_str!("../../workloads/quick.toml");
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -327,125 +231,6 @@ impl<'de> Deserialize<'de> for Backing {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// One disturber: `[[disturb]]` in a workload file. What the file leaves out takes the
-/// kind's default (`DisturbSpec::new`), the same as the command line's flags.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(from = "DisturbSpecFile")]
-pub struct DisturbSpec {
-    pub kind: DisturbKind,
-    /// For `split`: cold, pageout, dontneed, mprotect or debugfs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub method: Option<SplitMethod>,
-    /// Time between rounds.
-    pub every: Duration,
-    /// Share of the huge pages acted on per round (0 < fraction <= 1).
-    pub fraction: f64,
-    /// CPU to pin the disturber to; default: a CPU no worker uses, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpu: Option<usize>,
-    /// fork: how long the child holds the buffer.
-    pub hold: Duration,
-}
-
-/// `[[disturb]]` as written: what is left out is filled with the kind's defaults.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DisturbSpecFile {
-    kind: DisturbKind,
-    #[serde(default)]
-    method: Option<SplitMethod>,
-    every: Option<Duration>,
-    fraction: Option<f64>,
-    #[serde(default)]
-    cpu: Option<usize>,
-    hold: Option<Duration>,
-}
-
-impl From<DisturbSpecFile> for DisturbSpec {
-    fn from(f: DisturbSpecFile) -> Self {
-        let d = DisturbSpec::new(f.kind, f.method);
-        DisturbSpec {
-            every: f.every.unwrap_or(d.every),
-            fraction: f.fraction.unwrap_or(d.fraction),
-            cpu: f.cpu,
-            hold: f.hold.unwrap_or(d.hold),
-            ..d
-        }
-    }
-}
-
-impl DisturbSpec {
-    /// A disturber with its kind's defaults: every 5 ms on all the huge pages, except
-    /// pressure, whose waves swap out half the buffer every 50 ms (a whole buffer every
-    /// 5 ms would leave the I/O nothing resident to measure).
-    pub fn new(kind: DisturbKind, method: Option<SplitMethod>) -> Self {
-        let (every_ms, fraction) = match kind {
-            DisturbKind::Pressure => (50, 0.5),
-            _ => (5, 1.0),
-        };
-        DisturbSpec {
-            kind,
-            method,
-            every: Duration(every_ms * 1_000_000),
-            fraction,
-            cpu: None,
-            hold: Duration(20_000_000),
-        }
-    }
-
-    pub fn label(&self) -> String {
-        match (self.kind, self.method) {
-            (DisturbKind::Split, Some(m)) => format!("split:{}", m.as_str()),
-            (k, _) => k.as_str().to_string(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum DisturbKind {
-    Split,
-    Collapse,
-    SwapOut,
-    Fork,
-    /// Reclaim waves from a memory cgroup limit (needs swap and root).
-    Pressure,
-}
-
-impl DisturbKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DisturbKind::Split => "split",
-            DisturbKind::Collapse => "collapse",
-            DisturbKind::SwapOut => "swap-out",
-            DisturbKind::Fork => "fork",
-            DisturbKind::Pressure => "pressure",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum SplitMethod {
-    Cold,
-    Pageout,
-    Dontneed,
-    Mprotect,
-    Debugfs,
-}
-
-impl SplitMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SplitMethod::Cold => "cold",
-            SplitMethod::Pageout => "pageout",
-            SplitMethod::Dontneed => "dontneed",
-            SplitMethod::Mprotect => "mprotect",
-            SplitMethod::Debugfs => "debugfs",
-        }
     }
 }
 
