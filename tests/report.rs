@@ -9,7 +9,8 @@ use std::sync::{MutexGuard, OnceLock};
 
 use common::*;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-use thpbench::result::{BenchResult, KernelInfo, RunResult, SweepCase, SystemInfo};
+use thpbench::result::{BenchResult, SweepCase};
+use thpbench::test_support::{synthetic, synthetic_run};
 
 /// Two real results, made once for all tests: THP buffers and 4 KiB buffers, two runs
 /// each of 1 s.
@@ -59,50 +60,6 @@ fn real_runs(test: &str) -> Option<(MutexGuard<'static, ()>, &'static RealRuns)>
         }
     });
     Some((lock, runs))
-}
-
-fn synthetic_run(repeat: usize, ops_per_sec: f64) -> RunResult {
-    let lat = (1e9 / ops_per_sec) as u64;
-    let mut run = RunResult {
-        repeat,
-        duration_ns: 1_000_000_000,
-        ops: ops_per_sec as u64,
-        bytes: ops_per_sec as u64 * 4096,
-        ops_per_sec,
-        bytes_per_sec: ops_per_sec * 4096.0,
-        ..Default::default()
-    };
-    run.latency_ns.count = run.ops;
-    run.latency_ns.p50 = lat;
-    run.latency_ns.p99 = 3 * lat;
-    run.latency_ns.p999 = 4 * lat;
-    run.latency_ns.max = 6 * lat;
-    run
-}
-
-/// A valid result of the default workload on `release`, one run per value.
-fn synthetic(release: &str, ops_per_sec: &[f64]) -> BenchResult {
-    let system = SystemInfo {
-        kernel: KernelInfo {
-            release: release.into(),
-            version: "#1 SMP".into(),
-            cmdline: String::new(),
-        },
-        ..Default::default()
-    };
-    let workload = thpbench::workload::Workload {
-        name: "quick".into(),
-        ..Default::default()
-    };
-    BenchResult {
-        started_at: "2025-01-02T03:04:05Z".into(),
-        runs: ops_per_sec
-            .iter()
-            .enumerate()
-            .map(|(i, v)| synthetic_run(i, *v))
-            .collect(),
-        ..BenchResult::new(system, workload)
-    }
 }
 
 fn save(dir: &Path, name: &str, r: &BenchResult) -> String {

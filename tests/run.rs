@@ -129,22 +129,11 @@ fn check_good_run(r: &serde_json::Value) {
 fn file_target_with_thp_buffers() {
     let _l = machine_lock();
     let dir = tempfile::tempdir().unwrap();
-    let out = run(
-        &[
-            "run",
-            "--duration",
-            "2s",
-            "--warmup",
-            "200ms",
-            "--size",
-            "16M",
-            "-o",
-            "r.json",
-        ],
+    let r = run_result(
+        run,
+        &["--duration", "2s", "--warmup", "200ms", "--size", "16M"],
         dir.path(),
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
     check_good_run(&r);
     assert_eq!(r["runs"][0]["buffer"]["backing"], "thp");
     // The data file was removed; only the result is left.
@@ -529,9 +518,9 @@ fn probe_reports_every_capability() {
 fn thread_sweep_measures_each_count_in_one_result() {
     let _l = machine_lock();
     let dir = tempfile::tempdir().unwrap();
-    let out = run(
+    let (out, r) = run_output_and_result(
+        run,
         &[
-            "run",
             "--threads",
             "1,2",
             "--duration",
@@ -540,13 +529,9 @@ fn thread_sweep_measures_each_count_in_one_result() {
             "0s",
             "--size",
             "8M",
-            "-o",
-            "r.json",
         ],
         dir.path(),
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
     assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
     let cases = r["sweep"].as_array().unwrap();
     assert_eq!(cases.len(), 2);

@@ -77,12 +77,21 @@ pub fn run_result(
     args: &[&str],
     dir: &Path,
 ) -> serde_json::Value {
+    run_output_and_result(runner, args, dir).1
+}
+
+/// `run_result`, with the run's output as well (for what it printed).
+pub fn run_output_and_result(
+    runner: fn(&[&str], &Path) -> Output,
+    args: &[&str],
+    dir: &Path,
+) -> (Output, serde_json::Value) {
     let mut all = vec!["run"];
     all.extend_from_slice(args);
     all.extend(["-o", "r.json"]);
     let out = runner(&all, dir);
     assert!(out.status.success(), "thpbench {all:?}: {}", stderr(&out));
-    load_json(&dir.join("r.json"))
+    (out, load_json(&dir.join("r.json")))
 }
 
 pub fn stderr(o: &Output) -> String {
