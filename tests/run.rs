@@ -137,10 +137,7 @@ fn file_target_with_thp_buffers() {
     check_good_run(&r);
     assert_eq!(r["runs"][0]["buffer"]["backing"], "thp");
     // The data file was removed; only the result is left.
-    assert_eq!(
-        files_in(dir.path()),
-        vec![std::path::PathBuf::from("r.json")]
-    );
+    assert_only_result_left(dir.path());
 }
 
 #[test]
@@ -320,10 +317,7 @@ fn sigint_saves_partial_result_and_removes_the_file() {
         r["runs"][0]["ops"].as_u64().unwrap() > 0,
         "the partial run is kept"
     );
-    assert_eq!(
-        files_in(dir.path()),
-        vec![std::path::PathBuf::from("r.json")]
-    );
+    assert_only_result_left(dir.path());
 }
 
 #[test]

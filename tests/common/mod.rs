@@ -142,3 +142,9 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Asserts that the run left nothing in `dir` but its result, r.json (its data file and
+/// anything else it made are gone).
+pub fn assert_only_result_left(dir: &Path) {
+    assert_eq!(files_in(dir), vec![PathBuf::from("r.json")]);
+}
