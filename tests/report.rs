@@ -99,11 +99,7 @@ fn compare_finds_a_known_regression_and_calls_zero_difference_noise() {
         dir.path(),
     );
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    assert!(
-        stderr(&o).contains("regression beyond 5%: 6.13.0 quick ops/s -16.33%"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_contains(&o, "regression beyond 5%: 6.13.0 quick ops/s -16.33%");
     // ... and not beyond 20%; no regression at all against an equal kernel.
     let o = run(
         &["compare", &old, &new, "--fail-on-regression", "20"],
@@ -149,7 +145,7 @@ fn compare_baseline_can_be_a_release_or_a_file() {
     }
     let o = run(&["compare", &a, &b, "--baseline", "4.4.0"], dir.path());
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("6.1.0, 6.12.0"), "{}", stderr(&o));
+    assert_stderr_contains(&o, "6.1.0, 6.12.0");
 }
 
 #[test]
@@ -238,7 +234,7 @@ fn non_result_files_get_a_clear_error() {
     }
     let o = run(&["compare", "missing.json"], dir.path());
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("missing.json"), "{}", stderr(&o));
+    assert_stderr_contains(&o, "missing.json");
 }
 
 #[test]
@@ -419,11 +415,7 @@ fn real_runs_plot_to_svg_and_png_with_legends() {
 
     let o = run(&["plot", thp, "-o", "p.gif"], dir.path());
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("must end in .svg or .png"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_contains(&o, "must end in .svg or .png");
 }
 
 #[test]
@@ -436,7 +428,7 @@ fn a_file_given_twice_counts_once() {
     );
     let o = run(&["compare", &a, &a, "--format", "json"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("more than once"), "{}", stderr(&o));
+    assert_stderr_contains(&o, "more than once");
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["groups"][0]["runs_counted"], 3);
 }

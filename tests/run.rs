@@ -401,19 +401,11 @@ fn bad_flags_are_explained() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(&["run", "--bs", "3k7"], dir.path());
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("unknown size suffix"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_contains(&out, "unknown size suffix");
     let out = run(&["run", "--bs", "1000"], dir.path());
-    assert!(stderr(&out).contains("multiple of 512"), "{}", stderr(&out));
+    assert_stderr_contains(&out, "multiple of 512");
     let out = run(&["run", "--cpus", "4096"], dir.path());
-    assert!(
-        stderr(&out).contains("CPU 4096 is not online"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_contains(&out, "CPU 4096 is not online");
 }
 
 #[test]
@@ -426,7 +418,7 @@ fn existing_file_is_not_overwritten_without_force() {
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    assert_stderr_contains(&out, "--force");
     // Read-only use of an existing file works and leaves it as it was.
     let out = run(
         &[
@@ -618,11 +610,7 @@ fn block_device_is_written_only_when_allowed_and_blank() {
     // Verify needs writes: refused without the flag.
     let out = run(&["run", "--target", p, "--duration", "1s"], dir.path());
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("--allow-write-device"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_contains(&out, "--allow-write-device");
     // Read-only runs are fine.
     let out = run(
         &[
@@ -678,7 +666,7 @@ fn block_device_is_written_only_when_allowed_and_blank() {
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("swap signature"), "{}", stderr(&out));
+    assert_stderr_contains(&out, "swap signature");
     drop(dev);
 }
 

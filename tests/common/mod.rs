@@ -148,3 +148,25 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
 pub fn assert_only_result_left(dir: &Path) {
     assert_eq!(files_in(dir), vec![PathBuf::from("r.json")]);
 }
+
+/// Asserts that what the run printed on stderr contains `text`, showing it all when not.
+pub fn assert_stderr_contains(out: &Output, text: &str) {
+    let err = stderr(out);
+    assert!(err.contains(text), "expected {text:?} on stderr:\n{err}");
+}
+
+/// `thpbench run workloads/seed-torture.toml --duration DURATION -o DIR/r.json`, from the
+/// crate's root where the workload file is.
+pub fn seed_torture_command(duration: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "run",
+        "workloads/seed-torture.toml",
+        "--duration",
+        duration,
+        "-o",
+    ])
+    .arg(dir.join("r.json"))
+    .current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
