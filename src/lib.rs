@@ -22,8 +22,9 @@ pub mod signals;
 pub mod stats;
 pub mod system;
 pub mod target;
-#[cfg(test)]
-pub(crate) mod test_support;
+/// Synthetic results for tests, the crate's own and tests/ (not a public interface).
+#[doc(hidden)]
+pub mod test_support;
 pub mod units;
 pub mod util;
 pub mod verify;

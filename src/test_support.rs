@@ -1,4 +1,4 @@
-//! Test fixtures shared by the modules' unit tests: synthetic results whose figures are
+//! Test fixtures shared by the modules' unit tests and tests/: synthetic results whose figures are
 //! known, so that compare, export and plot can be checked without running anything.
 
 use crate::result::{BenchResult, LatencySummary, RunResult};

@@ -231,11 +231,8 @@ fn debugfs_split_is_unavailable_under_lockdown() {
     // Alone, it fails the run and says why.
     let (out, _, _dir) = disturbed_run(&["--split", "debugfs"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("EPERM") && stderr(&out).contains("lockdown"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_contains(&out, "EPERM");
+    assert_stderr_contains(&out, "lockdown");
     // With another disturber, the run goes on and records it unavailable.
     let (out, r, _dir) = disturbed_run(&["--split", "debugfs", "--split", "cold"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
@@ -319,11 +316,7 @@ fn swap_out_without_swap_is_unavailable() {
     }
     let (out, _, _dir) = disturbed_run(&["--swap-out"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("no swap is active"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_contains(&out, "no swap is active");
 }
 
 #[test]
@@ -333,16 +326,7 @@ fn sigint_in_a_swapping_run_removes_swap_and_zram() {
     };
     let (swaps_before, zram_before) = (swaps(), zram_devices());
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(bin())
-        .args([
-            "run",
-            "workloads/seed-torture.toml",
-            "--duration",
-            "60s",
-            "-o",
-        ])
-        .arg(dir.path().join("r.json"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let child = seed_torture_command("60s", dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -377,18 +361,7 @@ fn seed_torture_ten_seconds_is_valid_with_zero_mismatches() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(bin())
-        .args([
-            "run",
-            "workloads/seed-torture.toml",
-            "--duration",
-            "10s",
-            "-o",
-        ])
-        .arg(dir.path().join("r.json"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
+    let out = seed_torture_command("10s", dir.path()).output().unwrap();
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let r = load_json(&dir.path().join("r.json"));
     assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);

@@ -74,7 +74,7 @@ fn gup_engine_refuses_block_sizes_that_are_not_whole_pages() {
         dir.path(),
     );
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("multiple of 4K"), "{}", stderr(&out));
+    assert_stderr_contains(&out, "multiple of 4K");
 }
 
 #[test]

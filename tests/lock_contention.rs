@@ -82,9 +82,9 @@ fn disturbed_run_records_paired_contention_with_symbolized_callers() {
         .unwrap()
         .contains(" /sys/kernel/tracing ");
     let dir = tempfile::tempdir().unwrap();
-    let out = run(
+    let (out, r) = run_output_and_result(
+        run,
         &[
-            "run",
             "--bs",
             "2M",
             "--rw",
@@ -100,13 +100,9 @@ fn disturbed_run_records_paired_contention_with_symbolized_callers() {
             "2s",
             "--warmup",
             "0s",
-            "-o",
-            "r.json",
         ],
         dir.path(),
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
     let lc = contention(&r);
     assert_consistent(lc);
     assert_own_wait_bounded_by_window(&r["runs"][0]);

@@ -15,9 +15,9 @@ fn ops_per_sec_is_the_ios_own_rate_with_verify_timed_beside_it() {
     let dir = tempfile::tempdir().unwrap();
     // Random writes with verify: each write is stamped before and read back and checked
     // after, all outside the timed call.
-    let out = run(
+    let (out, r) = run_output_and_result(
+        run,
         &[
-            "run",
             "--rw",
             "randwrite",
             "--bs",
@@ -30,13 +30,9 @@ fn ops_per_sec_is_the_ios_own_rate_with_verify_timed_beside_it() {
             "1s",
             "--warmup",
             "0s",
-            "-o",
-            "r.json",
         ],
         dir.path(),
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
     let run = &r["runs"][0];
     let threads = run["threads"].as_array().unwrap();
     // Each worker's rate is 1 / its mean latency; the run's rate is their sum.
@@ -71,9 +67,9 @@ fn ops_per_sec_is_the_ios_own_rate_with_verify_timed_beside_it() {
 fn threads_zero_is_stored_as_the_worker_count_used() {
     let _l = machine_lock();
     let dir = tempfile::tempdir().unwrap();
-    let out = run(
+    let r = run_result(
+        run,
         &[
-            "run",
             "--threads",
             "0",
             "--size",
@@ -82,13 +78,9 @@ fn threads_zero_is_stored_as_the_worker_count_used() {
             "300ms",
             "--warmup",
             "0s",
-            "-o",
-            "r.json",
         ],
         dir.path(),
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
     let used = r["runs"][0]["threads"].as_array().unwrap().len() as u64;
     assert!(used > 0);
     assert_eq!(
@@ -106,9 +98,9 @@ fn writes_without_verify_carry_pattern_data_not_zeros() {
     // An existing file, overwritten on purpose (--force) and kept: what the writes put
     // there stays to be looked at.
     std::fs::write(dir.path().join("mine.dat"), vec![0u8; 1 << 20]).unwrap();
-    let out = run(
+    let r = run_result(
+        run,
         &[
-            "run",
             "--target",
             "mine.dat",
             "--force",
@@ -125,13 +117,9 @@ fn writes_without_verify_carry_pattern_data_not_zeros() {
             "300ms",
             "--warmup",
             "0s",
-            "-o",
-            "r.json",
         ],
         dir.path(),
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
     assert!(
         r["runs"][0]["ops"].as_u64().unwrap() >= 16,
         "every block written"
@@ -208,9 +196,9 @@ fn a_block_device_is_used_whole_by_default() {
     let dev = thpbench::system::zram::ZramDevice::create(128 << 20).unwrap();
     let path = dev.path();
     let dir = tempfile::tempdir().unwrap();
-    let o = run(
+    let r = run_result(
+        run,
         &[
-            "run",
             "--target",
             path.to_str().unwrap(),
             "--no-verify",
@@ -220,13 +208,9 @@ fn a_block_device_is_used_whole_by_default() {
             "0s",
             "--threads",
             "1",
-            "-o",
-            "r.json",
         ],
         dir.path(),
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let r = load_json(&dir.path().join("r.json"));
     assert_eq!(
         target_of(&r),
         ("block device".to_string(), 128 << 20, 128 << 20)

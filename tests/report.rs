@@ -9,7 +9,8 @@ use std::sync::{MutexGuard, OnceLock};
 
 use common::*;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-use thpbench::result::{BenchResult, KernelInfo, RunResult, SweepCase, SystemInfo};
+use thpbench::result::{BenchResult, SweepCase};
+use thpbench::test_support::{synthetic, synthetic_run};
 
 /// Two real results, made once for all tests: THP buffers and 4 KiB buffers, two runs
 /// each of 1 s.
@@ -61,50 +62,6 @@ fn real_runs(test: &str) -> Option<(MutexGuard<'static, ()>, &'static RealRuns)>
     Some((lock, runs))
 }
 
-fn synthetic_run(repeat: usize, ops_per_sec: f64) -> RunResult {
-    let lat = (1e9 / ops_per_sec) as u64;
-    let mut run = RunResult {
-        repeat,
-        duration_ns: 1_000_000_000,
-        ops: ops_per_sec as u64,
-        bytes: ops_per_sec as u64 * 4096,
-        ops_per_sec,
-        bytes_per_sec: ops_per_sec * 4096.0,
-        ..Default::default()
-    };
-    run.latency_ns.count = run.ops;
-    run.latency_ns.p50 = lat;
-    run.latency_ns.p99 = 3 * lat;
-    run.latency_ns.p999 = 4 * lat;
-    run.latency_ns.max = 6 * lat;
-    run
-}
-
-/// A valid result of the default workload on `release`, one run per value.
-fn synthetic(release: &str, ops_per_sec: &[f64]) -> BenchResult {
-    let system = SystemInfo {
-        kernel: KernelInfo {
-            release: release.into(),
-            version: "#1 SMP".into(),
-            cmdline: String::new(),
-        },
-        ..Default::default()
-    };
-    let workload = thpbench::workload::Workload {
-        name: "quick".into(),
-        ..Default::default()
-    };
-    BenchResult {
-        started_at: "2025-01-02T03:04:05Z".into(),
-        runs: ops_per_sec
-            .iter()
-            .enumerate()
-            .map(|(i, v)| synthetic_run(i, *v))
-            .collect(),
-        ..BenchResult::new(system, workload)
-    }
-}
-
 fn save(dir: &Path, name: &str, r: &BenchResult) -> String {
     let p = dir.join(name);
     r.save(&p).unwrap();
@@ -142,11 +99,7 @@ fn compare_finds_a_known_regression_and_calls_zero_difference_noise() {
         dir.path(),
     );
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    assert!(
-        stderr(&o).contains("regression beyond 5%: 6.13.0 quick ops/s -16.33%"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_contains(&o, "regression beyond 5%: 6.13.0 quick ops/s -16.33%");
     // ... and not beyond 20%; no regression at all against an equal kernel.
     let o = run(
         &["compare", &old, &new, "--fail-on-regression", "20"],
@@ -192,7 +145,7 @@ fn compare_baseline_can_be_a_release_or_a_file() {
     }
     let o = run(&["compare", &a, &b, "--baseline", "4.4.0"], dir.path());
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("6.1.0, 6.12.0"), "{}", stderr(&o));
+    assert_stderr_contains(&o, "6.1.0, 6.12.0");
 }
 
 #[test]
@@ -281,7 +234,7 @@ fn non_result_files_get_a_clear_error() {
     }
     let o = run(&["compare", "missing.json"], dir.path());
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("missing.json"), "{}", stderr(&o));
+    assert_stderr_contains(&o, "missing.json");
 }
 
 #[test]
@@ -462,11 +415,7 @@ fn real_runs_plot_to_svg_and_png_with_legends() {
 
     let o = run(&["plot", thp, "-o", "p.gif"], dir.path());
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("must end in .svg or .png"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_contains(&o, "must end in .svg or .png");
 }
 
 #[test]
@@ -479,7 +428,7 @@ fn a_file_given_twice_counts_once() {
     );
     let o = run(&["compare", &a, &a, "--format", "json"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("more than once"), "{}", stderr(&o));
+    assert_stderr_contains(&o, "more than once");
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["groups"][0]["runs_counted"], 3);
 }

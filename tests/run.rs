@@ -129,29 +129,15 @@ fn check_good_run(r: &serde_json::Value) {
 fn file_target_with_thp_buffers() {
     let _l = machine_lock();
     let dir = tempfile::tempdir().unwrap();
-    let out = run(
-        &[
-            "run",
-            "--duration",
-            "2s",
-            "--warmup",
-            "200ms",
-            "--size",
-            "16M",
-            "-o",
-            "r.json",
-        ],
+    let r = run_result(
+        run,
+        &["--duration", "2s", "--warmup", "200ms", "--size", "16M"],
         dir.path(),
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
     check_good_run(&r);
     assert_eq!(r["runs"][0]["buffer"]["backing"], "thp");
     // The data file was removed; only the result is left.
-    assert_eq!(
-        files_in(dir.path()),
-        vec![std::path::PathBuf::from("r.json")]
-    );
+    assert_only_result_left(dir.path());
 }
 
 #[test]
@@ -331,10 +317,7 @@ fn sigint_saves_partial_result_and_removes_the_file() {
         r["runs"][0]["ops"].as_u64().unwrap() > 0,
         "the partial run is kept"
     );
-    assert_eq!(
-        files_in(dir.path()),
-        vec![std::path::PathBuf::from("r.json")]
-    );
+    assert_only_result_left(dir.path());
 }
 
 #[test]
@@ -418,19 +401,11 @@ fn bad_flags_are_explained() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(&["run", "--bs", "3k7"], dir.path());
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("unknown size suffix"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_contains(&out, "unknown size suffix");
     let out = run(&["run", "--bs", "1000"], dir.path());
-    assert!(stderr(&out).contains("multiple of 512"), "{}", stderr(&out));
+    assert_stderr_contains(&out, "multiple of 512");
     let out = run(&["run", "--cpus", "4096"], dir.path());
-    assert!(
-        stderr(&out).contains("CPU 4096 is not online"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_contains(&out, "CPU 4096 is not online");
 }
 
 #[test]
@@ -443,7 +418,7 @@ fn existing_file_is_not_overwritten_without_force() {
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    assert_stderr_contains(&out, "--force");
     // Read-only use of an existing file works and leaves it as it was.
     let out = run(
         &[
@@ -529,9 +504,9 @@ fn probe_reports_every_capability() {
 fn thread_sweep_measures_each_count_in_one_result() {
     let _l = machine_lock();
     let dir = tempfile::tempdir().unwrap();
-    let out = run(
+    let (out, r) = run_output_and_result(
+        run,
         &[
-            "run",
             "--threads",
             "1,2",
             "--duration",
@@ -540,13 +515,9 @@ fn thread_sweep_measures_each_count_in_one_result() {
             "0s",
             "--size",
             "8M",
-            "-o",
-            "r.json",
         ],
         dir.path(),
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
     assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
     let cases = r["sweep"].as_array().unwrap();
     assert_eq!(cases.len(), 2);
@@ -639,11 +610,7 @@ fn block_device_is_written_only_when_allowed_and_blank() {
     // Verify needs writes: refused without the flag.
     let out = run(&["run", "--target", p, "--duration", "1s"], dir.path());
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("--allow-write-device"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_contains(&out, "--allow-write-device");
     // Read-only runs are fine.
     let out = run(
         &[
@@ -699,7 +666,7 @@ fn block_device_is_written_only_when_allowed_and_blank() {
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("swap signature"), "{}", stderr(&out));
+    assert_stderr_contains(&out, "swap signature");
     drop(dev);
 }
 

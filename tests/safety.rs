@@ -89,7 +89,7 @@ fn a_minix_filesystem_is_never_written() {
     let dev = Loop::over(&img, None);
     let out = write_run(&dev.0, dir.path());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("minix"), "{}", stderr(&out));
+    assert_stderr_contains(&out, "minix");
     assert_eq!(blkid_type(&dev.0), "minix", "the signature survives");
 }
 
@@ -112,11 +112,7 @@ fn a_filesystem_mounted_through_a_second_loop_device_is_never_written() {
     std::fs::write(mnt.join("precious"), b"keep me").unwrap();
     let out = write_run(&first.0, dir.path());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(&format!("{} is a loop device over it", second.0)),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_contains(&out, &format!("{} is a loop device over it", second.0));
     drop(mounted);
     drop(second);
     // The same, through a second loop device over the same backing file.
@@ -125,11 +121,7 @@ fn a_filesystem_mounted_through_a_second_loop_device_is_never_written() {
     let mounted = Mounted(mnt.clone());
     let out = write_run(&first.0, dir.path());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(&format!("{} maps the same backing file", third.0)),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_contains(&out, &format!("{} maps the same backing file", third.0));
     assert_eq!(std::fs::read(mnt.join("precious")).unwrap(), b"keep me");
     drop(mounted);
     drop(third);
@@ -459,11 +451,7 @@ fn two_mthp_runs_at_once_leave_the_knobs_as_found() {
         dir.path(),
     );
     assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
-    assert!(
-        stderr(&refused).contains(&format!("pid {}", first.id())),
-        "{}",
-        stderr(&refused)
-    );
+    assert_stderr_contains(&refused, &format!("pid {}", first.id()));
     let second = spawn_run(
         &[
             "--buffer",
@@ -485,11 +473,7 @@ fn two_mthp_runs_at_once_leave_the_knobs_as_found() {
     );
     assert!(a.status.success(), "{}", stderr(&a));
     assert!(b.status.success(), "{}", stderr(&b));
-    assert!(
-        stderr(&b).contains("waiting for thpbench run pid"),
-        "{}",
-        stderr(&b)
-    );
+    assert_stderr_contains(&b, "waiting for thpbench run pid");
     for f in ["a.json", "b.json"] {
         std::fs::remove_file(dir.path().join(f)).unwrap();
     }
@@ -547,11 +531,7 @@ fn what_can_be_refused_up_front_is_refused_before_measuring() {
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("sweep case buffer=mthp:8K"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_contains(&out, "sweep case buffer=mthp:8K");
     assert!(
         !stderr(&out).contains("sweep case buffer=thp\n"),
         "measured first: {}",
@@ -583,11 +563,7 @@ fn what_can_be_refused_up_front_is_refused_before_measuring() {
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("a swap of 0 bytes"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_contains(&out, "a swap of 0 bytes");
     let out = run(
         &[
             "run",
@@ -601,7 +577,7 @@ fn what_can_be_refused_up_front_is_refused_before_measuring() {
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("MemAvailable is"), "{}", stderr(&out));
+    assert_stderr_contains(&out, "MemAvailable is");
     // A results directory that cannot be written is found before measuring.
     std::fs::write(dir.path().join("file"), b"").unwrap();
     let out = run(
@@ -617,11 +593,7 @@ fn what_can_be_refused_up_front_is_refused_before_measuring() {
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("results directory"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_contains(&out, "results directory");
     assert!(
         !stdout(&out).contains("ops/s"),
         "it measured: {}",
@@ -681,21 +653,13 @@ fn the_pressure_cgroup_is_nested_under_the_callers_own() {
     let out = cmd.output().unwrap();
     let _ = std::fs::remove_dir(&caller);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(&format!(
-            "moved into memory cgroup {}/thpbench-",
-            caller.display()
-        )),
-        "{}",
-        stderr(&out)
+    assert_stderr_contains(
+        &out,
+        &format!("moved into memory cgroup {}/thpbench-", caller.display()),
     );
-    assert!(
-        stderr(&out).contains(&format!(
-            "moved back into memory cgroup {}\n",
-            caller.display()
-        )),
-        "{}",
-        stderr(&out)
+    assert_stderr_contains(
+        &out,
+        &format!("moved back into memory cgroup {}\n", caller.display()),
     );
 }
 

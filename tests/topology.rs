@@ -88,17 +88,9 @@ fn cpu_specs_that_cannot_be_met_are_explained() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(&["run", "--cpus", "node:4096"], dir.path());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("no NUMA node 4096"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_contains(&out, "no NUMA node 4096");
     let out = run(&["run", "--cpus", "core"], dir.path());
-    assert!(
-        stderr(&out).contains("\"cores\", \"threads\", \"node:N\""),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_contains(&out, "\"cores\", \"threads\", \"node:N\"");
 }
 
 #[test]

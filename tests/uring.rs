@@ -113,7 +113,7 @@ fn uring_refuses_bad_queue_depths_and_fixed_buffers_elsewhere() {
         dir.path(),
     );
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("1 to 256"), "{}", stderr(&out));
+    assert_stderr_contains(&out, "1 to 256");
     let out = run(
         &[
             "run",
@@ -125,7 +125,7 @@ fn uring_refuses_bad_queue_depths_and_fixed_buffers_elsewhere() {
         dir.path(),
     );
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("fixed_buffers"), "{}", stderr(&out));
+    assert_stderr_contains(&out, "fixed_buffers");
 }
 
 #[test]

@@ -13,14 +13,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use perf_event::events::Tracepoint;
-use perf_event::{Builder, Clock, SampleFlag, Sampler};
+use perf_event::SampleFlag;
 
 use super::lockstat::Kallsyms;
+use super::trace_rings::{
+    drain_until_stopped, open_per_cpu, u32_at, u64_at, RingRecord, TraceRing, TracepointSpec,
+};
 use crate::system::mounts::{MountGuard, TRACEFS};
 
-const PERF_RECORD_LOST: u32 = 2;
-const PERF_RECORD_SAMPLE: u32 = 9;
 const RING_PAGES: usize = 64;
 
 /// Functions only the GUP slow path runs through on its way to mmap_lock.
@@ -36,10 +36,8 @@ pub use crate::result::GupSlowPath;
 /// One decoded sample: (pid, tid, time, on the GUP slow path).
 type Sample = (u32, u32, u64, bool);
 
-struct Ring {
-    sampler: Sampler,
-    start: bool,
-}
+/// The index of mmap_lock_start_locking in the tracepoint list (acquire_returned is 1).
+const START_SPEC: usize = 0;
 
 #[derive(Default)]
 struct Collected {
@@ -75,37 +73,19 @@ impl GupSlowTracer {
             id("mmap_lock_acquire_returned")?,
         );
         let syms = Arc::new(Kallsyms::load()?);
-        let mut rings = Vec::new();
-        for cpu in crate::system::cpu::online_cpus() {
-            for (start, tp) in [(true, start_id), (false, acquired_id)] {
-                let mut flags = SampleFlag::TID | SampleFlag::TIME;
-                if start {
-                    flags |= SampleFlag::CALLCHAIN;
-                }
-                let mut b = Builder::new(Tracepoint::with_id(tp));
-                b.any_pid()
-                    .one_cpu(cpu)
-                    .sample_period(1)
-                    .sample(flags)
-                    .include_kernel()
-                    .exclude_callchain_user(true)
-                    .clockid(Clock::MONOTONIC)
-                    .wakeup_events(1 << 20);
-                let counter = b.build().map_err(|e| {
-                    format!(
-                        "perf_event_open(mmap_lock tracepoint) on CPU {cpu}: {}",
-                        crate::system::errno_text(&e)
-                    )
-                })?;
-                let mut sampler = counter.sampled(RING_PAGES * 4096).map_err(|e| {
-                    format!("mapping the ring buffer: {}", crate::system::errno_text(&e))
-                })?;
-                sampler
-                    .enable()
-                    .map_err(|e| format!("enabling the tracepoint: {e}"))?;
-                rings.push(Ring { sampler, start });
-            }
-        }
+        let specs = [
+            TracepointSpec {
+                id: start_id,
+                name: "mmap_lock:mmap_lock_start_locking".into(),
+                extra: SampleFlag::CALLCHAIN,
+            },
+            TracepointSpec {
+                id: acquired_id,
+                name: "mmap_lock:mmap_lock_acquire_returned".into(),
+                extra: SampleFlag::empty(),
+            },
+        ];
+        let rings = open_per_cpu(&specs, RING_PAGES, RING_PAGES)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = Arc::clone(&stop);
         let pid = std::process::id();
@@ -133,58 +113,32 @@ impl GupSlowTracer {
 }
 
 /// Drains the rings until told to stop, keeping only the samples of process `pid`.
-fn read_rings(mut rings: Vec<Ring>, stop: &AtomicBool, syms: &Kallsyms, pid: u32) -> Collected {
+fn read_rings(
+    mut rings: Vec<TraceRing>,
+    stop: &AtomicBool,
+    syms: &Kallsyms,
+    pid: u32,
+) -> Collected {
+    let is_start: Vec<bool> = rings.iter().map(|r| r.spec == START_SPEC).collect();
     let mut got = Collected::default();
-    loop {
-        let stopping = stop.load(Ordering::Relaxed);
-        if stopping {
-            for r in &mut rings {
-                let _ = r.sampler.disable();
+    drain_until_stopped(&mut rings, stop, |ring, record| match record {
+        RingRecord::Sample(data) => {
+            let start = is_start[ring];
+            match decode(data, start, syms) {
+                Some(s) if s.0 == pid && start => got.starts.push(s),
+                Some(s) if s.0 == pid => got.acquired.push(s),
+                _ => {}
             }
         }
-        for r in &mut rings {
-            while let Some(rec) = r.sampler.next_record() {
-                let data = rec.to_contiguous();
-                match rec.ty() {
-                    PERF_RECORD_SAMPLE => {
-                        let Some(s) = decode(&data, r.start, syms) else {
-                            continue;
-                        };
-                        if s.0 != pid {
-                            continue;
-                        }
-                        if r.start {
-                            got.starts.push(s);
-                        } else {
-                            got.acquired.push(s);
-                        }
-                    }
-                    PERF_RECORD_LOST => {
-                        got.lost += data
-                            .get(8..16)
-                            .map_or(0, |b| u64::from_ne_bytes(b.try_into().unwrap()));
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if stopping {
-            return got;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+        RingRecord::Lost(n) => got.lost += n,
+    });
+    got
 }
 
 /// Decodes a sample of sample_type TID|TIME[|CALLCHAIN].
 fn decode(data: &[u8], with_chain: bool, syms: &Kallsyms) -> Option<Sample> {
-    let u32_at = |o: usize| {
-        data.get(o..o + 4)
-            .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
-    };
-    let u64_at = |o: usize| {
-        data.get(o..o + 8)
-            .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
-    };
+    let u32_at = |o| u32_at(data, o);
+    let u64_at = |o| u64_at(data, o);
     let (pid, tid, time) = (u32_at(0)?, u32_at(4)?, u64_at(8)?);
     let gup = with_chain && {
         let nr = u64_at(16)? as usize;

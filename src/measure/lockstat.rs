@@ -29,8 +29,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use perf_event::events::Tracepoint;
-use perf_event::{Builder, Clock, SampleFlag, Sampler};
+use perf_event::SampleFlag;
+
+use super::trace_rings::{
+    drain_until_stopped, open_per_cpu, u32_at, u64_at, RingRecord, TraceRing, TracepointSpec,
+};
 
 use crate::result::Unavailable;
 use crate::system::mounts::{MountGuard, TRACEFS};
@@ -38,8 +41,6 @@ use crate::system::mounts::{MountGuard, TRACEFS};
 mod summarize;
 pub use summarize::{summarize, Trace};
 
-const PERF_RECORD_LOST: u32 = 2;
-const PERF_RECORD_SAMPLE: u32 = 9;
 /// Callchain entries at or above this are context markers (PERF_CONTEXT_KERNEL, ...).
 const PERF_CONTEXT_MAX: u64 = (-4095i64) as u64;
 /// Ring buffer per event and CPU: up to 1024 pages of data (4 MiB, with which the seed's
@@ -244,14 +245,8 @@ fn decode_sample(
     fields: Fields,
     syms: Option<&Kallsyms>,
 ) -> Option<Event> {
-    let u32_at = |o: usize| {
-        data.get(o..o + 4)
-            .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
-    };
-    let u64_at = |o: usize| {
-        data.get(o..o + 8)
-            .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
-    };
+    let u32_at = |o| u32_at(data, o);
+    let u64_at = |o| u64_at(data, o);
     let pid = u32_at(0)?;
     let tid = u32_at(4)?;
     let time = u64_at(8)?;
@@ -267,12 +262,8 @@ fn decode_sample(
     }
     let size = u32_at(o)? as usize;
     let raw = data.get(o + 4..o + 4 + size)?;
-    let lock_addr = raw
-        .get(fields.lock_addr..fields.lock_addr + 8)
-        .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))?;
-    let flags = raw
-        .get(fields.flags..fields.flags + 4)
-        .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))?;
+    let lock_addr = super::trace_rings::u64_at(raw, fields.lock_addr)?;
+    let flags = super::trace_rings::u32_at(raw, fields.flags)?;
     Some(Event {
         begin,
         pid,
@@ -284,10 +275,39 @@ fn decode_sample(
     })
 }
 
-struct Ring {
-    sampler: Sampler,
-    begin: bool,
-    loss: LossTracker,
+/// The index of contention_begin in the tracepoint list (contention_end is 1).
+const BEGIN_SPEC: usize = 0;
+
+/// Drains the rings until told to stop; the rings are returned so that they are
+/// dropped after the report is built, not while the reader is still running.
+fn read_rings(
+    mut rings: Vec<TraceRing>,
+    stop: &AtomicBool,
+    begin_fields: Fields,
+    end_fields: Fields,
+    syms: &Kallsyms,
+) -> (Vec<TraceRing>, Collected) {
+    let is_begin: Vec<bool> = rings.iter().map(|r| r.spec == BEGIN_SPEC).collect();
+    let mut losses: Vec<LossTracker> = rings.iter().map(|_| LossTracker::default()).collect();
+    let mut got = Collected::default();
+    drain_until_stopped(&mut rings, stop, |ring, record| match record {
+        RingRecord::Sample(data) => {
+            let begin = is_begin[ring];
+            let fields = if begin { begin_fields } else { end_fields };
+            if let Some(e) = decode_sample(data, begin, begin, fields, Some(syms)) {
+                losses[ring].sample(e.time, &mut got.loss_gaps);
+                got.events.push(e);
+            }
+        }
+        RingRecord::Lost(n) => {
+            got.lost += n;
+            losses[ring].loss();
+        }
+    });
+    for loss in &mut losses {
+        loss.finish(&mut got.loss_gaps);
+    }
+    (rings, got)
 }
 
 #[derive(Default)]
@@ -329,7 +349,7 @@ impl LossTracker {
 /// Tracing in progress; `stop` ends it and builds the report.
 pub struct LockTracer {
     stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<(Vec<Ring>, Collected)>>,
+    reader: Option<JoinHandle<(Vec<TraceRing>, Collected)>>,
     syms: Arc<Kallsyms>,
     _tracefs: MountGuard,
 }
@@ -381,106 +401,26 @@ impl LockTracer {
         };
         let (begin_id, end_id) = (id("contention_begin")?, id("contention_end")?);
         let syms = Arc::new(Kallsyms::load()?);
-        let mut rings = Vec::new();
-        let cpus = crate::system::cpu::online_cpus();
-        let pages = ring_pages(cpus.len());
-        for cpu in cpus {
-            for (begin, tp_id) in [(true, begin_id), (false, end_id)] {
-                let mut flags =
-                    SampleFlag::TID | SampleFlag::TIME | SampleFlag::CPU | SampleFlag::RAW;
-                if begin {
-                    flags |= SampleFlag::CALLCHAIN;
-                }
-                let mut b = Builder::new(Tracepoint::with_id(tp_id));
-                b.any_pid()
-                    .one_cpu(cpu)
-                    .sample_period(1)
-                    .sample(flags)
-                    .include_kernel()
-                    .exclude_callchain_user(true)
-                    .clockid(Clock::MONOTONIC)
-                    .wakeup_events(1 << 20);
-                let open = || {
-                    b.build().map_err(|e| {
-                        format!(
-                            "perf_event_open(lock:contention_{}) on CPU {cpu}: {}",
-                            if begin { "begin" } else { "end" },
-                            crate::system::errno_text(&e)
-                        )
-                    })
-                };
-                let mut sampler = match open()?.sampled(pages * 4096) {
-                    Ok(s) => s,
-                    // EPERM/ENOMEM: more than perf_event_mlock_kb without CAP_IPC_LOCK.
-                    Err(_) => open()?.sampled(RING_PAGES_FALLBACK * 4096).map_err(|e| {
-                        format!("mapping the ring buffer: {}", crate::system::errno_text(&e))
-                    })?,
-                };
-                sampler
-                    .enable()
-                    .map_err(|e| format!("enabling the tracepoint: {e}"))?;
-                rings.push(Ring {
-                    sampler,
-                    begin,
-                    loss: LossTracker::default(),
-                });
-            }
-        }
+        let raw = SampleFlag::CPU | SampleFlag::RAW;
+        let specs = [
+            TracepointSpec {
+                id: begin_id,
+                name: "lock:contention_begin".into(),
+                extra: raw | SampleFlag::CALLCHAIN,
+            },
+            TracepointSpec {
+                id: end_id,
+                name: "lock:contention_end".into(),
+                extra: raw,
+            },
+        ];
+        let pages = ring_pages(crate::system::cpu::online_cpus().len());
+        let rings = open_per_cpu(&specs, pages, RING_PAGES_FALLBACK)?;
         let stop = Arc::new(AtomicBool::new(false));
         let (stop2, syms2) = (Arc::clone(&stop), Arc::clone(&syms));
         let reader = std::thread::Builder::new()
             .name("thpbench-locks".into())
-            .spawn(move || {
-                let mut rings = rings;
-                let mut got = Collected::default();
-                loop {
-                    let stopping = stop2.load(Ordering::Relaxed);
-                    if stopping {
-                        for r in &mut rings {
-                            let _ = r.sampler.disable();
-                        }
-                    }
-                    for Ring {
-                        sampler,
-                        begin,
-                        loss,
-                    } in &mut rings
-                    {
-                        let (begin, fields) = if *begin {
-                            (true, begin_fields)
-                        } else {
-                            (false, end_fields)
-                        };
-                        while let Some(rec) = sampler.next_record() {
-                            let data = rec.to_contiguous();
-                            match rec.ty() {
-                                PERF_RECORD_SAMPLE => {
-                                    if let Some(e) =
-                                        decode_sample(&data, begin, begin, fields, Some(&syms2))
-                                    {
-                                        loss.sample(e.time, &mut got.loss_gaps);
-                                        got.events.push(e);
-                                    }
-                                }
-                                PERF_RECORD_LOST => {
-                                    got.lost += data
-                                        .get(8..16)
-                                        .map_or(0, |b| u64::from_ne_bytes(b.try_into().unwrap()));
-                                    loss.loss();
-                                }
-                                _ => {}
-                            }
-                        }
-                    }
-                    if stopping {
-                        for r in &mut rings {
-                            r.loss.finish(&mut got.loss_gaps);
-                        }
-                        return (rings, got);
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-            })
+            .spawn(move || read_rings(rings, &stop2, begin_fields, end_fields, &syms2))
             .map_err(|e| format!("spawning the reader thread: {e}"))?;
         Ok(LockTracer {
             stop,
@@ -512,11 +452,11 @@ impl LockTracer {
 }
 
 trait JoinDefault {
-    fn unwrap_or_default_pair(self) -> (Vec<Ring>, Collected);
+    fn unwrap_or_default_pair(self) -> (Vec<TraceRing>, Collected);
 }
 
-impl JoinDefault for std::thread::Result<(Vec<Ring>, Collected)> {
-    fn unwrap_or_default_pair(self) -> (Vec<Ring>, Collected) {
+impl JoinDefault for std::thread::Result<(Vec<TraceRing>, Collected)> {
+    fn unwrap_or_default_pair(self) -> (Vec<TraceRing>, Collected) {
         self.unwrap_or_else(|_| (Vec::new(), Collected::default()))
     }
 }

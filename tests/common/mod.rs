@@ -77,12 +77,21 @@ pub fn run_result(
     args: &[&str],
     dir: &Path,
 ) -> serde_json::Value {
+    run_output_and_result(runner, args, dir).1
+}
+
+/// `run_result`, with the run's output as well (for what it printed).
+pub fn run_output_and_result(
+    runner: fn(&[&str], &Path) -> Output,
+    args: &[&str],
+    dir: &Path,
+) -> (Output, serde_json::Value) {
     let mut all = vec!["run"];
     all.extend_from_slice(args);
     all.extend(["-o", "r.json"]);
     let out = runner(&all, dir);
     assert!(out.status.success(), "thpbench {all:?}: {}", stderr(&out));
-    load_json(&dir.join("r.json"))
+    (out, load_json(&dir.join("r.json")))
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -132,4 +141,32 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// Asserts that the run left nothing in `dir` but its result, r.json (its data file and
+/// anything else it made are gone).
+pub fn assert_only_result_left(dir: &Path) {
+    assert_eq!(files_in(dir), vec![PathBuf::from("r.json")]);
+}
+
+/// Asserts that what the run printed on stderr contains `text`, showing it all when not.
+pub fn assert_stderr_contains(out: &Output, text: &str) {
+    let err = stderr(out);
+    assert!(err.contains(text), "expected {text:?} on stderr:\n{err}");
+}
+
+/// `thpbench run workloads/seed-torture.toml --duration DURATION -o DIR/r.json`, from the
+/// crate's root where the workload file is.
+pub fn seed_torture_command(duration: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "run",
+        "workloads/seed-torture.toml",
+        "--duration",
+        duration,
+        "-o",
+    ])
+    .arg(dir.join("r.json"))
+    .current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
 }
