@@ -13,14 +13,17 @@ fn contention(r: &serde_json::Value) -> &serde_json::Value {
 
 /// No task waits longer than the measured window: the run's own wait is at most the
 /// window times the run's own tasks that waited, and those are its workers, its
-/// disturbers, the main thread and the tracer's reader at most.
+/// disturbers, the main thread and the readers of the lock tracer and (when it ran) the
+/// GUP slow-path tracer at most.
 fn assert_own_wait_bounded_by_window(run: &serde_json::Value) {
     let lc = &run["lock_contention"];
     let window = run["duration_ns"].as_u64().unwrap();
     let tasks = lc["run_tasks"].as_u64().unwrap();
+    let gup_slow_reader = usize::from(run["gup_slow_path"]["available"] == true);
     let own_threads = (run["threads"].as_array().unwrap().len()
         + run["disturbers"].as_array().unwrap().len()
-        + 2) as u64;
+        + 2
+        + gup_slow_reader) as u64;
     assert!(
         tasks <= own_threads,
         "{tasks} of the run's tasks waited, it has {own_threads} threads"
