@@ -116,6 +116,27 @@ pub struct WorkerOutput {
     pub verify_ns: u64,
 }
 
+impl WorkerOutput {
+    /// What a worker on `cpu` has before its measured loop: nothing counted yet.
+    pub fn new(cpu: usize, epoch: u64) -> WorkerOutput {
+        WorkerOutput {
+            cpu,
+            recorder: Recorder::new(epoch),
+            end_ns: epoch,
+            bytes_checked: 0,
+            mismatches: 0,
+            first_mismatches: Vec::new(),
+            perf: None,
+            pages_referenced: None,
+            generations: Vec::new(),
+            engine_figures: None,
+            engine: None,
+            io_ns: 0,
+            verify_ns: 0,
+        }
+    }
+}
+
 /// The I/O's own rate (ops/s, bytes/s): each worker's ops and bytes over the time it
 /// spent in the timed calls, summed over the workers (which run side by side). The
 /// harness's work between calls (verify, bookkeeping) does not count.
@@ -409,21 +430,7 @@ fn measure(
     let plan = lp.plan;
     let epoch = rv.epoch_ns.load(Ordering::Relaxed);
     let mut rec = Recorder::new(epoch);
-    let mut out = WorkerOutput {
-        cpu: plan.cpu,
-        recorder: Recorder::new(epoch),
-        end_ns: epoch,
-        bytes_checked: 0,
-        mismatches: 0,
-        first_mismatches: Vec::new(),
-        perf: None,
-        pages_referenced: None,
-        generations: Vec::new(),
-        engine_figures: None,
-        engine: None,
-        io_ns: 0,
-        verify_ns: 0,
-    };
+    let mut out = WorkerOutput::new(plan.cpu, epoch);
     let pages_before = engine.pages_referenced();
     let limits = Limits {
         epoch,
@@ -609,19 +616,10 @@ mod tests {
         }
         recorder.finish();
         WorkerOutput {
-            cpu: 0,
             recorder,
-            end_ns: 0,
-            bytes_checked: 0,
-            mismatches: 0,
-            first_mismatches: Vec::new(),
-            perf: None,
-            pages_referenced: None,
-            generations: Vec::new(),
-            engine_figures: None,
-            engine: None,
             io_ns,
             verify_ns,
+            ..WorkerOutput::new(0, 0)
         }
     }
 

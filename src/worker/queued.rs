@@ -73,21 +73,7 @@ pub(super) fn run(
     };
     let mut sink = Sink {
         rec: Recorder::new(epoch),
-        out: WorkerOutput {
-            cpu: plan.cpu,
-            recorder: Recorder::new(epoch),
-            end_ns: epoch,
-            bytes_checked: 0,
-            mismatches: 0,
-            first_mismatches: Vec::new(),
-            perf: None,
-            pages_referenced: None,
-            generations: Vec::new(),
-            engine_figures: None,
-            engine: None,
-            io_ns: 0,
-            verify_ns: 0,
-        },
+        out: WorkerOutput::new(plan.cpu, epoch),
         progress,
         published_ticks: 0,
         epoch,
