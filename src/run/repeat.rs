@@ -31,13 +31,21 @@ struct Spawned {
     handles: Vec<JoinHandle<Option<WorkerOutput>>>,
 }
 
+/// How invalid reasons name a repeat: "run N", or "baseline run N" for the
+/// undisturbed runs measured beside disturbed ones (`--baseline`).
+fn run_name(repeat: usize, disturbed: bool) -> String {
+    if disturbed {
+        format!("run {repeat}")
+    } else {
+        format!("baseline run {repeat}")
+    }
+}
+
 /// What one repeat left once its workers, disturbers and collectors stopped.
 struct Collected {
     outputs: Vec<WorkerOutput>,
     epoch: u64,
     interrupted: bool,
-    disturbed_run: bool,
-    run_name: String,
     cov_before: Coverage,
     cov_after: Coverage,
     vmstat_delta: BTreeMap<String, i64>,
@@ -183,11 +191,7 @@ impl Setup {
         let restore_notes = crate::disturb::restore(&self.buffers, MIN_COVERAGE);
         // Between warm-up and measurement: the "before" side of every proof.
         let cov_before = self.buffers.coverage()?;
-        let run_name = if disturbed || w.disturb.is_empty() {
-            format!("run {repeat}")
-        } else {
-            format!("baseline run {repeat}")
-        };
+        let run_name = run_name(repeat, disturbed);
         if cov_before.fraction < MIN_COVERAGE && w.buffer != Backing::Base {
             let mut why = coverage_complaint(w, cov_before.fraction, "at its start");
             for note in &restore_notes {
@@ -243,7 +247,6 @@ impl Setup {
             .into_iter()
             .flatten()
             .collect();
-        let disturbed_run = disturbance.is_some();
         let window_end = outputs.iter().map(|o| o.end_ns).max().unwrap_or(epoch);
         let lock_report = tracer.map(|t| match t {
             Ok(t) => t.stop(epoch, window_end),
@@ -276,8 +279,6 @@ impl Setup {
             outputs,
             epoch,
             interrupted,
-            disturbed_run,
-            run_name,
             cov_before,
             cov_after,
             vmstat_delta,
@@ -303,8 +304,6 @@ impl Setup {
             outputs,
             epoch,
             interrupted,
-            disturbed_run,
-            run_name,
             cov_before,
             cov_after,
             vmstat_delta,
@@ -325,7 +324,9 @@ impl Setup {
         let merged = histogram::merge(&recorders);
         let ops: u64 = outputs.iter().map(|o| o.recorder.ops).sum();
         let bytes: u64 = outputs.iter().map(|o| o.recorder.bytes).sum();
-        // Undisturbed runs must also end as they started; disturbed ones split on purpose.
+        // A run with disturbers splits on purpose; the others must end as they started.
+        let disturbed_run = disturbed && !self.disturbers.is_empty();
+        let run_name = run_name(repeat, disturbed);
         if !disturbed_run && cov_after.fraction < MIN_COVERAGE && w.buffer != Backing::Base {
             let why = coverage_complaint(w, cov_after.fraction, "at its end");
             result.invalid_reasons.push(format!("{run_name}: {why}"));
@@ -333,10 +334,7 @@ impl Setup {
         let nonce = self.target.as_ref().and_then(|t| t.stamped).unwrap_or(0);
         let mut verify = verify_report(w.verify, nonce, &outputs);
         if let Some(why) = corrupted_data_reason(&verify) {
-            let kind = if disturbed { "run" } else { "baseline run" };
-            result
-                .invalid_reasons
-                .push(format!("{kind} {repeat}: {why}"));
+            result.invalid_reasons.push(format!("{run_name}: {why}"));
         }
         let mut timeline = merged.timeline;
         let zswap = crate::system::swap::zswap_enabled();
