@@ -71,6 +71,29 @@ fn explain_open(path: &Path, e: std::io::Error) -> anyhow::Error {
 }
 
 impl Target {
+    /// A target opened on `file`: its kind, the bytes it holds, the region the I/O uses
+    /// and whether it may be written; nothing to remove when it drops.
+    fn opened(
+        path: PathBuf,
+        kind: &str,
+        file: File,
+        target_bytes: u64,
+        size: u64,
+        writable: bool,
+    ) -> Target {
+        Target {
+            path,
+            kind: kind.into(),
+            size,
+            target_bytes,
+            writable,
+            stamped: None,
+            file,
+            _remove: None,
+            _zram: None,
+        }
+    }
+
     pub fn setup(w: &Workload, stop: &dyn Fn() -> bool) -> Result<Target> {
         let spec = w.target.trim();
         let need_writes = w.rw.writes() || w.verify;
@@ -80,15 +103,15 @@ impl Target {
             let path = zram.path();
             let file = open_direct(&path, true, false).map_err(|e| explain_open(&path, e))?;
             let mut t = Target {
-                path,
-                kind: "zram".into(),
-                size: region(device_bytes, w.size),
-                target_bytes: device_bytes,
-                writable: true,
-                stamped: None,
-                file,
-                _remove: None,
                 _zram: Some(zram),
+                ..Target::opened(
+                    path,
+                    "zram",
+                    file,
+                    device_bytes,
+                    region(device_bytes, w.size),
+                    true,
+                )
             };
             t.fill(w.seed, stop)?;
             return Ok(t);
@@ -109,15 +132,8 @@ impl Target {
                     .map_err(|e| explain_open(&path, e))?;
                 let bytes = region(w.size.map_or(CREATED_FILE_BYTES, |s| s.bytes()), None);
                 let mut t = Target {
-                    path,
-                    kind: "file (created)".into(),
-                    size: bytes,
-                    target_bytes: bytes,
-                    writable: true,
-                    stamped: None,
-                    file,
                     _remove: Some(remove),
-                    _zram: None,
+                    ..Target::opened(path, "file (created)", file, bytes, bytes, true)
                 };
                 t.fill(w.seed, stop)?;
                 Ok(t)
@@ -150,17 +166,8 @@ impl Target {
                 }
                 let file =
                     open_direct(&path, w.force, false).map_err(|e| explain_open(&path, e))?;
-                let mut t = Target {
-                    path,
-                    kind: "file (existing)".into(),
-                    size,
-                    target_bytes,
-                    writable: w.force,
-                    stamped: None,
-                    file,
-                    _remove: None,
-                    _zram: None,
-                };
+                let mut t =
+                    Target::opened(path, "file (existing)", file, target_bytes, size, w.force);
                 if w.force {
                     t.fill(w.seed, stop)?;
                 }
@@ -184,17 +191,14 @@ impl Target {
             block_size(&file).with_context(|| format!("reading the size of {}", path.display()))?;
         let size = region(dev_size, w.size);
         if !need_writes {
-            return Ok(Target {
+            return Ok(Target::opened(
                 path,
-                kind: "block device".into(),
-                size,
-                target_bytes: dev_size,
-                writable: false,
-                stamped: None,
+                "block device",
                 file,
-                _remove: None,
-                _zram: None,
-            });
+                dev_size,
+                size,
+                false,
+            ));
         }
         if !w.allow_write_device {
             bail!("{} is a block device and the workload writes to it (writes or --verify); pass --allow-write-device to allow writes to a blank device, or use --no-verify with a read-only rw mode", path.display());
@@ -216,17 +220,7 @@ impl Target {
             .custom_flags(libc::O_DIRECT | libc::O_EXCL)
             .open(&path)
             .map_err(|e| explain_open(&path, e))?;
-        let mut t = Target {
-            path,
-            kind: "block device".into(),
-            size,
-            target_bytes: dev_size,
-            writable: true,
-            stamped: None,
-            file,
-            _remove: None,
-            _zram: None,
-        };
+        let mut t = Target::opened(path, "block device", file, dev_size, size, true);
         t.fill(w.seed, stop)?;
         Ok(t)
     }
@@ -248,17 +242,14 @@ impl Target {
         let file = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
         file.set_len(bytes)
             .with_context(|| format!("sizing the in-memory mock target to {bytes} bytes"))?;
-        let mut t = Target {
-            path: PathBuf::from("memfd:thpbench-mock"),
-            kind: "mock (in memory)".into(),
-            size: bytes,
-            target_bytes: bytes,
-            writable: true,
-            stamped: None,
+        let mut t = Target::opened(
+            PathBuf::from("memfd:thpbench-mock"),
+            "mock (in memory)",
             file,
-            _remove: None,
-            _zram: None,
-        };
+            bytes,
+            bytes,
+            true,
+        );
         t.fill(w.seed, stop)?;
         Ok(t)
     }
