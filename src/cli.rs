@@ -41,10 +41,18 @@ pub enum Command {
     Plot(PlotArgs),
     /// Undo what killed or crashed runs left on this machine (swap, zram devices, THP
     /// and hugetlb knobs, cgroups, mounts, data files), from the journal in /run/thpbench.
-    Cleanup,
+    /// Each is first recognised as the one thpbench made; anything else is left alone.
+    Cleanup(CleanupArgs),
     /// Print the exit codes and what they mean (for scripts: --json).
     #[command(hide = true)]
     ExitCodes(ExitCodesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Refuse while a run holds the machine lock, instead of waiting for it.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Args)]

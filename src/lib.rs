@@ -18,6 +18,7 @@ pub mod plot;
 pub mod report;
 pub mod result;
 pub mod run;
+pub mod safe_fs;
 pub mod signals;
 pub mod stats;
 pub mod system;

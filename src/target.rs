@@ -37,6 +37,8 @@ pub struct Target {
     pub writable: bool,
     /// Holds the verify pattern for the run's seed: the nonce the fill wrote.
     pub stamped: Option<u32>,
+    /// The path as the user gave it, where it resolved to another (a symlink).
+    pub given: Option<PathBuf>,
     // Drop order: close the file, then remove the file or the zram device.
     file: File,
     _remove: Option<RemoveFile>,
@@ -48,13 +50,53 @@ fn default_file(dir: &Path) -> PathBuf {
     dir.join(format!(".thpbench-{}.dat", std::process::id()))
 }
 
-fn open_direct(path: &Path, write: bool, create: bool) -> std::io::Result<File> {
+/// Opens a path that was resolved already: a symlink at its end is not followed.
+fn open_direct(path: &Path, write: bool) -> std::io::Result<File> {
     std::fs::OpenOptions::new()
         .read(true)
         .write(write)
-        .create_new(create)
-        .custom_flags(libc::O_DIRECT)
+        .custom_flags(libc::O_DIRECT | libc::O_NOFOLLOW)
         .open(path)
+}
+
+/// The path the user named, resolved once (symlinks followed, made absolute). A
+/// symlink in a directory other users can write is followed only where the kernel's
+/// fs.protected_symlinks would follow it: the link is ours or the directory owner's.
+/// Otherwise someone else planted it, and it could point anywhere.
+pub fn resolve_once(given: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::symlink_metadata(given) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // To be made: its directory resolved, its name as given.
+            let parent = given
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let dir = std::fs::canonicalize(parent)
+                .with_context(|| format!("{}: its directory", given.display()))?;
+            return Ok(dir.join(given.file_name().unwrap_or_default()));
+        }
+        Err(e) => bail!("{}: {}", given.display(), crate::system::errno_text(&e)),
+    };
+    if meta.file_type().is_symlink() {
+        let parent = given
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir = std::fs::metadata(parent)?;
+        let me = nix::unistd::geteuid().as_raw();
+        let others_write = dir.mode() & 0o022 != 0;
+        if others_write && meta.uid() != me && meta.uid() != dir.uid() {
+            bail!(
+                "{} is a symlink owned by uid {} in {}, a directory other users can write: thpbench does not follow it (it could point at any file); name the file it points to, if that is what you mean",
+                given.display(),
+                meta.uid(),
+                parent.display()
+            );
+        }
+    }
+    std::fs::canonicalize(given).with_context(|| format!("resolving {}", given.display()))
 }
 
 fn explain_open(path: &Path, e: std::io::Error) -> anyhow::Error {
@@ -88,6 +130,7 @@ impl Target {
             target_bytes,
             writable,
             stamped: None,
+            given: None,
             file,
             _remove: None,
             _zram: None,
@@ -101,7 +144,7 @@ impl Target {
             let device_bytes = crate::units::parse_size(size).map_err(anyhow::Error::msg)?;
             let zram = ZramDevice::create(device_bytes)?;
             let path = zram.path();
-            let file = open_direct(&path, true, false).map_err(|e| explain_open(&path, e))?;
+            let file = open_direct(&path, true).map_err(|e| explain_open(&path, e))?;
             let mut t = Target {
                 _zram: Some(zram),
                 ..Target::opened(
@@ -116,7 +159,7 @@ impl Target {
             t.fill(w.seed, stop)?;
             return Ok(t);
         }
-        let path = if spec.is_empty() || spec == "." {
+        let given = if spec.is_empty() || spec == "." {
             default_file(Path::new("."))
         } else {
             let p = PathBuf::from(spec);
@@ -126,58 +169,119 @@ impl Target {
                 p
             }
         };
-        match std::fs::metadata(&path) {
+        // The name is looked up once: from here on the target is what it resolved to.
+        let path = resolve_once(&given)?;
+        let mut t = match std::fs::symlink_metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let (remove, file) = RemoveFile::create(&path, |p| open_direct(p, true, true))
-                    .map_err(|e| explain_open(&path, e))?;
+                let (remove, file) =
+                    RemoveFile::create(&path, 0o644, nix::fcntl::OFlag::O_DIRECT)
+                        .map_err(|e| explain_open(&path, e))?;
                 let bytes = region(w.size.map_or(CREATED_FILE_BYTES, |s| s.bytes()), None);
                 let mut t = Target {
                     _remove: Some(remove),
                     ..Target::opened(path, "file (created)", file, bytes, bytes, true)
                 };
                 t.fill(w.seed, stop)?;
-                Ok(t)
+                t
             }
             Err(e) => bail!("{}: {e}", path.display()),
             Ok(meta) if meta.file_type().is_block_device() => {
-                Self::block_device(path, w, need_writes, stop)
+                Self::block_device(path, w, need_writes, stop)?
             }
-            Ok(meta) if meta.is_file() => {
-                if need_writes && !w.force {
-                    bail!(
-                        "{} exists and thpbench does not overwrite files it did not create; {} needs to write it. Pass --force to overwrite it with the verify pattern, or use --no-verify with a read-only rw mode",
-                        path.display(),
-                        if w.rw.writes() { format!("rw = {:?}", w.rw).to_lowercase() } else { "--verify".to_string() }
-                    );
-                }
-                // --force with a size writes that much, growing the file if need be.
-                let target_bytes = match w.size {
-                    Some(s) if w.force => s.bytes().max(meta.len()),
-                    _ => meta.len(),
-                };
-                let size = region(target_bytes, w.size);
-                if size < w.bs.bytes() {
-                    bail!(
-                        "{}: the I/O region is {size} bytes (the file holds {}), less than one block of {}; give a larger file, or a smaller bs",
-                        path.display(),
-                        meta.len(),
-                        w.bs
-                    );
-                }
-                let file =
-                    open_direct(&path, w.force, false).map_err(|e| explain_open(&path, e))?;
-                let mut t =
-                    Target::opened(path, "file (existing)", file, target_bytes, size, w.force);
-                if w.force {
-                    t.fill(w.seed, stop)?;
-                }
-                Ok(t)
-            }
+            Ok(meta) if meta.is_file() => Self::existing_file(path, &meta, w, need_writes, stop)?,
             Ok(_) => bail!(
                 "{} is neither a regular file nor a block device",
                 path.display()
             ),
+        };
+        if given != t.path {
+            t.given = Some(given);
         }
+        Ok(t)
+    }
+
+    /// An existing file: read through a descriptor opened without following a link, and
+    /// written (with --force) only when no one else could have put it there for us.
+    fn existing_file(
+        path: PathBuf,
+        meta: &std::fs::Metadata,
+        w: &Workload,
+        need_writes: bool,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Target> {
+        use std::os::unix::fs::MetadataExt;
+        if need_writes && !w.force {
+            bail!(
+                "{} exists and thpbench does not overwrite files it did not create; {} needs to write it. Pass --force to overwrite it with the verify pattern, or use --no-verify with a read-only rw mode",
+                path.display(),
+                if w.rw.writes() { format!("rw = {:?}", w.rw).to_lowercase() } else { "--verify".to_string() }
+            );
+        }
+        // --force with a size writes that much, growing the file if need be.
+        let target_bytes = match w.size {
+            Some(s) if w.force => s.bytes().max(meta.len()),
+            _ => meta.len(),
+        };
+        let size = region(target_bytes, w.size);
+        if size < w.bs.bytes() {
+            bail!(
+                "{}: the I/O region is {size} bytes (the file holds {}), less than one block of {}; give a larger file, or a smaller bs",
+                path.display(),
+                meta.len(),
+                w.bs
+            );
+        }
+        let mut flags = nix::fcntl::OFlag::O_DIRECT;
+        flags |= if w.force {
+            nix::fcntl::OFlag::O_RDWR
+        } else {
+            nix::fcntl::OFlag::O_RDONLY
+        };
+        let (dir, name) = if w.force {
+            // Written: only in a directory no one else can write (or a sticky one).
+            crate::safe_fs::Dir::of_file(&path)
+        } else {
+            crate::safe_fs::Dir::of_file_unchecked(&path)
+        }
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), crate::system::errno_text(&e)))?;
+        let file = dir
+            .open_existing(&name, flags)
+            .map_err(|e| explain_open(&path, e))?;
+        let now = file.metadata()?;
+        if !now.is_file() || now.dev() != meta.dev() || now.ino() != meta.ino() {
+            bail!(
+                "{} changed between looking at it and opening it (someone replaced it); not using it",
+                path.display()
+            );
+        }
+        if w.force {
+            if now.nlink() > 1 {
+                bail!(
+                    "{} has {} names (hard links), and --force would write every one of them; thpbench overwrites only a file with a single name",
+                    path.display(),
+                    now.nlink()
+                );
+            }
+            let loops = crate::system::blockdev::loops_over_file(now.dev(), now.ino());
+            if !loops.is_empty() {
+                bail!(
+                    "{} backs the loop device{} /dev/{}: writing it would write what they hold; detach them first (losetup -d)",
+                    path.display(),
+                    if loops.len() == 1 { "" } else { "s" },
+                    loops.join(", /dev/")
+                );
+            }
+            if crate::system::swap::active_swaps().iter().any(|s| {
+                std::fs::metadata(&s.name).is_ok_and(|m| m.dev() == now.dev() && m.ino() == now.ino())
+            }) {
+                bail!("{} is an active swap file", path.display());
+            }
+        }
+        let mut t = Target::opened(path, "file (existing)", file, target_bytes, size, w.force);
+        if w.force {
+            t.fill(w.seed, stop)?;
+        }
+        Ok(t)
     }
 
     fn block_device(
@@ -186,11 +290,11 @@ impl Target {
         need_writes: bool,
         stop: &dyn Fn() -> bool,
     ) -> Result<Target> {
-        let file = open_direct(&path, false, false).map_err(|e| explain_open(&path, e))?;
-        let dev_size =
-            block_size(&file).with_context(|| format!("reading the size of {}", path.display()))?;
-        let size = region(dev_size, w.size);
         if !need_writes {
+            let file = open_direct(&path, false).map_err(|e| explain_open(&path, e))?;
+            let dev_size = block_size(&file)
+                .with_context(|| format!("reading the size of {}", path.display()))?;
+            let size = region(dev_size, w.size);
             return Ok(Target::opened(
                 path,
                 "block device",
@@ -203,7 +307,16 @@ impl Target {
         if !w.allow_write_device {
             bail!("{} is a block device and the workload writes to it (writes or --verify); pass --allow-write-device to allow writes to a blank device, or use --no-verify with a read-only rw mode", path.display());
         }
-        let reasons = crate::system::blockdev::reasons_not_to_write(&path);
+        // One exclusive open, held for the whole run: the kernel refuses it while the
+        // device is mounted or claimed, nothing can mount or claim it afterwards, and the
+        // checks below and the I/O use this same descriptor, never the name again.
+        let file = crate::system::blockdev::exclusive_open_rw(&path).map_err(|why| {
+            anyhow::anyhow!(
+                "{} will not be written: {why}. thpbench writes only block devices that hold nothing",
+                path.display()
+            )
+        })?;
+        let reasons = crate::system::blockdev::reasons_not_to_write(&file);
         if !reasons.is_empty() {
             bail!(
                 "{} will not be written: {}. thpbench writes only block devices that hold nothing; wipe it yourself (wipefs -a) if its contents are not needed, or use --no-verify with a read-only rw mode",
@@ -211,15 +324,9 @@ impl Target {
                 reasons.join("; ")
             );
         }
-        drop(file);
-        // Exclusive for the whole run: nothing can mount or claim the device while it is
-        // written.
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_DIRECT | libc::O_EXCL)
-            .open(&path)
-            .map_err(|e| explain_open(&path, e))?;
+        let dev_size =
+            block_size(&file).with_context(|| format!("reading the size of {}", path.display()))?;
+        let size = region(dev_size, w.size);
         let mut t = Target::opened(path, "block device", file, dev_size, size, true);
         t.fill(w.seed, stop)?;
         Ok(t)
@@ -287,6 +394,7 @@ impl Target {
         TargetReport {
             kind: self.kind.clone(),
             path: self.path.display().to_string(),
+            given: self.given.as_ref().map(|g| g.display().to_string()),
             size_bytes: self.target_bytes,
             region_bytes: self.size,
         }

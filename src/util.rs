@@ -1,35 +1,13 @@
 //! Small helpers shared by several modules.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
-/// Writes `data` to `path` atomically: a temporary file beside it, fsync, rename.
+/// Writes `data` to `path` atomically: a temporary file beside it under a random name,
+/// fsync, rename; a symlink at `path` is replaced, never followed (see safe_fs).
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating directory {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| -> Result<()> {
-        let mut f =
-            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::safe_fs::write_atomic(path, data).with_context(|| format!("writing {}", path.display()))
 }
 
 /// UTC time as RFC 3339 (`2026-11-24T22:20:53Z`), without a date crate.
@@ -41,47 +19,25 @@ pub fn utc_now_rfc3339() -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
-/// Compact UTC time for file names: `20261124T222053Z`.
-/// Writes `data` to `path` completely or not at all, and never over an existing file:
-/// the data goes to a temporary file that is then hard-linked to `path`, which fails with
-/// AlreadyExists where `path` exists (the O_EXCL of a rename).
+/// Writes `data` to `path` completely or not at all, and never over an existing entry:
+/// AlreadyExists where `path` exists (also as a symlink).
 pub fn write_new_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::hard_link(&tmp, path)
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
+    crate::safe_fs::write_new_atomic(path, data)
 }
 
-/// Fails unless a file can be made in `dir` (made if missing): checked before measuring,
-/// so that a read-only or full results directory costs no measurement.
+/// Fails unless a file can be made in `dir` (made if missing), and the directory is
+/// one no other user can write into unless sticky: checked before measuring, so that a
+/// read-only, full or untrusted results directory costs no measurement.
 pub fn check_writable_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating the results directory {}", dir.display()))?;
-    let probe = dir.join(format!(".thpbench-write-check.{}", std::process::id()));
-    let made = std::fs::File::create(&probe).and_then(|mut f| f.write_all(&[0u8; 4096]));
-    let _ = std::fs::remove_file(&probe);
-    made.with_context(|| {
+    crate::safe_fs::check_writable_dir(dir).with_context(|| {
         format!(
-            "the results directory {} is not writable; pick another with --results-dir or -o",
+            "the results directory {} cannot take a result; pick another with --results-dir or -o",
             dir.display()
         )
     })
 }
 
+/// Compact UTC time for file names: `20261124T222053Z`.
 pub fn utc_now_compact() -> String {
     utc_now_rfc3339().replace(['-', ':'], "")
 }

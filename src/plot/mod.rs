@@ -163,11 +163,18 @@ pub fn render(data: &PlotData, output: &Path) -> Result<()> {
         + u32::from(!data.scaling.is_empty())
         + u32::from(!data.pin_cost.is_empty());
     let size = (WIDTH, PANEL_HEIGHT * panels);
+    // Drawn in a private directory, then put in place by rename: plotters opens its
+    // path by name, which would follow a symlink planted at `output`.
+    let private = crate::safe_fs::PrivateTempDir::new()
+        .context("making a private temporary directory to draw in")?;
+    let drawn = private.path().join(output.file_name().unwrap_or("plot".as_ref()));
     match format {
-        ImageFormat::Svg => draw_all(SVGBackend::new(output, size).into_drawing_area(), data),
-        ImageFormat::Png => draw_all(BitMapBackend::new(output, size).into_drawing_area(), data),
+        ImageFormat::Svg => draw_all(SVGBackend::new(&drawn, size).into_drawing_area(), data),
+        ImageFormat::Png => draw_all(BitMapBackend::new(&drawn, size).into_drawing_area(), data),
     }
-    .with_context(|| format!("writing {}", output.display()))
+    .with_context(|| format!("drawing {}", output.display()))?;
+    let bytes = std::fs::read(&drawn).with_context(|| format!("reading {}", drawn.display()))?;
+    crate::util::write_atomic(output, &bytes)
 }
 
 #[cfg(test)]

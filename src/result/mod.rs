@@ -227,7 +227,11 @@ pub struct Placement {
 pub struct TargetReport {
     /// `file (created)`, `file (existing)`, `block device`, `zram`.
     pub kind: String,
+    /// The target thpbench used: the path the user named, resolved once.
     pub path: String,
+    /// The path as given, where it was a symlink that resolved to `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given: Option<String>,
     /// Bytes the target holds.
     pub size_bytes: u64,
     /// Bytes of it the I/O used, [0, region_bytes): less than size_bytes only when the

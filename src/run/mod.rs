@@ -96,8 +96,8 @@ fn result_path(opts: &RunOptions, release: &str, name: &str) -> PathBuf {
     })
 }
 
-/// Saves the result: `-o` is written as asked; a generated name never overwrites (a
-/// counter is added). If saving fails, the result goes to a fallback path in the temp
+/// Saves the result: never over an existing file (`-o` onto one is refused before
+/// measuring; a generated name gets a counter). If saving fails, the result goes to a fallback path in the temp
 /// directory, which is said; only if that fails too is it an error.
 fn save_result(result: &BenchResult, path: &Path, generated: bool) -> Result<PathBuf> {
     let text = serde_json::to_string_pretty(result)?;
@@ -112,7 +112,9 @@ fn save_result(result: &BenchResult, path: &Path, generated: bool) -> Result<Pat
             .map(|(r, p)| r.map(|()| p).map_err(anyhow::Error::from))
             .unwrap_or_else(|| Err(anyhow::anyhow!("999 files of that name exist")))
     } else {
-        crate::util::write_atomic(path, text.as_bytes()).map(|()| path.to_path_buf())
+        crate::util::write_new_atomic(path, text.as_bytes())
+            .map(|()| path.to_path_buf())
+            .map_err(anyhow::Error::from)
     };
     let e = match first {
         Ok(p) => return Ok(p),
@@ -158,11 +160,21 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
         );
     }
     crate::signals::install();
+    // A mock run measures the harness: every change to the machine (knobs, zram, swap,
+    // cgroups, mounts, files) is refused before it is made, whoever runs it.
+    let _forbidden = opts.mock.is_some().then(|| {
+        crate::system::journal::ChangesForbidden::new(
+            "--mock never changes the machine; drop what needs the change (swap, mTHP or hugetlb buffers, pressure, debugfs splits) from the mock run",
+        )
+    });
     // Root runs change shared state: one at a time, and never over a dead run's changes.
-    // A mock run changes nothing.
-    let _machine_lock = if crate::system::is_root() && opts.mock.is_none() {
+    // A mock run takes the lock too, so that it never reads a machine half set up by
+    // another run.
+    let _machine_lock = if crate::system::is_root() {
         let lock = crate::system::journal::MachineLock::acquire(!opts.no_wait)?;
-        crate::system::journal::check_leftovers(opts.cleanup_first)?;
+        if opts.mock.is_none() {
+            crate::system::recovery::check_leftovers(opts.cleanup_first)?;
+        }
         Some(lock)
     } else {
         None
@@ -192,6 +204,14 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     }
     let system = crate::system::probe::system_info();
     let path = result_path(opts, &system.kernel.release, &w.name);
+    if let Some(out) = &opts.output {
+        if std::fs::symlink_metadata(out).is_ok() {
+            bail!(
+                "-o {}: that file exists, and thpbench never overwrites a result; remove it or pick another name",
+                out.display()
+            );
+        }
+    }
     crate::util::check_writable_dir(
         path.parent()
             .filter(|p| !p.as_os_str().is_empty())

@@ -15,35 +15,78 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub use crate::safe_fs::FileId;
+
 pub const JOURNAL_DIR: &str = "/run/thpbench";
 
-/// One change to the machine, with what is needed to undo it.
+/// One change to the machine, with what is needed to undo it and to recognise, before
+/// undoing it, that the thing is still the one thpbench made (a zram number or a path
+/// can be reused by someone else after a crash). Identity fields are optional so that
+/// entries from older versions still load; without them, cleanup leaves the thing alone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
-    /// A sysfs/procfs knob (THP, mTHP, nr_hugepages) and the value to write back.
-    Knob { path: PathBuf, old: String },
-    /// A swap area enabled.
-    Swap { path: PathBuf },
+    /// A sysfs/procfs knob (THP, mTHP, nr_hugepages), the value to write back, and the
+    /// value thpbench set (restored only while the knob still holds it).
+    Knob {
+        path: PathBuf,
+        old: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        new: Option<String>,
+    },
+    /// A swap area enabled, with the identity of what backs it.
+    Swap {
+        path: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backing: Option<Backing>,
+    },
     /// A zram device made through hot_add; the id is None in the instant between the
-    /// record and the kernel's answer.
-    Zram { id: Option<u32> },
-    /// A file made (a data file, a swap file).
-    File { path: PathBuf },
+    /// record and the kernel's answer, the mark None until the device is set up.
+    Zram {
+        id: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mark: Option<ZramMark>,
+    },
+    /// A file made (a data file, a swap file); its identity once it exists.
+    File {
+        path: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<FileId>,
+    },
     /// A memory cgroup made (the process returns to `parent`).
     Cgroup { path: PathBuf, parent: PathBuf },
     /// A filesystem mounted.
     Mount { path: PathBuf },
 }
 
+/// What a swap area thpbench enabled lives on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "on", rename_all = "snake_case")]
+pub enum Backing {
+    File(FileId),
+    Zram(ZramMark),
+}
+
+/// What makes a zram device the one thpbench made: the kernel's disk sequence number
+/// (/sys/block/zramN/diskseq, new for every disk made since boot, so a number reused by
+/// hot_add has another) and the size it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ZramMark {
+    pub id: u32,
+    pub diskseq: u64,
+    pub disksize: u64,
+}
+
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Change::Knob { path, old } => write!(f, "{} changed (was `{old}`)", path.display()),
-            Change::Swap { path } => write!(f, "swap on {}", path.display()),
-            Change::Zram { id: Some(id) } => write!(f, "zram device /dev/zram{id}"),
-            Change::Zram { id: None } => write!(f, "a zram device (number not yet known)"),
-            Change::File { path } => write!(f, "file {}", path.display()),
+            Change::Knob { path, old, .. } => {
+                write!(f, "{} changed (was `{old}`)", path.display())
+            }
+            Change::Swap { path, .. } => write!(f, "swap on {}", path.display()),
+            Change::Zram { id: Some(id), .. } => write!(f, "zram device /dev/zram{id}"),
+            Change::Zram { id: None, .. } => write!(f, "a zram device (number not yet known)"),
+            Change::File { path, .. } => write!(f, "file {}", path.display()),
             Change::Cgroup { path, .. } => write!(f, "memory cgroup {}", path.display()),
             Change::Mount { path } => write!(f, "mount on {}", path.display()),
         }
@@ -80,13 +123,34 @@ fn start_time(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// The journal directory, root's alone (0700): no other user can read what runs changed,
+/// plant entries, or open the lock file. Made if missing; one that exists with another
+/// owner, as a symlink, or open to others is fixed or refused.
 fn ensure_dir() -> std::io::Result<()> {
-    std::fs::create_dir_all(JOURNAL_DIR)?;
-    std::fs::set_permissions(
-        JOURNAL_DIR,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    match std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(JOURNAL_DIR)
+    {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(JOURNAL_DIR)?;
+    if !meta.is_dir() || meta.uid() != 0 {
+        return Err(std::io::Error::other(format!(
+            "{JOURNAL_DIR} is not a directory that root owns (uid {}, {}); remove it as root",
+            meta.uid(),
+            if meta.is_dir() { "a directory" } else { "not a directory" }
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(JOURNAL_DIR, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
+
+use std::os::unix::fs::DirBuilderExt;
 
 /// Writes `text` to `path` durably: a temporary file, fsync, rename, fsync of the dir.
 fn write_durably(path: &Path, text: &str) -> std::io::Result<()> {
@@ -98,9 +162,33 @@ fn write_durably(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::File::open(JOURNAL_DIR)?.sync_all()
 }
 
+/// While set, a change refuses to be recorded, so it is never made: the mock run
+/// measures the harness and must leave the machine as it is, whoever runs it.
+static FORBIDDEN: std::sync::Mutex<Option<&'static str>> = std::sync::Mutex::new(None);
+
+/// While alive, every machine change is refused, saying `why`.
+#[derive(Debug)]
+pub struct ChangesForbidden(());
+
+impl ChangesForbidden {
+    pub fn new(why: &'static str) -> ChangesForbidden {
+        *FORBIDDEN.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+        ChangesForbidden(())
+    }
+}
+
+impl Drop for ChangesForbidden {
+    fn drop(&mut self) {
+        *FORBIDDEN.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
 /// Records `change` before it is made. Fails (and the change must not be made) when the
-/// journal cannot be written as root.
+/// journal cannot be written as root, or changes are forbidden (the mock run).
 pub fn record(change: Change) -> Result<Entry> {
+    if let Some(why) = *FORBIDDEN.lock().unwrap_or_else(|e| e.into_inner()) {
+        bail!("{change}: {why}");
+    }
     if !super::is_root() {
         return Ok(Entry {
             file: None,
@@ -138,7 +226,8 @@ impl Entry {
         serde_json::to_string_pretty(&self.record).unwrap_or_default()
     }
 
-    /// Replaces the recorded change (a zram device's id once the kernel gave it).
+    /// Replaces the recorded change (a zram device's id once the kernel gave it, a
+    /// file's identity once it exists).
     pub fn update(&mut self, change: Change) -> Result<()> {
         if let (Some(file), Some(record)) = (&self.file, &mut self.record) {
             record.change = change;
@@ -162,27 +251,98 @@ impl Entry {
     }
 }
 
-/// Every record in the journal, oldest first.
-pub fn records() -> Vec<Record> {
-    let mut v: Vec<Record> = std::fs::read_dir(JOURNAL_DIR)
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                .filter_map(|e| {
-                    let text = std::fs::read_to_string(e.path()).ok()?;
-                    let mut r: Record = serde_json::from_str(&text).ok()?;
-                    r.file = e.path();
-                    Some(r)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort_by_key(|r| (r.start_time, r.pid, r.seq));
-    v
+/// A journal file that does not parse (truncated by a crash mid-write, edited by hand):
+/// never skipped in silence, since what it recorded may still be in place.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    pub file: PathBuf,
+    pub why: String,
+    /// What the file holds, for a person to act on.
+    pub text: String,
 }
 
-fn owner_alive(r: &Record) -> bool {
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "journal entry {} cannot be read ({}); it holds {:?}: undo what it names by hand, then remove it",
+            self.file.display(),
+            self.why,
+            self.text.chars().take(200).collect::<String>()
+        )
+    }
+}
+
+/// What the journal holds: the records, oldest first, and the files that do not parse.
+#[derive(Debug, Default)]
+pub struct Journal {
+    pub records: Vec<Record>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// Reads the journal. Only `.json` entries count; `.tmp` files are records that were
+/// never completed, whose changes were never made.
+pub fn read() -> Journal {
+    let mut j = Journal::default();
+    let Ok(dir) = std::fs::read_dir(JOURNAL_DIR) else {
+        return j;
+    };
+    for e in dir.flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(err) => {
+                j.unreadable.push(Unreadable {
+                    file: path,
+                    why: super::errno_text(&err),
+                    text: String::new(),
+                });
+                continue;
+            }
+        };
+        match serde_json::from_str::<Record>(&text) {
+            Ok(mut r) => {
+                r.file = path;
+                j.records.push(r);
+            }
+            Err(err) => j.unreadable.push(Unreadable {
+                file: path,
+                why: err.to_string(),
+                text,
+            }),
+        }
+    }
+    j.records.sort_by_key(|r| (r.start_time, r.pid, r.seq));
+    j.unreadable.sort_by(|a, b| a.file.cmp(&b.file));
+    j
+}
+
+/// Every readable record in the journal, oldest first.
+pub fn records() -> Vec<Record> {
+    read().records
+}
+
+impl Record {
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+}
+
+pub(crate) fn owner_alive(r: &Record) -> bool {
     start_time(r.pid).is_some_and(|t| t == r.start_time)
+}
+
+/// The pid in a journal file's name (`PID-SEQ.json` or `.tmp`).
+pub(crate) fn owner_of_file(p: &Path) -> Option<u32> {
+    p.file_name()
+        .and_then(|n| n.to_str()?.split('-').next()?.parse().ok())
+}
+
+pub(crate) fn process_alive(pid: u32) -> bool {
+    start_time(pid).is_some()
 }
 
 /// Changes whose owner is gone: left behind by a killed or crashed run.
@@ -198,141 +358,9 @@ pub fn describe(records: &[Record]) -> Vec<String> {
         .collect()
 }
 
-/// Undoes what dead runs left, newest change first; returns what was done and what
-/// could not be undone (those stay journaled).
-pub fn cleanup() -> (Vec<String>, Vec<String>) {
-    let (mut undone, mut failed) = (Vec::new(), Vec::new());
-    // Temporary files of records that never made it: their changes were never made.
-    if let Ok(d) = std::fs::read_dir(JOURNAL_DIR) {
-        for e in d.flatten() {
-            let p = e.path();
-            let owner: Option<u32> = p
-                .file_name()
-                .and_then(|n| n.to_str()?.split('-').next()?.parse().ok());
-            if p.extension().is_some_and(|x| x == "tmp")
-                && owner.is_some_and(|o| start_time(o).is_none())
-            {
-                let _ = std::fs::remove_file(&p);
-            }
-        }
-    }
-    for r in leftovers().into_iter().rev() {
-        match undo(&r.change) {
-            Ok(what) => {
-                undone.push(format!("pid {}: {what}", r.pid));
-                let _ = std::fs::remove_file(&r.file);
-            }
-            Err(why) => failed.push(format!("pid {}: {}: {why}", r.pid, r.change)),
-        }
-    }
-    (undone, failed)
-}
-
-/// Undoes one change of a dead process; says what it did.
-fn undo(change: &Change) -> Result<String, String> {
-    let text = |e: std::io::Error| super::errno_text(&e);
-    match change {
-        Change::Knob { path, old } => super::write_knob(path, old)
-            .map(|()| format!("restored {} to `{old}`", path.display()))
-            .map_err(text),
-        Change::Swap { path } => {
-            let active = super::swap::active_swaps()
-                .iter()
-                .any(|s| Path::new(&s.name) == path);
-            if !active {
-                return Ok(format!("swap on {} was already off", path.display()));
-            }
-            super::swap::swap_off(path)
-                .map(|()| format!("swapoff {}", path.display()))
-                .map_err(text)
-        }
-        Change::Zram { id: Some(id) } => {
-            if !Path::new(&format!("/sys/block/zram{id}")).exists() {
-                return Ok(format!("/dev/zram{id} was already gone"));
-            }
-            super::zram::reset_and_remove(*id)
-                .map(|()| format!("reset and removed /dev/zram{id}"))
-                .map_err(text)
-        }
-        Change::Zram { id: None } => Err("killed between hot_add and recording the device number: compare /sys/block/zram* with what you expect and remove the extra one (echo 0 > .../reset; echo N > /sys/class/zram-control/hot_remove)".into()),
-        Change::File { path } => match std::fs::remove_file(path) {
-            Ok(()) => Ok(format!("removed {}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(format!("{} was already gone", path.display()))
-            }
-            Err(e) => Err(text(e)),
-        },
-        Change::Cgroup { path, .. } => match std::fs::remove_dir(path) {
-            Ok(()) => Ok(format!("removed memory cgroup {}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(format!("{} was already gone", path.display()))
-            }
-            Err(e) => Err(format!("{} (does it still hold processes?)", text(e))),
-        },
-        Change::Mount { path } => {
-            let p = path.to_string_lossy();
-            if !super::mounts::is_mounted(&p) {
-                return Ok(format!("{p} was already unmounted"));
-            }
-            nix::mount::umount2(path.as_path(), nix::mount::MntFlags::MNT_DETACH)
-                .map(|()| format!("unmounted {p}"))
-                .map_err(|e| e.to_string())
-        }
-    }
-}
-
-/// `thpbench probe`'s row: leftovers of dead runs, if any.
-pub fn probe_row() -> crate::system::probe::ProbeRow {
-    let left = describe(&leftovers());
-    crate::system::probe::ProbeRow {
-        what: "leftovers of dead runs".into(),
-        available: left.is_empty(),
-        value: if left.is_empty() {
-            "none".into()
-        } else {
-            left.join("; ")
-        },
-        reason: if left.is_empty() {
-            String::new()
-        } else {
-            format!("a killed or crashed thpbench run left these changes (journal in {JOURNAL_DIR}); runs refuse to start over them")
-        },
-        remedy: if left.is_empty() {
-            String::new()
-        } else {
-            "thpbench cleanup (as root)".into()
-        },
-    }
-}
-
-/// `thpbench cleanup`: undoes what dead runs left and says what it undid. Exit 1 when
-/// something could not be undone.
-pub fn command() -> Result<i32> {
-    crate::signals::install();
-    let left = leftovers();
-    if left.is_empty() {
-        crate::output::to_stdout("nothing to clean up: no dead run left changes on this machine\n");
-        return Ok(0);
-    }
-    if !super::is_root() {
-        bail!(
-            "undoing what dead runs left needs root:\n  {}\nrun `thpbench cleanup` as root",
-            describe(&left).join("\n  ")
-        );
-    }
-    let _lock = MachineLock::acquire(true)?;
-    let (undone, failed) = cleanup();
-    for u in &undone {
-        crate::output::to_stdout(&format!("undone: {u}\n"));
-    }
-    for f in &failed {
-        crate::output::warn(&format!("not undone: {f}"));
-    }
-    Ok(if failed.is_empty() { 0 } else { 1 })
-}
-
 /// The machine-wide lock of runs that change shared state, held until dropped (or the
-/// process dies: flock locks go with their file descriptor).
+/// process dies: flock locks go with their file descriptor). The lock file is root's
+/// alone (0600 in a 0700 directory): no other user can open it, so no one else can hold it.
 #[derive(Debug)]
 pub struct MachineLock {
     _held: std::fs::File,
@@ -342,10 +370,35 @@ pub fn lock_path() -> PathBuf {
     Path::new(JOURNAL_DIR).join("lock")
 }
 
+/// Who holds the flock on the file `ino` (from /proc/locks), and what that process is.
+fn lock_holder(dev_ino: (u64, u64)) -> Option<String> {
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let pid = holder_pid(&locks, dev_ino)?;
+    let comm = super::read_trimmed(format!("/proc/{pid}/comm")).unwrap_or_default();
+    Some(if comm == "thpbench" {
+        format!("thpbench run pid {pid}")
+    } else {
+        format!("pid {pid} ({comm}), which is not thpbench")
+    })
+}
+
+/// The pid of the FLOCK WRITE lock on inode `ino` in /proc/locks text
+/// (`1: FLOCK  ADVISORY  WRITE 12252 fe:00:5668866 0 EOF`).
+pub fn holder_pid(locks: &str, (_, ino): (u64, u64)) -> Option<u32> {
+    locks.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let at = f.iter().position(|w| *w == "FLOCK")?;
+        let pid = f.get(at + 3)?.parse().ok()?;
+        let file_ino: u64 = f.get(at + 4)?.rsplit(':').next()?.parse().ok()?;
+        (file_ino == ino).then_some(pid)
+    })
+}
+
 impl MachineLock {
     /// Takes the lock; while another run holds it, waits (saying who holds it) or, with
     /// `wait` false, refuses. A signal while waiting is an interruption.
     pub fn acquire(wait: bool) -> Result<MachineLock> {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
         let path = lock_path();
         ensure_dir().with_context(|| format!("creating {JOURNAL_DIR} (needs root)"))?;
         let mut file = std::fs::OpenOptions::new()
@@ -353,25 +406,34 @@ impl MachineLock {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .with_context(|| format!("opening the run lock {}", path.display()))?;
+        // A lock file from an older version was readable by all: close it to others.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        let meta = file.metadata()?;
         let try_lock = |f: &std::fs::File| {
             // SAFETY: flock on an open descriptor.
             unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
         };
         let mut said = false;
         while !try_lock(&file) {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            let holder = holder.trim();
+            let holder = lock_holder((meta.dev(), meta.ino())).unwrap_or_else(|| {
+                format!(
+                    "pid {}",
+                    std::fs::read_to_string(&path).unwrap_or_default().trim()
+                )
+            });
             if !wait {
                 bail!(
-                    "another thpbench run (pid {holder}) holds {} and is changing this machine; wait for it, or drop --no-wait to queue behind it",
+                    "{holder} holds {} (the lock of runs that change this machine); wait for it, or drop --no-wait to queue behind it",
                     path.display()
                 );
             }
             if !said {
                 crate::output::info(&format!(
-                    "waiting for thpbench run pid {holder}, which holds {} (pass --no-wait to refuse instead)",
+                    "waiting for {holder}, which holds {} (pass --no-wait to refuse instead)",
                     path.display()
                 ));
                 said = true;
@@ -388,32 +450,6 @@ impl MachineLock {
     }
 }
 
-/// Before a run that changes the machine: refuses while a dead run's changes are still in
-/// place, or undoes them first when asked.
-pub fn check_leftovers(cleanup_first: bool) -> Result<()> {
-    let left = leftovers();
-    if left.is_empty() {
-        return Ok(());
-    }
-    if !cleanup_first {
-        bail!(
-            "a thpbench run that is gone left changes on this machine:\n  {}\nundo them with `thpbench cleanup` (or pass --cleanup-first), then run again",
-            describe(&left).join("\n  ")
-        );
-    }
-    let (undone, failed) = cleanup();
-    for u in &undone {
-        crate::output::info(&format!("cleanup: {u}"));
-    }
-    if !failed.is_empty() {
-        bail!(
-            "could not undo what a gone run left:\n  {}",
-            failed.join("\n  ")
-        );
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,6 +463,7 @@ mod tests {
             change: Change::Knob {
                 path: "/proc/sys/vm/nr_hugepages".into(),
                 old: "0".into(),
+                new: Some("2".into()),
             },
             file: PathBuf::new(),
         };

@@ -11,6 +11,7 @@ pub mod numa;
 pub mod pagemap;
 pub mod preflight;
 pub mod probe;
+pub mod recovery;
 pub mod swap;
 pub mod thp;
 pub mod topology;
@@ -83,6 +84,7 @@ impl KnobGuard {
         let entry = journal::record(journal::Change::Knob {
             path: path.clone(),
             old: old.clone(),
+            new: Some(value.to_string()),
         })?;
         if let Err(e) = write_knob(&path, value) {
             entry.done();

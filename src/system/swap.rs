@@ -82,8 +82,14 @@ pub struct SwapGuard {
     pub description: String,
 }
 
+/// A swap area turned on: swapoff on drop, through `path`; `_file` keeps a swap file's
+/// descriptor open until then, since `path` may be /proc/self/fd/N.
 #[derive(Debug)]
-struct SwapOn(PathBuf, Option<Entry>);
+struct SwapOn {
+    path: PathBuf,
+    entry: Option<Entry>,
+    _file: Option<std::fs::File>,
+}
 
 /// swapoff(2).
 pub fn swap_off(path: &Path) -> std::io::Result<()> {
@@ -97,48 +103,98 @@ pub fn swap_off(path: &Path) -> std::io::Result<()> {
 
 impl Drop for SwapOn {
     fn drop(&mut self) {
-        match swap_off(&self.0) {
-            Ok(()) => self.1.take().into_iter().for_each(Entry::done),
+        match swap_off(&self.path) {
+            Ok(()) => self.entry.take().into_iter().for_each(Entry::done),
             Err(e) => crate::output::warn(&format!(
-                "swapoff {} failed: {e}; run swapoff {} by hand",
-                self.0.display(),
-                self.0.display()
+                "swapoff {} failed: {e}; run swapoff on it by hand (see /proc/swaps)",
+                self.path.display()
             )),
         }
     }
 }
 
-/// A file thpbench made (journaled before it was made); removed on drop.
+/// A file thpbench made (journaled before it was made, with its identity once it
+/// exists); removed on drop, and only while the name still is that file.
 #[derive(Debug)]
-pub struct RemoveFile(PathBuf, Option<Entry>);
+pub struct RemoveFile {
+    dir: crate::safe_fs::Dir,
+    name: std::ffi::OsString,
+    path: PathBuf,
+    pub id: crate::safe_fs::FileId,
+    entry: Option<Entry>,
+}
 
 impl RemoveFile {
-    /// Creates `path` with `create` (which must make a new file), journaled first.
-    pub fn create<T>(
+    /// Creates `path` anew with `mode` and extra open `flags`: in a directory no other
+    /// user can write (or a sticky one), with O_CREAT|O_EXCL|O_NOFOLLOW relative to that
+    /// directory, so that nothing planted at the name is followed or reused.
+    pub fn create(
         path: &Path,
-        create: impl FnOnce(&Path) -> std::io::Result<T>,
-    ) -> std::io::Result<(RemoveFile, T)> {
+        mode: u32,
+        flags: nix::fcntl::OFlag,
+    ) -> std::io::Result<(RemoveFile, std::fs::File)> {
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        let entry = journal::record(Change::File { path: abs.clone() })
-            .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
-        match create(path) {
-            Ok(t) => Ok((RemoveFile(abs, Some(entry)), t)),
+        let (dir, name) = crate::safe_fs::Dir::of_file(&abs)?;
+        let mut entry = journal::record(Change::File {
+            path: abs.clone(),
+            id: None,
+        })
+        .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+        let file = match dir.create_new(&name, mode, flags) {
+            Ok(f) => f,
             Err(e) => {
                 // Nothing was made: the path may be someone else's file.
+                entry.done();
+                return Err(e);
+            }
+        };
+        let made = crate::safe_fs::FileId::of_file(&file).and_then(|id| {
+            entry
+                .update(Change::File {
+                    path: abs.clone(),
+                    id: Some(id),
+                })
+                .map_err(|e| std::io::Error::other(format!("{e:#}")))
+                .map(|()| id)
+        });
+        match made {
+            Ok(id) => Ok((
+                RemoveFile {
+                    dir,
+                    name,
+                    path: abs,
+                    id,
+                    entry: Some(entry),
+                },
+                file,
+            )),
+            Err(e) => {
+                let _ = dir.unlink(&name);
                 entry.done();
                 Err(e)
             }
         }
     }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 impl Drop for RemoveFile {
     fn drop(&mut self) {
-        match std::fs::remove_file(&self.0) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                crate::output::warn(&format!("could not remove {}: {e}", self.0.display()))
+        match self.dir.unlink_if(&self.name, self.id) {
+            Ok(true) => self.entry.take().into_iter().for_each(Entry::done),
+            Ok(false) => {
+                crate::output::warn(&format!(
+                    "{} is no longer the file thpbench made (moved or replaced by someone else); left as it is",
+                    self.path.display()
+                ));
+                self.entry.take().into_iter().for_each(Entry::done);
             }
-            _ => self.1.take().into_iter().for_each(Entry::done),
+            Err(e) => {
+                crate::output::warn(&format!("could not remove {}: {e}", self.path.display()))
+            }
         }
     }
 }
@@ -178,26 +234,30 @@ impl SwapGuard {
                         crate::units::format_size(*size)
                     ),
                 };
+                let mark = guard.zram.as_ref().map(ZramDevice::mark).transpose()?;
                 mkswap(&path)?;
-                guard.enabled = Some(swapon(&path)?);
+                guard.enabled = Some(swapon(
+                    &path,
+                    &path,
+                    mark.map(journal::Backing::Zram),
+                    None,
+                )?);
                 Ok(guard)
             }
             SwapSpec::File(path, size) => {
-                if path.exists() {
-                    bail!("swap file {} already exists; thpbench only makes new swap files (pick another path)", path.display());
-                }
                 if !super::is_root() {
                     bail!(
                         "a swap file needs root (swapon); run as root or use swap = \"existing\""
                     );
                 }
-                let (remove, f) = RemoveFile::create(path, |p| {
-                    std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .open(p)
-                })
-                .with_context(|| format!("creating swap file {}", path.display()))?;
+                let (remove, f) = RemoveFile::create(path, 0o600, nix::fcntl::OFlag::empty())
+                    .map_err(|e| {
+                        if e.kind() == std::io::ErrorKind::AlreadyExists {
+                            anyhow::anyhow!("swap file {} already exists; thpbench only makes new swap files (pick another path)", path.display())
+                        } else {
+                            anyhow::anyhow!("creating swap file {}: {}", path.display(), super::errno_text(&e))
+                        }
+                    })?;
                 let mut guard = SwapGuard {
                     enabled: None,
                     zram: None,
@@ -208,8 +268,6 @@ impl SwapGuard {
                         crate::units::format_size(*size)
                     ),
                 };
-                use std::os::unix::fs::PermissionsExt;
-                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
                 nix::fcntl::fallocate(
                     std::os::fd::AsRawFd::as_raw_fd(&f),
                     nix::fcntl::FallocateFlags::empty(),
@@ -217,9 +275,25 @@ impl SwapGuard {
                     *size as i64,
                 )
                 .with_context(|| format!("allocating {} for swap file {}", size, path.display()))?;
-                drop(f);
-                mkswap(path)?;
-                guard.enabled = Some(swapon(path)?);
+                // mkswap and swapon reach the file through our descriptor, never by
+                // its name, which someone could have swapped for a link since.
+                let by_fd = PathBuf::from(format!(
+                    "/proc/{}/fd/{}",
+                    std::process::id(),
+                    std::os::fd::AsRawFd::as_raw_fd(&f)
+                ));
+                mkswap(&by_fd)?;
+                let id = guard.file.as_ref().map(|r| r.id);
+                let shown = guard
+                    .file
+                    .as_ref()
+                    .map_or(path.clone(), |r| r.path().to_path_buf());
+                guard.enabled = Some(swapon(
+                    &by_fd,
+                    &shown,
+                    id.map(journal::Backing::File),
+                    Some(f),
+                )?);
                 Ok(guard)
             }
         }
@@ -250,7 +324,14 @@ fn mkswap(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn swapon(path: &Path) -> Result<SwapOn> {
+/// Turns on swap at `path` (a device, or /proc/PID/fd/N for a file), journaled as swap
+/// on `shown` backed by `backing`, so that cleanup can recognise it.
+fn swapon(
+    path: &Path,
+    shown: &Path,
+    backing: Option<journal::Backing>,
+    file: Option<std::fs::File>,
+) -> Result<SwapOn> {
     let c = CString::new(path.as_os_str().as_encoded_bytes()).context("path contains NUL")?;
     // Highest priority, so that pages thpbench pushes out land on its own swap.
     // SWAP_FLAG_PREFER | priority, from <sys/swap.h>.
@@ -258,7 +339,8 @@ fn swapon(path: &Path) -> Result<SwapOn> {
     const SWAP_FLAG_PRIO_MASK: libc::c_int = 0x7fff;
     let flags = SWAP_FLAG_PREFER | (32767 & SWAP_FLAG_PRIO_MASK);
     let entry = journal::record(Change::Swap {
-        path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+        path: shown.to_path_buf(),
+        backing,
     })?;
     // SAFETY: c is a valid NUL-terminated path.
     if unsafe { libc::swapon(c.as_ptr(), flags) } != 0 {
@@ -270,8 +352,12 @@ fn swapon(path: &Path) -> Result<SwapOn> {
             super::errno_text(&e)
         );
     }
-    let on = SwapOn(path.to_path_buf(), Some(entry));
-    crate::output::debug(&format!("swapon {}", path.display()));
+    let on = SwapOn {
+        path: path.to_path_buf(),
+        entry: Some(entry),
+        _file: file,
+    };
+    crate::output::debug(&format!("swapon {}", shown.display()));
     Ok(on)
 }
 

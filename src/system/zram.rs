@@ -24,7 +24,10 @@ impl ZramDevice {
         if !std::path::Path::new(ZRAM_CONTROL).exists() {
             bail!("{ZRAM_CONTROL} does not exist: load the zram module (modprobe zram) or use a file target");
         }
-        let mut entry = super::journal::record(super::journal::Change::Zram { id: None })?;
+        let mut entry = super::journal::record(super::journal::Change::Zram {
+            id: None,
+            mark: None,
+        })?;
         let id: u32 = match super::read_trimmed(format!("{ZRAM_CONTROL}/hot_add"))
             .context("creating a zram device (reading hot_add)")
             .and_then(|s| s.parse().context("hot_add returned no device number"))
@@ -41,11 +44,22 @@ impl ZramDevice {
             size,
             entry: None,
         };
-        entry.update(super::journal::Change::Zram { id: Some(id) })?;
+        entry.update(super::journal::Change::Zram {
+            id: Some(id),
+            mark: None,
+        })?;
         let mut dev = dev;
         dev.entry = Some(entry);
         super::write_knob(format!("/sys/block/zram{id}/disksize"), &size.to_string())
             .with_context(|| format!("setting the size of zram{id} to {size} bytes"))?;
+        // The mark that lets cleanup tell this device from a later one with its number.
+        let mark = dev.mark()?;
+        if let Some(entry) = dev.entry.as_mut() {
+            entry.update(super::journal::Change::Zram {
+                id: Some(id),
+                mark: Some(mark),
+            })?;
+        }
         let node = dev.path();
         let deadline = Instant::now() + Duration::from_secs(2);
         while !node.exists() {
@@ -63,6 +77,20 @@ impl ZramDevice {
 
     pub fn path(&self) -> PathBuf {
         PathBuf::from(format!("/dev/zram{}", self.id))
+    }
+
+    /// What identifies this device among every zram device made since boot (diskseq 0
+    /// on kernels before 5.15, which lack it: then only the size tells).
+    pub fn mark(&self) -> Result<super::journal::ZramMark> {
+        let diskseq = super::read_trimmed(format!("/sys/block/zram{}/diskseq", self.id))
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        Ok(super::journal::ZramMark {
+            id: self.id,
+            diskseq,
+            disksize: self.size,
+        })
     }
 }
 

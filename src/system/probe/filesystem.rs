@@ -1,6 +1,6 @@
 //! The target directory's filesystem: whether it takes O_DIRECT.
 
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::{capability, capability_row, ProbeRow};
@@ -11,14 +11,7 @@ use crate::system::{errno_text, mounts::filesystem_type, swap};
 pub fn check_o_direct(dir: &Path) -> Result<String, String> {
     let fs = filesystem_type(dir).unwrap_or_else(|| "unknown".into());
     let path = dir.join(format!(".thpbench-probe-{}", std::process::id()));
-    let made = swap::RemoveFile::create(&path, |p| {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(p)
-    });
+    let made = swap::RemoveFile::create(&path, 0o600, nix::fcntl::OFlag::O_DIRECT);
     let (_cleanup, f) = match made {
         Ok(made) => made,
         Err(e) => {

@@ -87,7 +87,7 @@ pub fn probe(target_dir: &std::path::Path) -> Vec<ProbeRow> {
     rows.extend(madvise::rows());
     rows.push(filesystem::row(target_dir));
     rows.push(topology::row());
-    rows.push(super::journal::probe_row());
+    rows.push(super::recovery::probe_row());
     rows.push(topology::topology_row(&super::topology::Topology::current()));
     rows
 }
