@@ -151,7 +151,7 @@ impl IoBuffers {
                     "mmap(MAP_HUGETLB) of {} failed: {}; reserve huge pages first: echo {} > /proc/sys/vm/nr_hugepages (as root)",
                     crate::units::format_size(len as u64),
                     crate::system::errno_text(&e),
-                    len / pmd
+                    HugetlbPool::read().total_for(len.div_ceil(pmd))
                 );
             }
             bail!(
@@ -285,36 +285,69 @@ impl Drop for IoBuffers {
 /// Makes sure `pages` default-size huge pages are free in the hugetlb pool: as root, the
 /// pool is grown for the run (and shrunk back afterwards by the guard).
 fn reserve_hugetlb(pages: usize) -> Result<Option<KnobGuard>> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let field = |name: &str| -> usize {
-        meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    };
-    let (total, free) = (field("HugePages_Total:"), field("HugePages_Free:"));
-    if free >= pages {
+    let pool = HugetlbPool::read();
+    let available = pool.available();
+    if available >= pages {
         return Ok(None);
     }
+    let want = pool.total_for(pages);
     if !crate::system::is_root() {
         bail!(
-            "buffer = hugetlb needs {pages} free huge pages but the pool has {free}; reserve them as root: echo {} > /proc/sys/vm/nr_hugepages",
-            total + pages - free
+            "buffer = hugetlb needs {pages} free huge pages but the pool has {available} to spare ({} free, {} of them reserved by other mappings); grow it as root: echo {want} > /proc/sys/vm/nr_hugepages",
+            pool.free, pool.reserved
         );
     }
-    let guard = KnobGuard::set(
-        "/proc/sys/vm/nr_hugepages",
-        &(total + pages - free).to_string(),
-    )?;
+    let guard = KnobGuard::set("/proc/sys/vm/nr_hugepages", &want.to_string())?;
     let now = crate::system::read_trimmed("/proc/sys/vm/nr_hugepages")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(0);
-    if now < total + pages - free {
-        bail!("asked the kernel for {} huge pages, it found only {now} (memory too fragmented); try echo 1 > /proc/sys/vm/compact_memory", total + pages - free);
+    if now < want {
+        bail!("asked the kernel for {want} huge pages, it found only {now} (memory too fragmented); try echo 1 > /proc/sys/vm/compact_memory");
     }
     Ok(guard)
+}
+
+/// The default-size hugetlb pool, from /proc/meminfo.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HugetlbPool {
+    pub total: usize,
+    pub free: usize,
+    /// Free pages promised to mappings that have not faulted them yet (HugePages_Rsvd):
+    /// free, but not ours to take.
+    pub reserved: usize,
+}
+
+impl HugetlbPool {
+    pub fn read() -> HugetlbPool {
+        HugetlbPool::parse(&std::fs::read_to_string("/proc/meminfo").unwrap_or_default())
+    }
+
+    pub fn parse(meminfo: &str) -> HugetlbPool {
+        let field = |name: &str| -> usize {
+            meminfo
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        HugetlbPool {
+            total: field("HugePages_Total:"),
+            free: field("HugePages_Free:"),
+            reserved: field("HugePages_Rsvd:"),
+        }
+    }
+
+    /// Pages a new mapping can have.
+    pub fn available(&self) -> usize {
+        self.free.saturating_sub(self.reserved)
+    }
+
+    /// The pool size that leaves `pages` available: never less than it is now, so the
+    /// remedy never shrinks a pool other processes use.
+    pub fn total_for(&self, pages: usize) -> usize {
+        self.total + pages.saturating_sub(self.available())
+    }
 }
 
 /// Why a `shared` layout would not share: the threads must all put I/O into every
@@ -433,6 +466,19 @@ pub fn layout(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hugetlb_remedy_never_shrinks_a_pool_others_use() {
+        // 4 pages, all free but reserved by another process's mapping.
+        let pool = HugetlbPool::parse(
+            "HugePages_Total:       4\nHugePages_Free:        4\nHugePages_Rsvd:        4\n",
+        );
+        assert_eq!(pool.available(), 0);
+        assert_eq!(pool.total_for(2), 6);
+        let idle = HugetlbPool::parse("HugePages_Total: 4\nHugePages_Free: 3\nHugePages_Rsvd: 0\n");
+        assert_eq!(idle.total_for(2), 4);
+        assert_eq!(idle.total_for(5), 6);
+    }
 
     #[test]
     fn private_layout_gives_each_thread_its_own_folios() {

@@ -166,8 +166,11 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         }
     };
     let ns = n * scale;
-    if !ns.is_finite() || ns < 0.0 || ns > u64::MAX as f64 {
-        return Err(format!("`{text}` is out of range"));
+    // Deadlines are clock readings plus a duration: past a year they would come near
+    // the u64 nanosecond range and wrap to a deadline in the past.
+    const MAX_NS: f64 = 365.0 * 86_400e9;
+    if !ns.is_finite() || ns < 0.0 || ns > MAX_NS {
+        return Err(format!("`{text}` is out of range: at most 365 days (8760h)"));
     }
     Ok(ns.round() as u64)
 }
@@ -220,9 +223,9 @@ impl de::Visitor<'_> for DurationVisitor {
         f.write_str("a duration such as \"500ms\", \"5s\", \"2m\" (a bare number is seconds)")
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
-        v.checked_mul(1_000_000_000)
+        parse_duration(&format!("{v}s"))
             .map(Duration)
-            .ok_or_else(|| E::custom("duration out of range"))
+            .map_err(E::custom)
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
         let v = u64::try_from(v).map_err(|_| E::custom("a duration cannot be negative"))?;
@@ -328,6 +331,10 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), 120_000_000_000);
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("-1s").is_err());
+        // Near u64 nanoseconds a deadline would wrap into the past (0 ops).
+        let e = parse_duration("18446744073s").unwrap_err();
+        assert!(e.contains("at most 365 days"), "{e}");
+        assert_eq!(parse_duration("8760h").unwrap(), 365 * 86_400_000_000_000);
         assert_eq!(format_duration(5_000_000_000), "5s");
         assert_eq!(format_duration(100_000_000), "100ms");
         assert_eq!(

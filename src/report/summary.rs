@@ -83,6 +83,12 @@ pub fn render(r: &BenchResult) -> String {
             "INTERRUPTED: the result holds what was measured before the signal"
         );
     }
+    if r.signal_in_teardown {
+        let _ = writeln!(
+            s,
+            "note: a signal arrived after every repeat was measured, while the machine was being restored; the measurement is complete and the teardown finished"
+        );
+    }
     if !r.valid {
         let _ = writeln!(s, "INVALID:");
         for why in &r.invalid_reasons {

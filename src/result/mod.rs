@@ -54,6 +54,10 @@ pub struct BenchResult {
     pub invalid_reasons: Vec<String>,
     /// The run was stopped by SIGINT/SIGTERM; the runs present are partial.
     pub interrupted: bool,
+    /// A signal arrived after the last repeat was measured, during teardown (which
+    /// finished): the runs are complete, and the exit code follows them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub signal_in_teardown: bool,
     /// Present when the engine and target were simulated (hidden `--mock`, for tests):
     /// such a result is never evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -468,6 +472,7 @@ impl BenchResult {
             valid: true,
             invalid_reasons: Vec::new(),
             interrupted: false,
+            signal_in_teardown: false,
             mock: None,
         }
     }

@@ -51,11 +51,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// 130 interrupted, 3 data mismatches, 4 invalid (a condition was not met), else 0.
+    /// 130 interrupted, 3 data mismatches, 4 invalid (a condition was not met), else 0:
+    /// from the saved result alone, so that the exit code and the file never disagree
+    /// (a signal during teardown is recorded in the result, see `signal_in_teardown`).
     pub fn exit_code(&self) -> i32 {
-        // A signal that came during teardown, after the result was complete, still
-        // says the run was stopped.
-        validity::exit_code(&self.result, crate::signals::received())
+        validity::exit_code(&self.result, false)
     }
 }
 
@@ -183,8 +183,13 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     // Check every case's CPUs, layout and resources before measuring anything.
     for (label, _, case) in &cases {
         let threads = resolve_cpus(case)?.len();
-        crate::system::preflight::check_case(case)
-            .with_context(|| format!("sweep case {label}, checked before measuring any"))?;
+        crate::system::preflight::check_case(case).with_context(|| {
+            if sweeping {
+                format!("sweep case {label}, checked before measuring any")
+            } else {
+                format!("workload `{}`, checked before measuring", w.name)
+            }
+        })?;
         let bs = case.bs.bytes() as usize;
         let shares = crate::buffer::sharing_problem(
             case.buffer,
@@ -292,6 +297,11 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
         if let Some(u) = crate::measure::gup_test::unavailable() {
             result.unavailable.push(u);
         }
+    }
+    // Teardown ran inside measure_workload: a signal that came after the last repeat
+    // stopped nothing that was measured.
+    if crate::signals::received() && !result.interrupted {
+        result.signal_in_teardown = true;
     }
     finalize_validity(&mut result);
     let path = save_result(&result, &path, opts.output.is_none())?;
