@@ -89,7 +89,10 @@ impl Dir {
         if let Some(why) = untrusted_reason(&st, nix::unistd::geteuid().as_raw()) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::PermissionDenied,
-                format!("thpbench does not make files in {}: {why}; use a directory of your own", path.display()),
+                format!(
+                    "thpbench does not make files in {}: {why}; use a directory of your own",
+                    path.display()
+                ),
             ));
         }
         Ok(dir)
@@ -209,8 +212,12 @@ impl Dir {
     }
 
     pub fn unlink(&self, name: &OsStr) -> std::io::Result<()> {
-        nix::unistd::unlinkat(Some(self.raw()), name, nix::unistd::UnlinkatFlags::NoRemoveDir)
-            .map_err(io)
+        nix::unistd::unlinkat(
+            Some(self.raw()),
+            name,
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        )
+        .map_err(io)
     }
 
     /// Removes `name` only if it is still the file `ident` (device, inode).
@@ -256,7 +263,9 @@ impl FileId {
     }
 
     pub fn of_file(f: &File) -> std::io::Result<FileId> {
-        Ok(FileId::of(&nix::sys::stat::fstat(f.as_raw_fd()).map_err(io)?))
+        Ok(FileId::of(
+            &nix::sys::stat::fstat(f.as_raw_fd()).map_err(io)?,
+        ))
     }
 }
 

@@ -173,9 +173,8 @@ impl Target {
         let path = resolve_once(&given)?;
         let mut t = match std::fs::symlink_metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let (remove, file) =
-                    RemoveFile::create(&path, 0o644, nix::fcntl::OFlag::O_DIRECT)
-                        .map_err(|e| explain_open(&path, e))?;
+                let (remove, file) = RemoveFile::create(&path, 0o644, nix::fcntl::OFlag::O_DIRECT)
+                    .map_err(|e| explain_open(&path, e))?;
                 let bytes = region(w.size.map_or(CREATED_FILE_BYTES, |s| s.bytes()), None);
                 let mut t = Target {
                     _remove: Some(remove),
@@ -272,7 +271,8 @@ impl Target {
                 );
             }
             if crate::system::swap::active_swaps().iter().any(|s| {
-                std::fs::metadata(&s.name).is_ok_and(|m| m.dev() == now.dev() && m.ino() == now.ino())
+                std::fs::metadata(&s.name)
+                    .is_ok_and(|m| m.dev() == now.dev() && m.ino() == now.ino())
             }) {
                 bail!("{} is an active swap file", path.display());
             }

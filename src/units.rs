@@ -169,8 +169,10 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     // Deadlines are clock readings plus a duration: past a year they would come near
     // the u64 nanosecond range and wrap to a deadline in the past.
     const MAX_NS: f64 = 365.0 * 86_400e9;
-    if !ns.is_finite() || ns < 0.0 || ns > MAX_NS {
-        return Err(format!("`{text}` is out of range: at most 365 days (8760h)"));
+    if !ns.is_finite() || !(0.0..=MAX_NS).contains(&ns) {
+        return Err(format!(
+            "`{text}` is out of range: at most 365 days (8760h)"
+        ));
     }
     Ok(ns.round() as u64)
 }

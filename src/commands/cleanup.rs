@@ -18,7 +18,8 @@ pub fn execute(args: &CleanupArgs) -> Result<i32> {
         );
     }
     let _lock = crate::system::journal::MachineLock::acquire(!args.no_wait)?;
-    if crate::system::journal::leftovers().is_empty() && recovery::unreadable_leftovers().is_empty() {
+    if crate::system::journal::leftovers().is_empty() && recovery::unreadable_leftovers().is_empty()
+    {
         crate::output::to_stdout("nothing to clean up: no dead run left changes on this machine\n");
         return Ok(0);
     }
@@ -34,4 +35,3 @@ pub fn execute(args: &CleanupArgs) -> Result<i32> {
     }
     Ok(if report.failed.is_empty() { 0 } else { 1 })
 }
-

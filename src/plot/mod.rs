@@ -167,7 +167,9 @@ pub fn render(data: &PlotData, output: &Path) -> Result<()> {
     // path by name, which would follow a symlink planted at `output`.
     let private = crate::safe_fs::PrivateTempDir::new()
         .context("making a private temporary directory to draw in")?;
-    let drawn = private.path().join(output.file_name().unwrap_or("plot".as_ref()));
+    let drawn = private
+        .path()
+        .join(output.file_name().unwrap_or("plot".as_ref()));
     match format {
         ImageFormat::Svg => draw_all(SVGBackend::new(&drawn, size).into_drawing_area(), data),
         ImageFormat::Png => draw_all(BitMapBackend::new(&drawn, size).into_drawing_area(), data),

@@ -46,7 +46,11 @@ pub fn reasons_not_to_write(file: &File) -> Vec<String> {
     reasons.extend(sysfs_users(&name));
     reasons.extend(loop_overlaps(&name, rdev));
     // libblkid reads the device through our descriptor, never by a name.
-    let by_fd = PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), file.as_raw_fd()));
+    let by_fd = PathBuf::from(format!(
+        "/proc/{}/fd/{}",
+        std::process::id(),
+        file.as_raw_fd()
+    ));
     reasons.extend(blkid_signatures(&by_fd));
     reasons.extend(wipefs_signatures(&by_fd));
     reasons
@@ -98,7 +102,10 @@ fn mount_or_swap(path: &Path) -> Option<String> {
     let rdev = std::fs::metadata(&canon).ok()?.rdev();
     super::swap::active_swaps()
         .iter()
-        .any(|s| std::fs::metadata(&s.name).is_ok_and(|m| m.file_type().is_block_device() && m.rdev() == rdev))
+        .any(|s| {
+            std::fs::metadata(&s.name)
+                .is_ok_and(|m| m.file_type().is_block_device() && m.rdev() == rdev)
+        })
         .then(|| "an active swap".into())
 }
 
@@ -186,8 +193,8 @@ impl LoopMap {
         let mut info: LoopInfo64 = unsafe { std::mem::zeroed() };
         // SAFETY: LOOP_GET_STATUS64 writes one struct loop_info64.
         unsafe { loop_get_status64(f.as_raw_fd(), &mut info) }.ok()?;
-        let backing_path = super::read_trimmed(format!("/sys/block/{name}/loop/backing_file"))
-            .unwrap_or_default();
+        let backing_path =
+            super::read_trimmed(format!("/sys/block/{name}/loop/backing_file")).unwrap_or_default();
         let backing_rdev = std::fs::metadata(&backing_path)
             .ok()
             .filter(|m| m.file_type().is_block_device())
@@ -362,7 +369,7 @@ mod tests {
     fn loops_over_the_device_or_an_overlapping_range_of_its_backing_conflict() {
         // loop0 over inode 12 of device 0x800; loop1 stacked over loop0 (7:0); loop2
         // the same inode (a hard link or a bind mount: another name, one identity).
-        let loop0 = (7u64 << 8) | 0;
+        let loop0 = 7u64 << 8;
         let maps = [
             map("loop0", (0x800, 12), None, 0, u64::MAX),
             map("loop1", (5, 300), Some(loop0), 1 << 20, u64::MAX),

@@ -128,10 +128,7 @@ fn start_time(pid: u32) -> Option<u64> {
 /// owner, as a symlink, or open to others is fixed or refused.
 fn ensure_dir() -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    match std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(JOURNAL_DIR)
-    {
+    match std::fs::DirBuilder::new().mode(0o700).create(JOURNAL_DIR) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
@@ -141,7 +138,11 @@ fn ensure_dir() -> std::io::Result<()> {
         return Err(std::io::Error::other(format!(
             "{JOURNAL_DIR} is not a directory that root owns (uid {}, {}); remove it as root",
             meta.uid(),
-            if meta.is_dir() { "a directory" } else { "not a directory" }
+            if meta.is_dir() {
+                "a directory"
+            } else {
+                "not a directory"
+            }
         )));
     }
     if meta.mode() & 0o077 != 0 {

@@ -49,12 +49,13 @@ pub fn run(args: &[&str], cwd: &Path) -> Output {
         .expect("running thpbench")
 }
 
-/// A directory anyone may write, for runs as `nobody`.
+/// A directory anyone may write, sticky as /tmp is (thpbench refuses to make files in
+/// one that is not), for runs as `nobody`.
 pub fn world_writable_tempdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(
         dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
     )
     .unwrap();
     dir
