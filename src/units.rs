@@ -52,7 +52,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// Formats bytes the way the parser reads them back: the largest exact binary unit.
 pub fn format_size(bytes: u64) -> String {
     for (shift, unit) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
-        if bytes >= (1 << shift) && bytes % (1 << shift) == 0 {
+        if bytes >= (1 << shift) && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }
@@ -185,7 +185,7 @@ pub fn format_duration(ns: u64) -> String {
         (1_000_000, "ms"),
         (1_000, "us"),
     ] {
-        if ns >= scale && ns % scale == 0 {
+        if ns >= scale && ns.is_multiple_of(scale) {
             return format!("{}{unit}", ns / scale);
         }
     }

@@ -57,7 +57,7 @@ fn expected_word(offset: u64, tag: u64, key: u64) -> u64 {
 pub fn stamp(buf: &mut [u8], offset: u64, st: &Stamp) {
     debug_assert_eq!(offset % 8, 0);
     let (tag, key) = (st.tag(), st.key());
-    if offset % SECTOR as u64 == 0 {
+    if offset.is_multiple_of(SECTOR as u64) {
         // The usual case: whole sectors, header then body, no per-word branch.
         for (s, sector) in buf.chunks_mut(SECTOR).enumerate() {
             let sector_off = offset + (s * SECTOR) as u64;

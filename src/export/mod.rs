@@ -91,7 +91,7 @@ pub fn select<'a>(
     let mut runs = Vec::new();
     for (label, pool) in &pools {
         for r in pool.iter() {
-            if run.map_or(true, |n| r.repeat == n) {
+            if run.is_none_or(|n| r.repeat == n) {
                 runs.push(SelectedRun {
                     case: *label,
                     run: r,

@@ -364,7 +364,7 @@ impl LockTracer {
     /// Opens and enables the tracepoints on every online CPU.
     pub fn start() -> Result<LockTracer, String> {
         if !crate::system::is_root()
-            && crate::system::probe::perf_event_paranoid().map_or(true, |p| p > -1)
+            && crate::system::probe::perf_event_paranoid().is_none_or(|p| p > -1)
         {
             return Err(
                 "system-wide tracepoint sampling needs root (or perf_event_paranoid = -1)".into(),

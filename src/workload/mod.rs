@@ -318,7 +318,7 @@ impl Workload {
                 self.bs
             ));
         }
-        if bs % 512 != 0 {
+        if !bs.is_multiple_of(512) {
             return Err(format!(
                 "bs = {bs} is not a multiple of 512: O_DIRECT needs sector-aligned sizes"
             ));
@@ -424,7 +424,7 @@ impl Workload {
                 self.engine.as_str()
             ));
         }
-        if self.engine == Engine::Gup && self.bs.bytes() % 4096 != 0 {
+        if self.engine == Engine::Gup && !self.bs.bytes().is_multiple_of(4096) {
             return Err(format!(
                 "bs = {} with engine = \"gup\": vmsplice references whole 4 KiB pages, so bs must be a multiple of 4K",
                 self.bs
