@@ -17,38 +17,7 @@ use crate::workload::{Backing, Share};
 pub const PAGE: usize = 4096;
 const IOV_MAX: usize = 1024;
 
-/// A plain heap buffer aligned for O_DIRECT (4 KiB), for setup I/O.
-pub struct AlignedBuf {
-    ptr: *mut u8,
-    len: usize,
-}
-
-impl AlignedBuf {
-    pub fn new(len: usize) -> AlignedBuf {
-        let layout = std::alloc::Layout::from_size_align(len.max(1), PAGE).expect("valid layout");
-        // SAFETY: layout has non-zero size.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        assert!(!ptr.is_null(), "out of memory allocating {len} bytes");
-        AlignedBuf { ptr, len }
-    }
-    pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: ptr is valid for len bytes for the life of self.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-    }
-    pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: as above, and &mut self guarantees exclusivity.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
-    }
-}
-
-impl Drop for AlignedBuf {
-    fn drop(&mut self) {
-        let layout =
-            std::alloc::Layout::from_size_align(self.len.max(1), PAGE).expect("valid layout");
-        // SAFETY: allocated in new() with this layout.
-        unsafe { std::alloc::dealloc(self.ptr, layout) }
-    }
-}
+pub use crate::aligned::AlignedBuf;
 
 /// One contiguous piece of a thread's I/O: `len` bytes at `offset` into the mapping,
 /// carrying the bytes at `io_offset` into the operation.

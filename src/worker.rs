@@ -15,14 +15,7 @@ use crate::workload::Rw;
 
 mod queued;
 
-/// Progress a worker publishes every 100 ms tick (two relaxed stores, off the hot path).
-#[derive(Default)]
-#[repr(align(64))]
-pub struct ProgressSlot {
-    pub ops: AtomicU64,
-    pub bytes: AtomicU64,
-    pub p99_ns: AtomicU64,
-}
+pub use crate::output::progress::ProgressSlot;
 
 pub struct WorkerPlan {
     pub index: usize,

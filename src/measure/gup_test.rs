@@ -11,7 +11,7 @@
 //! lockdown debugfs refuses to open a file with ioctls (EPERM).
 
 use crate::result::Unavailable;
-use crate::system::mounts::{MountGuard, DEBUGFS};
+use crate::system::mounts::MountGuard;
 
 const WHAT: &str = "gup_test (in-kernel GUP benchmark)";
 
@@ -47,30 +47,7 @@ pub fn unavailable() -> Option<Unavailable> {
 
 /// Opens the benchmark file, mounting debugfs for as long as the guard lives.
 fn open() -> Result<(std::fs::File, MountGuard), String> {
-    if !crate::system::is_root() {
-        return Err("debugfs needs root".into());
-    }
-    let guard = MountGuard::ensure("debugfs", DEBUGFS).map_err(|e| format!("{e:#}"))?;
-    let path = format!("{}/gup_test", guard.path());
-    if !std::path::Path::new(&path).exists() {
-        return Err(format!(
-            "{path} does not exist: this kernel is built without CONFIG_GUP_TEST"
-        ));
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| {
-            let lockdown = crate::system::mounts::lockdown_mode();
-            let why = if e.raw_os_error() == Some(libc::EPERM) && lockdown != "none" {
-                format!(" (kernel lockdown={lockdown} forbids debugfs files with ioctls)")
-            } else {
-                String::new()
-            };
-            format!("opening {path}: {}{why}", crate::system::errno_text(&e))
-        })?;
-    Ok((file, guard))
+    crate::system::probe::tracing::open_gup_test()
 }
 
 /// Calls per benchmark: enough for the microsecond clock to resolve the figure, few

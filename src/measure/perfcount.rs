@@ -32,13 +32,7 @@ const EVENTS: [(&str, Kind); 9] = [
     ("cache-misses", Kind::Hw(Hardware::CACHE_MISSES)),
 ];
 
-/// True for the counters that need a hardware PMU.
-pub fn is_hardware(name: &str) -> bool {
-    matches!(
-        name,
-        "cycles" | "instructions" | "cache-references" | "cache-misses"
-    )
-}
+pub use crate::system::probe::capability::is_hardware_counter as is_hardware;
 
 impl ThreadCounters {
     /// Opens every counter for the calling thread, disabled. Kernel-mode counts are

@@ -1,14 +1,28 @@
 //! The progress bar of a run on a terminal: elapsed and remaining time, ops/s and the
 //! p99 of the last 100 ms, read from what the workers publish every tick.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::units::human_ns;
-use crate::worker::ProgressSlot;
-use crate::workload::Workload;
+
+/// Progress a worker publishes every 100 ms tick (two relaxed stores, off the hot path).
+#[derive(Default)]
+#[repr(align(64))]
+pub struct ProgressSlot {
+    pub ops: AtomicU64,
+    pub bytes: AtomicU64,
+    pub p99_ns: AtomicU64,
+}
+
+/// What a repeat is measured until: so many ops, or so much time.
+#[derive(Debug, Clone, Copy)]
+pub enum RunLength {
+    Ops(u64),
+    Nanos(u64),
+}
 
 pub struct RunProgress {
     bar: ProgressBar,
@@ -17,19 +31,19 @@ pub struct RunProgress {
 }
 
 impl RunProgress {
-    pub fn new(w: &Workload, repeat: usize) -> RunProgress {
-        let (by_time, total) = match (w.ops, w.bytes) {
-            (Some(ops), _) => (false, ops),
-            (None, Some(b)) => (false, b.bytes() / w.bs.bytes().max(1)),
-            (None, None) => (true, w.duration.as_nanos() / 1_000_000),
+    /// A bar for repeat `repeat` (from 0) of `repeats` of the workload `name`.
+    pub fn new(name: &str, length: RunLength, repeat: usize, repeats: usize) -> RunProgress {
+        let (by_time, total) = match length {
+            RunLength::Ops(ops) => (false, ops),
+            RunLength::Nanos(ns) => (true, ns / 1_000_000),
         };
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(&format!(
                 "{} run {}/{} [{{bar:30}}] {{elapsed}} / eta {{eta}}  {{msg}}",
-                w.name,
+                name,
                 repeat + 1,
-                w.repeat
+                repeats
             ))
             .expect("valid template")
             .progress_chars("=> "),

@@ -220,9 +220,15 @@ impl Setup {
         let disturbance = (disturbed && !self.disturbers.is_empty())
             .then(|| crate::disturb::Disturbance::start(&self.disturbers, &self.region, epoch));
 
-        let progress = opts
-            .progress
-            .then(|| crate::output::progress::RunProgress::new(w, repeat));
+        let progress = opts.progress.then(|| {
+            use crate::output::progress::{RunLength, RunProgress};
+            let length = match (w.ops, w.bytes) {
+                (Some(ops), _) => RunLength::Ops(ops),
+                (None, Some(b)) => RunLength::Ops(b.bytes() / w.bs.bytes().max(1)),
+                (None, None) => RunLength::Nanos(w.duration.as_nanos()),
+            };
+            RunProgress::new(&w.name, length, repeat, w.repeat)
+        });
         let mut interrupted = false;
         while handles.iter().any(|h| !h.is_finished()) {
             std::thread::sleep(Duration::from_millis(50));

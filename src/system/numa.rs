@@ -6,32 +6,9 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 use super::topology::Topology;
 
-/// Where buffer memory goes (`numa` in the workload).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Numa {
-    /// Each worker's buffer on the worker's node; below 99 % local the run is invalid.
-    #[default]
-    Local,
-    /// Pages spread round-robin over the nodes with memory (MPOL_INTERLEAVE).
-    Interleave,
-    /// No policy: wherever the setting-up thread's faults land.
-    Any,
-}
-
-impl std::fmt::Display for Numa {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Numa::Local => "local",
-            Numa::Interleave => "interleave",
-            Numa::Any => "any",
-        })
-    }
-}
+pub use crate::workload::Numa;
 
 const PAGE: usize = 4096;
 

@@ -229,43 +229,6 @@ fn undo_swap(path: &Path, backing: Option<&Backing>) -> Undo {
     }
 }
 
-/// `thpbench probe`'s row: leftovers of dead runs, and journal entries that cannot be read.
-pub fn probe_row() -> crate::system::probe::ProbeRow {
-    if !super::is_root() {
-        return crate::system::probe::ProbeRow {
-            what: "leftovers of dead runs".into(),
-            available: true,
-            value: "not checked".into(),
-            reason: format!("the journal in {} is root's alone", journal::JOURNAL_DIR),
-            remedy: "thpbench probe as root".into(),
-        };
-    }
-    let mut left = journal::describe(&journal::leftovers());
-    left.extend(unreadable_leftovers().iter().map(ToString::to_string));
-    crate::system::probe::ProbeRow {
-        what: "leftovers of dead runs".into(),
-        available: left.is_empty(),
-        value: if left.is_empty() {
-            "none".into()
-        } else {
-            left.join("; ")
-        },
-        reason: if left.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "a killed or crashed thpbench run left these changes (journal in {}); runs refuse to start over them",
-                journal::JOURNAL_DIR
-            )
-        },
-        remedy: if left.is_empty() {
-            String::new()
-        } else {
-            "thpbench cleanup (as root)".into()
-        },
-    }
-}
-
 /// Before a run that changes the machine: refuses while a dead run's changes are still in
 /// place (or its journal entries cannot be read), or undoes them first when asked.
 pub fn check_leftovers(cleanup_first: bool) -> Result<()> {

@@ -8,35 +8,8 @@ use anyhow::{bail, Context, Result};
 
 use super::journal::{self, Change, Entry};
 use super::zram::ZramDevice;
-use crate::units::parse_size;
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum SwapSpec {
-    Zram(u64),
-    File(PathBuf, u64),
-    Existing,
-}
-
-impl SwapSpec {
-    pub fn parse(text: &str) -> Result<SwapSpec, String> {
-        if text == "existing" {
-            return Ok(SwapSpec::Existing);
-        }
-        if let Some(size) = text.strip_prefix("zram:") {
-            return Ok(SwapSpec::Zram(parse_size(size)?));
-        }
-        if let Some(rest) = text.strip_prefix("file:") {
-            if let Some((path, size)) = rest.rsplit_once(':') {
-                if !path.is_empty() {
-                    return Ok(SwapSpec::File(PathBuf::from(path), parse_size(size)?));
-                }
-            }
-        }
-        Err(format!(
-            "`{text}`: use zram:SIZE (e.g. zram:1G), file:PATH:SIZE or existing"
-        ))
-    }
-}
+pub use crate::workload::SwapSpec;
 
 /// One line of /proc/swaps.
 #[derive(Debug, Clone, PartialEq)]
@@ -364,16 +337,4 @@ fn swapon(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn swap_specs_parse() {
-        assert_eq!(SwapSpec::parse("zram:1G").unwrap(), SwapSpec::Zram(1 << 30));
-        assert_eq!(
-            SwapSpec::parse("file:/tmp/s:512M").unwrap(),
-            SwapSpec::File("/tmp/s".into(), 512 << 20)
-        );
-        assert_eq!(SwapSpec::parse("existing").unwrap(), SwapSpec::Existing);
-        assert!(SwapSpec::parse("zram").is_err());
-        assert!(SwapSpec::parse("file::1G").is_err());
-    }
 }

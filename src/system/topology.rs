@@ -226,36 +226,7 @@ impl Topology {
     }
 }
 
-/// What `cpus` asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CpuSpec {
-    /// One worker per physical core, its first online thread (the default).
-    Cores,
-    /// Every online logical CPU.
-    Threads,
-    /// The cores of one NUMA node.
-    Node(u32),
-    /// Exactly these CPUs.
-    List(Vec<usize>),
-}
-
-impl CpuSpec {
-    /// `""` and `"cores"` are the default; `"threads"`, `"node:N"`, or a list `0-3,6`.
-    pub fn parse(s: &str) -> Result<CpuSpec, String> {
-        match s.trim() {
-            "" | "cores" => Ok(CpuSpec::Cores),
-            "threads" => Ok(CpuSpec::Threads),
-            t => match t.strip_prefix("node:") {
-                Some(n) => n.trim().parse().map(CpuSpec::Node).map_err(|_| {
-                    format!("`{t}`: expected node:N with N a NUMA node number, e.g. node:0")
-                }),
-                None => parse_cpu_list(t).map(CpuSpec::List).map_err(|e| {
-                    format!("`{t}`: {e}; expected \"cores\", \"threads\", \"node:N\" or a CPU list like 0-3,6")
-                }),
-            },
-        }
-    }
-}
+pub use crate::workload::CpuSpec;
 
 /// The worker CPUs and, for people, why these.
 #[derive(Debug, Clone, PartialEq, Eq)]

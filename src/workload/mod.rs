@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 use crate::units::{parse_size, Duration, Size};
 
 mod disturb;
+mod spec;
 mod sweep;
 
 pub use disturb::{DisturbKind, DisturbSpec, SplitMethod};
+pub use spec::{CpuSpec, Numa, SwapSpec};
 pub use sweep::{sweep_cases, SweepCaseSpec, SweepValue};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -37,7 +39,7 @@ pub struct Workload {
     pub threads: usize,
     /// NUMA placement of the buffers: "local" (each worker's on its node; a run below
     /// 99 % local is invalid), "interleave", or "any" (no policy).
-    pub numa: crate::system::numa::Numa,
+    pub numa: Numa,
     /// Block size of one operation.
     pub bs: Size,
     pub rw: Rw,
@@ -98,7 +100,7 @@ impl Default for Workload {
             fixed_buffers: false,
             cpus: String::new(),
             threads: 0,
-            numa: crate::system::numa::Numa::Local,
+            numa: Numa::Local,
             bs: Size(4096),
             rw: Rw::RandRead,
             rwmix_read: 50,
@@ -352,9 +354,8 @@ impl Workload {
             return Err("ops = 0: nothing to do; set a positive count or use duration".into());
         }
         if !self.cpus.is_empty() {
-            let spec = crate::system::topology::CpuSpec::parse(&self.cpus)
-                .map_err(|e| format!("cpus: {e}"))?;
-            if self.threads > 0 && matches!(spec, crate::system::topology::CpuSpec::List(_)) {
+            let spec = CpuSpec::parse(&self.cpus).map_err(|e| format!("cpus: {e}"))?;
+            if self.threads > 0 && matches!(spec, CpuSpec::List(_)) {
                 return Err(format!(
                     "cpus = \"{}\" lists the CPUs, so threads = {} would be ignored; list {} CPUs, or take {} from \"cores\", \"threads\" or \"node:N\"",
                     self.cpus, self.threads, self.threads, self.threads
@@ -396,7 +397,7 @@ impl Workload {
             }
         }
         if let Some(swap) = &self.swap {
-            crate::system::swap::SwapSpec::parse(swap).map_err(|e| format!("swap: {e}"))?;
+            SwapSpec::parse(swap).map_err(|e| format!("swap: {e}"))?;
         }
         Ok(())
     }

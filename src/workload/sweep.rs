@@ -75,8 +75,8 @@ pub fn sweep_cases(w: &Workload) -> Result<Vec<SweepCaseSpec>, String> {
                 // A CPU list fixes the count; cores, threads and node:N offer CPUs to pick from.
                 if key == "threads"
                     && matches!(
-                        crate::system::topology::CpuSpec::parse(&changed.cpus),
-                        Ok(crate::system::topology::CpuSpec::List(_))
+                        super::CpuSpec::parse(&changed.cpus),
+                        Ok(super::CpuSpec::List(_))
                     )
                 {
                     changed.cpus.clear();

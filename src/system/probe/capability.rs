@@ -111,10 +111,18 @@ pub const ALL: [Capability; 14] = [
     O_DIRECT,
 ];
 
+/// True for the perf counters that need a hardware PMU.
+pub fn is_hardware_counter(name: &str) -> bool {
+    matches!(
+        name,
+        "cycles" | "instructions" | "cache-references" | "cache-misses"
+    )
+}
+
 /// The capability a perf counter needs: a hardware PMU for cycles and the like, the
 /// paranoid level for software events.
 pub fn perf(counter: &str) -> Capability {
-    if crate::measure::perfcount::is_hardware(counter) {
+    if is_hardware_counter(counter) {
         PERF_HARDWARE
     } else {
         PERF_SOFTWARE

@@ -21,7 +21,7 @@ pub fn check_o_direct(dir: &Path) -> Result<String, String> {
             ))
         }
     };
-    let mut buf = crate::buffer::AlignedBuf::new(4096);
+    let mut buf = crate::aligned::AlignedBuf::new(4096);
     buf.as_mut_slice().fill(0x5a);
     if let Err(e) = f.write_at(buf.as_slice(), 0) {
         return Err(format!(

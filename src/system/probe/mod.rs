@@ -5,11 +5,12 @@
 pub mod capability;
 mod filesystem;
 mod kernel;
+mod leftovers;
 mod madvise;
 mod memory;
 mod perf;
 mod topology;
-mod tracing;
+pub mod tracing;
 
 use serde::Serialize;
 
@@ -87,7 +88,7 @@ pub fn probe(target_dir: &std::path::Path) -> Vec<ProbeRow> {
     rows.extend(madvise::rows());
     rows.push(filesystem::row(target_dir));
     rows.push(topology::row());
-    rows.push(super::recovery::probe_row());
+    rows.push(leftovers::probe_row());
     rows.push(topology::topology_row(&super::topology::Topology::current()));
     rows
 }

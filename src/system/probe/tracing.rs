@@ -63,10 +63,40 @@ pub fn split_huge_pages_writable() -> Result<(), String> {
     }
 }
 
+/// Opens the kernel's GUP benchmark (debugfs gup_test, CONFIG_GUP_TEST), mounting
+/// debugfs for as long as the guard lives; Err says why it cannot be had.
+pub fn open_gup_test() -> Result<(std::fs::File, mounts::MountGuard), String> {
+    if !crate::system::is_root() {
+        return Err("debugfs needs root".into());
+    }
+    let guard =
+        mounts::MountGuard::ensure("debugfs", mounts::DEBUGFS).map_err(|e| format!("{e:#}"))?;
+    let path = format!("{}/gup_test", guard.path());
+    if !std::path::Path::new(&path).exists() {
+        return Err(format!(
+            "{path} does not exist: this kernel is built without CONFIG_GUP_TEST"
+        ));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| {
+            let lockdown = crate::system::mounts::lockdown_mode();
+            let why = if e.raw_os_error() == Some(libc::EPERM) && lockdown != "none" {
+                format!(" (kernel lockdown={lockdown} forbids debugfs files with ioctls)")
+            } else {
+                String::new()
+            };
+            format!("opening {path}: {}{why}", crate::system::errno_text(&e))
+        })?;
+    Ok((file, guard))
+}
+
 pub fn rows() -> Vec<ProbeRow> {
     let root = is_root();
     let tfs = tracefs_mounted();
-    let gup_test = crate::measure::gup_test::unavailable();
+    let gup_test = open_gup_test().err();
     vec![
         capability_row(
             capability::TRACEFS,
@@ -92,7 +122,7 @@ pub fn rows() -> Vec<ProbeRow> {
         ),
         capability_row_with_remedy(
             capability::GUP_TEST,
-            gup_test.map_or(Ok(()), |u| Err(u.reason)),
+            gup_test.map_or(Ok(()), Err),
             "/sys/kernel/debug/gup_test (in-kernel GUP_FAST/PIN_FAST benchmark for the gup engine)",
         ),
     ]
