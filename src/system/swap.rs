@@ -333,8 +333,3 @@ fn swapon(
     crate::output::debug(&format!("swapon {}", shown.display()));
     Ok(on)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-}
