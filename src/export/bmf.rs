@@ -9,7 +9,8 @@
 //! figure `compare` knows (its key; stored units: ns, ops/s, bytes/s), valued at the mean
 //! over the selected runs, with the 95 % confidence interval (Student's t) as the bounds
 //! where there are two runs or more. The counters that only prove conditions (vmstat,
-//! disturber actions) are left out: they are not performance. A result that is not
+//! disturber actions) are left out: they are not performance; so is the lock wait per
+//! caller (each run's top callers, a different set every time; the total stays). A result that is not
 //! evidence is refused: a service would chart it as a measurement.
 
 use std::io::Write;
@@ -35,7 +36,11 @@ impl Exporter for Bmf {
         let name = &sel.result.workload.name;
         let mut doc: Map<String, Value> = Map::new();
         for f in figures(sel) {
-            if f.def.category == Category::Conditions {
+            // Conditions are not performance; the per-caller lock rows are the top callers
+            // of each run, a different set every time (the total wait stays).
+            if f.def.category == Category::Conditions
+                || f.def.key.starts_with("lock_contention.by_caller.")
+            {
                 continue;
             }
             let Some(est) = crate::stats::estimate(&f.values) else {
