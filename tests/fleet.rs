@@ -201,19 +201,17 @@ fn the_bucket_scheme_and_percentiles_are_real_fios() {
     // Buffered random reads and fsync'd writes on a file: latencies from below 1 us to
     // milliseconds, over many of fio's bucket groups.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let out = sh(Command::new("fio")
-        .current_dir(dir.path())
-        .args([
-            "--name=buckets",
-            "--filename=f",
-            "--size=4M",
-            "--bs=4k",
-            "--rw=randrw",
-            "--fsync=8",
-            "--number_ios=3000",
-            "--ioengine=psync",
-            "--output-format=json+",
-        ]));
+    let out = sh(Command::new("fio").current_dir(dir.path()).args([
+        "--name=buckets",
+        "--filename=f",
+        "--size=4M",
+        "--bs=4k",
+        "--rw=randrw",
+        "--fsync=8",
+        "--number_ios=3000",
+        "--ioengine=psync",
+        "--output-format=json+",
+    ]));
     let doc: serde_json::Value = serde_json::from_str(&out[out.find('{').unwrap()..]).unwrap();
     let mut groups = std::collections::BTreeSet::new();
     for ddir in ["read", "write"] {
@@ -544,14 +542,21 @@ fn mmtests_parse_results_reads_real_runs() {
             .collect()
     };
     let close = |a: &[f64], b: &[f64]| {
-        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6 * y.abs().max(1.0))
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| (x - y).abs() < 1e-6 * y.abs().max(1.0))
     };
 
     let throughput = rows("parse-results");
     let want: Vec<f64> = plain.runs.iter().map(|r| r.ops_per_sec).collect();
     assert!(close(&value(&throughput, "ops/s", "_", "1"), &want));
     for case in &sweep.sweep {
-        let want: Vec<f64> = case.runs.iter().map(|r| r.bytes_per_sec / 1048576.0).collect();
+        let want: Vec<f64> = case
+            .runs
+            .iter()
+            .map(|r| r.bytes_per_sec / 1048576.0)
+            .collect();
         let got = value(&throughput, "MiB/s", &case.label.replace(' ', ","), "2");
         assert!(close(&got, &want), "{}: {got:?} vs {want:?}", case.label);
     }
@@ -603,18 +608,26 @@ fn bmf_export_is_what_bencher_reads() {
     for src in [&real.plain, &real.sweep] {
         let out = dir.path().join("bmf.json");
         export(src, "bmf", &out);
-        sh(Command::new(&python).arg("-c").arg(
-            "import json, sys, jsonschema\n\
+        sh(Command::new(&python)
+            .arg("-c")
+            .arg(
+                "import json, sys, jsonschema\n\
              jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))",
-        ).arg(&out).arg(&schema));
+            )
+            .arg(&out)
+            .arg(&schema));
         let doc = load_json(&out);
         let result = BenchResult::load(src).unwrap();
         let benches = doc.as_object().unwrap();
         assert_eq!(benches.len(), result.sweep.len().max(1));
         for (name, measures) in benches {
             for (measure, m) in measures.as_object().unwrap() {
-                assert!(measure.len() <= 64, "{name}: measure {measure} is too long for Bencher");
-                if let (Some(lo), Some(hi)) = (m["lower_value"].as_f64(), m["upper_value"].as_f64()) {
+                assert!(
+                    measure.len() <= 64,
+                    "{name}: measure {measure} is too long for Bencher"
+                );
+                if let (Some(lo), Some(hi)) = (m["lower_value"].as_f64(), m["upper_value"].as_f64())
+                {
                     let v = m["value"].as_f64().unwrap();
                     assert!(lo <= v && v <= hi, "{name} {measure}: {m}");
                 }

@@ -28,7 +28,7 @@ use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 
-use super::{case_workload, Exporter, Selection};
+use super::{case_workload, Exporter, Selection, StubFiles};
 use crate::measure::histogram::decode_compressed;
 use crate::result::RunResult;
 use crate::workload::{Engine, Rw, Workload};
@@ -41,13 +41,17 @@ pub const PLAT_NR: usize = PLAT_GROUP_NR * PLAT_VAL as usize;
 
 /// fio's default `percentile_list`.
 pub const FIO_PERCENTILES: [f64; 17] = [
-    1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 99.0, 99.5, 99.9,
-    99.95, 99.99,
+    1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95,
+    99.99,
 ];
 
 /// The fio bucket a latency in ns falls into (stat.c `plat_val_to_idx`).
 pub fn plat_val_to_idx(val: u64) -> usize {
-    let msb = if val == 0 { 0 } else { 63 - val.leading_zeros() };
+    let msb = if val == 0 {
+        0
+    } else {
+        63 - val.leading_zeros()
+    };
     if msb <= PLAT_BITS {
         return val as usize;
     }
@@ -144,13 +148,11 @@ fn ddir_object(run: Option<(&RunResult, &Histogram<u64>)>) -> Value {
     };
     let runtime_ms = run.duration_ns / 1_000_000;
     // fio: bw_bytes = 1000 * io_bytes / runtime (integer), iops = 1000.0 * ios / runtime.
-    let (bw_bytes, iops) = if runtime_ms > 0 {
-        (
-            1000 * run.bytes / runtime_ms,
-            1000.0 * run.ops as f64 / runtime_ms as f64,
-        )
+    let bw_bytes = (1000 * run.bytes).checked_div(runtime_ms).unwrap_or(0);
+    let iops = if runtime_ms > 0 {
+        1000.0 * run.ops as f64 / runtime_ms as f64
     } else {
-        (0, 0.0)
+        0.0
     };
     let lat = lat_object(run, h);
     json!({
@@ -217,7 +219,12 @@ impl Exporter for FioJson {
             let mut job = Map::new();
             job.insert(
                 "jobname".into(),
-                json!(job_name(&r.workload.name, s.case, s.run.repeat, sel.is_several())),
+                json!(job_name(
+                    &r.workload.name,
+                    s.case,
+                    s.run.repeat,
+                    sel.is_several()
+                )),
             );
             job.insert("groupid".into(), json!(groupid));
             job.insert("error".into(), json!(0));
@@ -306,7 +313,7 @@ fn log_ddir(w: &Workload, source: &Path) -> Result<u8> {
 pub struct FioLog;
 
 impl FioLog {
-    pub fn logs(sel: &Selection, source: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    pub fn logs(sel: &Selection, source: &Path) -> Result<StubFiles> {
         let tick_ms = crate::measure::histogram::TICK_NS / 1_000_000;
         let mut files = Vec::new();
         for (i, s) in sel.runs.iter().enumerate() {
@@ -351,7 +358,7 @@ impl Exporter for FioLog {
         )
     }
 
-    fn files(&self, sel: &Selection, source: &Path) -> Result<Option<Vec<(String, Vec<u8>)>>> {
+    fn files(&self, sel: &Selection, source: &Path) -> Result<Option<StubFiles>> {
         Self::logs(sel, source).map(Some)
     }
 }
@@ -367,8 +374,19 @@ mod tests {
         // Bucket values from a real fio json+ output (tools/fio_jsonplus_clat2csv's
         // example), and fio's largest bucket (the script's sentinel).
         for v in [
-            12u64, 127, 168960, 177152, 183296, 189440, 214016, 246784, 272384, 329728,
-            1003520, 1089536, 17112760320,
+            12u64,
+            127,
+            168960,
+            177152,
+            183296,
+            189440,
+            214016,
+            246784,
+            272384,
+            329728,
+            1003520,
+            1089536,
+            17112760320,
         ] {
             assert_eq!(plat_idx_to_val(plat_val_to_idx(v)), v, "{v}");
         }
@@ -427,6 +445,29 @@ mod tests {
     }
 
     #[test]
+    fn readwrite_is_fios_mixed_and_has_no_logs() {
+        let mut r = crate::test_support::synthetic("6.1.0", &[100.0]);
+        r.workload.rw = Rw::ReadWrite;
+        let mut h = new_histogram();
+        h.record(5000).unwrap();
+        r.runs[0].histogram = encode_compressed(&h);
+        r.runs[0].timeline = vec![crate::result::TimelinePoint {
+            ops: 1,
+            ..Default::default()
+        }];
+        let src = Path::new("r.json");
+        let sel = select(&r, src, None, None).unwrap();
+        let mut out = Vec::new();
+        FioJson.export(&sel, src, &mut out).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        let job = &v["jobs"][0];
+        assert_eq!(job["mixed"]["clat_ns"]["N"], 1);
+        assert!(job.get("read").is_none() && job.get("write").is_none());
+        let err = FioLog::logs(&sel, src).unwrap_err().to_string();
+        assert!(err.contains("readwrite"), "{err}");
+    }
+
+    #[test]
     fn logs_have_one_line_per_window_at_its_end() {
         let mut r = crate::test_support::synthetic("6.1.0", &[100.0]);
         r.runs[0].timeline = (0..3)
@@ -447,7 +488,10 @@ mod tests {
             text("_iops.1.log"),
             "100, 500, 0, 4096, 0\n200, 0, 0, 4096, 0\n300, 500, 0, 4096, 0\n"
         );
-        assert_eq!(text("_bw.1.log").lines().next(), Some("100, 2000, 0, 4096, 0"));
+        assert_eq!(
+            text("_bw.1.log").lines().next(),
+            Some("100, 2000, 0, 4096, 0")
+        );
         assert_eq!(text("_lat.1.log").lines().count(), 2);
     }
 }

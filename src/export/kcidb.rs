@@ -400,7 +400,12 @@ mod tests {
     #[test]
     fn segments_keep_only_what_kcidb_allows() {
         assert_eq!(
-            path_of(&["thpbench", "quick", "threads=4 buffer=thp", "disturbers.split:cold.actions"]),
+            path_of(&[
+                "thpbench",
+                "quick",
+                "threads=4 buffer=thp",
+                "disturbers.split:cold.actions"
+            ]),
             "thpbench.quick.threads_4_buffer_thp.disturbers.split_cold.actions"
         );
     }

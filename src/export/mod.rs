@@ -40,13 +40,16 @@ impl Selection<'_> {
     }
 }
 
+/// Files a format writes beside the `-o` stub: what follows the stub, and the contents.
+pub type StubFiles = Vec<(String, Vec<u8>)>;
+
 pub trait Exporter {
     /// Writes the selected runs. `source` names the result file in messages.
     fn export(&self, sel: &Selection, source: &Path, out: &mut dyn Write) -> Result<()>;
 
     /// Formats that are several files (fio's per-job logs) give them here, each named by
     /// what follows the `-o` stub; `None` for a format that is one stream.
-    fn files(&self, _sel: &Selection, _source: &Path) -> Result<Option<Vec<(String, Vec<u8>)>>> {
+    fn files(&self, _sel: &Selection, _source: &Path) -> Result<Option<StubFiles>> {
         Ok(None)
     }
 }
