@@ -35,7 +35,7 @@ pub enum Command {
     Show(ShowArgs),
     /// Compare results: kernel A vs kernel B, with confidence intervals and significance.
     Compare(CompareArgs),
-    /// Export a result's latency data: hgrm, hlog (HdrHistogram) or csv.
+    /// Export a result for other tools: hgrm, hlog, csv, fio JSON+ and logs, KCIDB, BMF.
     Export(ExportArgs),
     /// Plot results: latency percentiles, disturbed timelines, thread scaling (SVG/PNG).
     Plot(PlotArgs),
@@ -268,7 +268,7 @@ pub struct CompareArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  thpbench export result.json --format hgrm -o result.hgrm\n  thpbench export result.json --format hlog --run 0 -o result.hlog\n  thpbench export result.json --format csv > timeline.csv"
+    after_help = "Examples:\n  thpbench export result.json --format hgrm -o result.hgrm\n  thpbench export result.json --format hlog --run 0 -o result.hlog\n  thpbench export result.json --format csv > timeline.csv\n  thpbench export result.json --format fio-json -o result.fio.json\n  thpbench export result.json --format fio-log -o logs/thpbench\n  thpbench export result.json --format kcidb -o kcidb.json"
 )]
 pub struct ExportArgs {
     pub result: PathBuf,
@@ -354,4 +354,12 @@ pub enum ExportFormat {
     Csv,
     /// The percentile table as HdrHistogram writes it in CSV form.
     PercentilesCsv,
+    /// fio's JSON+ output (one job per run; fio's latency bins and percentiles).
+    FioJson,
+    /// fio's per-job _iops, _bw and _lat logs from the timeline; -o gives the file stub.
+    FioLog,
+    /// KernelCI KCIDB data (checkout, build, tests) for `kci-dev submit --from-json`.
+    Kcidb,
+    /// Bencher Metric Format: each figure's mean, the 95% interval as bounds.
+    Bmf,
 }

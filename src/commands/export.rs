@@ -12,8 +12,23 @@ use crate::result::BenchResult;
 pub fn execute(args: &ExportArgs) -> Result<i32> {
     let result = BenchResult::load(&args.result)?;
     let sel = select(&result, &args.result, args.case.as_deref(), args.run)?;
+    let exporter = exporter(args.format.into());
+    if let Some(files) = exporter.files(&sel, &args.result)? {
+        let Some(stub) = &args.output else {
+            anyhow::bail!(
+                "this --format writes several files (fio's per-job logs); give -o STUB to name them, e.g. -o out/thpbench for out/thpbench_iops.1.log"
+            );
+        };
+        for (suffix, data) in files {
+            let path = std::path::PathBuf::from(format!("{}{suffix}", stub.display()));
+            crate::util::write_atomic(&path, &data)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        return Ok(0);
+    }
     let mut buf = Vec::new();
-    exporter(args.format.into()).export(&sel, &args.result, &mut buf)?;
+    exporter.export(&sel, &args.result, &mut buf)?;
     match &args.output {
         Some(path) => crate::util::write_atomic(path, &buf)
             .with_context(|| format!("writing {}", path.display()))?,
@@ -31,6 +46,10 @@ impl From<cli::ExportFormat> for ExportFormat {
             cli::ExportFormat::Hlog => ExportFormat::Hlog,
             cli::ExportFormat::Csv => ExportFormat::Csv,
             cli::ExportFormat::PercentilesCsv => ExportFormat::PercentilesCsv,
+            cli::ExportFormat::FioJson => ExportFormat::FioJson,
+            cli::ExportFormat::FioLog => ExportFormat::FioLog,
+            cli::ExportFormat::Kcidb => ExportFormat::Kcidb,
+            cli::ExportFormat::Bmf => ExportFormat::Bmf,
         }
     }
 }

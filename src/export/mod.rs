@@ -1,9 +1,12 @@
 //! `thpbench export`: one result's latency data in the formats other tools read, one
 //! file per format behind the [`Exporter`] trait.
 
+pub mod bmf;
 pub mod csv;
+pub mod fio;
 pub mod hgrm;
 pub mod hlog;
+pub mod kcidb;
 
 use std::io::Write;
 use std::path::Path;
@@ -13,6 +16,7 @@ use hdrhistogram::Histogram;
 
 use crate::measure::histogram::{decode_compressed, new_histogram};
 use crate::result::{BenchResult, RunResult};
+use crate::workload::Workload;
 
 /// One run chosen for export, with the sweep case it belongs to.
 #[derive(Debug, Clone, Copy)]
@@ -36,9 +40,18 @@ impl Selection<'_> {
     }
 }
 
+/// Files a format writes beside the `-o` stub: what follows the stub, and the contents.
+pub type StubFiles = Vec<(String, Vec<u8>)>;
+
 pub trait Exporter {
     /// Writes the selected runs. `source` names the result file in messages.
     fn export(&self, sel: &Selection, source: &Path, out: &mut dyn Write) -> Result<()>;
+
+    /// Formats that are several files (fio's per-job logs) give them here, each named by
+    /// what follows the `-o` stub; `None` for a format that is one stream.
+    fn files(&self, _sel: &Selection, _source: &Path) -> Result<Option<StubFiles>> {
+        Ok(None)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +64,14 @@ pub enum ExportFormat {
     Csv,
     /// The percentile table as HdrHistogram writes it in CSV form.
     PercentilesCsv,
+    /// fio's JSON+ output: one job per run, fio's latency buckets and percentiles.
+    FioJson,
+    /// fio's per-job IOPS, bandwidth and latency logs from the timeline (several files).
+    FioLog,
+    /// KernelCI's KCIDB I/O data: checkout, build, one test per figure and integrity check.
+    Kcidb,
+    /// Bencher's metric format: every figure's mean with its 95 % interval as bounds.
+    Bmf,
 }
 
 pub fn exporter(format: ExportFormat) -> Box<dyn Exporter> {
@@ -59,7 +80,23 @@ pub fn exporter(format: ExportFormat) -> Box<dyn Exporter> {
         ExportFormat::Hlog => Box::new(hlog::Hlog),
         ExportFormat::Csv => Box::new(csv::TimelineCsv),
         ExportFormat::PercentilesCsv => Box::new(csv::PercentilesCsv),
+        ExportFormat::FioJson => Box::new(fio::FioJson),
+        ExportFormat::FioLog => Box::new(fio::FioLog),
+        ExportFormat::Kcidb => Box::new(kcidb::Kcidb),
+        ExportFormat::Bmf => Box::new(bmf::Bmf),
     }
+}
+
+/// The workload a run ran: the result's, with its sweep case's parameters applied.
+pub fn case_workload(result: &BenchResult, case: Option<&str>) -> Workload {
+    case.and_then(|label| {
+        crate::workload::sweep_cases(&result.workload)
+            .ok()?
+            .into_iter()
+            .find(|(l, _, _)| l == label)
+            .map(|(_, _, w)| w)
+    })
+    .unwrap_or_else(|| result.workload.clone())
 }
 
 /// Chooses runs by sweep case label and repeat index. Without `case`, a sweep result
@@ -120,6 +157,37 @@ pub fn select<'a>(
         }
     }
     Ok(Selection { result, runs })
+}
+
+/// One figure of one sweep case (or of a plain result) over the selected runs: its
+/// definition and one value per run that has it, in run order.
+#[derive(Debug, Clone)]
+pub struct Figure<'a> {
+    pub case: Option<&'a str>,
+    pub def: crate::compare::MetricDef,
+    pub values: Vec<f64>,
+}
+
+/// Every figure `compare` knows of the selected runs, by case, in the order a run's
+/// figures come (throughput, latency, kernel reports, conditions, integrity).
+pub fn figures<'a>(sel: &Selection<'a>) -> Vec<Figure<'a>> {
+    let mut out: Vec<Figure<'a>> = Vec::new();
+    for s in &sel.runs {
+        for (def, v) in crate::compare::run_metrics(s.run) {
+            match out
+                .iter_mut()
+                .find(|f| f.case == s.case && f.def.key == def.key)
+            {
+                Some(f) => f.values.push(v),
+                None => out.push(Figure {
+                    case: s.case,
+                    def,
+                    values: vec![v],
+                }),
+            }
+        }
+    }
+    out
 }
 
 /// The merged latency histogram of the selected runs.
