@@ -578,6 +578,9 @@ fn what_can_be_refused_up_front_is_refused_before_measuring() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert_stderr_contains(&out, "MemAvailable is");
+    // Outside a sweep the error names the workload, not an empty sweep case.
+    assert_stderr_contains(&out, "workload `quick`, checked before measuring");
+    assert!(!stderr(&out).contains("sweep case ,"), "{}", stderr(&out));
     // A results directory that cannot be written is found before measuring.
     std::fs::write(dir.path().join("file"), b"").unwrap();
     let out = run(
