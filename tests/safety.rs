@@ -271,11 +271,27 @@ fn cleanup_after_sigkill_brings_the_machine_back() {
         ("mthp", &["--buffer", "mthp:64K"], "hugepages-64kB"),
         ("hugetlb", &["--buffer", "hugetlb"], "nr_hugepages"),
     ];
+    let swap_file = |dir: &Path| format!("file:{}/swapfile:64M", dir.display());
+    let cases = cases
+        .into_iter()
+        .map(|(w, f, m)| (w, f.to_vec(), m))
+        .chain([(
+            "swap file",
+            vec!["--swap-out", "--swap", "SWAPFILE"],
+            "\"kind\": \"swap\"",
+        )]);
     for (what, flags, marker) in cases {
         let dir = tempfile::tempdir().unwrap();
         let before = machine_state(dir.path());
+        let swap_spec = swap_file(dir.path());
         let mut args = vec!["--duration", "60s", "--warmup", "0s", "--size", "16M"];
-        args.extend_from_slice(flags);
+        args.extend(flags.iter().map(|f| {
+            if *f == "SWAPFILE" {
+                swap_spec.as_str()
+            } else {
+                f
+            }
+        }));
         let mut child = start_until_journaled(&args, dir.path(), marker);
         let pid = child.id();
         child.kill().unwrap();
@@ -298,6 +314,11 @@ fn cleanup_after_sigkill_brings_the_machine_back() {
         let out = run(&["cleanup"], dir.path());
         assert!(out.status.success(), "{what}: {}", stderr(&out));
         assert!(stdout(&out).contains("undone:"), "{what}: {}", stdout(&out));
+        assert!(
+            !stderr(&out).contains("left alone"),
+            "{what}: cleanup did not recognise its own changes: {}",
+            stderr(&out)
+        );
         assert_eq!(machine_state(dir.path()), before, "{what}: after cleanup");
         assert_eq!(journal_of(pid), "", "{what}: journal emptied");
     }
