@@ -431,7 +431,10 @@ mod tests {
         // A signal stops it, and it says how far it got.
         let stopped = final_pass(f.as_raw_fd(), 3000, 4096, &stamp_of, &|| true);
         assert_eq!(stopped.blocks_checked, 0);
-        assert!(stopped.incomplete.unwrap().contains("after 0 of 3000 blocks"));
+        assert!(stopped
+            .incomplete
+            .unwrap()
+            .contains("after 0 of 3000 blocks"));
         // A region past the end of the file: the read that reaches it fails, named with
         // its offset (the third read of 1024 blocks).
         let short = final_pass(f.as_raw_fd(), 4000, 4096, &stamp_of, &|| false);

@@ -307,10 +307,7 @@ mod tests {
     #[test]
     fn a_late_main_thread_while_a_worker_ran_is_no_stall() {
         // Main starved of a CPU for 1 s while the second worker kept completing.
-        let workers = [
-            worker(1, 5000, Some((1000, 2000))),
-            worker(1, 5000, None),
-        ];
+        let workers = [worker(1, 5000, Some((1000, 2000))), worker(1, 5000, None)];
         assert!(find(
             &[late(1000, 2000)],
             &[],
@@ -330,7 +327,15 @@ mod tests {
         // With latencies of 1 s, a 2 s stop is not "much longer".
         let workers = [worker(1000, 9000, Some((2000, 4000)))];
         let end = EPOCH + 9000 * MS;
-        assert!(find(&[late(1999, 4001)], &[], &workers, EPOCH, end, threshold(1000 * MS)).is_empty());
+        assert!(find(
+            &[late(1999, 4001)],
+            &[],
+            &workers,
+            EPOCH,
+            end,
+            threshold(1000 * MS)
+        )
+        .is_empty());
         // A stop after the phase (the workers all ended at 5 s) is outside it.
         let workers = [worker(1, 5000, None)];
         let end = EPOCH + 5000 * MS;

@@ -209,10 +209,11 @@ fn render_stalls(s: &mut String, run: &RunResult) {
             },
             human_ns(st.length_ns as f64),
             st.t_ms,
-            st.process_cpu_ns.map_or("CLOCK_BOOTTIME ran on".to_string(), |cpu| format!(
-                "the process used {} of CPU meanwhile",
-                human_ns(cpu as f64)
-            )),
+            st.process_cpu_ns
+                .map_or("CLOCK_BOOTTIME ran on".to_string(), |cpu| format!(
+                    "the process used {} of CPU meanwhile",
+                    human_ns(cpu as f64)
+                )),
             if st.kept {
                 "; kept as measured (--keep-stalled)"
             } else {

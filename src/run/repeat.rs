@@ -406,7 +406,9 @@ impl Setup {
         }
         if let Some(why) = stall_reason(&stalls) {
             if keep_stalled {
-                crate::output::warn(&format!("{run_name}: {why}; kept as measured (--keep-stalled)"));
+                crate::output::warn(&format!(
+                    "{run_name}: {why}; kept as measured (--keep-stalled)"
+                ));
             } else {
                 result.invalid_reasons.push(format!(
                     "{run_name}: {why}; pass --keep-stalled to keep such a run as measured"
@@ -446,15 +448,8 @@ impl Setup {
             interval_histograms: merged.intervals,
             timeline,
             disturbers,
-            gup: gup_value(
-                &outputs,
-                w,
-                ops,
-                latency.mean,
-                repeat,
-                result,
-            )
-            .map(|g| self.with_kernel_gup_figures(w, g)),
+            gup: gup_value(&outputs, w, ops, latency.mean, repeat, result)
+                .map(|g| self.with_kernel_gup_figures(w, g)),
             perf: perf_value(&outputs, result),
             gup_slow_path,
             io_uring: crate::measure::uring_punts::merge(

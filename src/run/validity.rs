@@ -67,7 +67,11 @@ pub(super) fn stall_reason(stalls: &[Stall]) -> Option<String> {
         "the process did not run (SIGSTOP, a frozen cgroup, a paused VM or no CPU for it)"
     };
     let more = if stalls.len() > 1 {
-        format!(" ({} stalls, {:.2} s in all)", stalls.len(), total as f64 / 1e9)
+        format!(
+            " ({} stalls, {:.2} s in all)",
+            stalls.len(),
+            total as f64 / 1e9
+        )
     } else {
         String::new()
     };
@@ -235,6 +239,84 @@ mod tests {
         );
         r.interrupted = true;
         assert_eq!(exit_code(&r, false), 130);
+    }
+
+    #[test]
+    fn a_final_pass_mismatch_is_corruption_named_by_its_offsets() {
+        let verify = VerifyReport {
+            enabled: true,
+            final_pass: Some(crate::result::FinalVerify {
+                blocks_checked: 2048,
+                mismatched_blocks: 2,
+                mismatches: 16,
+                first_mismatches: [8192, 65536]
+                    .map(|offset| crate::result::FinalMismatch {
+                        offset,
+                        ..Default::default()
+                    })
+                    .to_vec(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let why = corrupted_data_reason(&verify).unwrap();
+        assert!(
+            why.contains(
+                "16 mismatched sectors in 2 of 2048 blocks, first at target offsets 8192, 65536:"
+            ),
+            "{why}"
+        );
+        let mut r = result_with(vec![RunResult {
+            ops: 10,
+            verify,
+            ..Default::default()
+        }]);
+        r.valid = false;
+        assert_eq!(exit_code(&r, false), 3, "as a mismatch in the run");
+        // A clean pass is no reason; an incomplete one is, unless the run was interrupted.
+        let clean = VerifyReport {
+            final_pass: Some(Default::default()),
+            ..Default::default()
+        };
+        assert_eq!(corrupted_data_reason(&clean), None);
+        assert_eq!(final_pass_reason(&clean, false), None);
+        let cut = VerifyReport {
+            final_pass: Some(crate::result::FinalVerify {
+                incomplete: Some("reading 4096 bytes at offset 0 failed: EIO".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(final_pass_reason(&cut, false).unwrap().contains("EIO"));
+        assert_eq!(final_pass_reason(&cut, true), None);
+    }
+
+    #[test]
+    fn a_stall_is_named_with_its_length_and_when_it_began() {
+        assert_eq!(stall_reason(&[]), None);
+        let stop = Stall {
+            kind: "stopped".into(),
+            t_ms: 1400,
+            length_ns: 5_000_000_000,
+            process_cpu_ns: Some(1_000_000),
+            kept: false,
+        };
+        let why = stall_reason(std::slice::from_ref(&stop)).unwrap();
+        assert!(
+            why.contains("the process did not run") && why.contains("for 5.00 s at 1400 ms"),
+            "{why}"
+        );
+        let two = [
+            stop.clone(),
+            Stall {
+                t_ms: 9000,
+                length_ns: 1_000_000_000,
+                ..stop
+            },
+        ];
+        assert!(stall_reason(&two)
+            .unwrap()
+            .contains("(2 stalls, 6.00 s in all)"));
     }
 
     #[test]
