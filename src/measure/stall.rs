@@ -9,7 +9,11 @@
 //! independent witness: the main thread, which only sleeps 50 ms at a time and touches
 //! nothing the workers use, wakes late only when the process itself was not run. So a
 //! stall is a stretch in which the main thread woke late *and* no worker completed an
-//! operation; its length is the overlap of the two.
+//! operation; its length is the overlap of the two. One case holds up even the main
+//! thread: a fork disturber's fork write-protects the whole address space under
+//! mmap_lock, and the main thread's next write to its stack waits for it. But the fork
+//! runs on a CPU meanwhile, and a stopped process uses none: a stretch in which the
+//! process used more than a quarter of a CPU is no stall.
 //!
 //! The workers' side is [`Gaps`]: each keeps its longest gaps between consecutive
 //! completions in a fixed array (one compare per operation, no allocation, nothing
@@ -24,6 +28,8 @@ pub const GAPS_KEPT: usize = 8;
 const GAP_FLOOR_NS: u64 = 10_000_000;
 /// A main-thread wake later than this past its sleep is kept for [`find`].
 const LATE_FLOOR_NS: u64 = 50_000_000;
+/// Within a stall the process may have used at most this share of one CPU.
+const STALL_MAX_CPU_SHARE: u64 = 4;
 /// The shortest stall that counts, whatever the latencies: 250 ms is far beyond a
 /// scheduler's delays on a busy machine (tens of ms), and well under the SIGSTOP or VM
 /// pause that distorts a run of seconds.
@@ -187,17 +193,27 @@ impl Watch {
     }
 }
 
-/// The stalls of a measured phase [epoch, end): each late wake of the main thread in
-/// which every worker was idle too, as long as their overlap, when that is at least
-/// `threshold_ns`; and every suspend of the system in the phase.
-pub fn find(
-    late: &[Late],
-    suspends: &[Suspend],
-    workers: &[Gaps],
-    epoch: u64,
-    end: u64,
-    threshold_ns: u64,
-) -> Vec<Stall> {
+/// Where a stall was sought: the measured phase [epoch, end), the shortest stall that
+/// counts, and how many threads the process ran (workers, disturbers, collectors, main).
+#[derive(Debug, Clone, Copy)]
+pub struct Phase {
+    pub epoch: u64,
+    pub end: u64,
+    pub threshold_ns: u64,
+    pub threads: u64,
+}
+
+/// The stalls of a measured phase: each late wake of the main thread in which every
+/// worker was idle too, as long as their overlap, when that is at least the threshold
+/// and the process used next to no CPU in it; and every suspend of the system in the
+/// phase.
+pub fn find(late: &[Late], suspends: &[Suspend], workers: &[Gaps], phase: Phase) -> Vec<Stall> {
+    let Phase {
+        epoch,
+        end,
+        threshold_ns,
+        threads,
+    } = phase;
     let mut stalls = Vec::new();
     for l in late {
         let mut span = (l.from.max(epoch), l.to.min(end));
@@ -213,6 +229,15 @@ pub fn find(
             }
         }
         if workers.is_empty() || span.1 <= span.0 || span.1 - span.0 < threshold_ns {
+            continue;
+        }
+        // The CPU time covers the whole late sleep: every thread may have run in the
+        // part of it outside the stall.
+        let outside = (l.to - l.from) - (span.1 - span.0);
+        let inside_cpu = l
+            .process_cpu_ns
+            .saturating_sub(outside.saturating_mul(threads));
+        if inside_cpu > (span.1 - span.0) / STALL_MAX_CPU_SHARE {
             continue;
         }
         stalls.push(Stall {
@@ -271,6 +296,16 @@ mod tests {
         }
     }
 
+    /// A phase of `ms` from the epoch, with 4 threads.
+    fn phase(ms: u64, threshold_ns: u64) -> Phase {
+        Phase {
+            epoch: EPOCH,
+            end: EPOCH + ms * MS,
+            threshold_ns,
+            threads: 4,
+        }
+    }
+
     #[test]
     fn a_stop_of_every_thread_is_a_stall_as_long_as_the_overlap() {
         // Stopped from 1400 ms to 6400 ms: the main thread slept from 1390 ms.
@@ -282,9 +317,7 @@ mod tests {
             &[late(1390, 6401)],
             &[],
             &workers,
-            EPOCH,
-            EPOCH + 8000 * MS,
-            threshold(MS),
+            phase(8000, threshold(MS)),
         );
         assert_eq!(stalls.len(), 1, "{stalls:?}");
         let s = &stalls[0];
@@ -301,7 +334,7 @@ mod tests {
         // Every worker blocked for 2 s (a disturber holding mmap_lock), the main thread
         // on time: nothing late, no stall.
         let workers = [worker(1, 5000, Some((1000, 3000)))];
-        assert!(find(&[], &[], &workers, EPOCH, EPOCH + 5000 * MS, STALL_MIN_NS).is_empty());
+        assert!(find(&[], &[], &workers, phase(5000, STALL_MIN_NS)).is_empty());
     }
 
     #[test]
@@ -312,9 +345,7 @@ mod tests {
             &[late(1000, 2000)],
             &[],
             &workers,
-            EPOCH,
-            EPOCH + 5000 * MS,
-            STALL_MIN_NS
+            phase(5000, STALL_MIN_NS)
         )
         .is_empty());
     }
@@ -322,24 +353,42 @@ mod tests {
     #[test]
     fn a_stop_shorter_than_the_threshold_or_outside_the_phase_is_no_stall() {
         let workers = [worker(1, 5000, Some((1000, 1200)))];
-        let end = EPOCH + 5000 * MS;
-        assert!(find(&[late(999, 1201)], &[], &workers, EPOCH, end, STALL_MIN_NS).is_empty());
+        let p = phase(5000, STALL_MIN_NS);
+        assert!(find(&[late(999, 1201)], &[], &workers, p).is_empty());
         // With latencies of 1 s, a 2 s stop is not "much longer".
         let workers = [worker(1000, 9000, Some((2000, 4000)))];
-        let end = EPOCH + 9000 * MS;
-        assert!(find(
-            &[late(1999, 4001)],
-            &[],
-            &workers,
-            EPOCH,
-            end,
-            threshold(1000 * MS)
-        )
-        .is_empty());
+        let p = phase(9000, threshold(1000 * MS));
+        assert!(find(&[late(1999, 4001)], &[], &workers, p).is_empty());
         // A stop after the phase (the workers all ended at 5 s) is outside it.
         let workers = [worker(1, 5000, None)];
-        let end = EPOCH + 5000 * MS;
-        assert!(find(&[late(5100, 9000)], &[], &workers, EPOCH, end, STALL_MIN_NS).is_empty());
+        let p = phase(5000, STALL_MIN_NS);
+        assert!(find(&[late(5100, 9000)], &[], &workers, p).is_empty());
+    }
+
+    #[test]
+    fn a_stretch_in_which_the_process_ran_is_no_stall() {
+        // A fork disturber's 400 ms fork holds mmap_lock: the workers and the main
+        // thread (faulting on its stack) wait, but the fork runs on a CPU.
+        // The workers' last completion before it at 1010 ms, the next at 1411 ms.
+        let workers = [worker(1, 3000, Some((1011, 1411)))];
+        let forked = Late {
+            process_cpu_ns: 420 * MS,
+            ..late(1000, 1410)
+        };
+        let p = phase(3000, STALL_MIN_NS);
+        assert!(find(&[forked], &[], &workers, p).is_empty());
+        // The 10 ms of the late sleep before the workers stopped may hold 4 threads'
+        // CPU (40 ms) and a quarter of the 400 ms stall (100 ms); more is no stop.
+        let stopped = Late {
+            process_cpu_ns: 140 * MS,
+            ..forked
+        };
+        assert_eq!(find(&[stopped], &[], &workers, p).len(), 1);
+        let busier = Late {
+            process_cpu_ns: 141 * MS,
+            ..forked
+        };
+        assert!(find(&[busier], &[], &workers, p).is_empty());
     }
 
     #[test]
@@ -350,9 +399,7 @@ mod tests {
             &[late(1990, 4000)],
             &[],
             &workers,
-            EPOCH,
-            EPOCH + 6000 * MS,
-            STALL_MIN_NS,
+            phase(6000, STALL_MIN_NS),
         );
         assert_eq!(stalls.len(), 1, "{stalls:?}");
         assert_eq!(stalls[0].length_ns, 4000 * MS - 1999 * MS);
@@ -364,7 +411,7 @@ mod tests {
             at: EPOCH + 700 * MS,
             length_ns: 30_000 * MS,
         };
-        let stalls = find(&[], &[s], &[], EPOCH, EPOCH + 1000 * MS, STALL_MIN_NS);
+        let stalls = find(&[], &[s], &[], phase(1000, STALL_MIN_NS));
         assert_eq!(stalls.len(), 1);
         assert_eq!(
             (stalls[0].kind.as_str(), stalls[0].t_ms, stalls[0].length_ns),

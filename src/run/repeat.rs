@@ -399,8 +399,14 @@ impl Setup {
         }
         let latency = histogram::summarize(&merged.total);
         let gaps: Vec<stall::Gaps> = outputs.iter().map(|o| o.gaps).collect();
-        let threshold = stall::threshold(latency.p99);
-        let mut stalls = stall::find(&watch.late, &watch.suspends, &gaps, epoch, end, threshold);
+        let phase = stall::Phase {
+            epoch,
+            end,
+            threshold_ns: stall::threshold(latency.p99),
+            // The main thread, the workers, the disturbers, and one for the collectors.
+            threads: (outputs.len() + disturber_outputs.len() + 2) as u64,
+        };
+        let mut stalls = stall::find(&watch.late, &watch.suspends, &gaps, phase);
         for s in &mut stalls {
             s.kept = keep_stalled;
         }
