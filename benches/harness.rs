@@ -4,6 +4,7 @@
 //!
 //! - clock: two CLOCK_MONOTONIC reads, the floor of timing any operation
 //! - record: the same plus Recorder::record (HdrHistogram + 100 ms tick rotation)
+//! - gaps: the same plus the stall watch's per-op part (Gaps::completed)
 //! - verify 4K: checking one 4 KiB block against the pattern, vs memcmp of 4 KiB
 //!
 //! A 4 KiB O_DIRECT read from zram takes about 1.6-2.5 us here, so the harness cost per
@@ -48,6 +49,20 @@ fn main() {
         "  recorder overhead over the clock pair: {:.1} ns/op ({:.2}x)",
         record - clock,
         record / clock
+    );
+    let mut rec = Recorder::new(now_ns());
+    let mut gaps = thpbench::measure::stall::Gaps::new(now_ns());
+    let with_gaps = per_op("clock pair + record + Gaps", N, |_| {
+        let a = now_ns();
+        let b = now_ns();
+        rec.record(b, b - a + 1500, 4096);
+        gaps.completed(b);
+    });
+    black_box(&gaps);
+    println!(
+        "  stall watch overhead over record: {:.1} ns/op ({:.3}x)",
+        with_gaps - record,
+        with_gaps / record
     );
 
     let mut block = vec![0u8; 4096];

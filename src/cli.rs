@@ -204,6 +204,11 @@ pub struct RunArgs {
     /// Do not collect perf counters.
     #[arg(long, help_heading = "Measurement")]
     pub no_perf: bool,
+    /// Keep a run in which the process did not run for a while (SIGSTOP, a frozen
+    /// cgroup, a paused VM) as measured; the stall is still recorded. Without it such a
+    /// run is invalid.
+    #[arg(long, help_heading = "Measurement")]
+    pub keep_stalled: bool,
 
     /// Print the result JSON to stdout (the summary is not printed).
     #[arg(long, help_heading = "Output")]

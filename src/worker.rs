@@ -107,6 +107,8 @@ pub struct WorkerOutput {
     /// Time spent on verify: stamping or poisoning before the call, the read-back of a
     /// write and the check after it.
     pub verify_ns: u64,
+    /// The longest gaps between the measured loop's completions (stall detection).
+    pub gaps: crate::measure::stall::Gaps,
 }
 
 impl WorkerOutput {
@@ -126,6 +128,7 @@ impl WorkerOutput {
             engine: None,
             io_ns: 0,
             verify_ns: 0,
+            gaps: crate::measure::stall::Gaps::new(epoch),
         }
     }
 }
@@ -452,13 +455,14 @@ fn measure(
     progress.bytes.store(tally.bytes, Ordering::Relaxed);
     // The measured phase of this worker ends when its last operation did.
     out.end_ns = tally.end_ns;
+    out.gaps.finish(tally.end_ns);
     out.recorder = rec;
     out
 }
 
 /// The timed loop: one I/O at a time until a limit, a stop or an error. Per op: two
-/// clock reads around the call (two more with verify on), the record, and a progress
-/// publish only when a 100 ms tick has closed.
+/// clock reads around the call (two more with verify on), the record, a compare for
+/// the gaps, and a progress publish only when a 100 ms tick has closed.
 #[inline]
 fn timed_loop(
     lp: &mut Loop,
@@ -513,6 +517,7 @@ fn timed_loop(
             }
         };
         rec.record(t1, t1 - t0, n);
+        out.gaps.completed(t1);
         out.io_ns += t1 - t0;
         ops += 1;
         bytes += n;

@@ -36,6 +36,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
         baseline: args.baseline,
         no_wait: args.no_wait,
         cleanup_first: args.cleanup_first,
+        keep_stalled: args.keep_stalled,
         mock: mock_spec(args)?,
     };
     let outcome = crate::run::execute(&w, &opts)?;

@@ -205,7 +205,9 @@ pub fn run_metrics(run: &RunResult) -> Vec<(MetricDef, f64)> {
                 LowerIsBetter,
                 Integrity,
             ),
-            run.verify.mismatches as f64,
+            // The final pass's mismatches are corrupted data too.
+            (run.verify.mismatches + run.verify.final_pass.as_ref().map_or(0, |f| f.mismatches))
+                as f64,
         ));
     }
     out

@@ -6,6 +6,7 @@ pub mod histogram;
 pub mod lockstat;
 pub mod perfcount;
 pub mod pin_cost;
+pub mod stall;
 pub mod trace_rings;
 pub mod uring_punts;
 

@@ -123,6 +123,7 @@ fn render_scaling(s: &mut String, r: &BenchResult) {
 
 fn render_run(s: &mut String, run: &RunResult, what: &str) {
     render_rates(s, run, what);
+    render_stalls(s, run);
     render_buffer(s, run);
     render_placement(s, run);
     render_verify(s, run);
@@ -201,6 +202,33 @@ fn render_buffer(s: &mut String, run: &RunResult) {
     }
 }
 
+/// Stretches in which the process did not run: the figures above hold them.
+fn render_stalls(s: &mut String, run: &RunResult) {
+    for st in &run.stalls {
+        let _ = writeln!(
+            s,
+            "    STALLED  {} for {} at {} ms ({}){}",
+            if st.kind == "suspended" {
+                "the system was suspended"
+            } else {
+                "the process did not run"
+            },
+            human_ns(st.length_ns as f64),
+            st.t_ms,
+            st.process_cpu_ns
+                .map_or("CLOCK_BOOTTIME ran on".to_string(), |cpu| format!(
+                    "the process used {} of CPU meanwhile",
+                    human_ns(cpu as f64)
+                )),
+            if st.kept {
+                "; kept as measured (--keep-stalled)"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
 /// What verify checked and the first mismatches.
 fn render_verify(s: &mut String, run: &RunResult) {
     if run.verify.enabled {
@@ -215,6 +243,27 @@ fn render_verify(s: &mut String, run: &RunResult) {
                 s,
                 "      offset {} (cpu {}, t={}ms): expected {} got {}",
                 m.offset, m.thread_cpu, m.t_ms, m.expected, m.actual
+            );
+        }
+    }
+    if let Some(f) = &run.verify.final_pass {
+        let _ = writeln!(
+            s,
+            "    final    {} blocks ({}) read back after the run in {}: {} mismatched sectors in {} blocks{}",
+            f.blocks_checked,
+            human_bytes(f.bytes_checked as f64),
+            human_ns(f.time_ns as f64),
+            f.mismatches,
+            f.mismatched_blocks,
+            f.incomplete
+                .as_ref()
+                .map_or(String::new(), |why| format!("; incomplete: {why}"))
+        );
+        for m in &f.first_mismatches {
+            let _ = writeln!(
+                s,
+                "      offset {} (generation {}): expected {} got {}",
+                m.offset, m.generation, m.expected, m.actual
             );
         }
     }

@@ -210,6 +210,10 @@ pub struct RunResult {
     /// This run was cut short by a signal.
     #[serde(default)]
     pub interrupted: bool,
+    /// Stretches of the measured phase in which the process did not run (SIGSTOP, a
+    /// frozen cgroup, a paused VM) or the system was suspended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stalls: Vec<Stall>,
     /// Which CPUs the workers and the disturbers/collectors ran on, and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
@@ -376,6 +380,65 @@ pub struct VerifyReport {
     /// The random nonce of the target's fill, carried in every sector's tag.
     #[serde(default)]
     pub nonce: u32,
+    /// The read of the whole region after the measured phase (write workloads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_pass: Option<FinalVerify>,
+}
+
+impl VerifyReport {
+    /// Data went wrong: in the run's own checks or in the final pass.
+    pub fn corrupted(&self) -> bool {
+        self.mismatches > 0 || self.final_pass.as_ref().is_some_and(|f| f.mismatches > 0)
+    }
+}
+
+/// A stretch of the measured phase that measured a pause, not the I/O.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Stall {
+    /// `stopped`: the main thread woke late and no worker completed an operation (the
+    /// process was not run); `suspended`: CLOCK_BOOTTIME ran on while CLOCK_MONOTONIC
+    /// stood still.
+    pub kind: String,
+    /// Start, ms since the measured phase began.
+    pub t_ms: u64,
+    pub length_ns: u64,
+    /// CPU time the whole process used over the main thread's late sleep (which holds
+    /// the stall): near 0 for a stopped process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_cpu_ns: Option<u64>,
+    /// Kept as measured (`--keep-stalled`) instead of making the result invalid.
+    #[serde(default)]
+    pub kept: bool,
+}
+
+/// The read of the whole I/O region after the measured phase (write workloads with
+/// verify): every block against the generation the run last wrote there.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FinalVerify {
+    pub blocks_checked: u64,
+    pub bytes_checked: u64,
+    /// Blocks with at least one wrong sector, and the wrong 512 B sectors.
+    pub mismatched_blocks: u64,
+    pub mismatches: u64,
+    /// The lowest mismatched blocks (at most 16): where, and what was found.
+    #[serde(default)]
+    pub first_mismatches: Vec<FinalMismatch>,
+    /// Wall time of the pass (not part of the measured phase).
+    pub time_ns: u64,
+    /// Why the pass did not cover the region (interrupted), when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FinalMismatch {
+    /// Offset in the target of the first differing byte.
+    pub offset: u64,
+    /// The generation the run last wrote to the block (0: only the fill).
+    pub generation: u32,
+    /// Hex of up to 16 bytes from the first differing byte on.
+    pub expected: String,
+    pub actual: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -40,6 +40,9 @@ pub struct RunOptions {
     pub no_wait: bool,
     /// Undo a dead run's leftovers before starting (else refuse while they are there).
     pub cleanup_first: bool,
+    /// Keep a run that stalled (the process did not run) as measured, recording the
+    /// stall, instead of making the result invalid (`--keep-stalled`).
+    pub keep_stalled: bool,
     /// Test hook (`--mock`): an in-memory target and the mock engine; changes nothing
     /// on the machine, needs no root, and the result is never evidence.
     pub mock: Option<crate::result::MockReport>,

@@ -10,13 +10,16 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use super::rig::Setup;
-use super::validity::{corrupted_data_reason, coverage_complaint, disturber_reasons};
+use super::validity::{
+    corrupted_data_reason, coverage_complaint, disturber_reasons, final_pass_reason, stall_reason,
+};
 use super::{RunOptions, MIN_COVERAGE};
 use crate::disturb::DisturberOutput;
 use crate::engine::dio::DioEngine;
 use crate::engine::Engine;
 use crate::measure::histogram;
 use crate::measure::now_ns;
+use crate::measure::stall;
 use crate::result::{BenchResult, BufferReport, LockReport, RunResult, ThreadResult, VerifyReport};
 use crate::system::pagemap::Coverage;
 use crate::system::vmstat::Vmstat;
@@ -54,7 +57,13 @@ struct Collected {
     gup_slow_path: Option<crate::result::GupSlowPath>,
     numa_before: NumaLocality,
     numa_after: NumaLocality,
+    /// The main thread's late wakes and the system's suspends over the wait.
+    watch: stall::Watch,
+    final_pass: Option<crate::result::FinalVerify>,
 }
+
+/// How long the main thread sleeps between looks at the workers.
+const WAIT_NS: u64 = 50_000_000;
 
 /// Per worker, the share of its buffer on its own node; the buffer's pages per node.
 type NumaLocality = (Vec<Option<f64>>, BTreeMap<String, u64>);
@@ -71,7 +80,7 @@ impl Setup {
     ) -> Result<RunResult> {
         let spawned = self.spawn_workers(w, opts)?;
         let collected = self.drive(w, repeat, disturbed, opts, spawned, result)?;
-        self.assemble(w, repeat, disturbed, collected, result)
+        self.assemble(w, repeat, disturbed, opts.keep_stalled, collected, result)
     }
 
     /// Worker `i`'s slots' segments for a queued engine; empty for the others.
@@ -230,8 +239,12 @@ impl Setup {
             RunProgress::new(&w.name, length, repeat, w.repeat)
         });
         let mut interrupted = false;
+        // The main thread is the stall watch's witness: it sleeps, touching nothing the
+        // workers use, so it wakes late only when the process was not run.
+        let mut watch = stall::Watch::start(WAIT_NS);
         while handles.iter().any(|h| !h.is_finished()) {
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_nanos(WAIT_NS));
+            watch.tick();
             if crate::signals::received() && !interrupted {
                 interrupted = true;
                 rv.stop.store(true, Ordering::Relaxed);
@@ -281,6 +294,8 @@ impl Setup {
         if !errors.is_empty() && !interrupted {
             bail!("{}", errors.join("\n"));
         }
+        // After the disturbers stopped and the "after" proofs were taken: not measured.
+        let final_pass = self.final_pass(w, interrupted);
         Ok(Collected {
             outputs,
             epoch,
@@ -293,7 +308,46 @@ impl Setup {
             gup_slow_path,
             numa_before,
             numa_after,
+            watch,
+            final_pass,
         })
+    }
+
+    /// The final verify pass of a write workload with verify: every block of the
+    /// region read back and checked against the generation its owner (worker
+    /// `block % n`, the only one that writes it) last wrote, so that data written by
+    /// anyone else at any time in the run is found, with its offset.
+    fn final_pass(&self, w: &Workload, interrupted: bool) -> Option<crate::result::FinalVerify> {
+        let t = self.target.as_ref()?;
+        let nonce = t.stamped?;
+        if !w.verify || !w.rw.writes() {
+            return None;
+        }
+        if interrupted {
+            return Some(crate::result::FinalVerify {
+                incomplete: Some("not made: the run was interrupted".into()),
+                ..Default::default()
+            });
+        }
+        let bs = w.bs.bytes();
+        let workers = self.cpus.len() as u64;
+        let kept = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        let stamp_of = |block: u64| crate::verify::Stamp {
+            seed: w.seed,
+            nonce,
+            generation: kept
+                .get((block % workers) as usize)
+                .and_then(|own| own.get((block / workers) as usize))
+                .copied()
+                .unwrap_or(0),
+        };
+        Some(crate::verify::final_pass(
+            t.fd(),
+            t.size / bs,
+            bs,
+            &stamp_of,
+            &crate::signals::received,
+        ))
     }
 
     /// The run's figures from what the repeat collected, and the reasons it is not
@@ -303,6 +357,7 @@ impl Setup {
         w: &Workload,
         repeat: usize,
         disturbed: bool,
+        keep_stalled: bool,
         collected: Collected,
         result: &mut BenchResult,
     ) -> Result<RunResult> {
@@ -318,6 +373,8 @@ impl Setup {
             gup_slow_path,
             numa_before,
             numa_after,
+            watch,
+            final_pass,
         } = collected;
         let end = outputs
             .iter()
@@ -339,8 +396,36 @@ impl Setup {
         }
         let nonce = self.target.as_ref().and_then(|t| t.stamped).unwrap_or(0);
         let mut verify = verify_report(w.verify, nonce, &outputs);
+        verify.final_pass = final_pass;
         if let Some(why) = corrupted_data_reason(&verify) {
             result.invalid_reasons.push(format!("{run_name}: {why}"));
+        }
+        if let Some(why) = final_pass_reason(&verify, interrupted) {
+            result.invalid_reasons.push(format!("{run_name}: {why}"));
+        }
+        let latency = histogram::summarize(&merged.total);
+        let gaps: Vec<stall::Gaps> = outputs.iter().map(|o| o.gaps).collect();
+        let phase = stall::Phase {
+            epoch,
+            end,
+            threshold_ns: stall::threshold(latency.p99),
+            // The main thread, the workers, the disturbers, and one for the collectors.
+            threads: (outputs.len() + disturber_outputs.len() + 2) as u64,
+        };
+        let mut stalls = stall::find(&watch.late, &watch.suspends, &gaps, phase);
+        for s in &mut stalls {
+            s.kept = keep_stalled;
+        }
+        if let Some(why) = stall_reason(&stalls) {
+            if keep_stalled {
+                crate::output::warn(&format!(
+                    "{run_name}: {why}; kept as measured (--keep-stalled)"
+                ));
+            } else {
+                result.invalid_reasons.push(format!(
+                    "{run_name}: {why}; pass --keep-stalled to keep such a run as measured"
+                ));
+            }
         }
         let mut timeline = merged.timeline;
         let zswap = crate::system::swap::zswap_enabled();
@@ -370,20 +455,13 @@ impl Setup {
             bytes_per_sec: io_rates(&outputs).1,
             io_time_ns: outputs.iter().map(|o| o.io_ns).sum(),
             verify_time_ns: outputs.iter().map(|o| o.verify_ns).sum(),
-            latency_ns: histogram::summarize(&merged.total),
+            latency_ns: latency.clone(),
             histogram: histogram::encode_compressed(&merged.total),
             interval_histograms: merged.intervals,
             timeline,
             disturbers,
-            gup: gup_value(
-                &outputs,
-                w,
-                ops,
-                histogram::summarize(&merged.total).mean,
-                repeat,
-                result,
-            )
-            .map(|g| self.with_kernel_gup_figures(w, g)),
+            gup: gup_value(&outputs, w, ops, latency.mean, repeat, result)
+                .map(|g| self.with_kernel_gup_figures(w, g)),
             perf: perf_value(&outputs, result),
             gup_slow_path,
             io_uring: crate::measure::uring_punts::merge(
@@ -410,6 +488,7 @@ impl Setup {
             vmstat_delta,
             verify,
             interrupted,
+            stalls,
             placement: Some(self.layout.placement.clone()),
         })
     }

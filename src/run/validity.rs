@@ -1,7 +1,7 @@
 //! Validity: why a result is, or is not, evidence, and the exit code that says so.
 
 use super::MIN_COVERAGE;
-use crate::result::{BenchResult, DisturberReport, VerifyReport};
+use crate::result::{BenchResult, DisturberReport, Stall, VerifyReport};
 use crate::workload::{Backing, Workload};
 
 pub(super) fn finalize_validity(result: &mut BenchResult) {
@@ -20,9 +20,69 @@ pub(super) fn finalize_validity(result: &mut BenchResult) {
     result.valid = result.invalid_reasons.is_empty();
 }
 
-/// Why a run whose reads did not all verify is not evidence: its rate and latency
-/// describe I/O that lost data.
+/// Why a run whose reads did not all verify, in the run or in the final pass, is not
+/// evidence: its rate and latency describe I/O that lost data.
 pub(super) fn corrupted_data_reason(verify: &VerifyReport) -> Option<String> {
+    let in_run = in_run_mismatch_reason(verify);
+    let last = verify.final_pass.as_ref().filter(|f| f.mismatches > 0).map(|f| {
+        let offsets: Vec<String> = f
+            .first_mismatches
+            .iter()
+            .take(4)
+            .map(|m| m.offset.to_string())
+            .collect();
+        format!(
+            "the final verify pass found {} mismatched sectors in {} of {} blocks, first at target offsets {}{}: data the run did not write (another writer, or a write lost after its read-back)",
+            f.mismatches,
+            f.mismatched_blocks,
+            f.blocks_checked,
+            offsets.join(", "),
+            if f.mismatched_blocks > 4 { ", ..." } else { "" }
+        )
+    });
+    match (in_run, last) {
+        (None, None) => None,
+        (Some(a), None) => Some(a),
+        (None, Some(b)) => Some(format!("{b}: corrupted data is not evidence")),
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+    }
+}
+
+/// Why a final verify pass that did not cover the region leaves the run unproven (an
+/// interrupted run is invalid already).
+pub(super) fn final_pass_reason(verify: &VerifyReport, interrupted: bool) -> Option<String> {
+    let why = verify.final_pass.as_ref()?.incomplete.as_ref()?;
+    (!interrupted).then(|| format!("the final verify pass did not read the whole region: {why}"))
+}
+
+/// Why the run is not evidence when it stalled: the process did not run (SIGSTOP, a
+/// frozen cgroup, a paused VM) or the system was suspended, and the figures hold the
+/// pause. None when there was no stall.
+pub(super) fn stall_reason(stalls: &[Stall]) -> Option<String> {
+    let first = stalls.first()?;
+    let total: u64 = stalls.iter().map(|s| s.length_ns).sum();
+    let what = if first.kind == "suspended" {
+        "the system was suspended"
+    } else {
+        "the process did not run (SIGSTOP, a frozen cgroup, a paused VM or no CPU for it)"
+    };
+    let more = if stalls.len() > 1 {
+        format!(
+            " ({} stalls, {:.2} s in all)",
+            stalls.len(),
+            total as f64 / 1e9
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "stalled: {what} for {:.2} s at {} ms into the measured phase{more}, while no worker completed an operation: the figures measure the pause, not the I/O",
+        first.length_ns as f64 / 1e9,
+        first.t_ms
+    ))
+}
+
+fn in_run_mismatch_reason(verify: &VerifyReport) -> Option<String> {
     if verify.mismatches == 0 {
         return None;
     }
@@ -119,7 +179,7 @@ pub fn exit_code(r: &BenchResult, signalled: bool) -> i32 {
     if r.interrupted || signalled {
         crate::exit::INTERRUPTED.code
     } else if r.all_runs().map(|v| v.run).any(|run| {
-        run.verify.mismatches > 0
+        run.verify.corrupted()
             || run
                 .disturbers
                 .iter()
@@ -179,6 +239,84 @@ mod tests {
         );
         r.interrupted = true;
         assert_eq!(exit_code(&r, false), 130);
+    }
+
+    #[test]
+    fn a_final_pass_mismatch_is_corruption_named_by_its_offsets() {
+        let verify = VerifyReport {
+            enabled: true,
+            final_pass: Some(crate::result::FinalVerify {
+                blocks_checked: 2048,
+                mismatched_blocks: 2,
+                mismatches: 16,
+                first_mismatches: [8192, 65536]
+                    .map(|offset| crate::result::FinalMismatch {
+                        offset,
+                        ..Default::default()
+                    })
+                    .to_vec(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let why = corrupted_data_reason(&verify).unwrap();
+        assert!(
+            why.contains(
+                "16 mismatched sectors in 2 of 2048 blocks, first at target offsets 8192, 65536:"
+            ),
+            "{why}"
+        );
+        let mut r = result_with(vec![RunResult {
+            ops: 10,
+            verify,
+            ..Default::default()
+        }]);
+        r.valid = false;
+        assert_eq!(exit_code(&r, false), 3, "as a mismatch in the run");
+        // A clean pass is no reason; an incomplete one is, unless the run was interrupted.
+        let clean = VerifyReport {
+            final_pass: Some(Default::default()),
+            ..Default::default()
+        };
+        assert_eq!(corrupted_data_reason(&clean), None);
+        assert_eq!(final_pass_reason(&clean, false), None);
+        let cut = VerifyReport {
+            final_pass: Some(crate::result::FinalVerify {
+                incomplete: Some("reading 4096 bytes at offset 0 failed: EIO".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(final_pass_reason(&cut, false).unwrap().contains("EIO"));
+        assert_eq!(final_pass_reason(&cut, true), None);
+    }
+
+    #[test]
+    fn a_stall_is_named_with_its_length_and_when_it_began() {
+        assert_eq!(stall_reason(&[]), None);
+        let stop = Stall {
+            kind: "stopped".into(),
+            t_ms: 1400,
+            length_ns: 5_000_000_000,
+            process_cpu_ns: Some(1_000_000),
+            kept: false,
+        };
+        let why = stall_reason(std::slice::from_ref(&stop)).unwrap();
+        assert!(
+            why.contains("the process did not run") && why.contains("for 5.00 s at 1400 ms"),
+            "{why}"
+        );
+        let two = [
+            stop.clone(),
+            Stall {
+                t_ms: 9000,
+                length_ns: 1_000_000_000,
+                ..stop
+            },
+        ];
+        assert!(stall_reason(&two)
+            .unwrap()
+            .contains("(2 stalls, 6.00 s in all)"));
     }
 
     #[test]

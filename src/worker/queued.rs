@@ -93,6 +93,7 @@ pub(super) fn run(
     progress.ops.store(ops, Ordering::Relaxed);
     progress.bytes.store(bytes, Ordering::Relaxed);
     sink.out.end_ns = last.max(epoch);
+    sink.out.gaps.finish(sink.out.end_ns);
     // With several I/Os in flight the latencies overlap: the I/O's own time is the
     // measured loop's wall time less what verify took.
     sink.out.io_ns = sink.out.end_ns.saturating_sub(epoch + sink.out.verify_ns);
@@ -285,6 +286,7 @@ impl Flight {
         let at = t1 - sink.epoch;
         if !slot.verify_read {
             sink.rec.record(t1, t1 - slot.submitted_ns, n);
+            sink.out.gaps.completed(t1);
             self.ops += 1;
             self.bytes += n;
             self.last = t1;
