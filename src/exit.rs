@@ -45,6 +45,35 @@ pub const INTERRUPTED: ExitCode = ExitCode {
 
 pub const ALL: [ExitCode; 6] = [OK, ERROR, USAGE, MISMATCH, INVALID, INTERRUPTED];
 
+/// `thpbench bisect`'s codes, which follow `git bisect run`'s contract instead: 0 good,
+/// 1-127 bad except 125 skip, 128 and above stop the bisection.
+pub mod bisect {
+    use super::ExitCode;
+
+    pub const GOOD: ExitCode = ExitCode {
+        code: 0,
+        name: "good",
+        meaning: "like the good reference",
+    };
+    pub const BAD: ExitCode = ExitCode {
+        code: 1,
+        name: "bad",
+        meaning: "like the bad reference, or data was corrupted",
+    };
+    pub const SKIP: ExitCode = ExitCode {
+        code: 125,
+        name: "skip",
+        meaning: "no verdict: the result is invalid or interrupted, or the evidence stays undecided",
+    };
+    pub const ABORT: ExitCode = ExitCode {
+        code: 128,
+        name: "abort",
+        meaning: "thpbench failed (unreadable file, bad arguments, references that do not separate): git bisect stops",
+    };
+
+    pub const ALL: [ExitCode; 4] = [GOOD, BAD, SKIP, ABORT];
+}
+
 /// The line `--help` ends with (cli.rs spells it out, being a leaf; a test holds the two
 /// together).
 pub fn help_line() -> String {
@@ -72,10 +101,23 @@ mod tests {
 
     #[test]
     fn codes_and_names_are_unique() {
-        for (i, a) in ALL.iter().enumerate() {
-            for b in &ALL[i + 1..] {
-                assert!(a.code != b.code && a.name != b.name, "{a:?} {b:?}");
+        for table in [&ALL[..], &bisect::ALL[..]] {
+            for (i, a) in table.iter().enumerate() {
+                for b in &table[i + 1..] {
+                    assert!(a.code != b.code && a.name != b.name, "{a:?} {b:?}");
+                }
             }
         }
+    }
+
+    /// git bisect run reads 0 as good, 1-124 and 126-127 as bad, 125 as skip, and stops
+    /// at 128 and above; clap's usage code 2 would read as bad, so bisect never uses it.
+    #[test]
+    fn bisect_codes_mean_to_git_what_they_say() {
+        assert_eq!(bisect::GOOD.code, 0);
+        assert!((1..=127).contains(&bisect::BAD.code) && bisect::BAD.code != 125);
+        assert_eq!(bisect::SKIP.code, 125);
+        assert!(bisect::ABORT.code >= 128 && bisect::ABORT.code <= 255);
+        assert!(!bisect::ALL.iter().any(|c| c.code == USAGE.code));
     }
 }

@@ -3,6 +3,7 @@
 //! and swapped underneath; thpbench measures the latency, the kernel's costs, and that
 //! no byte was harmed. See DESIGN.md in the shared folder and README.md.
 
+pub mod bisect;
 pub mod buffer;
 pub mod cli;
 pub mod commands;
