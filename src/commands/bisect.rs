@@ -325,7 +325,15 @@ fn run_until_decided(
         .into_iter()
         .map(String::from)
         .chain(run.iter().cloned());
-    let Command::Run(run_args) = Cli::try_parse_from(argv)?.command else {
+    let inner = Cli::try_parse_from(argv)?;
+    // -q/-v among the run flags mean what they mean on bisect's own line.
+    if inner.quiet {
+        crate::output::set_quiet(true);
+    }
+    if inner.verbose {
+        crate::output::set_verbose(true);
+    }
+    let Command::Run(run_args) = inner.command else {
         unreachable!("parsed as run")
     };
     for (given, flag) in [
@@ -391,8 +399,8 @@ fn run_until_decided(
                 _ => format!("{} not measured", m.separation.metric),
             })
             .collect();
-        crate::output::to_stderr(&format!(
-            "thpbench bisect: repeat {i}/{max}: {}: {}\n",
+        crate::output::info(&format!(
+            "bisect: repeat {i}/{max}: {}: {}",
             figures.join(", "),
             verdict.as_str()
         ));
