@@ -425,7 +425,10 @@ mod tests {
         assert_eq!(few.verdict, Verdict::Undecided);
         // A latency-like metric, where the good side is the lower one.
         let lat = separate("latency_ns.p99", &BAD, &GOOD, &rule).unwrap();
-        assert_eq!(judge(&lat, &[801.0, 795.0, 803.0], &rule).verdict, Verdict::Good);
+        assert_eq!(
+            judge(&lat, &[801.0, 795.0, 803.0], &rule).verdict,
+            Verdict::Good
+        );
     }
 
     #[test]

@@ -41,12 +41,24 @@ fn code(out: &Output) -> Option<i32> {
 #[test]
 fn a_result_like_the_good_reference_exits_0_and_like_the_bad_one_1() {
     let dir = references();
-    save(dir.path(), "c.json", &synthetic("6.3.0", &[1002.0, 996.0, 1004.0]));
+    save(
+        dir.path(),
+        "c.json",
+        &synthetic("6.3.0", &[1002.0, 996.0, 1004.0]),
+    );
     let out = bisect(dir.path(), &["--", "c.json"]);
     assert_eq!(code(&out), Some(0), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("verdict: good (exit 0)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("verdict: good (exit 0)"),
+        "{}",
+        stdout(&out)
+    );
 
-    save(dir.path(), "c.json", &synthetic("6.3.0", &[801.0, 797.0, 806.0]));
+    save(
+        dir.path(),
+        "c.json",
+        &synthetic("6.3.0", &[801.0, 797.0, 806.0]),
+    );
     let out = bisect(dir.path(), &["--json", "--", "c.json"]);
     assert_eq!(code(&out), Some(1), "{}{}", stdout(&out), stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -77,7 +89,11 @@ fn corrupted_data_exits_1_even_when_the_figures_look_good() {
     save(dir.path(), "fork.json", &r);
     let out = bisect(dir.path(), &["--", "fork.json"]);
     assert_eq!(code(&out), Some(1), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("data was corrupted"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("data was corrupted"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -110,12 +126,24 @@ fn an_invalid_or_interrupted_result_exits_125() {
 fn an_undecided_result_exits_125() {
     let dir = references();
     // On the good side on average, but spread across the midpoint (901.25).
-    save(dir.path(), "wide.json", &synthetic("6.3.0", &[1000.0, 850.0, 950.0]));
+    save(
+        dir.path(),
+        "wide.json",
+        &synthetic("6.3.0", &[1000.0, 850.0, 950.0]),
+    );
     let out = bisect(dir.path(), &["--", "wide.json"]);
     assert_eq!(code(&out), Some(125), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("holds the midpoint 901.2"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("holds the midpoint 901.2"),
+        "{}",
+        stdout(&out)
+    );
     // Too few samples to judge.
-    save(dir.path(), "two.json", &synthetic("6.3.0", &[1000.0, 1001.0]));
+    save(
+        dir.path(),
+        "two.json",
+        &synthetic("6.3.0", &[1000.0, 1001.0]),
+    );
     assert_eq!(code(&bisect(dir.path(), &["--", "two.json"])), Some(125));
 }
 
@@ -128,24 +156,47 @@ fn machinery_failures_exit_128() {
         ("missing candidate", vec!["--", "missing.json"]),
         ("unparsable candidate", vec!["--", "garbage.json"]),
         ("no candidate (all went to --bad)", vec!["c.json"]),
-        ("an unknown flag (clap would say 2)", vec!["--no-such-flag", "--", "c.json"]),
-        ("an unknown metric", vec!["--metric", "opps", "--", "c.json"]),
+        (
+            "an unknown flag (clap would say 2)",
+            vec!["--no-such-flag", "--", "c.json"],
+        ),
+        (
+            "an unknown metric",
+            vec!["--metric", "opps", "--", "c.json"],
+        ),
         ("--kernel", vec!["--kernel", ".", "quick"]),
     ] {
         let out = bisect(dir.path(), &args);
-        assert_eq!(code(&out), Some(128), "{what}: {}{}", stdout(&out), stderr(&out));
+        assert_eq!(
+            code(&out),
+            Some(128),
+            "{what}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
         assert!(!stderr(&out).is_empty(), "{what}: no message");
     }
     let out = common::run(&["bisect", "--good", "good.json"], dir.path());
     assert_eq!(code(&out), Some(128), "a missing --bad: {}", stderr(&out));
     let out = common::run(
-        &["bisect", "--good", "garbage.json", "--bad", "bad.json", "--", "c.json"],
+        &[
+            "bisect",
+            "--good",
+            "garbage.json",
+            "--bad",
+            "bad.json",
+            "--",
+            "c.json",
+        ],
         dir.path(),
     );
     assert_eq!(code(&out), Some(128), "{}", stderr(&out));
     assert!(stderr(&out).contains("garbage.json"), "{}", stderr(&out));
     // --help is no failure.
-    assert_eq!(code(&common::run(&["bisect", "--help"], dir.path())), Some(0));
+    assert_eq!(
+        code(&common::run(&["bisect", "--help"], dir.path())),
+        Some(0)
+    );
 }
 
 #[test]
@@ -163,7 +214,10 @@ fn references_that_do_not_separate_exit_128_with_their_figures() {
         let out = bisect(d, &["--", "c.json"]);
         assert_eq!(code(&out), Some(128), "{name}: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.contains("do not separate") && err.contains(why), "{name}: {err}");
+        assert!(
+            err.contains("do not separate") && err.contains(why),
+            "{name}: {err}"
+        );
         assert!(err.contains("good: n = 4, mean 1001.2"), "{name}: {err}");
     }
     // The floor is the user's to set.
@@ -181,7 +235,16 @@ fn run_mode_adds_repeats_until_the_verdict_is_decided() {
     save(d, "good.json", &synthetic("6.1.0", &[1e6, 0.99e6, 1.01e6]));
     save(d, "bad.json", &synthetic("6.2.0", &[1.0, 1.5, 2.0]));
     let mock = [
-        "--mock", "2us", "--buffer", "4k", "--threads", "1", "--warmup", "0", "--ops", "500",
+        "--mock",
+        "2us",
+        "--buffer",
+        "4k",
+        "--threads",
+        "1",
+        "--warmup",
+        "0",
+        "--ops",
+        "500",
     ];
     let mut args = vec![
         "--metric",
@@ -217,7 +280,12 @@ fn run_mode_adds_repeats_until_the_verdict_is_decided() {
 
 fn git(repo: &Path, args: &[&str]) -> Output {
     let out = Command::new("git")
-        .args(["-c", "user.name=thpbench", "-c", "user.email=thpbench@localhost"])
+        .args([
+            "-c",
+            "user.name=thpbench",
+            "-c",
+            "user.email=thpbench@localhost",
+        ])
         .args(args)
         .current_dir(repo)
         .env("GIT_CONFIG_NOSYSTEM", "1")

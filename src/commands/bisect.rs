@@ -236,7 +236,10 @@ impl Report {
                 (Some(mean), None) => format!("mean {}", num(mean)),
                 _ => "no samples".into(),
             };
-            let why = m.why.as_deref().map_or(String::new(), |w| format!(" ({w})"));
+            let why = m
+                .why
+                .as_deref()
+                .map_or(String::new(), |w| format!(" ({w})"));
             out.push_str(&format!(
                 "  result    n = {}, {figure}: {}{why}\n",
                 m.n,
@@ -296,10 +299,8 @@ fn worst_standing<'a>(
                 return Some(Standing::Corrupted(format!("{}: {why}", path.display())))
             }
             Standing::NotEvidence(why) => {
-                not_evidence.get_or_insert(Standing::NotEvidence(format!(
-                    "{}: {why}",
-                    path.display()
-                )));
+                not_evidence
+                    .get_or_insert(Standing::NotEvidence(format!("{}: {why}", path.display())));
             }
         }
     }
@@ -491,6 +492,9 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("--metric opps") && err.contains("latency_ns.p99"), "{err}");
+        assert!(
+            err.contains("--metric opps") && err.contains("latency_ns.p99"),
+            "{err}"
+        );
     }
 }
