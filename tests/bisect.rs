@@ -276,6 +276,13 @@ fn run_mode_adds_repeats_until_the_verdict_is_decided() {
     assert_eq!(code(&out), Some(128), "{}", stderr(&out));
     let out = bisect(d, &["--run", "--bs", "3q"]);
     assert_eq!(code(&out), Some(128), "{}", stderr(&out));
+    let out = bisect(d, &["--run", "--mock", "2us", "--repeat-until", "4"]);
+    assert_eq!(code(&out), Some(128), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("give --repeat-until before --run"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 fn git(repo: &Path, args: &[&str]) -> Output {

@@ -322,6 +322,24 @@ fn run_until_decided(
     refs: &References,
     run: &[String],
 ) -> Result<Report> {
+    // Everything after --run is run's: one of bisect's own flags there was meant for bisect.
+    const OWN: &[&str] = &[
+        "--good",
+        "--bad",
+        "--metric",
+        "--case",
+        "--min-change",
+        "--min-samples",
+        "--repeat-until",
+        "--kernel",
+        "--allow-mock",
+    ];
+    if let Some(flag) = run
+        .iter()
+        .find(|a| OWN.contains(&a.split('=').next().unwrap_or(a)))
+    {
+        bail!("{flag} follows --run, which takes everything after it as `thpbench run` flags; give {flag} before --run");
+    }
     let argv = ["thpbench", "run"]
         .into_iter()
         .map(String::from)
