@@ -39,6 +39,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Plot results: latency percentiles, disturbed timelines, thread scaling (SVG/PNG).
     Plot(PlotArgs),
+    /// Judge a result against a good and a bad reference, for `git bisect run`: exit 0
+    /// like good, 1 like bad or corrupted, 125 invalid or undecided, 128 failure.
+    Bisect(Box<BisectArgs>),
     /// Undo what killed or crashed runs left on this machine (swap, zram devices, THP
     /// and hugetlb knobs, cgroups, mounts, data files), from the journal in /run/thpbench.
     /// Each is first recognised as the one thpbench made; anything else is left alone.
@@ -60,6 +63,9 @@ pub struct ExitCodesArgs {
     /// Print JSON: [{code, name, meaning}].
     #[arg(long)]
     pub json: bool,
+    /// The codes of `thpbench bisect` (git bisect run's contract) instead of run's.
+    #[arg(long)]
+    pub bisect: bool,
 }
 
 #[derive(Debug, Args)]
@@ -269,6 +275,61 @@ pub struct CompareArgs {
     /// Exit 1 when a metric got significantly worse by more than PCT percent.
     #[arg(long, value_name = "PCT")]
     pub fail_on_regression: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The rule (docs/bisect.md): the samples are the metric's per-repeat values. The references must separate: at least --min-samples a side, their ranges disjoint, their means --min-change % apart. The result is like the reference on whose side of the midpoint between the two means its 95% confidence interval lies wholly; else undecided. Several --metric: bad if any says bad, good if all say good. Corrupted data (verify mismatches, fork children that saw their copy change) is always bad.\n\nExit codes (git bisect run's): 0 like the good reference, 1 like the bad one or data corrupted, 125 skip (the result is invalid or interrupted, or the evidence stays undecided), 128 abort (unreadable file, bad arguments, references that do not separate).\n\nExamples:\n  thpbench bisect --good good/*.json --bad bad/*.json -- result.json\n  thpbench bisect --good g.json --bad b.json --metric latency_ns.p99 -- result.json\n  git bisect run thpbench bisect --good ~/g.json --bad ~/b.json -- result.json\n  thpbench bisect --good g.json --bad b.json --repeat-until 10 --run workloads/quick.toml --duration 2s"
+)]
+pub struct BisectArgs {
+    /// Results of the good kernel; their runs are pooled (at least --min-samples).
+    #[arg(long, required = true, num_args = 1.., value_name = "GOOD.json")]
+    pub good: Vec<PathBuf>,
+    /// Results of the bad kernel; their runs are pooled (at least --min-samples).
+    #[arg(long, required = true, num_args = 1.., value_name = "BAD.json")]
+    pub bad: Vec<PathBuf>,
+    /// The figure to judge, a key as `compare --format json` names it (ops_per_sec,
+    /// latency_ns.p99, ...); repeat for several. Default: ops_per_sec.
+    #[arg(long, value_name = "KEY")]
+    pub metric: Vec<String>,
+    /// The sweep case whose runs are the samples (its label, e.g. threads=4).
+    #[arg(long, value_name = "LABEL")]
+    pub case: Option<String>,
+    /// The references' means must differ by at least PCT percent.
+    #[arg(long, value_name = "PCT", default_value_t = 5.0)]
+    pub min_change: f64,
+    /// Samples each reference needs, and the result before it is judged (LKP: 3).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub min_samples: usize,
+    /// Judge results whose workload parameters differ from the references'.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the verdict and its figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// With --run: at most N repeats, added one at a time until the verdict is decided
+    /// (default 10).
+    #[arg(long, value_name = "N", requires = "run")]
+    pub repeat_until: Option<usize>,
+    /// Boot this kernel and run there: not yet supported (exits 128).
+    #[arg(long, value_name = "KERNEL")]
+    pub kernel: Option<String>,
+    /// Testing aid: judge mock results (--mock) as if they were evidence.
+    #[arg(long, hide = true)]
+    pub allow_mock: bool,
+    /// The result files to judge (their runs are pooled). After `--` when they follow
+    /// --good or --bad.
+    #[arg(value_name = "RESULT.json", conflicts_with = "run")]
+    pub results: Vec<PathBuf>,
+    /// Run the workload on this machine instead of reading results: what follows are
+    /// `thpbench run`'s workload file and flags (give --run last).
+    #[arg(
+        long,
+        num_args = 0..,
+        allow_hyphen_values = true,
+        value_name = "WORKLOAD [RUN FLAGS]"
+    )]
+    pub run: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]

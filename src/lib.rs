@@ -4,6 +4,7 @@
 //! no byte was harmed. See DESIGN.md in the shared folder and README.md.
 
 pub mod aligned;
+pub mod bisect;
 pub mod buffer;
 pub mod cli;
 pub mod commands;

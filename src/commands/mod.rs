@@ -1,6 +1,7 @@
 //! One file per subcommand: each turns its clap arguments into domain types, calls the
 //! core, prints what the user asked for and says which exit code the outcome means.
 
+pub mod bisect;
 pub mod cleanup;
 pub mod compare;
 pub mod exit_codes;

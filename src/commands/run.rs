@@ -27,18 +27,7 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let opts = crate::run::RunOptions {
-        results_dir: args.results_dir.clone(),
-        output: args.output.clone(),
-        progress: !args.json && std::io::stderr().is_terminal() && !output::is_quiet(),
-        inject_corruption_at: args.inject_corruption_at,
-        drop_write: args.drop_write,
-        baseline: args.baseline,
-        no_wait: args.no_wait,
-        cleanup_first: args.cleanup_first,
-        keep_stalled: args.keep_stalled,
-        mock: mock_spec(args)?,
-    };
+    let opts = options(args)?;
     let outcome = crate::run::execute(&w, &opts)?;
     // Writes to a closed stream are not errors here: the result is saved already.
     if args.json {
@@ -51,6 +40,22 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
         output::to_stdout(&format!("result: {}\n", outcome.path.display()));
     }
     Ok(outcome.exit_code())
+}
+
+/// How to run, from the flags (also `thpbench bisect --run`'s repeats).
+pub(crate) fn options(args: &RunArgs) -> Result<crate::run::RunOptions> {
+    Ok(crate::run::RunOptions {
+        results_dir: args.results_dir.clone(),
+        output: args.output.clone(),
+        progress: !args.json && std::io::stderr().is_terminal() && !output::is_quiet(),
+        inject_corruption_at: args.inject_corruption_at,
+        drop_write: args.drop_write,
+        baseline: args.baseline,
+        no_wait: args.no_wait,
+        cleanup_first: args.cleanup_first,
+        keep_stalled: args.keep_stalled,
+        mock: mock_spec(args)?,
+    })
 }
 
 /// The value of `--FIELD`, parsed. One that does not parse is a usage error, reported
