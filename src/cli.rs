@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "thpbench",
-    version,
+    // The version, the git commit and whether the tree was dirty (build.rs).
+    version = env!("THPBENCH_LONG_VERSION"),
     about = "Benchmark Linux memory management: O_DIRECT I/O into THP-backed buffers while huge pages are split, collapsed and swapped underneath",
     long_about = "thpbench reproduces, on today's kernels, what the 2011 patch \"thp: tail page refcounting fix\" was about: pinned threads run dd-like O_DIRECT loops into buffers backed by transparent huge pages, while the huge pages are split, collapsed and swapped out under the I/O. It reports latency histograms, throughput, the vmstat counters that prove the conditions, and checks every byte.\n\nStart with `thpbench probe` to see what this machine allows, then `thpbench run` for the quick default workload.",
     after_help = "Exit codes: 0 success, 1 error, 2 usage error, 3 data mismatch found by --verify, 4 result invalid (an asked-for condition did not hold), 130 interrupted."

@@ -54,6 +54,7 @@ struct Collected {
     gup_slow_path: Option<crate::result::GupSlowPath>,
     numa_before: NumaLocality,
     numa_after: NumaLocality,
+    host_activity: Option<crate::result::HostActivity>,
 }
 
 /// Per worker, the share of its buffer on its own node; the buffer's pages per node.
@@ -217,6 +218,7 @@ impl Setup {
         let epoch = now_ns();
         rv.epoch_ns.store(epoch, Ordering::Relaxed);
         rv.go.wait();
+        let mut activity = crate::system::activity::ActivityProbe::start(&self.cpus);
         let disturbance = (disturbed && !self.disturbers.is_empty())
             .then(|| crate::disturb::Disturbance::start(&self.disturbers, &self.region, epoch));
 
@@ -233,7 +235,12 @@ impl Setup {
             if let Some(p) = &progress {
                 p.update(&slots, now_ns() - epoch);
             }
+            // Only while every worker runs: a finished one's time is gone from /proc.
+            if handles.iter().all(|h| !h.is_finished()) {
+                activity.sample();
+            }
         }
+        let host_activity = activity.finish();
         if let Some(p) = progress {
             p.finish();
         }
@@ -287,6 +294,7 @@ impl Setup {
             gup_slow_path,
             numa_before,
             numa_after,
+            host_activity,
         })
     }
 
@@ -312,6 +320,7 @@ impl Setup {
             gup_slow_path,
             numa_before,
             numa_after,
+            host_activity,
         } = collected;
         let end = outputs
             .iter()
@@ -405,6 +414,7 @@ impl Setup {
             verify,
             interrupted,
             placement: Some(self.layout.placement.clone()),
+            host_activity,
         })
     }
 

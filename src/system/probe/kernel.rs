@@ -15,11 +15,13 @@ pub fn kernel_info() -> crate::result::KernelInfo {
             .map(|u| u.version().to_string_lossy().into_owned())
             .unwrap_or_default(),
         cmdline: read_trimmed("/proc/cmdline").unwrap_or_default(),
+        ..Default::default()
     }
 }
 
+/// Everything a result records about the system, provenance included.
 pub fn system_info() -> crate::result::SystemInfo {
-    crate::result::SystemInfo {
+    let mut system = crate::result::SystemInfo {
         kernel: kernel_info(),
         lockdown: mounts::lockdown_mode(),
         thp: thp::info(),
@@ -27,7 +29,10 @@ pub fn system_info() -> crate::result::SystemInfo {
         hostname: nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default(),
-    }
+        ..Default::default()
+    };
+    crate::system::provenance::record(&mut system);
+    system
 }
 
 pub fn rows() -> Vec<ProbeRow> {
