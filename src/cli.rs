@@ -239,7 +239,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Results are grouped by kernel build (uname -r and -v), workload name and parameters; the runs of a group are pooled as repeats. Each value is the mean with its 95% confidence interval; changes are judged with Welch's t-test (p < 0.05).\n\nExamples:\n  thpbench compare results/a.json results/b.json\n  thpbench compare --baseline 6.1.0 --format markdown results/*.json\n  thpbench compare --fail-on-regression 5 old.json new.json"
+    after_help = "Results are grouped by kernel build (its build-id, labelled by uname -r; uname -r and -v for older results without one), machine, conditions, workload name and parameters; the runs of a group are pooled as repeats. Results from different machines (hostname, CPU model and count, memory, hypervisor) or conditions (THP settings, kernel command line, zswap, numa_balancing, khugepaged, DAMON) are refused unless --allow-different-machines, and never pooled. Each value is the mean with its 95% confidence interval; changes are judged with Welch's t-test (p < 0.05).\n\nExamples:\n  thpbench compare results/a.json results/b.json\n  thpbench compare --baseline 6.1.0 --format markdown results/*.json\n  thpbench compare --fail-on-regression 5 old.json new.json"
 )]
 pub struct CompareArgs {
     /// Result files (JSON from `thpbench run`).
@@ -254,6 +254,11 @@ pub struct CompareArgs {
     /// Compare results whose workload parameters differ (the output names them).
     #[arg(long)]
     pub force: bool,
+    /// Compare results from different machines or conditions (hostname, CPUs, memory,
+    /// hypervisor, THP settings, kernel command line, zswap, NUMA balancing, khugepaged,
+    /// DAMON): never pooled, and the differences are printed first.
+    #[arg(long)]
+    pub allow_different_machines: bool,
     /// Exit 1 when a metric got significantly worse by more than PCT percent.
     #[arg(long, value_name = "PCT")]
     pub fail_on_regression: Option<f64>,
