@@ -46,7 +46,11 @@ fn main() {
                     .unwrap_or_else(|| Path::new(&dir).to_path_buf());
                 let loose = common.join(&r);
                 // A packed ref has no file of its own; packed-refs then holds it.
-                let watched = if loose.exists() { loose } else { common.join("packed-refs") };
+                let watched = if loose.exists() {
+                    loose
+                } else {
+                    common.join("packed-refs")
+                };
                 if watched.exists() {
                     println!("cargo:rerun-if-changed={}", watched.display());
                 }

@@ -109,10 +109,18 @@ pub fn settings_of(r: &BenchResult) -> Vec<Setting> {
         m.filter(|m| m.mem_total_bytes > 0)
             .map(|m| m.mem_total_bytes.to_string()),
     );
-    push("hypervisor", Machine, m.and_then(|m| nonempty(&m.hypervisor)));
+    push(
+        "hypervisor",
+        Machine,
+        m.and_then(|m| nonempty(&m.hypervisor)),
+    );
     push("THP enabled", Condition, nonempty(&s.thp.enabled));
     push("THP defrag", Condition, nonempty(&s.thp.defrag));
-    push("THP shmem_enabled", Condition, nonempty(&s.thp.shmem_enabled));
+    push(
+        "THP shmem_enabled",
+        Condition,
+        nonempty(&s.thp.shmem_enabled),
+    );
     if !s.thp.mthp.is_empty() {
         let mthp: Vec<String> = s.thp.mthp.iter().map(|(k, v)| format!("{k}:{v}")).collect();
         push("mTHP", Condition, Some(mthp.join(" ")));
@@ -218,7 +226,11 @@ pub fn differences(files: &[(String, Vec<Setting>)]) -> Vec<SystemDifference> {
         }
     }
     let mut out = Vec::new();
-    for kind in [SettingKind::Machine, SettingKind::Condition, SettingKind::Note] {
+    for kind in [
+        SettingKind::Machine,
+        SettingKind::Condition,
+        SettingKind::Note,
+    ] {
         for (_, name) in names.iter().filter(|(k, _)| *k == kind) {
             let mut values: Vec<(String, Vec<String>)> = Vec::new();
             for (file, settings) in files {
@@ -277,7 +289,10 @@ mod tests {
             relevant_cmdline("BOOT_IMAGE=/vmlinuz-6.1 root=UUID=x ro quiet splash mitigations=off transparent_hugepage=always -- --init-arg"),
             "mitigations=off transparent_hugepage=always"
         );
-        assert_eq!(relevant_cmdline("BOOT_IMAGE=/vmlinuz-6.12 root=/dev/sda1 rw"), "");
+        assert_eq!(
+            relevant_cmdline("BOOT_IMAGE=/vmlinuz-6.12 root=/dev/sda1 rw"),
+            ""
+        );
     }
 
     #[test]

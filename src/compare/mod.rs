@@ -109,7 +109,12 @@ pub fn compare(inputs: &[Input], opts: &CompareOptions) -> Result<Comparison> {
     let differences = param_differences(&groups, baseline);
     let files: Vec<(String, Vec<conditions::Setting>)> = inputs
         .iter()
-        .map(|i| (i.path.display().to_string(), conditions::settings_of(&i.result)))
+        .map(|i| {
+            (
+                i.path.display().to_string(),
+                conditions::settings_of(&i.result),
+            )
+        })
         .collect();
     let system_differences = conditions::differences(&files);
     let refused: Vec<&SystemDifference> = system_differences
@@ -140,7 +145,12 @@ pub fn compare(inputs: &[Input], opts: &CompareOptions) -> Result<Comparison> {
             }
             msg.push_str("the results come from different machines or conditions, so their differences would not be the kernel's; these differ:\n");
             for d in &refused {
-                msg.push_str(&format!("  {} ({}): {}\n", d.setting, d.kind.word(), d.values_text()));
+                msg.push_str(&format!(
+                    "  {} ({}): {}\n",
+                    d.setting,
+                    d.kind.word(),
+                    d.values_text()
+                ));
             }
             msg.push_str(&format!("run the results on one machine set up alike, or pass {ALLOW_DIFFERENT_MACHINES} to compare anyway (never pooled; the differences are printed first)"));
         }
@@ -651,6 +661,149 @@ mod tests {
             row(&c, "gup.ns_per_page").metric.direction,
             Direction::LowerIsBetter
         );
+    }
+
+    /// One kernel on one machine, edited one way at a time as issue 17 did: another
+    /// hostname, 64 CPUs, THP `always`, `mitigations=off`. Each is refused, naming the
+    /// setting, its values and the flag; with the flag each is compared in a column of
+    /// its own (never pooled), the differences first.
+    #[test]
+    fn results_from_another_machine_or_conditions_are_refused_unless_allowed() {
+        let base = synthetic("6.18.0", &[100.0, 101.0, 99.0]);
+        let edits: [(&str, fn(&mut BenchResult)); 4] = [
+            (
+                "hostname (machine): bench1 (r0.json); other (r1.json)",
+                |r| r.system.hostname = "other".into(),
+            ),
+            ("CPUs (machine): 4 (r0.json); 64 (r1.json)", |r| {
+                r.system.cpus = (0..64)
+                    .map(|cpu| crate::result::CpuInfo {
+                        cpu,
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            (
+                "THP enabled (condition): madvise (r0.json); always (r1.json)",
+                |r| r.system.thp.enabled = "always".into(),
+            ),
+            (
+                "kernel command line (condition): (none) (r0.json); mitigations=off (r1.json)",
+                |r| r.system.kernel.cmdline.push_str(" mitigations=off"),
+            ),
+        ];
+        for (expected, edit) in edits {
+            let mut other = synthetic("6.18.0", &[100.0, 102.0, 98.0]);
+            edit(&mut other);
+            let both = inputs(vec![base.clone(), other]);
+            let err = compare(&both, &CompareOptions::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{expected}\n{err}");
+            assert!(err.contains("different machines or conditions"), "{err}");
+            assert!(err.contains(ALLOW_DIFFERENT_MACHINES), "{err}");
+            let allowed = CompareOptions {
+                allow_different_machines: true,
+                ..Default::default()
+            };
+            let c = compare(&both, &allowed).unwrap();
+            assert_eq!(c.groups.len(), 2, "{expected}: pooled");
+            assert_eq!(c.groups[0].runs_counted, 3);
+            assert_ne!(c.groups[0].label, c.groups[1].label);
+            let d = c
+                .system_differences
+                .iter()
+                .find(|d| d.kind != SettingKind::Note)
+                .unwrap();
+            assert!(expected.starts_with(&d.setting), "{d:?}");
+            let text = crate::report::compare::render_text(&c);
+            let top = text.lines().nth(2).unwrap_or_default();
+            assert!(
+                top.starts_with("DIFFERENT MACHINES OR CONDITIONS"),
+                "{text}"
+            );
+            assert!(text.contains(expected), "{text}");
+        }
+        // Another kernel on the same machine is what compare is for; the boot image
+        // differs in the command line and does not count.
+        let other_kernel = synthetic("6.19.0", &[100.0, 101.0]);
+        let c = compare(
+            &inputs(vec![base, other_kernel]),
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        assert!(
+            c.system_differences.is_empty(),
+            "{:?}",
+            c.system_differences
+        );
+    }
+
+    /// `uname -v` of a reproducible build is the same for every build (`#1 SMP
+    /// PREEMPT_DYNAMIC @0`): the build-id tells a patched build from the unpatched one.
+    #[test]
+    fn two_builds_of_one_release_are_two_groups() {
+        let unpatched = synthetic("6.18.0", &[100.0, 101.0, 99.0]);
+        let mut patched = synthetic("6.18.0", &[120.0, 121.0, 119.0]);
+        patched.system.kernel.build_id = Some("ab".repeat(20));
+        let again = synthetic("6.18.0", &[100.0, 100.0]);
+        let c = compare(
+            &inputs(vec![unpatched.clone(), patched.clone(), again]),
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(c.groups.len(), 2, "{:?}", c.groups);
+        assert_eq!(c.groups[0].files, ["r0.json", "r2.json"]);
+        assert!(
+            c.groups[1].label.contains("[build abababababab]"),
+            "{}",
+            c.groups[1].label
+        );
+        let id0 = c.groups[0].kernel_build_id.clone().unwrap();
+        assert!(c.groups[0]
+            .label
+            .contains(&format!("[build {}]", &id0[..12])));
+        assert_eq!(
+            row(&c, "ops_per_sec").cells[1].as_ref().unwrap().verdict,
+            Verdict::Better
+        );
+        // An older result without a build-id groups by release and version, with a note.
+        let mut old = unpatched;
+        old.system.kernel.build_id = None;
+        old.tool.commit.clear();
+        let c = compare(&inputs(vec![old, patched]), &CompareOptions::default()).unwrap();
+        assert_eq!(c.groups.len(), 1);
+        assert!(
+            c.notes.iter().any(
+                |n| n.starts_with("r0.json lacks thpbench commit, kernel build-id")
+                    && n.contains("grouped by kernel release")
+            ),
+            "{:?}",
+            c.notes
+        );
+    }
+
+    #[test]
+    fn a_debug_kernel_is_named_in_the_notes_and_microcode_is_printed_not_refused() {
+        let mut a = synthetic("6.18.0", &[100.0, 101.0]);
+        a.system.kernel.config = Some(crate::result::KernelConfig {
+            options: [("LOCKDEP".to_string(), "y".to_string())].into(),
+            ..Default::default()
+        });
+        let mut b = synthetic("6.19.0", &[100.0, 101.0]);
+        if let Some(m) = b.system.machine.as_mut() {
+            m.microcode = "0x2000000".into();
+        }
+        let c = compare(&inputs(vec![a, b]), &CompareOptions::default()).unwrap();
+        assert!(
+            c.notes
+                .iter()
+                .any(|n| n.contains("debug options on (LOCKDEP)")),
+            "{:?}",
+            c.notes
+        );
+        let text = crate::report::compare::render_text(&c);
+        assert!(text.contains("Also differs besides the kernel:\n  microcode: 0x1000065 (r0.json); 0x2000000 (r1.json)"), "{text}");
     }
 
     #[test]

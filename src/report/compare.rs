@@ -427,7 +427,13 @@ fn render_system_differences(s: &mut String, cmp: &Comparison, md: bool) {
             if md { "**" } else { ":" }
         );
         for d in refused {
-            let _ = writeln!(s, "{bullet}{} ({}): {}", d.setting, d.kind.word(), d.values_text());
+            let _ = writeln!(
+                s,
+                "{bullet}{} ({}): {}",
+                d.setting,
+                d.kind.word(),
+                d.values_text()
+            );
         }
         s.push('\n');
     }

@@ -197,7 +197,12 @@ impl ActivityProbe {
     pub fn finish(self) -> Option<HostActivity> {
         let start = self.start?;
         let end = self.last.or_else(Sample::take)?;
-        activity(&self.cpus, &start, &end, (self.loadavg_before, loadavg_1m()))
+        activity(
+            &self.cpus,
+            &start,
+            &end,
+            (self.loadavg_before, loadavg_1m()),
+        )
     }
 }
 
@@ -218,11 +223,18 @@ mod tests {
                 steal: 197
             }
         );
-        let task = "4242 (thpbench-w1 (x)) R 1 2 3 4 5 6 7 8 9 10 150 50 0 0 20 0 9 0 100 1000 10 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 3 0 0";
+        // A line as the kernel writes it (this is `cat`'s own), the name given spaces and
+        // a parenthesis: utime 150, stime 50, processor 3.
+        let task = "23955 (thpbench w1 (x)) R 23953 23953 9328 0 -1 4194304 99 0 0 0 150 50 0 0 20 0 1 0 241649 3133440 390 18446744073709551615 94292925116416 94292925136297 140732913193520 0 0 0 0 0 0 0 0 0 17 3 0 0 0 0 0";
         assert_eq!(parse_task_stat(task), Some((3, 200)));
+        assert_eq!(parse_task_stat("1 (init) S 0"), None);
     }
 
-    fn sample(at_ns: u64, cpus: &[(Option<usize>, CpuTicks)], threads: &[(u32, usize, u64)]) -> Sample {
+    fn sample(
+        at_ns: u64,
+        cpus: &[(Option<usize>, CpuTicks)],
+        threads: &[(u32, usize, u64)],
+    ) -> Sample {
         Sample {
             at_ns,
             cpus: cpus.iter().copied().collect(),
@@ -237,12 +249,20 @@ mod tests {
         let t = |busy, idle, steal| CpuTicks { busy, idle, steal };
         let start = sample(
             0,
-            &[(None, t(0, 0, 0)), (Some(0), t(0, 0, 0)), (Some(1), t(100, 0, 0))],
+            &[
+                (None, t(0, 0, 0)),
+                (Some(0), t(0, 0, 0)),
+                (Some(1), t(100, 0, 0)),
+            ],
             &[(10, 1, 5), (11, 0, 0)],
         );
         let end = sample(
             1_000_000_000,
-            &[(None, t(150, 40, 10)), (Some(0), t(50, 10, 0)), (Some(1), t(160, 30, 10))],
+            &[
+                (None, t(150, 40, 10)),
+                (Some(0), t(50, 10, 0)),
+                (Some(1), t(160, 30, 10)),
+            ],
             &[(10, 1, 45), (11, 0, 50)],
         );
         let a = activity(&[1], &start, &end, (1.0, 2.0)).unwrap();

@@ -79,7 +79,8 @@ pub fn parse_compiler(proc_version: &str) -> Option<String> {
 }
 
 pub fn compiler() -> Result<String, String> {
-    let text = std::fs::read_to_string("/proc/version").map_err(|e| format!("/proc/version: {e}"))?;
+    let text =
+        std::fs::read_to_string("/proc/version").map_err(|e| format!("/proc/version: {e}"))?;
     parse_compiler(&text).ok_or_else(|| format!("/proc/version names no compiler: {}", text.trim()))
 }
 

@@ -83,7 +83,9 @@ pub fn damon() -> DamonInfo {
                 info.kdamonds.push(Kdamond {
                     index,
                     state: read_trimmed(k.join("state")).unwrap_or_default(),
-                    pid: read_trimmed(k.join("pid")).ok().and_then(|p| p.parse().ok()),
+                    pid: read_trimmed(k.join("pid"))
+                        .ok()
+                        .and_then(|p| p.parse().ok()),
                     contexts,
                 });
             }
