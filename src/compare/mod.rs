@@ -670,7 +670,8 @@ mod tests {
     #[test]
     fn results_from_another_machine_or_conditions_are_refused_unless_allowed() {
         let base = synthetic("6.18.0", &[100.0, 101.0, 99.0]);
-        let edits: [(&str, fn(&mut BenchResult)); 4] = [
+        type Edit = fn(&mut BenchResult);
+        let edits: [(&str, Edit); 4] = [
             (
                 "hostname (machine): bench1 (r0.json); other (r1.json)",
                 |r| r.system.hostname = "other".into(),
