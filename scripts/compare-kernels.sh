@@ -836,12 +836,19 @@ compare_and_plot() {
 	if has_subcommand compare; then
 		say "thpbench compare (markdown) -> $OUT_DIR/$name.md"
 		# compare refuses results whose resolved workloads differ (the host's target is
-		# not the guests'): say so, with compare's own reasons, before forcing it.
+		# not the guests'), and results from different machines or conditions (the host
+		# is not a guest): say so, with compare's own reasons, before overriding it.
 		local force=()
 		if ! "$THPBENCH_BIN" compare --format json "$@" >/dev/null 2>"$WORK/compare.err"; then
 			cat "$WORK/compare.err" >&2
-			say "the results' workloads differ (above); comparing with --force: the tables name the differing parameters"
-			force=(--force)
+			if grep -q -- '--force' "$WORK/compare.err"; then
+				say "the results' workloads differ (above); comparing with --force: the tables name the differing parameters"
+				force+=(--force)
+			fi
+			if grep -q -- '--allow-different-machines' "$WORK/compare.err"; then
+				say "the results come from different machines or conditions (above); comparing with --allow-different-machines: the tables print the differences first"
+				force+=(--allow-different-machines)
+			fi
 		fi
 		if "$THPBENCH_BIN" compare "${force[@]}" --format markdown "$@" >"$OUT_DIR/$name.md" 2>"$WORK/compare.err"; then
 			cat "$OUT_DIR/$name.md"

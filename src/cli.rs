@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "thpbench",
-    version,
+    // The version, the git commit and whether the tree was dirty (build.rs).
+    version = env!("THPBENCH_LONG_VERSION"),
     about = "Benchmark Linux memory management: O_DIRECT I/O into THP-backed buffers while huge pages are split, collapsed and swapped underneath",
     long_about = "thpbench reproduces, on today's kernels, what the 2011 patch \"thp: tail page refcounting fix\" was about: pinned threads run dd-like O_DIRECT loops into buffers backed by transparent huge pages, while the huge pages are split, collapsed and swapped out under the I/O. It reports latency histograms, throughput, the vmstat counters that prove the conditions, and checks every byte.\n\nStart with `thpbench probe` to see what this machine allows, then `thpbench run` for the quick default workload.",
     after_help = "Exit codes: 0 success, 1 error, 2 usage error, 3 data mismatch found by --verify, 4 result invalid (an asked-for condition did not hold), 130 interrupted."
@@ -257,7 +258,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Results are grouped by kernel build (uname -r and -v), workload name and parameters; the runs of a group are pooled as repeats. Each value is the mean with its 95% confidence interval; changes are judged with Welch's t-test (p < 0.05).\n\nExamples:\n  thpbench compare results/a.json results/b.json\n  thpbench compare --baseline 6.1.0 --format markdown results/*.json\n  thpbench compare --fail-on-regression 5 old.json new.json"
+    after_help = "Results are grouped by kernel build (its build-id, labelled by uname -r; uname -r and -v for older results without one), machine, conditions, workload name and parameters; the runs of a group are pooled as repeats. Results from different machines (hostname, CPU model and count, memory, hypervisor) or conditions (THP settings, kernel command line, zswap, numa_balancing, khugepaged, DAMON) are refused unless --allow-different-machines, and never pooled. Each value is the mean with its 95% confidence interval; changes are judged with Welch's t-test (p < 0.05).\n\nExamples:\n  thpbench compare results/a.json results/b.json\n  thpbench compare --baseline 6.1.0 --format markdown results/*.json\n  thpbench compare --fail-on-regression 5 old.json new.json"
 )]
 pub struct CompareArgs {
     /// Result files (JSON from `thpbench run`).
@@ -272,6 +273,11 @@ pub struct CompareArgs {
     /// Compare results whose workload parameters differ (the output names them).
     #[arg(long)]
     pub force: bool,
+    /// Compare results from different machines or conditions (hostname, CPUs, memory,
+    /// hypervisor, THP settings, kernel command line, zswap, NUMA balancing, khugepaged,
+    /// DAMON): never pooled, and the differences are printed first.
+    #[arg(long)]
+    pub allow_different_machines: bool,
     /// Exit 1 when a metric got significantly worse by more than PCT percent.
     #[arg(long, value_name = "PCT")]
     pub fail_on_regression: Option<f64>,

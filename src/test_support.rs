@@ -3,7 +3,9 @@
 
 use crate::result::{BenchResult, LatencySummary, RunResult};
 
-/// A valid result with one run per `ops_per_sec` value; latency scales inversely.
+/// A valid result with one run per `ops_per_sec` value; latency scales inversely. It
+/// carries the provenance a current run records: a build-id of its own per release, one
+/// machine (host `bench1`, 4 CPUs, 16 GiB) and one set of conditions.
 pub fn synthetic(release: &str, ops_per_sec: &[f64]) -> BenchResult {
     let runs = ops_per_sec
         .iter()
@@ -14,9 +16,40 @@ pub fn synthetic(release: &str, ops_per_sec: &[f64]) -> BenchResult {
         kernel: crate::result::KernelInfo {
             release: release.into(),
             version: "#1 SMP".into(),
-            cmdline: String::new(),
+            cmdline: format!("BOOT_IMAGE=/vmlinuz-{release} root=/dev/vda ro quiet"),
+            build_id: Some(
+                crate::system::provenance::sha256::hex_digest(release.as_bytes())[..40].to_string(),
+            ),
+            compiler: Some("gcc (GCC) 15.3.0, GNU ld (GNU Binutils) 2.46".into()),
+            config: None,
         },
-        ..Default::default()
+        lockdown: "none".into(),
+        thp: crate::result::ThpInfo {
+            enabled: "madvise".into(),
+            defrag: "madvise".into(),
+            shmem_enabled: "never".into(),
+            pmd_size_bytes: 2 << 20,
+            mthp: Default::default(),
+        },
+        cpus: (0..4)
+            .map(|cpu| crate::result::CpuInfo {
+                cpu,
+                ..Default::default()
+            })
+            .collect(),
+        hostname: "bench1".into(),
+        machine: Some(crate::result::MachineInfo {
+            cpu_model: "AMD EPYC".into(),
+            microcode: "0x1000065".into(),
+            hypervisor: "kvm".into(),
+            container: String::new(),
+            mem_total_bytes: 16 << 30,
+        }),
+        mm: Some(crate::result::MmSettings {
+            numa_balancing: "0".into(),
+            ..Default::default()
+        }),
+        not_recorded: Vec::new(),
     };
     let workload = crate::workload::Workload {
         name: "quick".into(),

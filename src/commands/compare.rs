@@ -13,6 +13,7 @@ pub fn execute(args: &CompareArgs) -> Result<i32> {
     let opts = CompareOptions {
         baseline: args.baseline.clone(),
         force: args.force,
+        allow_different_machines: args.allow_different_machines,
         fail_on_regression_pct: args.fail_on_regression,
     };
     let cmp = compare(&inputs, &opts)?;

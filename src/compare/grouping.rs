@@ -1,5 +1,6 @@
-//! Grouping results into columns: by kernel build, workload name, resolved workload
-//! parameters and whether they count as evidence; the columns' labels and the
+//! Grouping results into columns: by kernel build (its build-id, or release and
+//! `uname -v` where a result lacks it), machine and conditions, workload name, resolved
+//! workload parameters and whether they count as evidence; the columns' labels and the
 //! parameters that differ between them.
 
 use std::collections::BTreeMap;
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
+use super::conditions::{compatible, settings_of, Setting, SettingKind};
 use crate::result::{BenchResult, RunResult, RunRole};
 
 /// Workload keys that do not change what is measured, so results that differ only in
@@ -76,6 +78,9 @@ pub struct Group {
     pub label: String,
     pub kernel_release: String,
     pub kernel_version: String,
+    /// The kernel's GNU build-id, when the group's results record it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_build_id: Option<String>,
     pub workload: String,
     pub files: Vec<String>,
     /// False when the group's results are invalid or interrupted: shown, never counted.
@@ -85,8 +90,10 @@ pub struct Group {
     pub runs_counted: usize,
     #[serde(skip)]
     pub(super) workload_params: BTreeMap<String, String>,
+    /// The machine and conditions of the group's first result (what else the group's
+    /// results record agrees with it).
     #[serde(skip)]
-    pub(super) thp_setting: String,
+    pub(super) settings: Vec<Setting>,
     /// Section name -> runs.
     #[serde(skip)]
     pub(super) sections: Vec<(String, Vec<RunResult>)>,
@@ -175,9 +182,15 @@ pub(super) fn group_inputs(inputs: &[Input]) -> Vec<Group> {
         let file = input.path.display().to_string();
         let whole_file_reason = r.not_evidence_reason();
         let evidence = whole_file_reason.is_none();
+        let settings = settings_of(r);
+        let build_id = r.system.kernel.build_id.clone();
         let idx = groups.iter().position(|g| {
             g.kernel_release == r.system.kernel.release
                 && g.kernel_version == r.system.kernel.version
+                // Two builds of one release are two kernels; a result without a build-id
+                // (an older one) groups by release and version, as it always did.
+                && (g.kernel_build_id.is_none() || build_id.is_none() || g.kernel_build_id == build_id)
+                && compatible(&g.settings, &settings)
                 && g.workload == r.workload.name
                 && g.workload_params == params
                 && g.evidence == evidence
@@ -187,21 +200,30 @@ pub(super) fn group_inputs(inputs: &[Input]) -> Vec<Group> {
                 label: String::new(),
                 kernel_release: r.system.kernel.release.clone(),
                 kernel_version: r.system.kernel.version.clone(),
+                kernel_build_id: build_id.clone(),
                 workload: r.workload.name.clone(),
                 files: Vec::new(),
                 evidence,
                 excluded: Vec::new(),
                 runs_counted: 0,
                 workload_params: params.clone(),
-                thp_setting: format!(
-                    "enabled={} defrag={}",
-                    r.system.thp.enabled, r.system.thp.defrag
-                ),
+                settings: settings.clone(),
                 sections: Vec::new(),
             });
             groups.len() - 1
         });
         let g = &mut groups[idx];
+        // A later file may record what the first did not (an older result first).
+        if g.kernel_build_id.is_none() {
+            g.kernel_build_id = build_id;
+        }
+        for s in settings {
+            match g.settings.iter_mut().find(|x| x.name == s.name) {
+                Some(x) if x.value.is_none() => x.value = s.value,
+                Some(_) => {}
+                None => g.settings.push(s),
+            }
+        }
         g.files.push(file.clone());
         if let Some(reason) = whole_file_reason {
             g.excluded.push(Exclusion {
@@ -255,6 +277,29 @@ pub(super) fn label_groups(groups: &mut [Group], baseline: usize) {
             if same_build_elsewhere {
                 label.push_str(&format!(" [{}]", g.kernel_version));
             }
+            // Same release and version, another build: the build-id tells them apart.
+            let other_build = (0..n).any(|j| {
+                j != i
+                    && plain[j] == plain[i]
+                    && groups[j].kernel_version == g.kernel_version
+                    && groups[j].kernel_build_id != g.kernel_build_id
+            });
+            if other_build {
+                let id = g.kernel_build_id.as_deref().unwrap_or("no build-id");
+                label.push_str(&format!(" [build {}]", &id[..id.len().min(12)]));
+            }
+            // Another machine or conditions (compared only when allowed): name them.
+            let setup: Vec<String> = (0..n)
+                .filter(|&j| j != i && plain[j] == plain[i])
+                .flat_map(|j| setting_differences(&g.settings, &groups[j].settings))
+                .collect();
+            let mut seen = Vec::new();
+            for d in setup {
+                if !seen.contains(&d) {
+                    label.push_str(&format!(" {d}"));
+                    seen.push(d);
+                }
+            }
             let diffs: Vec<String> = g
                 .workload_params
                 .iter()
@@ -277,6 +322,26 @@ pub(super) fn label_groups(groups: &mut [Group], baseline: usize) {
             groups[i].label = format!("{} #{}", groups[i].label, i + 1);
         }
     }
+}
+
+/// `name=value` for each machine or condition setting of `a` that `b` records otherwise.
+fn setting_differences(a: &[Setting], b: &[Setting]) -> Vec<String> {
+    a.iter()
+        .filter(|s| s.kind != SettingKind::Note)
+        .filter_map(|s| {
+            let v = s.value.as_ref()?;
+            let other = b.iter().find(|x| x.name == s.name)?.value.as_ref()?;
+            (!super::conditions::same_value(&s.name, v, other)).then(|| {
+                let v = super::conditions::display_value(&s.name, v).replace(' ', "");
+                let v: String = if v.chars().count() > 40 {
+                    v.chars().take(39).chain(['…']).collect()
+                } else {
+                    v
+                };
+                format!("{}={v}", s.name.replace(' ', "_"))
+            })
+        })
+        .collect()
 }
 
 /// Workload parameters that differ between any group and the baseline.

@@ -1,8 +1,11 @@
 //! Statistics across results: `thpbench compare`.
 //!
-//! Results are grouped into columns by kernel build (`uname -r` and `uname -v`), workload
+//! Results are grouped into columns by kernel build (its build-id, labelled by `uname -r`;
+//! `uname -r` and `uname -v` for results without one), machine and conditions, workload
 //! name and resolved workload parameters, and whether they count as evidence. The runs of
-//! all files in a group are pooled as repeats. For every metric present the table gives
+//! all files in a group are pooled as repeats. Results from different machines or
+//! conditions (see `conditions`) are refused unless `allow_different_machines`, and then
+//! never pooled. For every metric present the table gives
 //! the mean with a 95% confidence interval (Student's t) over the repeats, and for every
 //! column but the baseline the change in % and Welch's two-sided t-test: a change with
 //! p < 0.05 is called better or worse (by the metric's direction), anything else noise.
@@ -12,6 +15,7 @@
 //!
 //! Rendering lives in `report::compare`; this module only computes.
 
+mod conditions;
 mod grouping;
 mod metrics;
 mod pin_cost;
@@ -23,6 +27,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
+pub use conditions::{relevant_cmdline, SettingKind, SystemDifference};
 pub use grouping::{
     workload_params, Exclusion, Group, Input, ParamDifference, IGNORED_WORKLOAD_KEYS, MAIN_SECTION,
     UNDISTURBED_SECTION,
@@ -55,6 +60,10 @@ pub struct Comparison {
     pub baseline: usize,
     /// Workload parameters that differ (only possible with `--force`).
     pub differences: Vec<ParamDifference>,
+    /// What differs between the results besides the kernel and the workload: machine and
+    /// conditions (only with `--allow-different-machines`), then the rest (microcode,
+    /// lockdown, thpbench's commit), which compare only prints.
+    pub system_differences: Vec<SystemDifference>,
     pub sections: Vec<Section>,
     pub scaling: Vec<Scaling>,
     /// Per group whose results carry `pin_cost`: the pairs over its pooled repeats.
@@ -69,8 +78,13 @@ pub struct CompareOptions {
     /// A result file or a kernel release; default: the first result's group.
     pub baseline: Option<String>,
     pub force: bool,
+    /// Compare results from different machines or conditions (never pooled).
+    pub allow_different_machines: bool,
     pub fail_on_regression_pct: Option<f64>,
 }
+
+/// The flag that compares results from different machines or conditions.
+pub const ALLOW_DIFFERENT_MACHINES: &str = "--allow-different-machines";
 
 /// Groups the inputs, picks the baseline and judges every metric of every section.
 pub fn compare(inputs: &[Input], opts: &CompareOptions) -> Result<Comparison> {
@@ -93,35 +107,77 @@ pub fn compare(inputs: &[Input], opts: &CompareOptions) -> Result<Comparison> {
     let mut groups = group_inputs(inputs);
     let baseline = find_baseline(&groups, inputs, opts.baseline.as_deref())?;
     let differences = param_differences(&groups, baseline);
-    if !differences.is_empty() && !opts.force {
-        let mut msg = String::from(
-            "the results ran different workloads; these resolved parameters differ:\n",
-        );
-        for d in &differences {
-            msg.push_str(&format!("  {}:", d.parameter));
-            for (files, value) in &d.values {
-                msg.push_str(&format!(" {value} ({files});"));
+    let files: Vec<(String, Vec<conditions::Setting>)> = inputs
+        .iter()
+        .map(|i| {
+            (
+                i.path.display().to_string(),
+                conditions::settings_of(&i.result),
+            )
+        })
+        .collect();
+    let system_differences = conditions::differences(&files);
+    let refused: Vec<&SystemDifference> = system_differences
+        .iter()
+        .filter(|d| d.kind != SettingKind::Note)
+        .collect();
+    let workloads_refused = !differences.is_empty() && !opts.force;
+    let machines_refused = !refused.is_empty() && !opts.allow_different_machines;
+    if workloads_refused || machines_refused {
+        let mut msg = String::new();
+        if workloads_refused {
+            msg.push_str(
+                "the results ran different workloads; these resolved parameters differ:\n",
+            );
+            for d in &differences {
+                msg.push_str(&format!("  {}:", d.parameter));
+                for (files, value) in &d.values {
+                    msg.push_str(&format!(" {value} ({files});"));
+                }
+                msg.pop();
+                msg.push('\n');
             }
-            msg.pop();
-            msg.push('\n');
+            msg.push_str("compare results of the same workload, or pass --force to compare anyway (the table then names the differing parameters)");
         }
-        msg.push_str("compare results of the same workload, or pass --force to compare anyway (the table then names the differing parameters)");
+        if machines_refused {
+            if !msg.is_empty() {
+                msg.push_str("\nand ");
+            }
+            msg.push_str("the results come from different machines or conditions, so their differences would not be the kernel's; these differ:\n");
+            for d in &refused {
+                msg.push_str(&format!(
+                    "  {} ({}): {}\n",
+                    d.setting,
+                    d.kind.word(),
+                    d.values_text()
+                ));
+            }
+            msg.push_str(&format!("run the results on one machine set up alike, or pass {ALLOW_DIFFERENT_MACHINES} to compare anyway (never pooled; the differences are printed first)"));
+        }
         bail!(msg);
     }
     label_groups(&mut groups, baseline);
     let mut notes = Vec::new();
-    if groups
-        .iter()
-        .any(|g| g.thp_setting != groups[baseline].thp_setting)
-    {
-        let settings: Vec<String> = groups
+    notes.extend(missing_provenance_notes(inputs));
+    for g in &groups {
+        let debug: Vec<&str> = inputs
             .iter()
-            .map(|g| format!("{}: {}", g.label, g.thp_setting))
-            .collect();
-        notes.push(format!(
-            "THP settings differ between the groups ({})",
-            settings.join("; ")
-        ));
+            .filter(|i| g.files.contains(&i.path.display().to_string()))
+            .filter_map(|i| i.result.system.kernel.config.as_ref())
+            .flat_map(|c| c.debug_options_on())
+            .fold(Vec::new(), |mut v, o| {
+                if !v.contains(&o) {
+                    v.push(o);
+                }
+                v
+            });
+        if !debug.is_empty() {
+            notes.push(format!(
+                "{}: the kernel has debug options on ({}); its figures include their cost",
+                g.label,
+                debug.join(", ")
+            ));
+        }
     }
     if !groups[baseline].evidence {
         notes.push(format!(
@@ -170,6 +226,7 @@ pub fn compare(inputs: &[Input], opts: &CompareOptions) -> Result<Comparison> {
         groups,
         baseline,
         differences,
+        system_differences,
         sections,
         scaling,
         pin_cost,
@@ -177,6 +234,39 @@ pub fn compare(inputs: &[Input], opts: &CompareOptions) -> Result<Comparison> {
         regressions,
         notes,
     })
+}
+
+/// One note per set of files that lack the same provenance (written by an older
+/// thpbench): what they lack and how they were grouped.
+fn missing_provenance_notes(inputs: &[Input]) -> Vec<String> {
+    let mut by_missing: Vec<(Vec<&'static str>, Vec<String>)> = Vec::new();
+    for i in inputs {
+        let missing = i.result.missing_provenance();
+        if missing.is_empty() {
+            continue;
+        }
+        let file = i.path.display().to_string();
+        match by_missing.iter_mut().find(|(m, _)| *m == missing) {
+            Some((_, files)) => files.push(file),
+            None => by_missing.push((missing, vec![file])),
+        }
+    }
+    by_missing
+        .into_iter()
+        .map(|(missing, files)| {
+            let how = if missing.contains(&"kernel build-id") {
+                "grouped by kernel release and `uname -v` (two builds of one release may pool)"
+            } else {
+                "grouped by what it records"
+            };
+            format!(
+                "{} lack{} {} (written before thpbench recorded them): {how}; what is not recorded is not checked",
+                files.join(", "),
+                if files.len() == 1 { "s" } else { "" },
+                missing.join(", ")
+            )
+        })
+        .collect()
 }
 
 fn find_baseline(groups: &[Group], inputs: &[Input], wanted: Option<&str>) -> Result<usize> {
@@ -571,6 +661,150 @@ mod tests {
             row(&c, "gup.ns_per_page").metric.direction,
             Direction::LowerIsBetter
         );
+    }
+
+    /// One kernel on one machine, edited one way at a time as issue 17 did: another
+    /// hostname, 64 CPUs, THP `always`, `mitigations=off`. Each is refused, naming the
+    /// setting, its values and the flag; with the flag each is compared in a column of
+    /// its own (never pooled), the differences first.
+    #[test]
+    fn results_from_another_machine_or_conditions_are_refused_unless_allowed() {
+        let base = synthetic("6.18.0", &[100.0, 101.0, 99.0]);
+        type Edit = fn(&mut BenchResult);
+        let edits: [(&str, Edit); 4] = [
+            (
+                "hostname (machine): bench1 (r0.json); other (r1.json)",
+                |r| r.system.hostname = "other".into(),
+            ),
+            ("CPUs (machine): 4 (r0.json); 64 (r1.json)", |r| {
+                r.system.cpus = (0..64)
+                    .map(|cpu| crate::result::CpuInfo {
+                        cpu,
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            (
+                "THP enabled (condition): madvise (r0.json); always (r1.json)",
+                |r| r.system.thp.enabled = "always".into(),
+            ),
+            (
+                "kernel command line (condition): (none) (r0.json); mitigations=off (r1.json)",
+                |r| r.system.kernel.cmdline.push_str(" mitigations=off"),
+            ),
+        ];
+        for (expected, edit) in edits {
+            let mut other = synthetic("6.18.0", &[100.0, 102.0, 98.0]);
+            edit(&mut other);
+            let both = inputs(vec![base.clone(), other]);
+            let err = compare(&both, &CompareOptions::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{expected}\n{err}");
+            assert!(err.contains("different machines or conditions"), "{err}");
+            assert!(err.contains(ALLOW_DIFFERENT_MACHINES), "{err}");
+            let allowed = CompareOptions {
+                allow_different_machines: true,
+                ..Default::default()
+            };
+            let c = compare(&both, &allowed).unwrap();
+            assert_eq!(c.groups.len(), 2, "{expected}: pooled");
+            assert_eq!(c.groups[0].runs_counted, 3);
+            assert_ne!(c.groups[0].label, c.groups[1].label);
+            let d = c
+                .system_differences
+                .iter()
+                .find(|d| d.kind != SettingKind::Note)
+                .unwrap();
+            assert!(expected.starts_with(&d.setting), "{d:?}");
+            let text = crate::report::compare::render_text(&c);
+            let top = text.lines().nth(2).unwrap_or_default();
+            assert!(
+                top.starts_with("DIFFERENT MACHINES OR CONDITIONS"),
+                "{text}"
+            );
+            assert!(text.contains(expected), "{text}");
+        }
+        // Another kernel on the same machine is what compare is for; the boot image
+        // differs in the command line and does not count.
+        let other_kernel = synthetic("6.19.0", &[100.0, 101.0]);
+        let c = compare(
+            &inputs(vec![base, other_kernel]),
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        assert!(
+            c.system_differences.is_empty(),
+            "{:?}",
+            c.system_differences
+        );
+    }
+
+    /// `uname -v` of a reproducible build is the same for every build (`#1 SMP
+    /// PREEMPT_DYNAMIC @0`): the build-id tells a patched build from the unpatched one.
+    #[test]
+    fn two_builds_of_one_release_are_two_groups() {
+        let unpatched = synthetic("6.18.0", &[100.0, 101.0, 99.0]);
+        let mut patched = synthetic("6.18.0", &[120.0, 121.0, 119.0]);
+        patched.system.kernel.build_id = Some("ab".repeat(20));
+        let again = synthetic("6.18.0", &[100.0, 100.0]);
+        let c = compare(
+            &inputs(vec![unpatched.clone(), patched.clone(), again]),
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(c.groups.len(), 2, "{:?}", c.groups);
+        assert_eq!(c.groups[0].files, ["r0.json", "r2.json"]);
+        assert!(
+            c.groups[1].label.contains("[build abababababab]"),
+            "{}",
+            c.groups[1].label
+        );
+        let id0 = c.groups[0].kernel_build_id.clone().unwrap();
+        assert!(c.groups[0]
+            .label
+            .contains(&format!("[build {}]", &id0[..12])));
+        assert_eq!(
+            row(&c, "ops_per_sec").cells[1].as_ref().unwrap().verdict,
+            Verdict::Better
+        );
+        // An older result without a build-id groups by release and version, with a note.
+        let mut old = unpatched;
+        old.system.kernel.build_id = None;
+        old.tool.commit.clear();
+        let c = compare(&inputs(vec![old, patched]), &CompareOptions::default()).unwrap();
+        assert_eq!(c.groups.len(), 1);
+        assert!(
+            c.notes.iter().any(
+                |n| n.starts_with("r0.json lacks thpbench commit, kernel build-id")
+                    && n.contains("grouped by kernel release")
+            ),
+            "{:?}",
+            c.notes
+        );
+    }
+
+    #[test]
+    fn a_debug_kernel_is_named_in_the_notes_and_microcode_is_printed_not_refused() {
+        let mut a = synthetic("6.18.0", &[100.0, 101.0]);
+        a.system.kernel.config = Some(crate::result::KernelConfig {
+            options: [("LOCKDEP".to_string(), "y".to_string())].into(),
+            ..Default::default()
+        });
+        let mut b = synthetic("6.19.0", &[100.0, 101.0]);
+        if let Some(m) = b.system.machine.as_mut() {
+            m.microcode = "0x2000000".into();
+        }
+        let c = compare(&inputs(vec![a, b]), &CompareOptions::default()).unwrap();
+        assert!(
+            c.notes
+                .iter()
+                .any(|n| n.contains("debug options on (LOCKDEP)")),
+            "{:?}",
+            c.notes
+        );
+        let text = crate::report::compare::render_text(&c);
+        assert!(text.contains("Also differs besides the kernel:\n  microcode: 0x1000065 (r0.json); 0x2000000 (r1.json)"), "{text}");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use std::fmt::Write;
 
-use crate::compare::{Cell, Comparison, Unit, Verdict, MAIN_SECTION};
+use crate::compare::{
+    Cell, Comparison, SettingKind, Unit, Verdict, ALLOW_DIFFERENT_MACHINES, MAIN_SECTION,
+};
 use crate::stats::ALPHA;
 
 /// A table of text cells; column 0 is left-aligned, the others right-aligned.
@@ -311,13 +313,17 @@ fn render(cmp: &Comparison, style: Style) -> String {
     } else {
         let _ = writeln!(s, "thpbench compare, baseline {}\n", base.label);
     }
+    render_system_differences(&mut s, cmp, md);
     for gi in column_order(cmp) {
         let g = &cmp.groups[gi];
         let item = format!(
-            "{}: kernel {} ({}), workload {}, {} run{} counted, from {}",
+            "{}: kernel {} ({}{}), workload {}, {} run{} counted, from {}",
             g.label,
             g.kernel_release,
             g.kernel_version,
+            g.kernel_build_id
+                .as_ref()
+                .map_or(String::new(), |id| format!(", build-id {id}")),
             g.workload,
             g.runs_counted,
             if g.runs_counted == 1 { "" } else { "s" },
@@ -403,6 +409,41 @@ fn render(cmp: &Comparison, style: Style) -> String {
         }
     }
     s
+}
+
+/// What differs besides the kernel, first thing: the machine and conditions (compared
+/// only with --allow-different-machines), then what is only worth knowing.
+fn render_system_differences(s: &mut String, cmp: &Comparison, md: bool) {
+    let bullet = if md { "- " } else { "  " };
+    let (refused, noted): (Vec<_>, Vec<_>) = cmp
+        .system_differences
+        .iter()
+        .partition(|d| d.kind != SettingKind::Note);
+    if !refused.is_empty() {
+        let _ = writeln!(
+            s,
+            "{}DIFFERENT MACHINES OR CONDITIONS (compared with {ALLOW_DIFFERENT_MACHINES}, never pooled): a change below may be theirs, not the kernel's{}",
+            if md { "**" } else { "" },
+            if md { "**" } else { ":" }
+        );
+        for d in refused {
+            let _ = writeln!(
+                s,
+                "{bullet}{} ({}): {}",
+                d.setting,
+                d.kind.word(),
+                d.values_text()
+            );
+        }
+        s.push('\n');
+    }
+    if !noted.is_empty() {
+        let _ = writeln!(s, "Also differs besides the kernel:");
+        for d in noted {
+            let _ = writeln!(s, "{bullet}{}: {}", d.setting, d.values_text());
+        }
+        s.push('\n');
+    }
 }
 
 pub fn render_text(cmp: &Comparison) -> String {

@@ -2,4 +2,5 @@
 
 pub mod compare;
 pub mod probe;
+mod provenance;
 pub mod summary;

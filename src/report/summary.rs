@@ -25,6 +25,7 @@ pub fn render(r: &BenchResult) -> String {
             )),
         r.system.kernel.release
     );
+    super::provenance::render(&mut s, r);
     for (role, runs) in r.run_groups() {
         if let RunRole::Case(label) = role {
             let _ = writeln!(s, "  case {label}:");
@@ -124,6 +125,7 @@ fn render_scaling(s: &mut String, r: &BenchResult) {
 fn render_run(s: &mut String, run: &RunResult, what: &str) {
     render_rates(s, run, what);
     render_stalls(s, run);
+    super::provenance::render_host_activity(s, run);
     render_buffer(s, run);
     render_placement(s, run);
     render_verify(s, run);

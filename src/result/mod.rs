@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::workload::Workload;
 
 pub mod kernel;
+pub mod provenance;
 mod walk;
 
 pub use kernel::{GupReport, GupSlowPath, IoUringReport, LockReport, PerfReport};
+pub use provenance::{HostActivity, KernelConfig, MachineInfo, MmSettings};
 pub use walk::{RunRole, RunView};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -82,6 +84,14 @@ pub struct MockReport {
 pub struct Tool {
     pub name: String,
     pub version: String,
+    /// The git commit thpbench was built from; `unknown` when built outside a git
+    /// checkout (a tarball) without THPBENCH_GIT_COMMIT set; empty in results written
+    /// before thpbench recorded it.
+    #[serde(default)]
+    pub commit: String,
+    /// Whether the checkout had uncommitted changes; None when unknown or not recorded.
+    #[serde(default)]
+    pub dirty: Option<bool>,
 }
 
 impl Default for Tool {
@@ -89,9 +99,18 @@ impl Default for Tool {
         Tool {
             name: env!("CARGO_PKG_NAME").to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            commit: env!("THPBENCH_GIT_COMMIT").to_string(),
+            dirty: match env!("THPBENCH_GIT_DIRTY") {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            },
         }
     }
 }
+
+/// `thpbench --version`: the version, the commit and whether the tree was dirty.
+pub const LONG_VERSION: &str = env!("THPBENCH_LONG_VERSION");
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SystemInfo {
@@ -102,15 +121,35 @@ pub struct SystemInfo {
     pub cpus: Vec<CpuInfo>,
     #[serde(default)]
     pub hostname: String,
+    /// CPU model, microcode, hypervisor, memory (absent in results before 2026-12-02).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineInfo>,
+    /// zswap, NUMA balancing, khugepaged, DAMON (absent in results before 2026-12-02).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mm: Option<MmSettings>,
+    /// Provenance that this machine would not give, each with why (e.g. `kernel config:
+    /// neither /proc/config.gz nor /boot/config-6.1.0 exists`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_recorded: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct KernelInfo {
     /// `uname -r`
     pub release: String,
-    /// `uname -v`: tells two builds of the same release apart.
+    /// `uname -v`: tells two builds of the same release apart, unless the build is
+    /// reproducible (then `#1 SMP PREEMPT_DYNAMIC @0` for every build: see build_id).
     pub version: String,
     pub cmdline: String,
+    /// The GNU build-id note of the running kernel (/sys/kernel/notes), hex: what tells two
+    /// builds of one release apart. None in older results or where unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+    /// The compiler and linker the kernel was built with, from /proc/version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiler: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<KernelConfig>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -217,6 +256,9 @@ pub struct RunResult {
     /// Which CPUs the workers and the disturbers/collectors ran on, and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
+    /// Load, steal and other tasks' time on the workers' CPUs during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_activity: Option<HostActivity>,
 }
 
 /// How a run was laid out on the machine's cores.
@@ -564,6 +606,43 @@ impl BenchResult {
     pub fn save(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)?;
         crate::util::write_atomic(path, text.as_bytes())
+    }
+
+    /// The provenance this result lacks because it was written by an older thpbench
+    /// (fields absent from the file, not ones this machine could not give).
+    pub fn missing_provenance(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.tool.commit.is_empty() {
+            out.push("thpbench commit");
+        }
+        // Fields this machine could not give are in `not_recorded`, with why; the
+        // ones absent without a word are the older writer's.
+        let said = |what: &str| self.system.not_recorded.iter().any(|n| n.starts_with(what));
+        let k = &self.system.kernel;
+        for (absent, what) in [
+            (k.build_id.is_none(), "kernel build-id"),
+            (k.config.is_none(), "kernel config"),
+            (k.compiler.is_none(), "kernel compiler"),
+            (
+                self.system.machine.is_none(),
+                "machine (CPU model, microcode, hypervisor, memory)",
+            ),
+            (self.system.hostname.is_empty(), "hostname"),
+            (
+                self.system.mm.is_none(),
+                "zswap, numa_balancing, khugepaged and DAMON settings",
+            ),
+        ] {
+            if absent && !said(what) {
+                out.push(what);
+            }
+        }
+        if self.all_runs().next().is_some()
+            && self.all_runs().all(|v| v.run.host_activity.is_none())
+        {
+            out.push("load and steal time during the runs");
+        }
+        out
     }
 
     /// Short label for tables and legends: kernel release and workload name.

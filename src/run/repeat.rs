@@ -60,6 +60,7 @@ struct Collected {
     /// The main thread's late wakes and the system's suspends over the wait.
     watch: stall::Watch,
     final_pass: Option<crate::result::FinalVerify>,
+    host_activity: Option<crate::result::HostActivity>,
 }
 
 /// How long the main thread sleeps between looks at the workers.
@@ -226,6 +227,7 @@ impl Setup {
         let epoch = now_ns();
         rv.epoch_ns.store(epoch, Ordering::Relaxed);
         rv.go.wait();
+        let mut activity = crate::system::activity::ActivityProbe::start(&self.cpus);
         let disturbance = (disturbed && !self.disturbers.is_empty())
             .then(|| crate::disturb::Disturbance::start(&self.disturbers, &self.region, epoch));
 
@@ -252,7 +254,12 @@ impl Setup {
             if let Some(p) = &progress {
                 p.update(&slots, now_ns() - epoch);
             }
+            // Only while every worker runs: a finished one's time is gone from /proc.
+            if handles.iter().all(|h| !h.is_finished()) {
+                activity.sample();
+            }
         }
+        let host_activity = activity.finish();
         if let Some(p) = progress {
             p.finish();
         }
@@ -310,6 +317,7 @@ impl Setup {
             numa_after,
             watch,
             final_pass,
+            host_activity,
         })
     }
 
@@ -375,6 +383,7 @@ impl Setup {
             numa_after,
             watch,
             final_pass,
+            host_activity,
         } = collected;
         let end = outputs
             .iter()
@@ -490,6 +499,7 @@ impl Setup {
             interrupted,
             stalls,
             placement: Some(self.layout.placement.clone()),
+            host_activity,
         })
     }
 

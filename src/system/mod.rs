@@ -2,6 +2,7 @@
 //! old state back when dropped, so an error, a panic unwinding or Ctrl-C (which stops the
 //! run and unwinds normally) leaves the machine as it was found.
 
+pub mod activity;
 pub mod blockdev;
 pub mod cgroup;
 pub mod cpu;
@@ -12,6 +13,7 @@ pub mod pagemap;
 pub mod preflight;
 pub mod probe;
 pub mod recovery;
+pub mod provenance;
 pub mod swap;
 pub mod thp;
 pub mod topology;

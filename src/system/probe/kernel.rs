@@ -15,11 +15,13 @@ pub fn kernel_info() -> crate::result::KernelInfo {
             .map(|u| u.version().to_string_lossy().into_owned())
             .unwrap_or_default(),
         cmdline: read_trimmed("/proc/cmdline").unwrap_or_default(),
+        ..Default::default()
     }
 }
 
+/// Everything a result records about the system, provenance included.
 pub fn system_info() -> crate::result::SystemInfo {
-    crate::result::SystemInfo {
+    let mut system = crate::result::SystemInfo {
         kernel: kernel_info(),
         lockdown: mounts::lockdown_mode(),
         thp: thp::info(),
@@ -27,7 +29,10 @@ pub fn system_info() -> crate::result::SystemInfo {
         hostname: nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default(),
-    }
+        ..Default::default()
+    };
+    crate::system::provenance::record(&mut system);
+    system
 }
 
 pub fn rows() -> Vec<ProbeRow> {
@@ -37,6 +42,7 @@ pub fn rows() -> Vec<ProbeRow> {
         info("kernel version", &k.version),
         info("kernel cmdline", &k.cmdline),
     ];
+    rows.extend(provenance_rows(&k.release));
     let lockdown = mounts::lockdown_mode();
     rows.push(capability_row(
         capability::LOCKDOWN,
@@ -50,6 +56,64 @@ pub fn rows() -> Vec<ProbeRow> {
     ));
     rows.extend(thp_rows());
     rows
+}
+
+/// What every result records about the kernel build and the machine, as `run` reads it.
+fn provenance_rows(release: &str) -> Vec<ProbeRow> {
+    use crate::system::provenance::{kernel, machine, mm};
+    let either = |r: Result<String, String>| r.unwrap_or_else(|why| format!("not recorded: {why}"));
+    let config = match kernel::config(release) {
+        Ok(c) => {
+            let debug = c.debug_options_on();
+            let debug = if debug.is_empty() {
+                "no debug options on".to_string()
+            } else {
+                format!(
+                    "DEBUG OPTIONS ON: {} (figures include their cost)",
+                    debug.join(", ")
+                )
+            };
+            format!("{} sha256 {}, {debug}", c.source, c.sha256)
+        }
+        Err(why) => format!("not recorded: {why}"),
+    };
+    let (m, _) = machine::machine_info();
+    let damon = mm::damon();
+    let running = damon.running();
+    vec![
+        info("kernel build-id", either(kernel::build_id())),
+        info("kernel compiler", either(kernel::compiler())),
+        info("kernel config", config),
+        info(
+            "machine",
+            format!(
+                "{} (microcode {}), {:.1} GiB, hypervisor {}{}",
+                m.cpu_model,
+                if m.microcode.is_empty() {
+                    "-"
+                } else {
+                    &m.microcode
+                },
+                m.mem_total_bytes as f64 / (1u64 << 30) as f64,
+                m.hypervisor,
+                if m.container.is_empty() {
+                    String::new()
+                } else {
+                    format!(", container {}", m.container)
+                }
+            ),
+        ),
+        info(
+            "DAMON",
+            if !damon.unreadable.is_empty() {
+                format!("not recorded: {}", damon.unreadable)
+            } else if running.is_empty() {
+                "none running".to_string()
+            } else {
+                running.join("; ")
+            },
+        ),
+    ]
 }
 
 fn thp_rows() -> Vec<ProbeRow> {
