@@ -7,6 +7,7 @@ pub mod aligned;
 pub mod bisect;
 pub mod buffer;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod compare;
 pub mod disturb;

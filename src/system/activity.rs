@@ -109,7 +109,7 @@ impl Sample {
     fn take() -> Option<Sample> {
         let text = std::fs::read_to_string("/proc/stat").ok()?;
         Some(Sample {
-            at_ns: crate::measure::now_ns(),
+            at_ns: crate::clock::now_ns(),
             cpus: parse_proc_stat(&text),
             threads: own_threads(),
         })
@@ -184,7 +184,7 @@ impl ActivityProbe {
             .last
             .as_ref()
             .or(self.start.as_ref())
-            .is_some_and(|s| crate::measure::now_ns() >= s.at_ns + SAMPLE_EVERY_NS);
+            .is_some_and(|s| crate::clock::now_ns() >= s.at_ns + SAMPLE_EVERY_NS);
         if due {
             if let Some(s) = Sample::take() {
                 self.last = Some(s);
