@@ -39,17 +39,6 @@ pub fn execute(args: &ExportArgs) -> Result<i32> {
     Ok(0)
 }
 
-impl From<cli::ExportFormat> for ExportFormat {
-    fn from(f: cli::ExportFormat) -> Self {
-        match f {
-            cli::ExportFormat::Hgrm => ExportFormat::Hgrm,
-            cli::ExportFormat::Hlog => ExportFormat::Hlog,
-            cli::ExportFormat::Csv => ExportFormat::Csv,
-            cli::ExportFormat::PercentilesCsv => ExportFormat::PercentilesCsv,
-            cli::ExportFormat::FioJson => ExportFormat::FioJson,
-            cli::ExportFormat::FioLog => ExportFormat::FioLog,
-            cli::ExportFormat::Kcidb => ExportFormat::Kcidb,
-            cli::ExportFormat::Bmf => ExportFormat::Bmf,
-        }
-    }
-}
+super::mirror_enum!(cli::ExportFormat => ExportFormat {
+    Hgrm, Hlog, Csv, PercentilesCsv, FioJson, FioLog, Kcidb, Bmf
+});
