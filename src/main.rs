@@ -34,6 +34,7 @@ fn dispatch(command: &Command) -> Result<i32> {
         Command::Compare(args) => commands::compare::execute(args),
         Command::Export(args) => commands::export::execute(args),
         Command::Plot(args) => commands::plot::execute(args),
+        Command::Kernels(args) => commands::kernels::execute(args),
         Command::Cleanup(args) => commands::cleanup::execute(args),
         Command::ExitCodes(args) => commands::exit_codes::execute(args),
     }
