@@ -433,11 +433,7 @@ pub fn execute(a: &KernelsArgs) -> Result<i32> {
                 continue;
             }
         };
-        accel_why.get_or_insert_with(|| {
-            guest::decide_accel(&g, &k, Path::new(""), &work.path)
-                .map(|x| x.1)
-                .unwrap_or_default()
-        });
+        accel_why.get_or_insert_with(|| o.accel_why.clone());
         let console = format!("{prefix}.console.log");
         let status = match (&o.qemu, &o.result, o.guest_exit) {
             (guest::QemuEnd::TimedOut, _, _) => {

@@ -353,6 +353,8 @@ pub struct GuestOutcome {
     pub guest_exit: Option<i32>,
     pub qemu: QemuEnd,
     pub accel: Accel,
+    /// Why that accelerator ("KVM works", or why KVM did not).
+    pub accel_why: String,
     pub wall: Duration,
     /// The guest's console, copied to OUT_DIR/PREFIX.console.log.
     pub console: PathBuf,
@@ -426,7 +428,7 @@ pub fn boot_workload(
             mods.join(" ")
         }
     ));
-    let (accel, _) = decide_accel(o, k, &initrd.path, work)?;
+    let (accel, accel_why) = decide_accel(o, k, &initrd.path, work)?;
     let scratch = match place.scratch_mount {
         Some(_) => {
             let img = work.join("scratch.img");
@@ -524,6 +526,7 @@ pub fn boot_workload(
         guest_exit: ch.exit,
         qemu: end,
         accel,
+        accel_why,
         wall,
         console,
         damaged,
