@@ -393,7 +393,7 @@ mod tests {
             cwd: "/scratch".into(),
         };
         let files: BTreeMap<String, String> = setup.files().into_iter().collect();
-        for (path, _) in &files {
+        for path in files.keys() {
             assert!(
                 INIT.contains(&format!("/{path}")),
                 "init does not read /{path}"

@@ -122,13 +122,13 @@ pub struct Topology {
 impl Topology {
     pub fn new(smp: Smp, mem_mib: u64, numa_nodes: u32) -> Result<Topology, String> {
         if numa_nodes > 1 {
-            if smp.cpus % numa_nodes != 0 {
+            if !smp.cpus.is_multiple_of(numa_nodes) {
                 return Err(format!(
                     "--numa {numa_nodes}: the {} vCPUs of --smp {} do not split evenly over {numa_nodes} nodes",
                     smp.cpus, smp.spec
                 ));
             }
-            if mem_mib % numa_nodes as u64 != 0 {
+            if !mem_mib.is_multiple_of(numa_nodes as u64) {
                 return Err(format!(
                     "--numa {numa_nodes}: --mem {mem_mib}M does not split evenly over {numa_nodes} nodes"
                 ));

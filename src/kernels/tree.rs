@@ -692,4 +692,132 @@ mod tests {
             None
         );
     }
+
+    /// A stand-in kernel tree (a git repository whose Makefile answers the targets the
+    /// build uses, honouring O=) drives the whole build: the shared clone, the commit
+    /// checkout, the uncommitted diff, the merged config, the cache and its keys, the
+    /// staged modules; and shows the user's tree is left as it was. No real kernel is
+    /// built here (docs/kernels.md: the tree form was not built on this machine).
+    #[test]
+    fn a_stand_in_tree_builds_caches_and_stays_untouched() {
+        for tool in ["git", "make"] {
+            if Command::new(tool).arg("--version").output().is_err() {
+                assert!(std::env::var("CI").is_err(), "{tool} is missing in CI");
+                eprintln!("SKIP a_stand_in_tree_builds_caches_and_stays_untouched: no {tool}");
+                return;
+            }
+        }
+        let d = tempfile::tempdir().unwrap();
+        let tree = d.path().join("linux");
+        std::fs::create_dir(&tree).unwrap();
+        let makefile = "O ?= .\n\
+            olddefconfig:\n\t@sed -i '/^CONFIG_GUP_TEST=y$$/d' $(O)/.config\n\
+            x86_64_defconfig:\n\t@printf 'CONFIG_MODULES=y\\n' > $(O)/.config\n\
+            bzImage:\n\t@mkdir -p $(O)/arch/x86/boot && cp version $(O)/arch/x86/boot/bzImage && echo x >> $(O)/builds\n\
+            modules:\n\t@echo mod > $(O)/m.ko\n\
+            modules_install:\n\t@mkdir -p $(INSTALL_MOD_PATH)/lib/modules/$$(cat version)/kernel && cp $(O)/m.ko $(INSTALL_MOD_PATH)/lib/modules/$$(cat version)/kernel/\n\
+            kernelrelease:\n\t@cat version\n";
+        std::fs::write(tree.join("Makefile"), makefile).unwrap();
+        std::fs::write(tree.join("Kconfig"), "").unwrap();
+        std::fs::write(tree.join("version"), "6.99.0-a\n").unwrap();
+        let git = |args: &[&str]| {
+            let o = Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@t", "-C"])
+                .arg(&tree)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        };
+        git(&["init", "-q"]);
+        git(&["add", "."]);
+        git(&["commit", "-qm", "a"]);
+        let a = git(&["rev-parse", "HEAD"]);
+        std::fs::write(tree.join("version"), "6.99.0-b\n").unwrap();
+        git(&["commit", "-qam", "b"]);
+        let status_before = git(&["status", "--porcelain", "--ignored"]);
+        let o = BuildOptions {
+            arch: Arch::X86_64,
+            config: None,
+            gup_test: false,
+            jobs: 1,
+            cache: d.path().join("cache"),
+        };
+        let spec = |s: &str| TreeSpec::parse(s).unwrap();
+        let at_a = format!("{}@{a}", tree.display());
+
+        // No .config in the tree: the arch's defconfig plus the fragment.
+        let ba = build(&spec(&at_a), &o).unwrap();
+        assert_eq!(ba.release, "6.99.0-a");
+        assert!(!ba.cached);
+        assert_eq!(ba.commit.as_deref(), Some(a.as_str()));
+        assert_eq!(std::fs::read_to_string(&ba.image).unwrap(), "6.99.0-a\n");
+        let m = ba.moddir.clone().expect("modules staged");
+        assert!(m.ends_with("lib/modules/6.99.0-a") && m.join("kernel/m.ko").is_file());
+        let config = std::fs::read_to_string(ba.image.with_file_name("config")).unwrap();
+        assert!(config.starts_with("CONFIG_MODULES=y\n") && missing(&config, FRAGMENT).is_empty());
+
+        // The same commit and config again: from the cache, make not run.
+        let again = build(&spec(&at_a), &o).unwrap();
+        assert!(again.cached && again.key == ba.key && again.image == ba.image);
+        let obj = ba
+            .image
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap();
+        let builds = |dir: &Path| {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("obj-"))
+                .map(|e| {
+                    std::fs::read_to_string(e.path().join("builds"))
+                        .unwrap()
+                        .lines()
+                        .count()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(builds(obj), [1]);
+
+        // HEAD (commit b): another key, the same build directory (incremental).
+        let bb = build(&spec(&tree.display().to_string()), &o).unwrap();
+        assert_eq!(bb.release, "6.99.0-b");
+        assert_ne!(bb.key, ba.key);
+        assert_eq!(builds(obj), [2]);
+
+        // Uncommitted changes count when no commit is named, under a -dirty key.
+        std::fs::write(tree.join("version"), "6.99.0-dirty\n").unwrap();
+        let bd = build(&spec(&tree.display().to_string()), &o).unwrap();
+        assert_eq!(bd.release, "6.99.0-dirty");
+        assert!(bd.key.contains("-dirty"), "{}", bd.key);
+        git(&["checkout", "-q", "version"]);
+
+        // A config option olddefconfig drops is named, with the reason it is needed.
+        let gup = BuildOptions {
+            gup_test: true,
+            ..o.clone()
+        };
+        let e = build(&spec(&at_a), &gup).unwrap_err().to_string();
+        assert!(
+            e.contains("CONFIG_GUP_TEST=y (got n)") && e.contains("gup engine"),
+            "{e}"
+        );
+
+        // The user's tree: no build output, no .config, the same status.
+        assert_eq!(git(&["status", "--porcelain", "--ignored"]), status_before);
+        assert_eq!(git(&["rev-parse", "HEAD"]).len(), 40);
+        assert!(!tree.join(".config").exists() && !tree.join("arch").exists());
+
+        let e = build(&spec(&format!("{}@nosuchrev", tree.display())), &o).unwrap_err();
+        assert!(format!("{e:#}").contains("no such commit"), "{e:#}");
+    }
 }
