@@ -72,12 +72,8 @@ pub fn guest_options(a: &KernelsArgs, thpbench: PathBuf, cache: PathBuf) -> Resu
         timeout: Duration::from_secs(a.timeout),
         thpbench,
         cache,
-        verbose: output_verbose(),
+        verbose: output::is_verbose(),
     })
-}
-
-fn output_verbose() -> bool {
-    std::env::args().any(|a| a == "-v" || a == "--verbose")
 }
 
 /// The selected mode in /sys/kernel/mm/transparent_hugepage/enabled (`[madvise]`).
