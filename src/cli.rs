@@ -43,6 +43,9 @@ pub enum Command {
     /// Judge a result against a good and a bad reference, for `git bisect run`: exit 0
     /// like good, 1 like bad or corrupted, 125 invalid or undecided, 128 failure.
     Bisect(Box<BisectArgs>),
+    /// Run one workload on several kernels (Debian packages, .deb files, bzImages, source
+    /// trees), each booted under qemu, and end with compare and plot.
+    Kernels(Box<KernelsArgs>),
     /// Undo what killed or crashed runs left on this machine (swap, zram devices, THP
     /// and hugetlb knobs, cgroups, mounts, data files), from the journal in /run/thpbench.
     /// Each is first recognised as the one thpbench made; anything else is left alone.
@@ -50,6 +53,86 @@ pub enum Command {
     /// Print the exit codes and what they mean (for scripts: --json).
     #[command(hide = true)]
     ExitCodes(ExitCodesArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "KERNEL: host (this machine, no qemu); a Debian kernel package (linux-image-cloud-amd64: meta packages are followed); FILE.deb; PATH/bzImage[:MODDIR]; a kernel source tree DIR or DIR@COMMIT (built out of tree into the cache with the options the workloads need, see docs/kernels.md).\n\nExamples:\n  thpbench kernels --duration 3s quick host linux-image-cloud-amd64 linux-image-6.12-cloud-amd64 -- --repeat 3\n  thpbench kernels quick linux-image-6.12-cloud-amd64 ~/linux@v6.12 ~/linux\n  thpbench kernels --smp 4 --numa 2 --mem 4G quick linux-image-cloud-amd64 -- --cpus node:1\n  thpbench kernels --self-test"
+)]
+pub struct KernelsArgs {
+    /// WORKLOAD (a file, or the name of one in workloads/) then KERNEL...; with
+    /// --self-test at most one KERNEL (default linux-image-cloud-amd64).
+    #[arg(value_name = "WORKLOAD KERNEL")]
+    pub positional: Vec<String>,
+    /// Passed to `thpbench run` on every kernel, after `--` (e.g. -- --repeat 3 --bs 64k).
+    #[arg(last = true, value_name = "RUN-ARGS")]
+    pub run_args: Vec<String>,
+    /// Where results, logs, comparison and plot go (default:
+    /// results/kernels/<UTC time>-<workload>).
+    #[arg(short, long)]
+    pub out_dir: Option<PathBuf>,
+    /// Measured time per repeat, e.g. 3s (default: the workload's).
+    #[arg(short, long)]
+    pub duration: Option<String>,
+    /// Warm-up per repeat (default: the workload's).
+    #[arg(short, long)]
+    pub warmup: Option<String>,
+    /// Workers (default: the workload's; 0 = all CPUs).
+    #[arg(short, long)]
+    pub threads: Option<String>,
+    /// auto (KVM when a probe boot works, else TCG), kvm or tcg (default: env
+    /// THPBENCH_ACCEL, else auto).
+    #[arg(long)]
+    pub accel: Option<String>,
+    /// Guest vCPUs: a count or a qemu -smp spec, e.g. 4,sockets=1,cores=2,threads=2.
+    #[arg(long, default_value = "2")]
+    pub smp: String,
+    /// NUMA nodes in the guest, vCPUs and memory split evenly (0 or 1: one node).
+    #[arg(long, default_value_t = 0)]
+    pub numa: u32,
+    /// Guest memory, e.g. 3G or 512M.
+    #[arg(long, default_value = "3G")]
+    pub mem: String,
+    /// Guest transparent_hugepage= (always, madvise, never), `default` for the kernel's
+    /// own, or `host` for this machine's current mode.
+    #[arg(long, default_value = "host")]
+    pub thp: String,
+    /// Seconds one guest may run before it is killed.
+    #[arg(long, default_value_t = 1200)]
+    pub timeout: u64,
+    /// The thpbench binary the guests run (default: this one).
+    #[arg(long)]
+    pub thpbench: Option<PathBuf>,
+    /// Downloaded packages, extracted kernels, tree builds (default: env
+    /// THPBENCH_KERNEL_CACHE, else ~/.cache/thpbench-kernels).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Guest architecture (x86_64 only for now).
+    #[arg(long, default_value = "x86_64")]
+    pub arch: String,
+    /// Source trees: the base config (default: the tree's .config, else the arch's
+    /// defconfig); the fragment the workloads need is merged into it.
+    #[arg(long, value_name = "FILE")]
+    pub kernel_config: Option<PathBuf>,
+    /// Source trees: also build CONFIG_GUP_TEST (the gup engine's in-kernel benchmark).
+    #[arg(long)]
+    pub gup_test: bool,
+    /// Source trees: make -j (default: the number of CPUs).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Skip `thpbench compare` and `thpbench plot`.
+    #[arg(long)]
+    pub no_compare: bool,
+    /// Keep the temporary directory (initramfs, disk images, logs).
+    #[arg(long)]
+    pub keep: bool,
+    /// Run nothing: compare and plot the results already in --out-dir.
+    #[arg(long)]
+    pub compare_only: bool,
+    /// Boot ONE kernel (default linux-image-cloud-amd64) with a 2 s quick workload and
+    /// check the result (release, ops > 0, histogram count = ops).
+    #[arg(long)]
+    pub self_test: bool,
 }
 
 #[derive(Debug, Args)]

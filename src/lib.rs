@@ -14,6 +14,7 @@ pub mod disturb;
 pub mod engine;
 pub mod exit;
 pub mod export;
+pub mod kernels;
 pub mod measure;
 pub mod output;
 pub mod placement;

@@ -65,6 +65,7 @@ fn dispatch(command: &Command) -> Result<i32> {
         Command::Export(args) => commands::export::execute(args),
         Command::Plot(args) => commands::plot::execute(args),
         Command::Bisect(args) => commands::bisect::execute(args),
+        Command::Kernels(args) => commands::kernels::execute(args),
         Command::Cleanup(args) => commands::cleanup::execute(args),
         Command::ExitCodes(args) => commands::exit_codes::execute(args),
     }

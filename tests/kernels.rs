@@ -1,5 +1,6 @@
-//! scripts/compare-kernels.sh --self-test: builds the initramfs, boots Debian's 6.1 cloud
-//! kernel under qemu (TCG where KVM does not work) and runs a 2 s quick workload in it.
+//! `thpbench kernels --self-test`: builds the initramfs, boots Debian's 6.1 cloud kernel
+//! under qemu (TCG where KVM does not work) and runs a 2 s quick workload in it; and the
+//! emulated SMT and NUMA guests.
 //!
 //! Needs root (apt-get install of qemu-system-x86, busybox-static, ...; apt-get download
 //! of the kernel package, about 27 MB, cached in ~/.cache/thpbench-kernels). In CI it must
@@ -28,24 +29,20 @@ fn self_test_boots_a_debian_kernel_and_brings_the_result_back() {
     };
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new("bash");
-    cmd.arg(repo.join("scripts/compare-kernels.sh"))
-        .arg("--self-test")
-        .arg("--thpbench")
-        .arg(common::bin())
-        .arg("--out-dir")
+    let mut cmd = Command::new(common::bin());
+    cmd.args(["kernels", "--self-test", "--out-dir"])
         .arg(out.path())
         .current_dir(repo);
     if let Ok(k) = std::env::var("THPBENCH_SELFTEST_KERNEL") {
         cmd.arg(k);
     }
     let start = Instant::now();
-    let o = cmd.output().expect("running scripts/compare-kernels.sh");
+    let o = cmd.output().expect("running thpbench kernels");
     let took = start.elapsed();
     let stderr = common::stderr(&o);
     eprintln!("{stderr}");
     eprintln!(
-        "compare-kernels.sh --self-test took {:.1} s",
+        "thpbench kernels --self-test took {:.1} s",
         took.as_secs_f64()
     );
     assert!(
@@ -100,53 +97,42 @@ fn self_test_boots_a_debian_kernel_and_brings_the_result_back() {
     assert!(svg.contains("<svg") && svg.contains(release));
 }
 
-/// The runner's verdict on a thpbench exit code comes from `thpbench exit-codes --json`
-/// (src/exit.rs), not from a copy of the table in the script. Runs the script's own
-/// functions, without qemu.
+/// The old script is a wrapper: its command line reaches `thpbench kernels` (its help,
+/// and its refusal of a bad option with the subcommand's usage exit code).
 #[test]
-fn the_runner_reads_the_exit_codes_from_thpbench() {
-    if Command::new("jq").arg("--version").output().is_err() {
-        assert!(!common::in_ci(), "jq is missing in CI");
-        eprintln!("SKIP the_runner_reads_the_exit_codes_from_thpbench: jq not installed");
-        return;
-    }
+fn the_script_hands_its_command_line_to_thpbench_kernels() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/compare-kernels.sh");
-    let text = std::fs::read_to_string(&script).unwrap();
-    let start = text
-        .find("declare -A EXIT_CODE")
-        .expect("the script keeps the exit codes in EXIT_CODE");
-    let end = start + text[start..].find("\n# ----").unwrap();
-    let functions = &text[start..end];
     let o = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "die() {{ echo \"die: $*\"; exit 1; }}\n{functions}\nload_exit_codes\n\
-             for rc in 0 1 2 4 130 77; do rc_status $rc run.log r.json; done"
-        ))
-        .env("THPBENCH_BIN", common::bin())
+        .arg(&script)
+        .args(["--thpbench", common::bin(), "--help"])
         .output()
         .unwrap();
     let out = common::stdout(&o);
     assert!(o.status.success(), "{out}{}", common::stderr(&o));
-    let lines: Vec<&str> = out.lines().collect();
-    let meaning = |c: thpbench::exit::ExitCode| {
-        format!("{} (thpbench exit {}; see run.log)", c.meaning, c.code)
-    };
-    use thpbench::exit::*;
-    assert_eq!(
-        lines,
-        [
-            "ok".to_string(),
-            meaning(ERROR),
-            meaning(USAGE),
-            meaning(INVALID),
-            meaning(INTERRUPTED),
-            "thpbench failed (thpbench exit 77; see run.log)".to_string(),
-        ]
+    assert!(
+        out.contains("Usage: thpbench kernels") && out.contains("--self-test"),
+        "{out}"
     );
+    let o = Command::new("bash")
+        .arg(&script)
+        .args([
+            "--thpbench",
+            common::bin(),
+            "--smp",
+            "3",
+            "--numa",
+            "2",
+            "quick",
+            "host",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(thpbench::exit::USAGE.code));
+    let err = common::stderr(&o);
+    assert!(err.contains("--numa 2") && err.contains("3 vCPUs"), "{err}");
 }
 
-/// Boots the self-test kernel once with `topology` (script options) and a workload,
+/// Boots the self-test kernel once with `topology` (`thpbench kernels` options) and a workload,
 /// returning the guest's result.
 fn boot_topology(test: &str, topology: &[&str], workload: &str) -> serde_json::Value {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -155,16 +141,16 @@ fn boot_topology(test: &str, topology: &[&str], workload: &str) -> serde_json::V
     std::fs::write(&wl, workload).unwrap();
     let kernel = std::env::var("THPBENCH_SELFTEST_KERNEL")
         .unwrap_or_else(|_| "linux-image-cloud-amd64".into());
-    let o = Command::new("bash")
-        .arg(repo.join("scripts/compare-kernels.sh"))
+    let o = Command::new(common::bin())
+        .arg("kernels")
         .args(topology)
-        .args(["--no-compare", "--thpbench", common::bin(), "--out-dir"])
+        .args(["--no-compare", "--out-dir"])
         .arg(out.path())
         .arg(&wl)
         .arg(kernel)
         .current_dir(repo)
         .output()
-        .expect("running scripts/compare-kernels.sh");
+        .expect("running thpbench kernels");
     let stderr = common::stderr(&o);
     eprintln!("{stderr}");
     assert!(o.status.success(), "{test} failed ({}): {stderr}", o.status);

@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod compare;
 pub mod exit_codes;
 pub mod export;
+pub mod kernels;
 pub mod plot;
 pub mod probe;
 pub mod run;

@@ -19,7 +19,7 @@ use crate::workload::{
 pub fn execute(args: &RunArgs) -> Result<i32> {
     let w = workload(args)?;
     if args.print_workload {
-        // JSON for scripts (scripts/compare-kernels.sh reads it with jq), TOML for people.
+        // JSON for scripts, TOML for people.
         if args.json {
             println!("{}", serde_json::to_string_pretty(&w)?);
         } else {

@@ -36,6 +36,10 @@ pub fn debug(msg: &str) {
 
 pub mod progress;
 
+pub fn is_verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
+
 pub fn is_quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
 }

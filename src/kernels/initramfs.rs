@@ -1,0 +1,252 @@
+//! The guest's initramfs: busybox (static), thpbench (stripped) with the libraries `ldd`
+//! names and the dynamic loader, the modules the guest needs (each after its
+//! dependencies, decompressed so busybox insmod takes them), the guest setup files and
+//! init. Written as a gzip'd newc archive.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use super::cpio;
+use super::form::BootKernel;
+use super::protocol::{GuestSetup, INIT};
+use super::tools;
+
+/// Modules the guest loads, in this order, each with its dependencies first; those built
+/// in or absent from the build are skipped.
+pub const GUEST_MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtio_blk",
+    "zsmalloc",
+    "zram",
+    "lzo",
+    "lzo-rle",
+    "lz4",
+    "lz4hc",
+    "zstd",
+    "null_blk",
+];
+
+/// The libraries in `ldd` output: `name => /path (addr)` and the loader's `/path (addr)`.
+pub fn ldd_libraries(ldd: &str) -> Vec<PathBuf> {
+    ldd.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let path = match l.split_once("=>") {
+                Some((_, r)) => r.trim(),
+                None => l,
+            };
+            let path = path.split_whitespace().next()?;
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+/// The module files of `modprobe --show-depends` output, in load order ("builtin" lines,
+/// for what is built in, are skipped).
+pub fn show_depends_files(out: &str) -> Vec<PathBuf> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix("insmod "))
+        .filter_map(|r| r.split_whitespace().next())
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// `kernel/mm/zram.ko.xz` -> `kernel/mm/zram.ko`: busybox insmod takes plain modules.
+pub fn decompressed_name(rel: &str) -> &str {
+    [".xz", ".zst", ".gz"]
+        .iter()
+        .find_map(|s| rel.strip_suffix(s))
+        .unwrap_or(rel)
+}
+
+fn stage_modules(k: &BootKernel, stage: &Path, work: &Path) -> Result<Vec<String>> {
+    let Some(moddir) = &k.moddir else {
+        return Ok(Vec::new());
+    };
+    let rel_root = format!("lib/modules/{}", k.release);
+    let modroot = work.join("modroot");
+    let _ = std::fs::remove_dir_all(&modroot);
+    std::fs::create_dir_all(modroot.join("lib/modules"))?;
+    let link = modroot.join(&rel_root);
+    if moddir.join("modules.dep").is_file() {
+        std::os::unix::fs::symlink(moddir, &link)?;
+    } else {
+        // modprobe -d wants ROOT/lib/modules/RELEASE with a modules.dep.
+        tools::run(Command::new("cp").arg("-a").arg(moddir).arg(&link))?;
+        tools::run(
+            Command::new("depmod")
+                .arg("-b")
+                .arg(&modroot)
+                .arg(&k.release),
+        )
+        .with_context(|| format!("depmod for {}", moddir.display()))?;
+    }
+    let mut seen = BTreeSet::new();
+    let mut order = Vec::new();
+    for m in GUEST_MODULES {
+        let o = Command::new("modprobe")
+            .arg("-d")
+            .arg(&modroot)
+            .args(["-S", &k.release, "--show-depends", m])
+            .output()
+            .context("running modprobe (kmod)")?;
+        for path in show_depends_files(&String::from_utf8_lossy(&o.stdout)) {
+            if !seen.insert(path.clone()) {
+                continue;
+            }
+            let s = path.to_string_lossy();
+            let rel = s
+                .split_once(&format!("/lib/modules/{}/", k.release))
+                .map_or(s.as_ref(), |(_, r)| r);
+            let rel = decompressed_name(rel).to_string();
+            let dst = stage.join(&rel_root).join(&rel);
+            std::fs::create_dir_all(dst.parent().unwrap())?;
+            let data = match path.extension().and_then(|e| e.to_str()) {
+                Some("xz") => tools::run(Command::new("xz").arg("-dc").arg(&path))?.stdout,
+                Some("zst") => tools::run(Command::new("zstd").arg("-qdc").arg(&path))?.stdout,
+                Some("gz") => {
+                    use std::io::Read;
+                    let mut v = Vec::new();
+                    flate2::read::GzDecoder::new(std::fs::File::open(&path)?)
+                        .read_to_end(&mut v)?;
+                    v
+                }
+                _ => std::fs::read(&path)?,
+            };
+            std::fs::write(&dst, data)?;
+            order.push(format!("/{rel_root}/{rel}"));
+        }
+    }
+    for f in [
+        "modules.order",
+        "modules.builtin",
+        "modules.builtin.modinfo",
+    ] {
+        if moddir.join(f).is_file() {
+            std::fs::copy(moddir.join(f), stage.join(&rel_root).join(f))?;
+        }
+    }
+    // For the kernel's own request_module (busybox modprobe reads modules.dep).
+    let _ = Command::new("depmod")
+        .arg("-b")
+        .arg(stage)
+        .arg(&k.release)
+        .output();
+    Ok(order)
+}
+
+/// What was built.
+#[derive(Debug, Clone)]
+pub struct Initramfs {
+    pub path: PathBuf,
+    /// The modules init loads, as guest paths.
+    pub modules: Vec<String>,
+    pub bytes: u64,
+}
+
+/// Builds `work/initrd-RELEASE.cpio.gz` for this kernel, thpbench binary and setup
+/// (`setup.modules` is filled in here).
+pub fn build(
+    k: &BootKernel,
+    thpbench: &Path,
+    setup: &GuestSetup,
+    work: &Path,
+) -> Result<Initramfs> {
+    let stage = work.join(format!("stage-{}", k.label));
+    let _ = std::fs::remove_dir_all(&stage);
+    for d in [
+        "bin",
+        "sbin",
+        "usr/bin",
+        "usr/sbin",
+        "usr/local/bin",
+        "etc/thpbench",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "run",
+        "scratch",
+    ] {
+        std::fs::create_dir_all(stage.join(d))?;
+    }
+    std::fs::copy(tools::BUSYBOX, stage.join("bin/busybox"))
+        .with_context(|| format!("copying {} (Debian package busybox-static)", tools::BUSYBOX))?;
+    // Stripped: the initramfs is unpacked by the (maybe emulated) guest CPU.
+    let tb = stage.join("usr/local/bin/thpbench");
+    if tools::run(Command::new("strip").arg("-o").arg(&tb).arg(thpbench)).is_err() {
+        std::fs::copy(thpbench, &tb)?;
+    }
+    let ldd = Command::new("ldd").arg(thpbench).output();
+    if let Ok(o) = ldd {
+        for lib in ldd_libraries(&String::from_utf8_lossy(&o.stdout)) {
+            if lib.is_file() {
+                let dst = stage.join(lib.strip_prefix("/").unwrap());
+                std::fs::create_dir_all(dst.parent().unwrap())?;
+                std::fs::copy(&lib, &dst)?;
+            }
+        }
+    }
+    let modules = stage_modules(k, &stage, work)?;
+    let setup = GuestSetup {
+        modules: modules.clone(),
+        ..setup.clone()
+    };
+    for (path, text) in setup.files() {
+        std::fs::write(stage.join(path), text)?;
+    }
+    let init = stage.join("init");
+    std::fs::write(&init, INIT)?;
+    std::fs::set_permissions(&init, std::fs::Permissions::from_mode(0o755))?;
+    let path = work.join(format!("initrd-{}.cpio.gz", k.label));
+    let f = std::fs::File::create(&path)?;
+    let gz = cpio::archive_dir(
+        &stage,
+        flate2::write::GzEncoder::new(f, flate2::Compression::fast()),
+    )?;
+    gz.finish()?;
+    let _ = std::fs::remove_dir_all(&stage);
+    let bytes = std::fs::metadata(&path)?.len();
+    Ok(Initramfs {
+        path,
+        modules,
+        bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldd_output() {
+        let out = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibgcc_s.so.1 => /lib/x86_64-linux-gnu/libgcc_s.so.1 (0x00007f)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n\tlibmissing.so => not found\n";
+        assert_eq!(
+            ldd_libraries(out),
+            [
+                PathBuf::from("/lib/x86_64-linux-gnu/libgcc_s.so.1"),
+                "/lib/x86_64-linux-gnu/libc.so.6".into(),
+                "/lib64/ld-linux-x86-64.so.2".into()
+            ]
+        );
+    }
+
+    #[test]
+    fn show_depends_in_load_order() {
+        let out = "insmod /m/lib/modules/6.12/kernel/mm/zsmalloc.ko.xz \ninsmod /m/lib/modules/6.12/kernel/drivers/block/zram/zram.ko.xz num_devices=1\nbuiltin virtio_pci\n";
+        assert_eq!(
+            show_depends_files(out),
+            [
+                PathBuf::from("/m/lib/modules/6.12/kernel/mm/zsmalloc.ko.xz"),
+                "/m/lib/modules/6.12/kernel/drivers/block/zram/zram.ko.xz".into()
+            ]
+        );
+        assert_eq!(decompressed_name("kernel/zram.ko.xz"), "kernel/zram.ko");
+        assert_eq!(decompressed_name("kernel/zram.ko.zst"), "kernel/zram.ko");
+        assert_eq!(decompressed_name("kernel/zram.ko"), "kernel/zram.ko");
+    }
+}
