@@ -193,9 +193,13 @@ pub struct RunArgs {
     /// Do not trace lock contention.
     #[arg(long, help_heading = "Measurement")]
     pub no_lock_contention: bool,
-    /// Do not collect perf counters.
+    /// Do not collect the per-thread counters (task-clock, switches, faults, io_uring punts).
     #[arg(long, help_heading = "Measurement")]
     pub no_perf: bool,
+    /// Also count cycles, instructions and cache events per worker thread (a PMU is
+    /// needed; these cost at every context switch, so they are off by default).
+    #[arg(long, help_heading = "Measurement")]
+    pub hw_counters: bool,
 
     /// Print the result JSON to stdout (the summary is not printed).
     #[arg(long, help_heading = "Output")]

@@ -48,8 +48,10 @@ pub struct WorkerPlan {
     /// This worker's share of a total ops/bytes budget.
     pub ops_budget: Option<u64>,
     pub bytes_budget: Option<u64>,
-    /// Open per-thread perf counters for the measured loop.
+    /// Read the thread's counters around the measured loop.
     pub perf: bool,
+    /// Also open its hardware perf events (they cost at every context switch).
+    pub hw_counters: bool,
     /// Queued engines (uring): the segments of each of the `iodepth` I/Os in flight;
     /// slot 0 is `segments`. Empty for engines that do one I/O at a time.
     pub slots: Vec<Vec<Segment>>,
@@ -309,9 +311,10 @@ pub fn run_worker(
     let generations = std::mem::take(&mut plan.generations);
     let mut lp = Loop::new(&plan, generations);
     lp.stamp_unverified_writes();
+    let io_wq = engine.queued().is_some();
     let counters = plan
         .perf
-        .then(crate::measure::perfcount::ThreadCounters::open);
+        .then(|| crate::measure::perfcount::ThreadCounters::open(plan.hw_counters, io_wq));
     barriers.wait();
     if engine.queued().is_some() {
         let mut out = queued::run(

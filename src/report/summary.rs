@@ -329,7 +329,7 @@ fn render_per_op(s: &mut String, run: &RunResult) {
         let per_op: Vec<String> = sums
             .iter()
             .map(|(k, v)| {
-                if k == "task-clock" {
+                if k.ends_with("task-clock") {
                     format!("{k} {}", human_ns(*v))
                 } else {
                     format!("{k} {v:.3}")
@@ -338,6 +338,15 @@ fn render_per_op(s: &mut String, run: &RunResult) {
             .collect();
         if !per_op.is_empty() {
             let _ = writeln!(s, "    per op   {}", per_op.join(", "));
+        }
+        if let (Some(t), Some(w)) = (sums.get("task-clock"), sums.get("io-wq-task-clock")) {
+            let _ = writeln!(
+                s,
+                "    cpu      {} per op: the worker {} and its io-wq threads {}, which do the device work of punted requests",
+                human_ns(t + w),
+                human_ns(*t),
+                human_ns(*w)
+            );
         }
     }
 }

@@ -123,7 +123,8 @@ impl PerfReport {
         }
         let mut sums: BTreeMap<String, f64> = BTreeMap::new();
         for counters in self.0.values() {
-            for (name, v) in counters {
+            // A count of threads, not of events per op.
+            for (name, v) in counters.iter().filter(|(n, _)| *n != "io-wq-exited") {
                 *sums.entry(name.clone()).or_default() += *v as f64;
             }
         }

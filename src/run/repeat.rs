@@ -124,6 +124,7 @@ impl Setup {
                 ops_budget: share(w.ops, i),
                 bytes_budget: share(w.bytes.map(|b| b.bytes()), i).map(|b| b.max(w.bs.bytes())),
                 perf: w.perf,
+                hw_counters: w.hw_counters,
                 slots: self.worker_slots(w, i),
             };
             let mut engine: Box<dyn Engine> = match &self.target {
@@ -542,13 +543,22 @@ fn perf_value(
         };
         threads.insert(format!("cpu{}", o.cpu), values.clone());
         for (name, why) in &counters.unavailable {
-            let u = crate::system::probe::capability::perf(name)
-                .unavailable(format!("perf counter {name}"), why.clone());
+            let u = if why == crate::measure::perfcount::HARDWARE_OFF {
+                // One entry for the four counters not asked for.
+                crate::result::Unavailable::new(
+                    "hardware perf counters",
+                    why.clone(),
+                    "--hw-counters (hw_counters = true), on a machine with a PMU",
+                )
+            } else {
+                crate::system::probe::capability::perf(name)
+                    .unavailable(format!("perf counter {name}"), why.clone())
+            };
             if !result.unavailable.contains(&u) {
                 result.unavailable.push(u);
             }
         }
-        if !counters.kernel_included {
+        if !counters.kernel_included && counters.hardware_taken() {
             let u = crate::system::probe::capability::perf_kernel_mode().unavailable(
                 "kernel-mode perf counts",
                 "perf_event_paranoid > 1 and not root: counters exclude kernel mode",
