@@ -431,8 +431,14 @@ impl LockTracer {
     }
 
     /// Ends tracing; waits are clipped to the measured window [window_start, window_end]
-    /// (CLOCK_MONOTONIC ns).
-    pub fn stop(mut self, window_start: u64, window_end: u64) -> LockReport {
+    /// (CLOCK_MONOTONIC ns); those of thpbench's own checks (`checks`: tid -> sorted
+    /// spans) are kept apart.
+    pub fn stop(
+        mut self,
+        window_start: u64,
+        window_end: u64,
+        checks: &HashMap<u32, Vec<(u64, u64)>>,
+    ) -> LockReport {
         self.stop.store(true, Ordering::Relaxed);
         let (rings, got) = self
             .reader
@@ -446,6 +452,7 @@ impl LockTracer {
             lost: got.lost,
             loss_gaps: &got.loss_gaps,
             window: (window_start, window_end),
+            checks,
         };
         summarize(&trace, &self.syms, std::process::id())
     }

@@ -268,6 +268,17 @@ fn render_locks(s: &mut String, run: &RunResult) {
                     c.run_count
                 );
             }
+            if let Some(own) = &lc.own_checks {
+                let _ = writeln!(
+                    s,
+                    "      thpbench's own checks (pagemap reads confirming disturber actions), not counted above: {} contentions, {} total wait{}",
+                    own.paired,
+                    human_ns(own.total_wait_ns as f64),
+                    own.by_caller
+                        .first()
+                        .map_or(String::new(), |c| format!(", most in {}", c.caller))
+                );
+            }
         }
     }
 }

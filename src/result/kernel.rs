@@ -53,6 +53,22 @@ pub struct LockReport {
     pub by_caller: Vec<CallerStat>,
     /// Lock type -> {count, total_wait_ns, max_wait_ns}.
     pub by_type: BTreeMap<String, TypeStat>,
+    /// The waits of thpbench's own checking (the pagemap reads that confirm each
+    /// disturber action), by the checking thread inside its checks: kept out of every
+    /// figure above, so that those are the I/O's and the disturbers' contention.
+    /// Absent in results written before it was kept apart (their totals include it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_checks: Option<OwnChecks>,
+}
+
+/// Contention waited out by thpbench's own checks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct OwnChecks {
+    pub paired: u64,
+    pub total_wait_ns: u64,
+    pub max_wait_ns: u64,
+    /// Top 5 callers by total wait (run_* fields unused).
+    pub by_caller: Vec<CallerStat>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -249,8 +249,16 @@ impl Setup {
             .flatten()
             .collect();
         let window_end = outputs.iter().map(|o| o.end_ns).max().unwrap_or(epoch);
+        // The disturbers stop first: their check spans tell the lock report which waits
+        // were thpbench's own checking.
+        let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
+        let checks: std::collections::HashMap<u32, Vec<(u64, u64)>> = disturber_outputs
+            .iter()
+            .filter(|o| !o.check_spans.is_empty())
+            .map(|o| (o.tid, o.check_spans.clone()))
+            .collect();
         let lock_report = tracer.map(|t| match t {
-            Ok(t) => t.stop(epoch, window_end),
+            Ok(t) => t.stop(epoch, window_end, &checks),
             Err(reason) => crate::result::LockReport::unavailable(reason),
         });
         let measured_ops: u64 = outputs.iter().map(|o| o.recorder.ops).sum();
@@ -258,7 +266,6 @@ impl Setup {
             Ok(t) => t.stop(measured_ops),
             Err(reason) => crate::result::GupSlowPath::unavailable(reason),
         });
-        let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
         let vmstat_delta = Vmstat::snapshot()
             .context("reading /proc/vmstat")?
             .delta_since(&vm_before);
