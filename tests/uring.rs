@@ -177,6 +177,24 @@ fn a_fixed_buffers_sweep_yields_pin_cost_with_a_ci() {
         .collect();
     assert_eq!(fixed_flags, [Some(false), Some(true)]);
     assert!(stdout(&out).contains("pin cost"), "{}", stdout(&out));
+    // Time per I/O (I/O time over I/Os, the service time at any depth), not the mean
+    // latency; the two cases alternated within each repeat, and the interval is paired.
+    let per_io = |case: usize| {
+        let runs = r["sweep"][case]["runs"].as_array().unwrap();
+        runs.iter()
+            .map(|x| x["io_time_ns"].as_f64().unwrap() / x["ops"].as_f64().unwrap())
+            .sum::<f64>()
+            / runs.len() as f64
+    };
+    assert!((pinned - per_io(0)).abs() < 1e-6 * pinned, "{p}");
+    assert!((fixed - per_io(1)).abs() < 1e-6 * fixed, "{p}");
+    assert_eq!(p["paired"], true, "{p}");
+    assert!(p["basis"].as_str().unwrap().contains("time per I/O"), "{p}");
+    assert!(
+        stderr(&out).contains("alternating within each repeat"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
