@@ -116,6 +116,8 @@ pub struct WorkerOutput {
     /// Time spent on verify: stamping or poisoning before the call, the read-back of a
     /// write and the check after it.
     pub verify_ns: u64,
+    /// Verify's read-backs of written blocks in the measured loop (I/Os not measured).
+    pub readbacks: u64,
 }
 
 impl WorkerOutput {
@@ -135,6 +137,7 @@ impl WorkerOutput {
             engine: None,
             io_ns: 0,
             verify_ns: 0,
+            readbacks: 0,
         }
     }
 }
@@ -535,6 +538,7 @@ fn timed_loop(
                     rv.fail(io_error_text(plan, OpKind::Read, offset, &e));
                     break;
                 }
+                out.readbacks += 1;
             }
             check_read(lp, block, t1 - limits.epoch, out);
             now = now_ns();

@@ -322,8 +322,11 @@ fn render_gup_slow_path(s: &mut String, run: &RunResult) {
                 g.count,
                 g.per_1000_io,
                 human_ns(g.wait_ns as f64),
-                if g.lost_samples > 0 {
-                    format!(" ({} samples lost: a lower bound)", g.lost_samples)
+                if g.lost_samples > 0 || g.unpaired > 0 {
+                    format!(
+                        " ({} samples lost: a lower bound; waits left out: {} without their acquire, {} across a loss)",
+                        g.lost_samples, g.unpaired, g.dropped_near_loss
+                    )
                 } else {
                     String::new()
                 }

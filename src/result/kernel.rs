@@ -251,12 +251,24 @@ pub struct GupSlowPath {
     pub reason: String,
     /// mmap_lock acquisitions by the run's threads on the GUP slow path.
     pub count: u64,
-    /// count per 1000 measured I/Os.
+    /// count per 1000 I/Os the workers issued in the window: measured I/Os and verify's
+    /// read-backs (whose GUP falls back alike). Results before 2026-12-02 divided by
+    /// the measured I/Os alone.
     pub per_1000_io: f64,
-    /// Time from start_locking to acquire_returned, summed over those acquisitions.
+    /// Time from start_locking to acquire_returned, summed over those acquisitions
+    /// whose acquire was the task's next event, with no ring loss in between.
     pub wait_ns: u64,
     /// Samples the kernel dropped (full ring buffers): the count is then a lower bound.
     pub lost_samples: u64,
+    /// Fallbacks whose task's next event was not an acquire (it was lost): no wait.
+    #[serde(default)]
+    pub unpaired: u64,
+    /// Fallbacks whose wait spans a stretch in which a ring lost samples: no wait.
+    #[serde(default)]
+    pub dropped_near_loss: u64,
+    /// `lower` when samples were lost (count and wait_ns are then lower bounds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<String>,
 }
 
 impl GupSlowPath {

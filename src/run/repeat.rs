@@ -261,9 +261,11 @@ impl Setup {
             Ok(t) => t.stop(epoch, window_end, &checks),
             Err(reason) => crate::result::LockReport::unavailable(reason),
         });
-        let measured_ops: u64 = outputs.iter().map(|o| o.recorder.ops).sum();
+        // Every I/O the workers issued: verify's read-backs pin pages as the measured
+        // I/O does, and their fallbacks are in the count.
+        let issued: u64 = outputs.iter().map(|o| o.recorder.ops + o.readbacks).sum();
         let gup_slow_path = gup_slow.map(|t| match t {
-            Ok(t) => t.stop(measured_ops),
+            Ok(t) => t.stop(issued),
             Err(reason) => crate::result::GupSlowPath::unavailable(reason),
         });
         let vmstat_delta = Vmstat::snapshot()

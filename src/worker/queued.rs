@@ -340,6 +340,7 @@ impl Flight {
             lp.prepare_segments(&plan.slots[i], OpKind::Read, slot.block);
             match q.push(i, OpKind::Read, offset) {
                 Ok(()) => {
+                    sink.out.readbacks += 1;
                     self.slots[i] = Slot {
                         verify_read: true,
                         busy: true,
