@@ -235,3 +235,44 @@ fn a_split_against_registered_buffers_is_reported_as_defeated_by_the_pin() {
         }
     }
 }
+
+/// The hidden lost-write hook wraps the uring engine too: at queue depth 16 the 5th
+/// write completes without reaching the ring, and its read-back sees the older block.
+#[test]
+fn uring_catches_a_lost_write_at_qd_16() {
+    let Some(_l) = privileged("uring_catches_a_lost_write_at_qd_16") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = uring_run(
+        dir.path(),
+        &[
+            "--iodepth",
+            "16",
+            "--rw",
+            "randwrite",
+            "--bs",
+            "4k",
+            "--warmup",
+            "0s",
+            "--drop-write",
+            "5",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    let run = &r["runs"][0];
+    assert_eq!(
+        run["verify"]["mismatches"], 8,
+        "the 8 sectors of the lost 4 KiB write: {}",
+        run["verify"]
+    );
+    // Still driven through the queue at depth 16.
+    assert_eq!(
+        run["io_uring"]["iodepth"].as_u64(),
+        Some(16),
+        "{}",
+        run["io_uring"]
+    );
+    assert_eq!(r["valid"], false);
+}

@@ -156,11 +156,11 @@ impl Setup {
                 ),
             };
             if let (Some(nth), 0) = (opts.drop_write, i) {
-                engine = Box::new(crate::engine::DropNthWrite {
-                    inner: engine,
+                engine = Box::new(crate::engine::DropNthWrite::new(
+                    engine,
                     nth,
-                    writes: 0,
-                });
+                    w.bs.bytes() as usize,
+                ));
             }
             let (rv, slot) = (Arc::clone(&rv), Arc::clone(&slots[i]));
             handles.push(
