@@ -5,14 +5,16 @@ mod common;
 
 use common::*;
 
-/// Runs `thpbench run` with the uring engine on a file target in `dir` (1 s unless
-/// `extra` names a duration).
+/// Runs `thpbench run` with the uring engine on a file target in `dir` (1 s and 100 ms
+/// of warm-up unless `extra` names them).
 fn uring_run(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
-        "run", "--engine", "uring", "--size", "8M", "--warmup", "100ms", "--cpus", "0", "-o",
-        "r.json",
+        "run", "--engine", "uring", "--size", "8M", "--cpus", "0", "-o", "r.json",
     ];
     args.extend_from_slice(extra);
+    if !extra.contains(&"--warmup") {
+        args.extend(["--warmup", "100ms"]);
+    }
     if !extra.contains(&"--duration") {
         args.extend(["--duration", "1s"]);
     }
