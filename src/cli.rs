@@ -291,7 +291,7 @@ pub struct RunArgs {
     /// Do not trace lock contention.
     #[arg(long, help_heading = "Measurement")]
     pub no_lock_contention: bool,
-    /// Do not collect perf counters.
+    /// Do not collect the per-thread counters (task-clock, switches, faults, io_uring punts).
     #[arg(long, help_heading = "Measurement")]
     pub no_perf: bool,
     /// Keep a run in which the process did not run for a while (SIGSTOP, a frozen
@@ -299,6 +299,10 @@ pub struct RunArgs {
     /// run is invalid.
     #[arg(long, help_heading = "Measurement")]
     pub keep_stalled: bool,
+    /// Also count cycles, instructions and cache events per worker thread (a PMU is
+    /// needed; these cost at every context switch, so they are off by default).
+    #[arg(long, help_heading = "Measurement")]
+    pub hw_counters: bool,
 
     /// Print the result JSON to stdout (the summary is not printed).
     #[arg(long, help_heading = "Output")]

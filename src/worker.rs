@@ -41,8 +41,10 @@ pub struct WorkerPlan {
     /// This worker's share of a total ops/bytes budget.
     pub ops_budget: Option<u64>,
     pub bytes_budget: Option<u64>,
-    /// Open per-thread perf counters for the measured loop.
+    /// Read the thread's counters around the measured loop.
     pub perf: bool,
+    /// Also open its hardware perf events (they cost at every context switch).
+    pub hw_counters: bool,
     /// Queued engines (uring): the segments of each of the `iodepth` I/Os in flight;
     /// slot 0 is `segments`. Empty for engines that do one I/O at a time.
     pub slots: Vec<Vec<Segment>>,
@@ -109,6 +111,8 @@ pub struct WorkerOutput {
     pub verify_ns: u64,
     /// The longest gaps between the measured loop's completions (stall detection).
     pub gaps: crate::measure::stall::Gaps,
+    /// Verify's read-backs of written blocks in the measured loop (I/Os not measured).
+    pub readbacks: u64,
 }
 
 impl WorkerOutput {
@@ -129,6 +133,7 @@ impl WorkerOutput {
             io_ns: 0,
             verify_ns: 0,
             gaps: crate::measure::stall::Gaps::new(epoch),
+            readbacks: 0,
         }
     }
 }
@@ -305,9 +310,10 @@ pub fn run_worker(
     let generations = std::mem::take(&mut plan.generations);
     let mut lp = Loop::new(&plan, generations);
     lp.stamp_unverified_writes();
+    let io_wq = engine.queued().is_some();
     let counters = plan
         .perf
-        .then(crate::measure::perfcount::ThreadCounters::open);
+        .then(|| crate::measure::perfcount::ThreadCounters::open(plan.hw_counters, io_wq));
     barriers.wait();
     if engine.queued().is_some() {
         let mut out = queued::run(
@@ -530,6 +536,7 @@ fn timed_loop(
                     rv.fail(io_error_text(plan, OpKind::Read, offset, &e));
                     break;
                 }
+                out.readbacks += 1;
             }
             check_read(lp, block, t1 - limits.epoch, out);
             now = now_ns();

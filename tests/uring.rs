@@ -5,14 +5,16 @@ mod common;
 
 use common::*;
 
-/// Runs `thpbench run` with the uring engine on a file target in `dir` (1 s unless
-/// `extra` names a duration).
+/// Runs `thpbench run` with the uring engine on a file target in `dir` (1 s and 100 ms
+/// of warm-up unless `extra` names them).
 fn uring_run(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
-        "run", "--engine", "uring", "--size", "8M", "--warmup", "100ms", "--cpus", "0", "-o",
-        "r.json",
+        "run", "--engine", "uring", "--size", "8M", "--cpus", "0", "-o", "r.json",
     ];
     args.extend_from_slice(extra);
+    if !extra.contains(&"--warmup") {
+        args.extend(["--warmup", "100ms"]);
+    }
     if !extra.contains(&"--duration") {
         args.extend(["--duration", "1s"]);
     }
@@ -177,6 +179,24 @@ fn a_fixed_buffers_sweep_yields_pin_cost_with_a_ci() {
         .collect();
     assert_eq!(fixed_flags, [Some(false), Some(true)]);
     assert!(stdout(&out).contains("pin cost"), "{}", stdout(&out));
+    // Time per I/O (I/O time over I/Os, the service time at any depth), not the mean
+    // latency; the two cases alternated within each repeat, and the interval is paired.
+    let per_io = |case: usize| {
+        let runs = r["sweep"][case]["runs"].as_array().unwrap();
+        runs.iter()
+            .map(|x| x["io_time_ns"].as_f64().unwrap() / x["ops"].as_f64().unwrap())
+            .sum::<f64>()
+            / runs.len() as f64
+    };
+    assert!((pinned - per_io(0)).abs() < 1e-6 * pinned, "{p}");
+    assert!((fixed - per_io(1)).abs() < 1e-6 * fixed, "{p}");
+    assert_eq!(p["paired"], true, "{p}");
+    assert!(p["basis"].as_str().unwrap().contains("time per I/O"), "{p}");
+    assert!(
+        stderr(&out).contains("alternating within each repeat"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -216,4 +236,45 @@ fn a_split_against_registered_buffers_is_reported_as_defeated_by_the_pin() {
             assert!(d.get("defeated_by_pin").is_none(), "{d}");
         }
     }
+}
+
+/// The hidden lost-write hook wraps the uring engine too: at queue depth 16 the 5th
+/// write completes without reaching the ring, and its read-back sees the older block.
+#[test]
+fn uring_catches_a_lost_write_at_qd_16() {
+    let Some(_l) = privileged("uring_catches_a_lost_write_at_qd_16") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = uring_run(
+        dir.path(),
+        &[
+            "--iodepth",
+            "16",
+            "--rw",
+            "randwrite",
+            "--bs",
+            "4k",
+            "--warmup",
+            "0s",
+            "--drop-write",
+            "5",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
+    let r = load_json(&dir.path().join("r.json"));
+    let run = &r["runs"][0];
+    assert_eq!(
+        run["verify"]["mismatches"], 8,
+        "the 8 sectors of the lost 4 KiB write: {}",
+        run["verify"]
+    );
+    // Still driven through the queue at depth 16.
+    assert_eq!(
+        run["io_uring"]["iodepth"].as_u64(),
+        Some(16),
+        "{}",
+        run["io_uring"]
+    );
+    assert_eq!(r["valid"], false);
 }

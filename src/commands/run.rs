@@ -189,6 +189,9 @@ pub fn workload(args: &RunArgs) -> Result<Workload> {
     if args.no_lock_contention {
         w.lock_contention = false;
     }
+    if args.hw_counters {
+        w.hw_counters = true;
+    }
     if args.no_perf {
         w.perf = false;
     }

@@ -570,7 +570,7 @@ mod tests {
                     runs,
                 });
             }
-            r.pin_cost = crate::measure::pin_cost::pin_costs(&r.sweep, 4096);
+            r.pin_cost = crate::measure::pin_cost::pin_costs(&r.sweep, 4096, false);
             r
         };
         let a = with_pairs("6.1.0", 1_360_000.0, 1_010_000.0);

@@ -45,6 +45,10 @@ pub(super) fn group_pin_cost(gi: usize, group: &Group, inputs: &[Input]) -> Opti
         })
         .collect();
     let default_bs = mine[0].result.workload.bs.bytes();
-    let pairs = crate::measure::pin_cost::pin_costs(&cases, default_bs);
+    // Pooled runs pair up by index only if every result measured its pairs alternately.
+    let paired = mine
+        .iter()
+        .all(|i| i.result.pin_cost.iter().all(|p| p.paired));
+    let pairs = crate::measure::pin_cost::pin_costs(&cases, default_bs, paired);
     (!pairs.is_empty()).then_some(GroupPinCost { group: gi, pairs })
 }

@@ -290,6 +290,11 @@ pub struct DisturberOutput {
     pub action_times: Vec<u64>,
     pub extra: BTreeMap<String, u64>,
     pub scope: Option<&'static str>,
+    /// The disturber thread's tid, and when (CLOCK_MONOTONIC ns, in order) it was
+    /// checking the buffer (confirmation's pagemap reads, which take mmap_lock): the
+    /// lock report keeps the waits inside these apart, as the tool's own.
+    pub tid: u32,
+    pub check_spans: Vec<(u64, u64)>,
 }
 
 impl DisturberOutput {
@@ -386,6 +391,9 @@ fn disturb_loop(
         action_times: Vec::with_capacity(4096),
         extra: BTreeMap::new(),
         scope: action.scope(),
+        // SAFETY: gettid has no preconditions.
+        tid: unsafe { libc::gettid() as u32 },
+        check_spans: Vec::new(),
     };
     let blocks = region.blocks().max(1);
     let per_round = if action.per_round() {
@@ -404,8 +412,13 @@ fn disturb_loop(
             }
             let b = cursor % blocks;
             cursor += 1;
-            let (r, t0, t1, confirmed) =
-                act_and_confirm(action.as_mut(), confirmer.as_ref(), &region, b);
+            let (r, t0, t1, confirmed) = act_and_confirm(
+                action.as_mut(),
+                confirmer.as_ref(),
+                &region,
+                b,
+                &mut out.check_spans,
+            );
             match r {
                 Ok(true) => {
                     out.actions += 1;
@@ -439,20 +452,32 @@ fn disturb_loop(
 }
 
 /// One action on block `b`, timed, with the folio of the page it touches looked at
-/// before and after (outside the timing): (outcome, start, end, confirmed).
+/// before and after (outside the timing): (outcome, start, end, confirmed). The spans
+/// of the two looks go to `checks`.
 fn act_and_confirm(
     action: &mut dyn Action,
     confirmer: Option<&confirm::Confirmer>,
     region: &Region,
     b: usize,
+    checks: &mut Vec<(u64, u64)>,
 ) -> (std::io::Result<bool>, u64, u64, bool) {
     let addr = action.touched(region, b);
-    let before = confirmer.and_then(|c| c.look(addr));
+    let before = confirmer.and_then(|c| {
+        let from = now_ns();
+        let s = c.look(addr);
+        checks.push((from, now_ns()));
+        s
+    });
     let t0 = now_ns();
     let r = action.act(region, b);
     let t1 = now_ns();
     let confirmed = match (confirmer, before, &r) {
-        (Some(c), Some(before), Ok(true)) => c.confirms(before, addr),
+        (Some(c), Some(before), Ok(true)) => {
+            let from = now_ns();
+            let yes = c.confirms(before, addr);
+            checks.push((from, now_ns()));
+            yes
+        }
         _ => false,
     };
     (r, t0, t1, confirmed)
@@ -531,6 +556,8 @@ mod tests {
             action_times: Vec::new(),
             extra: BTreeMap::new(),
             scope: None,
+            tid: 0,
+            check_spans: Vec::new(),
         }
     }
 
@@ -601,8 +628,13 @@ mod tests {
         }
         assert!(child > 0, "fork failed");
         // MADV_COLD skips a THP that another process maps (mm/madvise.c): it answers 0.
-        let (shared, _, _, confirmed) =
-            act_and_confirm(action.as_mut(), Some(&confirmer), &region, 0);
+        let (shared, _, _, confirmed) = act_and_confirm(
+            action.as_mut(),
+            Some(&confirmer),
+            &region,
+            0,
+            &mut Vec::new(),
+        );
         // SAFETY: the child made above.
         unsafe {
             libc::kill(child, libc::SIGKILL);
@@ -610,8 +642,13 @@ mod tests {
         }
         assert!(shared.unwrap(), "madvise answered 0");
         assert!(!confirmed, "the shared THP was not split, yet confirmed");
-        let (alone, _, _, confirmed) =
-            act_and_confirm(action.as_mut(), Some(&confirmer), &region, 0);
+        let (alone, _, _, confirmed) = act_and_confirm(
+            action.as_mut(),
+            Some(&confirmer),
+            &region,
+            0,
+            &mut Vec::new(),
+        );
         assert!(alone.unwrap());
         assert!(
             confirmed,

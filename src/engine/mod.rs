@@ -55,11 +55,74 @@ pub trait QueuedEngine {
 
 /// Test hook (`--drop-write`): an engine that answers its `nth` write (from 1, warm-up
 /// included) as done without doing it, the way a write lost below the page cache looks
-/// to the application; verify must see the block's older generation.
+/// to the application; verify must see the block's older generation. It wraps any
+/// engine: one-at-a-time engines through `execute`, queued ones (uring) through their
+/// queue, where the lost write completes, whole, with the next reap and never reaches
+/// the ring.
 pub struct DropNthWrite {
     pub inner: Box<dyn Engine>,
     pub nth: u64,
     pub writes: u64,
+    /// Bytes one I/O moves (what a queued lost write claims to have moved).
+    pub bs: usize,
+    /// Queued: the slots whose write was dropped, completed at the next reap.
+    dropped: Vec<usize>,
+    /// The inner engine's queue depth; None for a one-at-a-time engine.
+    depth: Option<usize>,
+}
+
+impl DropNthWrite {
+    pub fn new(mut inner: Box<dyn Engine>, nth: u64, bs: usize) -> DropNthWrite {
+        let depth = inner.queued().map(|q| q.depth());
+        DropNthWrite {
+            inner,
+            nth,
+            writes: 0,
+            bs,
+            dropped: Vec::new(),
+            depth,
+        }
+    }
+
+    /// Counts a write; true for the one to drop.
+    fn drops(&mut self, kind: OpKind) -> bool {
+        if kind != OpKind::Write {
+            return false;
+        }
+        self.writes += 1;
+        self.writes == self.nth
+    }
+}
+
+impl QueuedEngine for DropNthWrite {
+    fn depth(&self) -> usize {
+        self.depth.unwrap_or(1)
+    }
+
+    fn push(&mut self, slot: usize, kind: OpKind, offset: u64) -> std::io::Result<()> {
+        if self.drops(kind) {
+            self.dropped.push(slot);
+            return Ok(());
+        }
+        self.inner_queue().push(slot, kind, offset)
+    }
+
+    fn submit_and_wait(&mut self, done: &mut Vec<Completion>) -> std::io::Result<()> {
+        // With only the dropped write outstanding the inner queue has nothing in flight
+        // and returns at once.
+        self.inner_queue().submit_and_wait(done)?;
+        let bs = self.bs;
+        done.extend(self.dropped.drain(..).map(|slot| (slot, Ok(bs))));
+        Ok(())
+    }
+}
+
+impl DropNthWrite {
+    fn inner_queue(&mut self) -> &mut dyn QueuedEngine {
+        self.inner
+            .queued()
+            .expect("queued() answered Some only for a queued inner engine")
+    }
 }
 
 impl Engine for DropNthWrite {
@@ -73,16 +136,98 @@ impl Engine for DropNthWrite {
         offset: u64,
         iov: &[libc::iovec],
     ) -> std::io::Result<usize> {
-        if kind == OpKind::Write {
-            self.writes += 1;
-            if self.writes == self.nth {
-                return Ok(iov.iter().map(|v| v.iov_len).sum());
-            }
+        if self.drops(kind) {
+            return Ok(iov.iter().map(|v| v.iov_len).sum());
         }
         self.inner.execute(kind, offset, iov)
     }
 
     fn pages_referenced(&self) -> Option<u64> {
         self.inner.pages_referenced()
+    }
+
+    fn queued(&mut self) -> Option<&mut dyn QueuedEngine> {
+        if self.depth.is_some() {
+            Some(self)
+        } else {
+            None
+        }
+    }
+
+    fn measure_start(&mut self) {
+        self.inner.measure_start();
+    }
+
+    fn measure_stop(&mut self) -> Option<crate::result::IoUringReport> {
+        self.inner.measure_stop()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A queued engine that completes what it was given at the next reap, and logs the
+    /// offsets of the writes it was given.
+    #[derive(Default)]
+    struct Recording {
+        writes: Arc<Mutex<Vec<u64>>>,
+        pending: Vec<usize>,
+    }
+
+    impl Engine for Recording {
+        fn name(&self) -> &'static str {
+            "recording"
+        }
+        fn execute(&mut self, _: OpKind, _: u64, _: &[libc::iovec]) -> std::io::Result<usize> {
+            unreachable!("driven through its queue")
+        }
+        fn queued(&mut self) -> Option<&mut dyn QueuedEngine> {
+            Some(self)
+        }
+    }
+
+    impl QueuedEngine for Recording {
+        fn depth(&self) -> usize {
+            4
+        }
+        fn push(&mut self, slot: usize, kind: OpKind, offset: u64) -> std::io::Result<()> {
+            if kind == OpKind::Write {
+                self.writes.lock().unwrap().push(offset);
+            }
+            self.pending.push(slot);
+            Ok(())
+        }
+        fn submit_and_wait(&mut self, done: &mut Vec<Completion>) -> std::io::Result<()> {
+            done.extend(self.pending.drain(..).map(|s| (s, Ok(4096))));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_queued_engines_lost_write_never_reaches_it_and_completes_whole() {
+        let inner = Recording::default();
+        let writes = Arc::clone(&inner.writes);
+        let mut e = DropNthWrite::new(Box::new(inner), 2, 4096);
+        let q = e
+            .queued()
+            .expect("a queued engine stays queued when wrapped");
+        assert_eq!(q.depth(), 4);
+        q.push(0, OpKind::Write, 0).unwrap();
+        q.push(1, OpKind::Read, 4096).unwrap();
+        q.push(2, OpKind::Write, 8192).unwrap(); // the 2nd write: lost
+        q.push(3, OpKind::Write, 12288).unwrap();
+        let mut done = Vec::new();
+        q.submit_and_wait(&mut done).unwrap();
+        let mut slots: Vec<usize> = done.iter().map(|(s, _)| *s).collect();
+        slots.sort_unstable();
+        assert_eq!(slots, [0, 1, 2, 3]);
+        assert!(done.iter().all(|(_, r)| matches!(r, Ok(4096))));
+        assert_eq!(
+            *writes.lock().unwrap(),
+            [0, 12288],
+            "the lost write at 8192 reached the engine"
+        );
     }
 }

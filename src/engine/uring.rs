@@ -37,8 +37,8 @@ unsafe impl Send for UringEngine {}
 impl UringEngine {
     /// A ring of `slots.len()` entries on `fd` (registered as fixed file 0); with `fixed`,
     /// one registered buffer spanning every slot's segments.
-    /// `count_punts`: count submissions and io-wq punts with tracepoint counters on the
-    /// worker thread (they cost about a microsecond per I/O; off with `perf = false`).
+    /// `count_punts`: count submissions and io-wq punts with tracepoint counters for the
+    /// worker thread (CPU-wide on its CPU, filtered on its tid; off with `perf = false`).
     pub fn new(
         fd: RawFd,
         slots: Vec<Vec<libc::iovec>>,

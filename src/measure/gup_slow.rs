@@ -5,8 +5,12 @@
 //! Counted from the `mmap_lock:mmap_lock_start_locking` tracepoint with kernel
 //! callchains (as the lock tracer samples lock:contention_begin): an acquisition whose
 //! callchain passes through those functions is a fallback; the wait runs to the same
-//! task's `mmap_lock:mmap_lock_acquire_returned`. Only the run's own threads count
-//! (workers, disturbers, and the uring engine's io-wq workers, all of this process).
+//! task's `mmap_lock:mmap_lock_acquire_returned`, when that is the task's next event (a
+//! start followed by another start lost its acquire: no wait) and no ring lost samples
+//! in between (as the lock tracer drops pairs across a loss). Only the run's own threads
+//! count (workers, disturbers, and the uring engine's io-wq workers, all of this
+//! process). `per_1000_io` is per 1000 I/Os the workers issued in the window, verify's
+//! read-backs included, since their GUP falls back as the measured I/O's does.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +19,7 @@ use std::thread::JoinHandle;
 
 use perf_event::SampleFlag;
 
-use super::lockstat::Kallsyms;
+use super::lockstat::{Kallsyms, LossTracker};
 use super::trace_rings::{
     drain_until_stopped, open_per_cpu, u32_at, u64_at, RingRecord, TraceRing, TracepointSpec,
 };
@@ -44,6 +48,8 @@ struct Collected {
     starts: Vec<Sample>,
     acquired: Vec<Sample>,
     lost: u64,
+    /// Stretches (from, to) in which some ring lost samples.
+    loss_gaps: Vec<(u64, u64)>,
 }
 
 pub struct GupSlowTracer {
@@ -100,15 +106,16 @@ impl GupSlowTracer {
         })
     }
 
-    /// Stops tracing; `ops` is the run's measured I/O count.
-    pub fn stop(mut self, ops: u64) -> GupSlowPath {
+    /// Stops tracing; `ios` is the I/Os the workers issued in the window (measured and
+    /// verify read-backs).
+    pub fn stop(mut self, ios: u64) -> GupSlowPath {
         self.stop.store(true, Ordering::Relaxed);
         let got = self
             .reader
             .take()
             .map(|r| r.join().unwrap_or_default())
             .unwrap_or_default();
-        summarize(&got.starts, &got.acquired, got.lost, ops)
+        summarize(&got, ios)
     }
 }
 
@@ -120,18 +127,30 @@ fn read_rings(
     pid: u32,
 ) -> Collected {
     let is_start: Vec<bool> = rings.iter().map(|r| r.spec == START_SPEC).collect();
+    let mut losses: Vec<LossTracker> = rings.iter().map(|_| LossTracker::default()).collect();
     let mut got = Collected::default();
     drain_until_stopped(&mut rings, stop, |ring, record| match record {
         RingRecord::Sample(data) => {
             let start = is_start[ring];
-            match decode(data, start, syms) {
+            let s = decode(data, start, syms);
+            if let Some(s) = s {
+                // Every sample bounds a loss, whoever's it is.
+                losses[ring].sample(s.2, &mut got.loss_gaps);
+            }
+            match s {
                 Some(s) if s.0 == pid && start => got.starts.push(s),
                 Some(s) if s.0 == pid => got.acquired.push(s),
                 _ => {}
             }
         }
-        RingRecord::Lost(n) => got.lost += n,
+        RingRecord::Lost(n) => {
+            got.lost += n;
+            losses[ring].loss();
+        }
     });
+    for loss in &mut losses {
+        loss.finish(&mut got.loss_gaps);
+    }
     got
 }
 
@@ -150,32 +169,52 @@ fn decode(data: &[u8], with_chain: bool, syms: &Kallsyms) -> Option<Sample> {
     Some((pid, tid, time, gup))
 }
 
-/// Counts the GUP slow-path acquisitions and pairs each with its task's next
-/// acquire_returned for the wait.
-fn summarize(starts: &[Sample], acquired: &[Sample], lost: u64, ops: u64) -> GupSlowPath {
-    let mut by_task: HashMap<u32, Vec<u64>> = HashMap::new();
-    for &(_, tid, time, _) in acquired {
-        by_task.entry(tid).or_default().push(time);
+/// One task's mmap_lock event: a start (on the GUP slow path or not) or an acquire.
+#[derive(Clone, Copy)]
+enum Step {
+    Start { gup: bool },
+    Acquired,
+}
+
+/// Counts the GUP slow-path acquisitions; the wait of each is to its task's next event
+/// when that is an acquire_returned and no ring lost samples in between.
+fn summarize(got: &Collected, ios: u64) -> GupSlowPath {
+    let mut by_task: HashMap<u32, Vec<(u64, Step)>> = HashMap::new();
+    for &(_, tid, time, gup) in &got.starts {
+        by_task
+            .entry(tid)
+            .or_default()
+            .push((time, Step::Start { gup }));
     }
-    for times in by_task.values_mut() {
-        times.sort_unstable();
+    for &(_, tid, time, _) in &got.acquired {
+        by_task.entry(tid).or_default().push((time, Step::Acquired));
     }
     let mut out = GupSlowPath {
         available: true,
-        lost_samples: lost,
+        lost_samples: got.lost,
+        bound: (got.lost > 0).then(|| "lower".to_string()),
         ..GupSlowPath::default()
     };
-    for &(_, tid, time, gup) in starts.iter().filter(|s| s.3) {
-        debug_assert!(gup);
-        out.count += 1;
-        if let Some(times) = by_task.get(&tid) {
-            let i = times.partition_point(|&t| t < time);
-            if let Some(&t) = times.get(i) {
-                out.wait_ns += t - time;
+    for steps in by_task.values_mut() {
+        steps.sort_by_key(|&(t, _)| t);
+        for (i, &(t0, step)) in steps.iter().enumerate() {
+            if !matches!(step, Step::Start { gup: true }) {
+                continue;
+            }
+            out.count += 1;
+            match steps.get(i + 1) {
+                Some(&(t1, Step::Acquired)) => {
+                    if got.loss_gaps.iter().any(|&(from, to)| from < t1 && t0 < to) {
+                        out.dropped_near_loss += 1;
+                    } else {
+                        out.wait_ns += t1 - t0;
+                    }
+                }
+                _ => out.unpaired += 1,
             }
         }
     }
-    out.per_1000_io = out.count as f64 * 1000.0 / ops.max(1) as f64;
+    out.per_1000_io = out.count as f64 * 1000.0 / ios.max(1) as f64;
     out
 }
 
@@ -216,23 +255,55 @@ ffffffff81101000 T iov_iter_extract_pages
 
     #[test]
     fn waits_pair_with_the_same_tasks_next_acquire() {
-        let starts = [
-            (1, 10, 100, true),
-            (1, 11, 150, true),
-            (1, 10, 500, false), // a page fault: not counted
-            (1, 10, 900, true),
-        ];
-        let acquired = [
-            (1, 10, 130, false),
-            (1, 11, 400, false),
-            (1, 10, 510, false),
-            (1, 10, 905, false),
-        ];
-        let r = summarize(&starts, &acquired, 2, 3000);
+        let got = Collected {
+            starts: vec![
+                (1, 10, 100, true),
+                (1, 11, 150, true),
+                (1, 10, 500, false), // a page fault: not counted
+                (1, 10, 900, true),
+            ],
+            acquired: vec![
+                (1, 10, 130, false),
+                (1, 11, 400, false),
+                (1, 10, 510, false),
+                (1, 10, 905, false),
+            ],
+            ..Collected::default()
+        };
+        let r = summarize(&got, 3000);
         assert_eq!(r.count, 3);
         assert_eq!(r.wait_ns, 30 + 250 + 5);
         assert_eq!(r.per_1000_io, 1.0);
-        assert_eq!(r.lost_samples, 2);
+        assert_eq!((r.unpaired, r.dropped_near_loss, r.lost_samples), (0, 0, 0));
+        assert_eq!(r.bound, None);
         assert!(r.available);
+    }
+
+    #[test]
+    fn a_lost_acquire_or_a_loss_between_never_makes_a_wait() {
+        let got = Collected {
+            starts: vec![
+                // Task 10's first acquire was lost: the next event is its next start,
+                // and pairing it with the acquire at 905 would make an 800 ns wait.
+                (1, 10, 100, true),
+                (1, 10, 900, true),
+                // Task 11 waits across a stretch in which a ring lost samples.
+                (1, 11, 2000, true),
+                // Task 12 pairs cleanly.
+                (1, 12, 3000, true),
+            ],
+            acquired: vec![
+                (1, 10, 905, false),
+                (1, 11, 2600, false),
+                (1, 12, 3010, false),
+            ],
+            lost: 3,
+            loss_gaps: vec![(2100, 2200)],
+        };
+        let r = summarize(&got, 4000);
+        assert_eq!(r.count, 4);
+        assert_eq!(r.wait_ns, 5 + 10);
+        assert_eq!((r.unpaired, r.dropped_near_loss), (1, 1));
+        assert_eq!(r.bound.as_deref(), Some("lower"));
     }
 }

@@ -321,17 +321,17 @@ struct Collected {
 /// Where a ring lost samples: a loss record sits between the samples before and after
 /// it, so the lost events happened between those two times.
 #[derive(Default)]
-struct LossTracker {
+pub(crate) struct LossTracker {
     last_time: u64,
     lost_since: Option<u64>,
 }
 
 impl LossTracker {
-    fn loss(&mut self) {
+    pub(crate) fn loss(&mut self) {
         self.lost_since.get_or_insert(self.last_time);
     }
 
-    fn sample(&mut self, time: u64, gaps: &mut Vec<(u64, u64)>) {
+    pub(crate) fn sample(&mut self, time: u64, gaps: &mut Vec<(u64, u64)>) {
         if let Some(from) = self.lost_since.take() {
             gaps.push((from, time));
         }
@@ -339,7 +339,7 @@ impl LossTracker {
     }
 
     /// A loss with no sample after it lasts to the end of the trace.
-    fn finish(&mut self, gaps: &mut Vec<(u64, u64)>) {
+    pub(crate) fn finish(&mut self, gaps: &mut Vec<(u64, u64)>) {
         if let Some(from) = self.lost_since.take() {
             gaps.push((from, u64::MAX));
         }
@@ -431,8 +431,14 @@ impl LockTracer {
     }
 
     /// Ends tracing; waits are clipped to the measured window [window_start, window_end]
-    /// (CLOCK_MONOTONIC ns).
-    pub fn stop(mut self, window_start: u64, window_end: u64) -> LockReport {
+    /// (CLOCK_MONOTONIC ns); those of thpbench's own checks (`checks`: tid -> sorted
+    /// spans) are kept apart.
+    pub fn stop(
+        mut self,
+        window_start: u64,
+        window_end: u64,
+        checks: &HashMap<u32, Vec<(u64, u64)>>,
+    ) -> LockReport {
         self.stop.store(true, Ordering::Relaxed);
         let (rings, got) = self
             .reader
@@ -446,6 +452,7 @@ impl LockTracer {
             lost: got.lost,
             loss_gaps: &got.loss_gaps,
             window: (window_start, window_end),
+            checks,
         };
         summarize(&trace, &self.syms, std::process::id())
     }

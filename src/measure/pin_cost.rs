@@ -1,14 +1,29 @@
 //! Pin cost from a sweep over `fixed_buffers`: for each pair of cases that differ only in
-//! it, the mean latency per I/O with per-I/O pins minus with registered buffers, per I/O
-//! and per 4 KiB page, with a Welch 95% interval from the repeats.
+//! it, the time per I/O with per-I/O pins minus with registered buffers, per I/O and per
+//! 4 KiB page. Time per I/O is the workers' I/O time over the I/Os (for uring the busy
+//! time, so that at any queue depth it is the service time, not the latency, which at
+//! depth N holds about N service times, Little's law). `thpbench run` measures the two
+//! cases alternately within each repeat, on one target and buffer: the interval is then
+//! that of the per-repeat differences (paired); otherwise Welch's, from the repeats.
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::result::{PinCost, SweepCase};
 
+/// Time per I/O of one run: its I/O time over its I/Os; the mean latency for results
+/// written before the I/O time was kept.
+fn ns_per_io(r: &crate::result::RunResult) -> f64 {
+    if r.io_time_ns > 0 {
+        r.io_time_ns as f64 / r.ops as f64
+    } else {
+        r.latency_ns.mean
+    }
+}
+
 /// One pin cost per pair of cases that differ only in `fixed_buffers`. `default_bs` is
-/// the workload's bs, for sweeps that do not vary it.
-pub fn pin_costs(sweep: &[SweepCase], default_bs: u64) -> Vec<PinCost> {
+/// the workload's bs, for sweeps that do not vary it. `paired`: the cases' repeats were
+/// measured alternately, repeat by repeat, so that the i-th runs of both belong together.
+pub fn pin_costs(sweep: &[SweepCase], default_bs: u64, paired: bool) -> Vec<PinCost> {
     let rest = |c: &SweepCase| {
         c.params
             .iter()
@@ -25,17 +40,14 @@ pub fn pin_costs(sweep: &[SweepCase], default_bs: u64) -> Vec<PinCost> {
         let Some(registered) = sweep.iter().find(|c| fixed(c, "true") && rest(c) == label) else {
             continue;
         };
-        let means = |c: &SweepCase| -> Vec<f64> {
-            c.runs
-                .iter()
-                .filter(|r| r.ops > 0)
-                .map(|r| r.latency_ns.mean)
-                .collect()
+        let times = |c: &SweepCase| -> Vec<f64> {
+            c.runs.iter().filter(|r| r.ops > 0).map(ns_per_io).collect()
         };
-        let (a, b) = (means(pinned), means(registered));
+        let (a, b) = (times(pinned), times(registered));
         if a.is_empty() || b.is_empty() {
             continue;
         }
+        let paired = paired && a.len() == b.len() && pinned.runs.len() == registered.runs.len();
         let bs = pinned
             .params
             .get("bs")
@@ -44,7 +56,13 @@ pub fn pin_costs(sweep: &[SweepCase], default_bs: u64) -> Vec<PinCost> {
         let pages = (bs as f64 / 4096.0).max(1.0);
         let (ma, mb) = (mean(&a), mean(&b));
         let diff = ma - mb;
-        let ci = welch_ci95(&a, &b).map(|h| [diff - h, diff + h]);
+        let half = if paired {
+            let d: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+            crate::stats::estimate(&d).and_then(|e| e.ci95)
+        } else {
+            welch_ci95(&a, &b)
+        };
+        let ci = half.map(|h| [diff - h, diff + h]);
         out.push(PinCost {
             label,
             bs_bytes: bs,
@@ -56,10 +74,15 @@ pub fn pin_costs(sweep: &[SweepCase], default_bs: u64) -> Vec<PinCost> {
             ci95_ns_per_page: ci.map(|[lo, hi]| [lo / pages, hi / pages]),
             ratio: if mb > 0.0 { ma / mb } else { f64::NAN },
             repeats: [a.len(), b.len()],
+            basis: BASIS.into(),
+            paired,
         });
     }
     out
 }
+
+/// What `ns_per_io` is, in results that say.
+pub const BASIS: &str = "time per I/O (I/O time over I/Os)";
 
 fn mean(x: &[f64]) -> f64 {
     x.iter().sum::<f64>() / x.len() as f64
@@ -128,7 +151,7 @@ mod tests {
             // No partner: ignored.
             case(&[("bs", "64k"), ("fixed_buffers", "false")], &[9000.0]),
         ];
-        let costs = pin_costs(&sweep, 4096);
+        let costs = pin_costs(&sweep, 4096, false);
         assert_eq!(costs.len(), 2);
         let big = &costs[0];
         assert_eq!(big.label, "bs=10M");
@@ -145,5 +168,63 @@ mod tests {
         // One repeat each: no interval.
         assert_eq!(costs[1].ci95_ns_per_io, None);
         assert!((costs[1].ns_per_page - 200.0).abs() < 1e-9);
+    }
+
+    /// A run at queue depth `qd` whose I/Os each take `service_ns` of the device: I/O
+    /// (busy) time ops x service, latency qd x service (Little's law).
+    fn deep(service_ns: f64, qd: f64) -> RunResult {
+        RunResult {
+            ops: 1000,
+            io_time_ns: (1000.0 * service_ns) as u64,
+            latency_ns: LatencySummary {
+                mean: qd * service_ns,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn case_of(fixed: &str, runs: Vec<RunResult>) -> SweepCase {
+        SweepCase {
+            label: String::new(),
+            params: [("bs", "64k"), ("fixed_buffers", fixed)]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            runs,
+        }
+    }
+
+    #[test]
+    fn pin_cost_at_depth_is_the_time_per_io_not_the_latency() {
+        // 16 pages per I/O, 72 ns each: 1152 ns more service time per I/O with per-I/O
+        // pins. At depth 16 the latencies differ by 16 x that; the pin cost must not.
+        let sweep = [
+            case_of("false", vec![deep(10_000.0 + 1152.0, 16.0)]),
+            case_of("true", vec![deep(10_000.0, 16.0)]),
+        ];
+        let c = &pin_costs(&sweep, 4096, true)[0];
+        assert!((c.ns_per_io - 1152.0).abs() < 1e-6, "{c:?}");
+        assert!((c.ns_per_page - 72.0).abs() < 1e-6, "{c:?}");
+        assert_eq!(c.basis, BASIS);
+    }
+
+    #[test]
+    fn alternated_repeats_give_the_interval_of_the_paired_differences() {
+        // Drift moves both cases alike from repeat to repeat; the difference stays at
+        // 100 ns +- 1: the paired interval is narrow, Welch's (unpaired) spans zero.
+        let pinned = [1100.0, 2101.0, 3099.0];
+        let fixed = [1000.0, 2000.0, 3000.0];
+        let runs = |v: &[f64]| v.iter().map(|&t| deep(t, 1.0)).collect::<Vec<_>>();
+        let sweep = [
+            case_of("false", runs(&pinned)),
+            case_of("true", runs(&fixed)),
+        ];
+        let p = &pin_costs(&sweep, 4096, true)[0];
+        let [lo, hi] = p.ci95_ns_per_io.unwrap();
+        assert!(p.paired && lo > 90.0 && hi < 110.0, "{p:?}");
+        let u = &pin_costs(&sweep, 4096, false)[0];
+        let [lo, hi] = u.ci95_ns_per_io.unwrap();
+        assert!(!u.paired && lo < 0.0 && hi > 200.0, "{u:?}");
     }
 }

@@ -1,9 +1,14 @@
 //! How many of a uring worker's requests io_uring punted to its io-wq worker threads:
 //! `io_uring:io_uring_submit_req` (every request submitted) and
 //! `io_uring:io_uring_queue_async_work` (a request handed to io-wq, io_uring/io_uring.c
-//! io_queue_iowq) counted on the worker thread, which is the task that submits. A device
+//! io_queue_iowq) counted for the worker thread, which is the task that submits. A device
 //! without a nowait path (zram) has every request punted: each I/O then costs a thread
 //! hand-off, which is why io_uring at queue depth 1 is slower there than pread.
+//!
+//! The counters are CPU-wide on the worker's CPU (it is pinned there) with a tracepoint
+//! filter on its tid (`common_pid == TID`), not events on the thread: a thread's perf
+//! events are switched out and in at every context switch, and on zram the worker
+//! switches twice per I/O (about 1 us per I/O). A CPU-wide event is not switched.
 
 use crate::result::IoUringReport;
 use perf_event::events::Tracepoint;
@@ -28,24 +33,58 @@ pub fn tracepoint_ids() -> Result<(u64, u64), String> {
     Ok((id("io_uring_submit_req")?, id("io_uring_queue_async_work")?))
 }
 
-/// The two counters on the calling thread.
+/// The two counters for the calling thread, on the CPU it runs on.
 pub struct PuntCounters {
     submitted: Counter,
     punted: Counter,
 }
 
+/// PERF_EVENT_IOC_SET_FILTER: _IOW('$', 6, char *).
+const PERF_EVENT_IOC_SET_FILTER: libc::c_ulong = 0x4008_2406;
+
+/// The tracepoint filter that keeps `tid`'s events only.
+fn tid_filter(tid: u32) -> String {
+    format!("common_pid == {tid}")
+}
+
 impl PuntCounters {
+    /// Opens the counters for the calling thread on its current CPU; the caller is
+    /// pinned there for the measured loop.
     pub fn open((submit_id, punt_id): (u64, u64)) -> Result<PuntCounters, String> {
+        // SAFETY: sched_getcpu and gettid have no preconditions.
+        let (cpu, tid) = unsafe { (libc::sched_getcpu(), libc::gettid()) };
+        if cpu < 0 {
+            return Err(format!(
+                "sched_getcpu: {}",
+                crate::system::errno_text(&std::io::Error::last_os_error())
+            ));
+        }
+        let filter = std::ffi::CString::new(tid_filter(tid as u32)).expect("no NUL");
         let open = |id: u64, name: &str| {
-            Builder::new(Tracepoint::with_id(id))
+            let c = Builder::new(Tracepoint::with_id(id))
                 .include_kernel()
+                .any_pid()
+                .one_cpu(cpu as usize)
                 .build()
                 .map_err(|e| {
                     format!(
-                        "perf_event_open(io_uring:{name}): {}",
+                        "perf_event_open(io_uring:{name}, CPU {cpu}): {}",
                         crate::system::errno_text(&e)
                     )
-                })
+                })?;
+            use std::os::fd::AsRawFd;
+            // SAFETY: the fd is a perf event's, the filter a NUL-terminated string that
+            // outlives the call.
+            let rc =
+                unsafe { libc::ioctl(c.as_raw_fd(), PERF_EVENT_IOC_SET_FILTER, filter.as_ptr()) };
+            if rc != 0 {
+                return Err(format!(
+                    "setting the filter {:?} on io_uring:{name}: {}",
+                    filter,
+                    crate::system::errno_text(&std::io::Error::last_os_error())
+                ));
+            }
+            Ok(c)
         };
         Ok(PuntCounters {
             submitted: open(submit_id, "io_uring_submit_req")?,

@@ -26,6 +26,7 @@ pub fn render(r: &BenchResult) -> String {
         r.system.kernel.release
     );
     super::provenance::render(&mut s, r);
+    render_collectors(&mut s, w);
     for (role, runs) in r.run_groups() {
         if let RunRole::Case(label) = role {
             let _ = writeln!(s, "  case {label}:");
@@ -97,6 +98,45 @@ pub fn render(r: &BenchResult) -> String {
         }
     }
     s
+}
+
+/// Which of thpbench's own collectors were on (each has a cost per I/O: README,
+/// scripts/observer-cost.sh), and which were off.
+fn render_collectors(s: &mut String, w: &crate::workload::Workload) {
+    let uring = w.engine == crate::workload::Engine::Uring;
+    let all = [
+        ("thread counters (read around the loop)", w.perf),
+        (
+            "hardware perf events (switched per context switch)",
+            w.perf && w.hw_counters,
+        ),
+        ("io_uring punt counts", w.perf && uring),
+        ("lock contention + GUP slow-path tracing", w.lock_contention),
+        ("verify", w.verify),
+        ("action confirmation", !w.disturb.is_empty()),
+    ];
+    let pick = |on: bool| -> Vec<&str> {
+        all.iter()
+            .filter(|(name, o)| *o == on && (uring || !name.starts_with("io_uring")))
+            .filter(|(name, _)| on || !name.starts_with("action"))
+            .map(|(name, _)| *name)
+            .collect()
+    };
+    let (on, off) = (pick(true), pick(false));
+    let _ = writeln!(
+        s,
+        "  collectors on: {}{}",
+        if on.is_empty() {
+            "none".to_string()
+        } else {
+            on.join(", ")
+        },
+        if off.is_empty() {
+            String::new()
+        } else {
+            format!("; off: {}", off.join(", "))
+        }
+    );
 }
 
 /// For a thread sweep: ops/s per thread count and the scaling efficiency, i.e. ops/s at
@@ -325,6 +365,17 @@ fn render_locks(s: &mut String, run: &RunResult) {
                     c.run_count
                 );
             }
+            if let Some(own) = &lc.own_checks {
+                let _ = writeln!(
+                    s,
+                    "      thpbench's own checks (pagemap reads confirming disturber actions), not counted above: {} contentions, {} total wait{}",
+                    own.paired,
+                    human_ns(own.total_wait_ns as f64),
+                    own.by_caller
+                        .first()
+                        .map_or(String::new(), |c| format!(", most in {}", c.caller))
+                );
+            }
         }
     }
 }
@@ -368,8 +419,11 @@ fn render_gup_slow_path(s: &mut String, run: &RunResult) {
                 g.count,
                 g.per_1000_io,
                 human_ns(g.wait_ns as f64),
-                if g.lost_samples > 0 {
-                    format!(" ({} samples lost: a lower bound)", g.lost_samples)
+                if g.lost_samples > 0 || g.unpaired > 0 {
+                    format!(
+                        " ({} samples lost: a lower bound; waits left out: {} without their acquire, {} across a loss)",
+                        g.lost_samples, g.unpaired, g.dropped_near_loss
+                    )
                 } else {
                     String::new()
                 }
@@ -386,7 +440,7 @@ fn render_per_op(s: &mut String, run: &RunResult) {
         let per_op: Vec<String> = sums
             .iter()
             .map(|(k, v)| {
-                if k == "task-clock" {
+                if k.ends_with("task-clock") {
                     format!("{k} {}", human_ns(*v))
                 } else {
                     format!("{k} {v:.3}")
@@ -395,6 +449,15 @@ fn render_per_op(s: &mut String, run: &RunResult) {
             .collect();
         if !per_op.is_empty() {
             let _ = writeln!(s, "    per op   {}", per_op.join(", "));
+        }
+        if let (Some(t), Some(w)) = (sums.get("task-clock"), sums.get("io-wq-task-clock")) {
+            let _ = writeln!(
+                s,
+                "    cpu      {} per op: the worker {} and its io-wq threads {}, which do the device work of punted requests",
+                human_ns(t + w),
+                human_ns(*t),
+                human_ns(*w)
+            );
         }
     }
 }
@@ -566,6 +629,8 @@ fn signed_ns(ns: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_run_interrupted_in_setup_is_not_zero_threads() {
         let r = crate::result::BenchResult::new(
@@ -575,5 +640,34 @@ mod tests {
         let text = super::render(&r);
         assert!(text.contains("no measured run"), "{text}");
         assert!(!text.contains("0 threads"), "{text}");
+    }
+
+    #[test]
+    fn the_summary_says_which_collectors_were_on() {
+        let mut w = crate::workload::Workload {
+            engine: crate::workload::Engine::Uring,
+            verify: false,
+            ..Default::default()
+        };
+        let mut s = String::new();
+        render_collectors(&mut s, &w);
+        assert!(
+            s.contains(
+                "on: thread counters (read around the loop), io_uring punt counts, lock contention"
+            ),
+            "{s}"
+        );
+        assert!(s.contains("off: hardware perf events"), "{s}");
+        assert!(s.contains("verify") && !s.contains("action"), "{s}");
+        w.engine = crate::workload::Engine::Dio;
+        w.perf = false;
+        w.lock_contention = false;
+        let mut s = String::new();
+        render_collectors(&mut s, &w);
+        assert!(
+            s.starts_with("  collectors on: none; off: thread counters"),
+            "{s}"
+        );
+        assert!(!s.contains("io_uring"), "{s}");
     }
 }

@@ -53,6 +53,22 @@ pub struct LockReport {
     pub by_caller: Vec<CallerStat>,
     /// Lock type -> {count, total_wait_ns, max_wait_ns}.
     pub by_type: BTreeMap<String, TypeStat>,
+    /// The waits of thpbench's own checking (the pagemap reads that confirm each
+    /// disturber action), by the checking thread inside its checks: kept out of every
+    /// figure above, so that those are the I/O's and the disturbers' contention.
+    /// Absent in results written before it was kept apart (their totals include it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_checks: Option<OwnChecks>,
+}
+
+/// Contention waited out by thpbench's own checks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct OwnChecks {
+    pub paired: u64,
+    pub total_wait_ns: u64,
+    pub max_wait_ns: u64,
+    /// Top 5 callers by total wait (run_* fields unused).
+    pub by_caller: Vec<CallerStat>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -123,7 +139,8 @@ impl PerfReport {
         }
         let mut sums: BTreeMap<String, f64> = BTreeMap::new();
         for counters in self.0.values() {
-            for (name, v) in counters {
+            // A count of threads, not of events per op.
+            for (name, v) in counters.iter().filter(|(n, _)| *n != "io-wq-exited") {
                 *sums.entry(name.clone()).or_default() += *v as f64;
             }
         }
@@ -234,12 +251,24 @@ pub struct GupSlowPath {
     pub reason: String,
     /// mmap_lock acquisitions by the run's threads on the GUP slow path.
     pub count: u64,
-    /// count per 1000 measured I/Os.
+    /// count per 1000 I/Os the workers issued in the window: measured I/Os and verify's
+    /// read-backs (whose GUP falls back alike). Results before 2026-12-02 divided by
+    /// the measured I/Os alone.
     pub per_1000_io: f64,
-    /// Time from start_locking to acquire_returned, summed over those acquisitions.
+    /// Time from start_locking to acquire_returned, summed over those acquisitions
+    /// whose acquire was the task's next event, with no ring loss in between.
     pub wait_ns: u64,
     /// Samples the kernel dropped (full ring buffers): the count is then a lower bound.
     pub lost_samples: u64,
+    /// Fallbacks whose task's next event was not an acquire (it was lost): no wait.
+    #[serde(default)]
+    pub unpaired: u64,
+    /// Fallbacks whose wait spans a stretch in which a ring lost samples: no wait.
+    #[serde(default)]
+    pub dropped_near_loss: u64,
+    /// `lower` when samples were lost (count and wait_ns are then lower bounds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<String>,
 }
 
 impl GupSlowPath {

@@ -311,22 +311,31 @@ pub struct PinCost {
     /// The parameters both cases share, e.g. `bs=10M buffer=thp`.
     pub label: String,
     pub bs_bytes: u64,
-    /// Mean latency per I/O with per-I/O pins, ns (mean over the repeats).
+    /// Time per I/O with per-I/O pins, ns (mean over the repeats): see `basis`.
     pub pinned_ns_per_io: f64,
-    /// Mean latency per I/O with registered buffers, ns.
+    /// Time per I/O with registered buffers, ns.
     pub fixed_ns_per_io: f64,
     /// pinned_ns_per_io - fixed_ns_per_io.
     pub ns_per_io: f64,
     /// ns_per_io / (bs_bytes / 4096).
     pub ns_per_page: f64,
-    /// 95% confidence interval of ns_per_io (Welch, from the repeats of both cases),
-    /// when each case has at least two repeats.
+    /// 95% confidence interval of ns_per_io, when each case has at least two repeats:
+    /// of the per-repeat differences when `paired`, else Welch's.
     pub ci95_ns_per_io: Option<[f64; 2]>,
     pub ci95_ns_per_page: Option<[f64; 2]>,
     /// pinned_ns_per_io / fixed_ns_per_io.
     pub ratio: f64,
     /// Repeats of the per-I/O-pinned case and of the registered-buffer case.
     pub repeats: [usize; 2],
+    /// What the per-I/O figures are: `time per I/O (I/O time over I/Os)`; empty in
+    /// results before 2026-12-02, whose figures are mean latencies (at queue depth > 1
+    /// about depth times the service time).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub basis: String,
+    /// The two cases ran alternately within each repeat, on one target and buffer, and
+    /// the interval is that of the paired differences.
+    #[serde(default)]
+    pub paired: bool,
 }
 
 /// One setting of a sweep: which parameters differ from the workload, and its runs.

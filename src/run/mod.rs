@@ -241,12 +241,43 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     if opts.baseline && w.disturb.is_empty() {
         crate::output::warn("--baseline compares a disturbed run with an undisturbed one, and this workload has no disturbers; ignoring it");
     }
-    for (label, params, case) in &cases {
-        if sweeping {
-            crate::output::info(&format!("sweep case {label}"));
+    // Cases that differ only in fixed_buffers are measured together, on one target and
+    // buffer, alternating within each repeat: their difference is the pin cost, and
+    // drift between cases run one after the other would be part of it.
+    let partners = pin_partners(&cases);
+    let mut measured: Vec<Option<crate::result::SweepCase>> = vec![None; cases.len()];
+    for (i, (label, params, _)) in cases.iter().enumerate() {
+        if measured[i].is_some() || partners[..i].contains(&Some(i)) {
+            continue;
         }
-        let (runs, baseline_runs) = match measure_workload(case, opts, &mut result) {
-            Ok(r) => r,
+        let group: Vec<usize> = std::iter::once(i).chain(partners[i]).collect();
+        if sweeping {
+            let labels: Vec<&str> = group.iter().map(|&g| cases[g].0.as_str()).collect();
+            crate::output::info(&format!(
+                "sweep case {}{}",
+                labels.join(" and "),
+                if group.len() > 1 {
+                    ", alternating within each repeat"
+                } else {
+                    ""
+                }
+            ));
+        }
+        let workloads: Vec<&Workload> = group.iter().map(|&g| &cases[g].2).collect();
+        let outcome = measure_workloads(&workloads, opts, &mut result);
+        let (runs, baseline_runs) = match outcome {
+            Ok(mut r) if r.len() > 1 => {
+                // The partner's runs, in its own place among the cases.
+                let (runs, _) = r.pop().expect("two groups");
+                let j = group[1];
+                measured[j] = Some(crate::result::SweepCase {
+                    label: cases[j].0.clone(),
+                    params: cases[j].1.clone(),
+                    runs,
+                });
+                r.pop().expect("two groups")
+            }
+            Ok(mut r) => r.pop().expect("one group"),
             Err(e) if e.is::<Interrupted>() => {
                 result.interrupted = true;
                 result
@@ -255,7 +286,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
                 break;
             }
             // Keep what earlier sweep cases measured: save it, marked invalid.
-            Err(e) if !result.sweep.is_empty() => {
+            Err(e) if measured.iter().any(Option::is_some) => {
                 crate::output::warn(&format!(
                     "sweep case {label} failed: {e:#}; saving the cases measured before it"
                 ));
@@ -267,7 +298,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
             Err(e) => return Err(e),
         };
         if sweeping {
-            result.sweep.push(crate::result::SweepCase {
+            measured[i] = Some(crate::result::SweepCase {
                 label: label.clone(),
                 params: params.clone(),
                 runs,
@@ -280,6 +311,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
             break;
         }
     }
+    result.sweep = measured.into_iter().flatten().collect();
     // Private cases cut their I/O as shared ones do only with per_page_iovecs (or when
     // bs is one chunk): elsewhere a ratio would mix the iovec count with sharing.
     let same_iovecs: std::collections::BTreeMap<&str, bool> = cases
@@ -295,7 +327,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     result.shared_folio = shared_folio_ratios(&result.sweep, |c| {
         same_iovecs.get(c.label.as_str()).copied().unwrap_or(false)
     });
-    result.pin_cost = crate::measure::pin_cost::pin_costs(&result.sweep, w.bs.bytes());
+    result.pin_cost = crate::measure::pin_cost::pin_costs(&result.sweep, w.bs.bytes(), true);
     if w.engine == crate::workload::Engine::Gup || w.sweep.contains_key("engine") {
         if let Some(u) = crate::measure::gup_test::unavailable() {
             result.unavailable.push(u);
@@ -311,40 +343,105 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     Ok(Outcome { result, path })
 }
 
-/// Sets up for one workload (one sweep case), measures its repeats (alternating with
-/// baseline runs when asked), and tears down. Returns (runs, baseline runs).
-fn measure_workload(
-    w: &Workload,
+/// For each case, the index of the case that differs from it only in `fixed_buffers`,
+/// for the first of each such pair; None for the others.
+fn pin_partners(
+    cases: &[(String, std::collections::BTreeMap<String, String>, Workload)],
+) -> Vec<Option<usize>> {
+    let rest = |p: &std::collections::BTreeMap<String, String>| {
+        p.iter()
+            .filter(|(k, _)| k.as_str() != "fixed_buffers")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+    };
+    (0..cases.len())
+        .map(|i| {
+            let fixed = cases[i].1.get("fixed_buffers")?;
+            let j = (i + 1..cases.len()).find(|&j| {
+                cases[j].1.get("fixed_buffers").is_some_and(|f| f != fixed)
+                    && rest(&cases[j].1) == rest(&cases[i].1)
+            })?;
+            Some(j)
+        })
+        .collect()
+}
+
+/// Sets up for the first workload (one sweep case, or a pair that differs only in
+/// fixed_buffers, which needs nothing else set up differently), measures the repeats of
+/// each in turn within every repeat (the order alternating from repeat to repeat, and
+/// with baseline runs when asked), and tears down. Returns (runs, baseline runs) per
+/// workload.
+fn measure_workloads(
+    ws: &[&Workload],
     opts: &RunOptions,
     result: &mut BenchResult,
-) -> Result<(Vec<RunResult>, Vec<RunResult>)> {
+) -> Result<Vec<(Vec<RunResult>, Vec<RunResult>)>> {
+    let w = ws[0];
     let selection = resolve_cpu_selection(w)?;
     let layout = crate::placement::Layout::new(&selection);
     let cpus = selection.cpus;
     let setup = Setup::new(w, &cpus, layout, opts, result)?;
     let with_baseline = opts.baseline && !w.disturb.is_empty();
-    let (mut runs, mut baseline_runs) = (Vec::new(), Vec::new());
+    let mut out = vec![(Vec::new(), Vec::new()); ws.len()];
     'repeats: for repeat in 0..w.repeat {
-        // Baseline and disturbed runs alternate, so that drift hits both alike.
-        let kinds: &[bool] = if with_baseline {
-            &[false, true]
+        let order: Vec<usize> = if repeat % 2 == 0 {
+            (0..ws.len()).collect()
         } else {
-            &[true]
+            (0..ws.len()).rev().collect()
         };
-        for &disturbed in kinds {
-            let run = setup.measure(w, repeat, disturbed, opts, result)?;
-            let stop = run.interrupted;
-            if disturbed {
-                runs.push(run);
+        for i in order {
+            // Baseline and disturbed runs alternate, so that drift hits both alike.
+            let kinds: &[bool] = if with_baseline {
+                &[false, true]
             } else {
-                baseline_runs.push(run);
-            }
-            if stop {
-                result.interrupted = true;
-                break 'repeats;
+                &[true]
+            };
+            for &disturbed in kinds {
+                let run = setup.measure(ws[i], repeat, disturbed, opts, result)?;
+                let stop = run.interrupted;
+                if disturbed {
+                    out[i].0.push(run);
+                } else {
+                    out[i].1.push(run);
+                }
+                if stop {
+                    result.interrupted = true;
+                    break 'repeats;
+                }
             }
         }
     }
     drop(setup);
-    Ok((runs, baseline_runs))
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(
+        params: &[(&str, &str)],
+    ) -> (String, std::collections::BTreeMap<String, String>, Workload) {
+        let p: std::collections::BTreeMap<String, String> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        (String::new(), p, Workload::default())
+    }
+
+    #[test]
+    fn cases_that_differ_only_in_fixed_buffers_are_measured_as_pairs() {
+        let cases = [
+            case(&[("bs", "4k"), ("fixed_buffers", "false")]),
+            case(&[("bs", "10M"), ("fixed_buffers", "false")]),
+            case(&[("bs", "4k"), ("fixed_buffers", "true")]),
+            case(&[("bs", "10M"), ("fixed_buffers", "true")]),
+            case(&[("bs", "64k"), ("fixed_buffers", "false")]),
+            case(&[("bs", "64k")]),
+        ];
+        assert_eq!(
+            pin_partners(&cases),
+            [Some(2), Some(3), None, None, None, None]
+        );
+    }
 }

@@ -134,6 +134,7 @@ impl Setup {
                 ops_budget: share(w.ops, i),
                 bytes_budget: share(w.bytes.map(|b| b.bytes()), i).map(|b| b.max(w.bs.bytes())),
                 perf: w.perf,
+                hw_counters: w.hw_counters,
                 slots: self.worker_slots(w, i),
             };
             let mut engine: Box<dyn Engine> = match &self.target {
@@ -165,11 +166,11 @@ impl Setup {
                 ),
             };
             if let (Some(nth), 0) = (opts.drop_write, i) {
-                engine = Box::new(crate::engine::DropNthWrite {
-                    inner: engine,
+                engine = Box::new(crate::engine::DropNthWrite::new(
+                    engine,
                     nth,
-                    writes: 0,
-                });
+                    w.bs.bytes() as usize,
+                ));
             }
             let (rv, slot) = (Arc::clone(&rv), Arc::clone(&slots[i]));
             handles.push(
@@ -274,16 +275,25 @@ impl Setup {
             .flatten()
             .collect();
         let window_end = outputs.iter().map(|o| o.end_ns).max().unwrap_or(epoch);
+        // The disturbers stop first: their check spans tell the lock report which waits
+        // were thpbench's own checking.
+        let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
+        let checks: std::collections::HashMap<u32, Vec<(u64, u64)>> = disturber_outputs
+            .iter()
+            .filter(|o| !o.check_spans.is_empty())
+            .map(|o| (o.tid, o.check_spans.clone()))
+            .collect();
         let lock_report = tracer.map(|t| match t {
-            Ok(t) => t.stop(epoch, window_end),
+            Ok(t) => t.stop(epoch, window_end, &checks),
             Err(reason) => crate::result::LockReport::unavailable(reason),
         });
-        let measured_ops: u64 = outputs.iter().map(|o| o.recorder.ops).sum();
+        // Every I/O the workers issued: verify's read-backs pin pages as the measured
+        // I/O does, and their fallbacks are in the count.
+        let issued: u64 = outputs.iter().map(|o| o.recorder.ops + o.readbacks).sum();
         let gup_slow_path = gup_slow.map(|t| match t {
-            Ok(t) => t.stop(measured_ops),
+            Ok(t) => t.stop(issued),
             Err(reason) => crate::result::GupSlowPath::unavailable(reason),
         });
-        let disturber_outputs = disturbance.map(|d| d.stop()).unwrap_or_default();
         let vmstat_delta = Vmstat::snapshot()
             .context("reading /proc/vmstat")?
             .delta_since(&vm_before);
@@ -637,13 +647,22 @@ fn perf_value(
         };
         threads.insert(format!("cpu{}", o.cpu), values.clone());
         for (name, why) in &counters.unavailable {
-            let u = crate::system::probe::capability::perf(name)
-                .unavailable(format!("perf counter {name}"), why.clone());
+            let u = if why == crate::measure::perfcount::HARDWARE_OFF {
+                // One entry for the four counters not asked for.
+                crate::result::Unavailable::new(
+                    "hardware perf counters",
+                    why.clone(),
+                    "--hw-counters (hw_counters = true), on a machine with a PMU",
+                )
+            } else {
+                crate::system::probe::capability::perf(name)
+                    .unavailable(format!("perf counter {name}"), why.clone())
+            };
             if !result.unavailable.contains(&u) {
                 result.unavailable.push(u);
             }
         }
-        if !counters.kernel_included {
+        if !counters.kernel_included && counters.hardware_taken() {
             let u = crate::system::probe::capability::perf_kernel_mode().unavailable(
                 "kernel-mode perf counts",
                 "perf_event_paranoid > 1 and not root: counters exclude kernel mode",

@@ -4,6 +4,12 @@
 //! completion is checked (a short or failed I/O stops the run with its offset); with
 //! verify, a read is checked on completion and a write is read back (untimed) into the
 //! same slot and checked.
+//!
+//! The I/O's own time is its busy time: the union of the intervals in which at least one
+//! measured I/O was in flight (from its submission to its reaping). A verify read-back is
+//! not a measured I/O, and the loop's work between calls (verify's stamping and checks,
+//! picking) is outside every interval once nothing measured is in flight; so verify on
+//! or off measures the I/O's rate on the same basis.
 
 use std::sync::atomic::Ordering;
 
@@ -95,10 +101,35 @@ pub(super) fn run(
     sink.out.end_ns = last.max(epoch);
     sink.out.gaps.finish(sink.out.end_ns);
     // With several I/Os in flight the latencies overlap: the I/O's own time is the
-    // measured loop's wall time less what verify took.
-    sink.out.io_ns = sink.out.end_ns.saturating_sub(epoch + sink.out.verify_ns);
+    // time some measured I/O was in flight (drive kept it in sink.out.io_ns).
     sink.out.recorder = sink.rec;
     sink.out
+}
+
+/// The union of the intervals in which at least one measured I/O was in flight.
+#[derive(Default)]
+struct BusyClock {
+    in_flight: usize,
+    since: u64,
+    busy_ns: u64,
+}
+
+impl BusyClock {
+    /// A measured I/O was submitted at `t`.
+    fn submitted(&mut self, t: u64) {
+        if self.in_flight == 0 {
+            self.since = t;
+        }
+        self.in_flight += 1;
+    }
+
+    /// A measured I/O was reaped at `t`.
+    fn completed(&mut self, t: u64) {
+        self.in_flight -= 1;
+        if self.in_flight == 0 {
+            self.busy_ns += t - self.since;
+        }
+    }
 }
 
 /// The I/Os in flight and what the loop has counted so far.
@@ -112,6 +143,7 @@ struct Flight {
     bytes: u64,
     last: u64,
     stopping: bool,
+    busy: BusyClock,
 }
 
 /// Keeps every slot busy until a limit, a stop or an error, then drains what is in
@@ -140,6 +172,7 @@ fn drive(
         bytes: 0,
         last: 0,
         stopping: false,
+        busy: BusyClock::default(),
     };
     let mut done: Vec<Completion> = Vec::with_capacity(depth);
     let mut now = now_ns();
@@ -152,6 +185,9 @@ fn drive(
         let t0 = now_ns();
         for s in f.slots.iter_mut().filter(|s| s.busy && s.submitted_ns == 0) {
             s.submitted_ns = t0;
+            if !s.verify_read {
+                f.busy.submitted(t0);
+            }
         }
         if let Err(e) = q.submit_and_wait(&mut done) {
             rv.fail(format!(
@@ -176,6 +212,9 @@ fn drive(
                     .store(sink.rec.last_tick_p99(), Ordering::Relaxed);
             }
         }
+    }
+    if let Some(sink) = sink {
+        sink.out.io_ns = f.busy.busy_ns;
     }
     (f.ops, f.bytes, f.last)
 }
@@ -250,6 +289,9 @@ impl Flight {
         let plan = lp.plan;
         let slot = self.slots[i];
         self.slots[i].busy = false;
+        if !slot.verify_read {
+            self.busy.completed(t1);
+        }
         let offset = slot.block * plan.bs;
         let n = match result {
             Ok(n) if n as u64 == plan.bs => n as u64,
@@ -300,6 +342,7 @@ impl Flight {
             lp.prepare_segments(&plan.slots[i], OpKind::Read, slot.block);
             match q.push(i, OpKind::Read, offset) {
                 Ok(()) => {
+                    sink.out.readbacks += 1;
                     self.slots[i] = Slot {
                         verify_read: true,
                         busy: true,
@@ -331,4 +374,51 @@ fn pick_free(lp: &mut Loop, busy: &[u64]) -> Option<(OpKind, u64)> {
     (0..16)
         .map(|_| lp.pick())
         .find(|(_, block)| !busy.contains(block))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BusyClock;
+
+    /// Replays submissions (+) and completions (-) of measured I/Os.
+    fn busy(events: &[(char, u64)]) -> u64 {
+        let mut c = BusyClock::default();
+        for &(e, t) in events {
+            match e {
+                '+' => c.submitted(t),
+                _ => c.completed(t),
+            }
+        }
+        c.busy_ns
+    }
+
+    #[test]
+    fn busy_time_is_the_union_of_the_measured_ios_in_flight() {
+        // Two overlapping I/Os 0..10 and 5..12, a gap (verify's read-back and checks,
+        // not measured), then one I/O 30..34: busy 12 + 4, not the wall time 34 and not
+        // the sum of latencies 10 + 7 + 4.
+        assert_eq!(
+            busy(&[
+                ('+', 0),
+                ('+', 5),
+                ('-', 10),
+                ('-', 12),
+                ('+', 30),
+                ('-', 34)
+            ]),
+            16
+        );
+        // The same measured I/Os with verify off (no gap): the same busy time per I/O.
+        assert_eq!(
+            busy(&[
+                ('+', 0),
+                ('+', 5),
+                ('-', 10),
+                ('-', 12),
+                ('+', 12),
+                ('-', 16)
+            ]),
+            16
+        );
+    }
 }

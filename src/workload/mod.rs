@@ -82,8 +82,13 @@ pub struct Workload {
     pub swap: Option<String>,
     /// Trace lock:contention_begin/end during measured runs (when available).
     pub lock_contention: bool,
-    /// Per-thread perf counters.
+    /// Per-thread counters, read around the measured loop (task-clock, context
+    /// switches, faults, migrations; uring: its io-wq threads' CPU and the punt counts).
     pub perf: bool,
+    /// Also the hardware perf events (cycles, instructions, caches) on each worker
+    /// thread, where a PMU exists. Off by default: a thread's perf events are switched
+    /// at every context switch, a cost per I/O wherever the I/O sleeps.
+    pub hw_counters: bool,
     /// Sweep: workload key -> values; every combination is measured in one invocation,
     /// e.g. `sweep = { threads = [1, 2, 4], buffer = ["4k", "thp"] }`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -123,6 +128,7 @@ impl Default for Workload {
             swap: None,
             lock_contention: true,
             perf: true,
+            hw_counters: false,
             sweep: BTreeMap::new(),
         }
     }

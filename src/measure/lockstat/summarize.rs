@@ -15,6 +15,18 @@ pub struct Trace<'a> {
     /// Stretches (from, to) in which some ring lost samples.
     pub loss_gaps: &'a [(u64, u64)],
     pub window: (u64, u64),
+    /// thpbench's own checks: per checking thread (tid), the spans (CLOCK_MONOTONIC ns,
+    /// sorted) in which it checked. Its contentions that begin inside one are the
+    /// tool's, not the measured system's.
+    pub checks: &'a HashMap<u32, Vec<(u64, u64)>>,
+}
+
+/// Whether `tid`'s contention beginning at `t` lies in one of its checks.
+fn in_check(checks: &HashMap<u32, Vec<(u64, u64)>>, tid: u32, t: u64) -> bool {
+    checks.get(&tid).is_some_and(|spans| {
+        let i = spans.partition_point(|&(from, _)| from <= t);
+        i > 0 && t <= spans[i - 1].1
+    })
 }
 
 /// The kernel's one real double begin (kernel/locking/mutex.c, __mutex_lock_common):
@@ -100,6 +112,7 @@ pub fn summarize(trace: &Trace, syms: &Kallsyms, run_pid: u32) -> LockReport {
     let (window_start, window_end) = trace.window;
     let mut run_tids = std::collections::HashSet::new();
     let mut by_caller: HashMap<(u64, &'static str), CallerStat> = HashMap::new();
+    let mut check_callers: HashMap<(u64, &'static str), CallerStat> = HashMap::new();
     for (b, end) in p.pairs {
         if trace
             .loss_gaps
@@ -114,6 +127,19 @@ pub fn summarize(trace: &Trace, syms: &Kallsyms, run_pid: u32) -> LockReport {
             continue;
         }
         let wait = end.min(window_end).saturating_sub(b.time.max(window_start));
+        if in_check(trace.checks, b.tid, b.time) {
+            let c = report.own_checks.get_or_insert_with(Default::default);
+            c.paired += 1;
+            c.total_wait_ns += wait;
+            c.max_wait_ns = c.max_wait_ns.max(wait);
+            let s = check_callers
+                .entry((b.caller, lock_type(b.flags)))
+                .or_default();
+            s.count += 1;
+            s.total_wait_ns += wait;
+            s.max_wait_ns = s.max_wait_ns.max(wait);
+            continue;
+        }
         let own = b.pid == run_pid;
         report.paired += 1;
         report.total_wait_ns += wait;
@@ -137,6 +163,20 @@ pub fn summarize(trace: &Trace, syms: &Kallsyms, run_pid: u32) -> LockReport {
         }
     }
     report.run_tasks = run_tids.len() as u64;
+    if let Some(c) = report.own_checks.as_mut() {
+        c.by_caller = top_callers(check_callers, syms, 5);
+    }
+    report.by_caller = top_callers(by_caller, syms, 20);
+    report
+}
+
+/// Callers by symbol (call sites inside one symbol merged, as perf does), the top `n`
+/// by total wait.
+fn top_callers(
+    by_caller: HashMap<(u64, &'static str), CallerStat>,
+    syms: &Kallsyms,
+    n: usize,
+) -> Vec<CallerStat> {
     let mut callers: Vec<CallerStat> = by_caller
         .into_iter()
         .map(|((addr, ty), mut c)| {
@@ -171,9 +211,8 @@ pub fn summarize(trace: &Trace, syms: &Kallsyms, run_pid: u32) -> LockReport {
             .cmp(&a.total_wait_ns)
             .then(b.count.cmp(&a.count))
     });
-    merged.truncate(20);
-    report.by_caller = merged;
-    report
+    merged.truncate(n);
+    merged
 }
 
 #[cfg(test)]
@@ -202,6 +241,7 @@ mod tests {
             lost,
             loss_gaps: &[],
             window: (0, u64::MAX),
+            checks: &HashMap::new(),
         };
         summarize(&trace, s, run_pid)
     }
@@ -329,6 +369,7 @@ mod tests {
             lost: 4,
             loss_gaps: &[(1800, 2100)],
             window: (1000, 5000),
+            checks: &HashMap::new(),
         };
         let r = summarize(&trace, &s, 1);
         assert_eq!((r.paired, r.outside_window, r.dropped_near_loss), (2, 1, 1));
@@ -337,5 +378,43 @@ mod tests {
         assert_eq!((r.run_paired, r.run_tasks), (2, 2));
         // Without loss there is no bound to state.
         assert_eq!(whole(&events, 0, &s, 1).totals_bound, None);
+    }
+
+    #[test]
+    fn the_waits_of_thpbenchs_own_checks_are_kept_apart() {
+        let s = Kallsyms::parse(KALLSYMS).unwrap();
+        let gup = 0xffffffff81100410;
+        let pte = 0xffffffff81100010;
+        let events = [
+            // Task 2 (a disturber) waits inside its check 140..200: the tool's own.
+            ev(true, 2, 150, 0xb, LCB_F_READ, gup),
+            ev(false, 2, 190, 0xb, 0, 0),
+            // The same task waits outside its checks (its action): measured.
+            ev(true, 2, 300, 0xb, LCB_F_READ, gup),
+            ev(false, 2, 340, 0xb, 0, 0),
+            // Task 1 (a worker) waits during task 2's check: measured.
+            ev(true, 1, 160, 0xa, LCB_F_SPIN, pte),
+            ev(false, 1, 180, 0xa, 0, 0),
+        ];
+        let checks = HashMap::from([(2u32, vec![(100, 120), (140, 200)])]);
+        let trace = Trace {
+            events: &events,
+            lost: 0,
+            loss_gaps: &[],
+            window: (0, u64::MAX),
+            checks: &checks,
+        };
+        let r = summarize(&trace, &s, 1);
+        assert_eq!((r.paired, r.total_wait_ns), (2, 40 + 20));
+        assert_eq!((r.run_paired, r.run_total_wait_ns), (2, Some(60)));
+        assert_eq!(r.by_caller.iter().map(|c| c.count).sum::<u64>(), 2);
+        let own = r.own_checks.expect("the check's wait");
+        assert_eq!(
+            (own.paired, own.total_wait_ns, own.max_wait_ns),
+            (1, 40, 40)
+        );
+        assert_eq!(own.by_caller[0].caller, "gup_fast_fallback");
+        // Without checks nothing is set apart.
+        assert!(whole(&events, 0, &s, 1).own_checks.is_none());
     }
 }
