@@ -14,6 +14,7 @@ pub mod exit;
 pub mod export;
 pub mod measure;
 pub mod output;
+pub mod pages;
 pub mod placement;
 pub mod plot;
 pub mod report;
