@@ -559,11 +559,15 @@ mod tests {
         let (segs, len) = layout_paged(Share::Shared, 2, 64 << 10, 32 << 20, false, 16 << 10);
         assert_eq!(len, 32 << 20);
         let offs: Vec<usize> = segs[1].iter().map(|s| s.offset).collect();
-        assert_eq!(offs, vec![16 << 10, 3 * (16 << 10), 5 * (16 << 10), 7 * (16 << 10)]);
+        assert_eq!(
+            offs,
+            vec![16 << 10, 3 * (16 << 10), 5 * (16 << 10), 7 * (16 << 10)]
+        );
         assert!(segs[1].iter().all(|s| s.len == 16 << 10));
         // A 16 KiB buffer = 4k (one base page) folio holds one chunk: refused as on
         // x86-64, where it takes 4 KiB pages.
-        let refused = |b, bs| sharing_problem_paged(b, Share::Shared, 2, bs, false, 16 << 10, 32 << 20);
+        let refused =
+            |b, bs| sharing_problem_paged(b, Share::Shared, 2, bs, false, 16 << 10, 32 << 20);
         assert!(refused(Backing::Base, 32 << 10).is_some());
         assert_eq!(refused(Backing::Thp, 64 << 10), None);
         // 64 KiB mTHP: 4 chunks of 16 KiB, two per thread.

@@ -145,7 +145,10 @@ mod tests {
     fn pagemap_entries_are_indexed_per_base_page_of_any_size() {
         let addr = 0x7f00_0000_0000u64 + 3 * (16 << 10) + 100;
         // 4 KiB pages: 4 entries per 16 KiB; 16 KiB pages: one; 64 KiB: a quarter.
-        assert_eq!(pagemap_offset(addr, 4 << 10), (0x7f00_0000_0000 / 4096 + 12) * 8);
+        assert_eq!(
+            pagemap_offset(addr, 4 << 10),
+            (0x7f00_0000_0000 / 4096 + 12) * 8
+        );
         assert_eq!(
             pagemap_offset(addr, 16 << 10),
             (0x7f00_0000_0000 / (16 << 10) + 3) * 8
@@ -169,7 +172,10 @@ mod tests {
         let page = base_page() as u64;
         assert!(page.is_power_of_two() && page >= 4096, "{page}");
         let pmd = pmd_size();
-        assert!(pmd > page && pmd.is_multiple_of(page), "pmd {pmd}, page {page}");
+        assert!(
+            pmd > page && pmd.is_multiple_of(page),
+            "pmd {pmd}, page {page}"
+        );
         for kb in mthp_sizes_kb() {
             assert!(kb * 1024 > page && kb * 1024 < pmd, "{kb}kB");
         }

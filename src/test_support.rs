@@ -15,7 +15,9 @@ pub fn synthetic(release: &str, ops_per_sec: &[f64]) -> BenchResult {
             release: release.into(),
             version: "#1 SMP".into(),
             cmdline: String::new(),
+            machine: "x86_64".into(),
         },
+        base_page_bytes: 4096,
         ..Default::default()
     };
     let workload = crate::workload::Workload {

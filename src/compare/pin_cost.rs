@@ -45,6 +45,7 @@ pub(super) fn group_pin_cost(gi: usize, group: &Group, inputs: &[Input]) -> Opti
         })
         .collect();
     let default_bs = mine[0].result.workload.bs.bytes();
-    let pairs = crate::measure::pin_cost::pin_costs(&cases, default_bs);
+    let page = mine[0].result.system.base_page_bytes;
+    let pairs = crate::measure::pin_cost::pin_costs(&cases, default_bs, page);
     (!pairs.is_empty()).then_some(GroupPinCost { group: gi, pairs })
 }

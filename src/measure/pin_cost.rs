@@ -1,14 +1,16 @@
 //! Pin cost from a sweep over `fixed_buffers`: for each pair of cases that differ only in
 //! it, the mean latency per I/O with per-I/O pins minus with registered buffers, per I/O
-//! and per 4 KiB page, with a Welch 95% interval from the repeats.
+//! and per base page (`page_bytes`: 4 KiB on x86-64, 4/16/64 KiB on arm64), with a Welch
+//! 95% interval from the repeats.
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::result::{PinCost, SweepCase};
 
 /// One pin cost per pair of cases that differ only in `fixed_buffers`. `default_bs` is
-/// the workload's bs, for sweeps that do not vary it.
-pub fn pin_costs(sweep: &[SweepCase], default_bs: u64) -> Vec<PinCost> {
+/// the workload's bs, for sweeps that do not vary it; `page_bytes` the base page size of
+/// the kernel the cases ran on.
+pub fn pin_costs(sweep: &[SweepCase], default_bs: u64, page_bytes: u64) -> Vec<PinCost> {
     let rest = |c: &SweepCase| {
         c.params
             .iter()
@@ -41,7 +43,7 @@ pub fn pin_costs(sweep: &[SweepCase], default_bs: u64) -> Vec<PinCost> {
             .get("bs")
             .and_then(|v| crate::units::parse_size(v).ok())
             .unwrap_or(default_bs);
-        let pages = (bs as f64 / 4096.0).max(1.0);
+        let pages = (bs as f64 / page_bytes as f64).max(1.0);
         let (ma, mb) = (mean(&a), mean(&b));
         let diff = ma - mb;
         let ci = welch_ci95(&a, &b).map(|h| [diff - h, diff + h]);
@@ -128,7 +130,7 @@ mod tests {
             // No partner: ignored.
             case(&[("bs", "64k"), ("fixed_buffers", "false")], &[9000.0]),
         ];
-        let costs = pin_costs(&sweep, 4096);
+        let costs = pin_costs(&sweep, 4096, 4096);
         assert_eq!(costs.len(), 2);
         let big = &costs[0];
         assert_eq!(big.label, "bs=10M");

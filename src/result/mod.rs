@@ -102,6 +102,16 @@ pub struct SystemInfo {
     pub cpus: Vec<CpuInfo>,
     #[serde(default)]
     pub hostname: String,
+    /// The kernel's base page size (sysconf(_SC_PAGESIZE)): the unit of every figure
+    /// counted in pages (coverage's pages, folio sizes in pages, NUMA pages per node,
+    /// gup pages). 4 KiB on x86-64; 4, 16 or 64 KiB on arm64. Results written before
+    /// it was recorded come from x86-64 builds and load as 4096.
+    #[serde(default = "four_kib")]
+    pub base_page_bytes: u64,
+}
+
+fn four_kib() -> u64 {
+    4096
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -111,6 +121,9 @@ pub struct KernelInfo {
     /// `uname -v`: tells two builds of the same release apart.
     pub version: String,
     pub cmdline: String,
+    /// `uname -m`: `x86_64`, `aarch64`. Empty in results written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub machine: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -118,6 +131,8 @@ pub struct ThpInfo {
     pub enabled: String,
     pub defrag: String,
     pub shmem_enabled: String,
+    /// The PMD (huge page) size: 2 MiB with 4 KiB base pages, 32 MiB with 16 KiB, 512 MiB
+    /// with 64 KiB.
     pub pmd_size_bytes: u64,
     /// mTHP size in kB -> the selected value of `hugepages-<size>kB/enabled`.
     pub mthp: BTreeMap<String, String>,
@@ -259,7 +274,9 @@ pub struct SharedFolioRatio {
 
 /// What pinning costs on the direct-I/O path for one pair of sweep cases: mean latency per
 /// I/O with per-I/O pins (FOLL_PIN on submission, unpin on completion) minus with
-/// registered buffers (pinned once), per I/O and per 4 KiB page of the I/O.
+/// registered buffers (pinned once), per I/O and per base page of the I/O
+/// (`system.base_page_bytes`: 4 KiB on x86-64; 16 KiB pages make per-page figures 4x
+/// larger for the same per-byte cost).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct PinCost {
     /// The parameters both cases share, e.g. `bs=10M buffer=thp`.
@@ -271,7 +288,7 @@ pub struct PinCost {
     pub fixed_ns_per_io: f64,
     /// pinned_ns_per_io - fixed_ns_per_io.
     pub ns_per_io: f64,
-    /// ns_per_io / (bs_bytes / 4096).
+    /// ns_per_io / (bs_bytes / system.base_page_bytes): per base page.
     pub ns_per_page: f64,
     /// 95% confidence interval of ns_per_io (Welch, from the repeats of both cases),
     /// when each case has at least two repeats.
@@ -534,6 +551,32 @@ mod tests {
             }
             _ => assert_eq!(original, typed, "{path}"),
         }
+    }
+
+    #[test]
+    fn a_result_without_a_base_page_size_loads_as_4k_and_a_new_one_keeps_it() {
+        let old = r#"{"kernel": {"release": "6.1", "version": "1 SMP", "cmdline": ""},
+            "lockdown": "none", "thp": {"enabled": "madvise", "defrag": "madvise",
+            "shmem_enabled": "never", "pmd_size_bytes": 2097152, "mthp": {}}, "cpus": []}"#;
+        let sys: SystemInfo = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (sys.base_page_bytes, sys.kernel.machine.as_str()),
+            (4096, "")
+        );
+        let arm = SystemInfo {
+            base_page_bytes: 16 << 10,
+            thp: ThpInfo {
+                pmd_size_bytes: 32 << 20,
+                ..sys.thp.clone()
+            },
+            kernel: KernelInfo {
+                machine: "aarch64".into(),
+                ..sys.kernel.clone()
+            },
+            ..sys
+        };
+        let back: SystemInfo = serde_json::from_str(&serde_json::to_string(&arm).unwrap()).unwrap();
+        assert_eq!(back, arm);
     }
 
     #[test]

@@ -212,8 +212,8 @@ fn flags_at(flags: &(impl PageFlags + ?Sized), pfn: u64) -> std::io::Result<u64>
 }
 
 /// Largest folio: 2^18 base pages (1 GiB with 4 KiB pages; arm64's largest hugetlb
-/// sizes, 1 GiB with 16 KiB and 16 GiB with 64 KiB pages, are no more pages). Folios are naturally aligned, so the head of a
-/// tail page is at most this many pages back.
+/// sizes, 1 GiB with 16 KiB and 16 GiB with 64 KiB pages, are no more pages). Folios
+/// are naturally aligned, so the head of a tail page is at most this many pages back.
 const MAX_FOLIO_PAGES: u64 = 1 << 18;
 
 /// Number of pages in the folio holding `pfn`: find the head, count the tails after it.
@@ -455,9 +455,23 @@ pub(crate) mod tests {
         // smaps: Rss counted as base-page folios of 16 KiB, AnonHugePages as the PMD.
         let (a, mb) = (0x4000_0000u64, 1u64 << 20);
         let text = smaps((a, a + 64 * mb), 65536, 32768);
-        let c = coverage_of_smaps(&text, a as usize, 64 * mb as usize, 32 * mb, 32 * mb, 16 << 10);
+        let c = coverage_of_smaps(
+            &text,
+            a as usize,
+            64 * mb as usize,
+            32 * mb,
+            32 * mb,
+            16 << 10,
+        );
         assert_eq!((c.fraction, c.pages), (0.5, 4096), "{c:?}");
-        let c = coverage_of_smaps(&text, a as usize, 64 * mb as usize, 16 << 10, 32 * mb, 16 << 10);
+        let c = coverage_of_smaps(
+            &text,
+            a as usize,
+            64 * mb as usize,
+            16 << 10,
+            32 * mb,
+            16 << 10,
+        );
         assert_eq!(c.fraction, 1.0, "{c:?}");
     }
 
@@ -479,7 +493,8 @@ pub(crate) mod tests {
     fn hidden_pfns_give_no_kpageflags_answer_and_swapped_pages_are_counted() {
         let flags = memory(2048, 512, 9);
         assert_eq!(
-            coverage_of_entries(&[PM_PRESENT, PM_PRESENT], flags.as_slice(), 2 << 20, PAGE).unwrap(),
+            coverage_of_entries(&[PM_PRESENT, PM_PRESENT], flags.as_slice(), 2 << 20, PAGE)
+                .unwrap(),
             None
         );
         let c = coverage_of_entries(&[PM_SWAPPED, present(512)], flags.as_slice(), 2 << 20, PAGE)
