@@ -529,7 +529,9 @@ mod tests {
 
     #[test]
     fn shared_layouts_in_which_some_threads_own_a_folio_alone_are_refused() {
-        let refused = |b, t, bs| sharing_problem(b, Share::Shared, t, bs, false, 4096);
+        // 4 KiB pages and 2 MiB PMDs, as on x86-64.
+        let refused =
+            |b, t, bs| sharing_problem_paged(b, Share::Shared, t, bs, false, 4096, 2 << 20);
         // One 4 KiB chunk per 4 KiB folio: every folio belongs to one thread.
         assert!(refused(Backing::Base, 2, 8192).is_some());
         // 10 MiB needs 16 KiB chunks (IOV_MAX): a 16 KiB folio holds one chunk.

@@ -365,7 +365,8 @@ pub struct BufferReport {
     /// `private` or `shared`
     pub share: String,
     pub bytes: u64,
-    /// Folio size asked for (bytes); 4096 for `4k`.
+    /// Folio size asked for (bytes); for `4k` (base pages) the base page size:
+    /// 4096 on x86-64, 16384 on a 16K arm64 kernel.
     pub folio_bytes: u64,
     /// Share of the buffer in folios of at least `folio_bytes`, before the measured run.
     pub thp_coverage_before: f64,

@@ -179,9 +179,12 @@ impl fmt::Display for Share {
 pub enum Backing {
     /// PMD-sized transparent huge pages (MADV_HUGEPAGE).
     Thp,
-    /// Base pages only (MADV_NOHUGEPAGE).
+    /// Base pages only (MADV_NOHUGEPAGE): written `4k` (as results always have), parsed
+    /// also from `base`; 16 KiB pages on a 16K arm64 kernel.
     Base,
-    /// Multi-size THP of the given size in bytes (16 KiB .. 1 MiB on x86-64).
+    /// Multi-size THP of the given size in bytes: a size the kernel lists under
+    /// /sys/kernel/mm/transparent_hugepage/hugepages-<size>kB (16 KiB .. 1 MiB with 4 KiB
+    /// pages, 64 KiB .. 16 MiB with 16 KiB pages).
     Mthp(u64),
     /// hugetlbfs pages of the default huge page size (MAP_HUGETLB).
     Hugetlb,
