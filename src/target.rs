@@ -455,3 +455,22 @@ fn block_size(f: &File) -> std::io::Result<u64> {
     unsafe { blkgetsize64(f.as_raw_fd(), &mut size) }.map_err(std::io::Error::from)?;
     Ok(size)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bs_that_does_not_suit_the_target_s_dio_alignment_is_refused_with_it() {
+        let t = Target::in_memory(&Workload::default(), &|| false).unwrap();
+        let a = u64::from(t.dio.offset);
+        assert!(a.is_power_of_two() && a >= 512, "{:?}", t.dio);
+        t.check_alignment(a).unwrap();
+        t.check_alignment(8 * a).unwrap();
+        let e = t.check_alignment(a + 512 / 2).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("multiple of {a} bytes")) && e.contains(t.dio.source),
+            "{e}"
+        );
+    }
+}
