@@ -133,7 +133,7 @@ pub fn split(method: SplitMethod, region: &Region) -> Result<Maker, Refusal> {
             if region.idle_pages.iter().all(|p| p.is_empty()) {
                 return Err((
                     "every base page of every huge page carries I/O, and MADV_DONTNEED would discard data in flight".into(),
-                    "use a bs that leaves part of each huge page idle (e.g. bs below 2M), or split method cold or pageout".into(),
+                    format!("use a bs that leaves part of each huge page idle (bs below the folio size, {}), or split method cold or pageout", crate::units::format_size(region.block as u64)),
                 ));
             }
             Ok(Box::new(|| Box::new(DontNeed)))
