@@ -3,8 +3,8 @@
 //!
 //! Layout. `private`: thread t owns `[t*R, (t+1)*R)` with R = bs rounded up to the
 //! folio size, so each thread's I/O lands in its own folios. `shared`: the buffer is
-//! `threads*bs` rounded up to the folio size and cut into chunks (4 KiB, or larger when
-//! bs would need more than IOV_MAX chunks); chunk j of thread t's I/O is chunk
+//! `threads*bs` rounded up to the folio size and cut into chunks (a base page, or larger
+//! when bs would need more than IOV_MAX chunks); chunk j of thread t's I/O is chunk
 //! `j*threads + t` of the buffer, so every thread pins the same folios through
 //! distinct subpages: the situation the 2011 tail-page refcounting fix was about.
 
@@ -14,7 +14,6 @@ use crate::system::pagemap::{self, Coverage};
 use crate::system::KnobGuard;
 use crate::workload::{Backing, Share};
 
-pub const PAGE: usize = 4096;
 const IOV_MAX: usize = 1024;
 
 pub use crate::aligned::AlignedBuf;
@@ -65,12 +64,8 @@ impl IoBuffers {
         per_page_iovecs: bool,
         place: &dyn Fn(&IoBuffers) -> Result<()>,
     ) -> Result<IoBuffers> {
-        let pmd = crate::system::thp::pmd_size() as usize;
-        let folio = match backing {
-            Backing::Thp | Backing::Hugetlb => pmd,
-            Backing::Base => PAGE,
-            Backing::Mthp(sz) => sz as usize,
-        };
+        let pmd = crate::pages::pmd_size() as usize;
+        let folio = folio_size(backing, crate::pages::base_page(), pmd);
         let mut knobs = Vec::new();
         match backing {
             Backing::Thp => {
@@ -185,7 +180,7 @@ impl IoBuffers {
     /// Touches every page with a write, so that faults (and huge page allocation) happen
     /// now and not in the measured loop.
     pub fn prefault(&self) {
-        for off in (0..self.len).step_by(PAGE) {
+        for off in (0..self.len).step_by(crate::pages::base_page()) {
             // SAFETY: off < len, inside the mapping.
             unsafe { std::ptr::write_volatile(self.base.add(off), 0) };
         }
@@ -319,6 +314,15 @@ impl HugetlbPool {
     }
 }
 
+/// The folio a backing asks for, in bytes: the PMD size, a base page, or the mTHP size.
+pub fn folio_size(backing: Backing, page: usize, pmd: usize) -> usize {
+    match backing {
+        Backing::Thp | Backing::Hugetlb => pmd,
+        Backing::Base => page,
+        Backing::Mthp(sz) => sz as usize,
+    }
+}
+
 /// Why a `shared` layout would not share: the threads must all put I/O into every
 /// folio of the buffer, which fails when a chunk fills a folio (e.g. buffer = 4k, or
 /// mthp:16K with a bs that needs 16 KiB chunks) or when there are more threads than
@@ -330,15 +334,32 @@ pub fn sharing_problem(
     bs: usize,
     per_page_iovecs: bool,
 ) -> Option<String> {
+    sharing_problem_paged(
+        backing,
+        share,
+        threads,
+        bs,
+        per_page_iovecs,
+        crate::pages::base_page(),
+        crate::pages::pmd_size() as usize,
+    )
+}
+
+/// `sharing_problem` for a given base page and PMD size.
+pub fn sharing_problem_paged(
+    backing: Backing,
+    share: Share,
+    threads: usize,
+    bs: usize,
+    per_page_iovecs: bool,
+    page: usize,
+    pmd: usize,
+) -> Option<String> {
     if share != Share::Shared || threads < 2 {
         return None;
     }
-    let folio = match backing {
-        Backing::Thp | Backing::Hugetlb => crate::system::thp::pmd_size() as usize,
-        Backing::Base => PAGE,
-        Backing::Mthp(sz) => sz as usize,
-    };
-    let (segments, len) = layout(share, threads, bs, folio, per_page_iovecs);
+    let folio = folio_size(backing, page, pmd);
+    let (segments, len) = layout_paged(share, threads, bs, folio, per_page_iovecs, page);
     let mut threads_in = vec![vec![false; threads]; len / folio];
     for (t, segs) in segments.iter().enumerate() {
         for s in segs {
@@ -356,7 +377,7 @@ pub fn sharing_problem(
         format!(
             "share = shared with {threads} threads, bs = {bs} and {backing} buffers ({} KiB folios, I/O cut into {} KiB chunks): in {partial} of {} folios not every thread has a page, so they are not shared by all threads; use a larger folio (buffer = thp), a bs whose chunks are smaller than the folio, or fewer threads",
             folio / 1024,
-            chunk_size(bs) / 1024,
+            chunk_size(bs, page) / 1024,
             len / folio
         )
     })
@@ -365,12 +386,12 @@ pub fn sharing_problem(
 /// Whether private I/O of `bs` is cut into the same iovecs as shared I/O: with
 /// per_page_iovecs, or when bs is a single chunk.
 pub fn private_cut_as_shared(bs: usize, per_page_iovecs: bool) -> bool {
-    per_page_iovecs || bs.div_ceil(chunk_size(bs)) == 1
+    per_page_iovecs || bs.div_ceil(chunk_size(bs, crate::pages::base_page())) == 1
 }
 
-/// The iovec chunk for `bs`: 4 KiB, or larger when bs would need more than IOV_MAX.
-fn chunk_size(bs: usize) -> usize {
-    let mut chunk = PAGE;
+/// The iovec chunk for `bs`: a base page, or larger when bs would need more than IOV_MAX.
+fn chunk_size(bs: usize, page: usize) -> usize {
+    let mut chunk = page;
     while bs.div_ceil(chunk) > IOV_MAX {
         chunk *= 2;
     }
@@ -387,7 +408,20 @@ pub fn layout(
     folio: usize,
     per_page_iovecs: bool,
 ) -> (Vec<Vec<Segment>>, usize) {
-    let chunk = chunk_size(bs);
+    let page = crate::pages::base_page();
+    layout_paged(share, threads, bs, folio, per_page_iovecs, page)
+}
+
+/// `layout` with chunks cut from base pages of `page` bytes.
+pub fn layout_paged(
+    share: Share,
+    threads: usize,
+    bs: usize,
+    folio: usize,
+    per_page_iovecs: bool,
+    page: usize,
+) -> (Vec<Vec<Segment>>, usize) {
+    let chunk = chunk_size(bs, page);
     let nchunks = bs.div_ceil(chunk);
     let piece = |j: usize| chunk.min(bs - j * chunk);
     match share {
@@ -451,7 +485,7 @@ mod tests {
 
     #[test]
     fn private_layout_gives_each_thread_its_own_folios() {
-        let (segs, len) = layout(Share::Private, 3, 4096, 2 << 20, false);
+        let (segs, len) = layout_paged(Share::Private, 3, 4096, 2 << 20, false, 4096);
         assert_eq!(len, 3 * (2 << 20));
         assert_eq!(
             segs[1],
@@ -465,7 +499,7 @@ mod tests {
 
     #[test]
     fn shared_layout_interleaves_subpages_of_the_same_folio() {
-        let (segs, len) = layout(Share::Shared, 2, 16384, 2 << 20, false);
+        let (segs, len) = layout_paged(Share::Shared, 2, 16384, 2 << 20, false, 4096);
         assert_eq!(len, 2 << 20);
         let offs: Vec<usize> = segs[1].iter().map(|s| s.offset).collect();
         assert_eq!(offs, vec![4096, 3 * 4096, 5 * 4096, 7 * 4096]);
@@ -478,8 +512,8 @@ mod tests {
 
     #[test]
     fn per_page_private_layout_matches_shared_chunking_in_own_folios() {
-        let (p, _) = layout(Share::Private, 2, 16384, 2 << 20, true);
-        let (sh, _) = layout(Share::Shared, 2, 16384, 2 << 20, true);
+        let (p, _) = layout_paged(Share::Private, 2, 16384, 2 << 20, true, 4096);
+        let (sh, _) = layout_paged(Share::Shared, 2, 16384, 2 << 20, true, 4096);
         assert_eq!(p[1].len(), sh[1].len());
         let offs: Vec<usize> = p[1].iter().map(|s| s.offset).collect();
         assert_eq!(
@@ -495,7 +529,9 @@ mod tests {
 
     #[test]
     fn shared_layouts_in_which_some_threads_own_a_folio_alone_are_refused() {
-        let refused = |b, t, bs| sharing_problem(b, Share::Shared, t, bs, false);
+        // 4 KiB pages and 2 MiB PMDs, as on x86-64.
+        let refused =
+            |b, t, bs| sharing_problem_paged(b, Share::Shared, t, bs, false, 4096, 2 << 20);
         // One 4 KiB chunk per 4 KiB folio: every folio belongs to one thread.
         assert!(refused(Backing::Base, 2, 8192).is_some());
         // 10 MiB needs 16 KiB chunks (IOV_MAX): a 16 KiB folio holds one chunk.
@@ -514,14 +550,35 @@ mod tests {
             "one thread: the control"
         );
         assert_eq!(
-            sharing_problem(Backing::Base, Share::Private, 2, 8192, false),
+            sharing_problem_paged(Backing::Base, Share::Private, 2, 8192, false, 4096, 2 << 20),
             None
         );
     }
 
     #[test]
+    fn with_16k_base_pages_shared_io_is_cut_into_16k_chunks() {
+        // 64 KiB of I/O per thread, 2 threads, one 32 MiB PMD THP (16 KiB pages).
+        let (segs, len) = layout_paged(Share::Shared, 2, 64 << 10, 32 << 20, false, 16 << 10);
+        assert_eq!(len, 32 << 20);
+        let offs: Vec<usize> = segs[1].iter().map(|s| s.offset).collect();
+        assert_eq!(
+            offs,
+            vec![16 << 10, 3 * (16 << 10), 5 * (16 << 10), 7 * (16 << 10)]
+        );
+        assert!(segs[1].iter().all(|s| s.len == 16 << 10));
+        // A 16 KiB buffer = 4k (one base page) folio holds one chunk: refused as on
+        // x86-64, where it takes 4 KiB pages.
+        let refused =
+            |b, bs| sharing_problem_paged(b, Share::Shared, 2, bs, false, 16 << 10, 32 << 20);
+        assert!(refused(Backing::Base, 32 << 10).is_some());
+        assert_eq!(refused(Backing::Thp, 64 << 10), None);
+        // 64 KiB mTHP: 4 chunks of 16 KiB, two per thread.
+        assert_eq!(refused(Backing::Mthp(64 << 10), 32 << 10), None);
+    }
+
+    #[test]
     fn shared_layout_stays_within_iov_max() {
-        let (segs, _) = layout(Share::Shared, 4, 10 << 20, 2 << 20, false);
+        let (segs, _) = layout_paged(Share::Shared, 4, 10 << 20, 2 << 20, false, 4096);
         assert!(segs[0].len() <= IOV_MAX);
         assert_eq!(segs[0].iter().map(|s| s.len).sum::<usize>(), 10 << 20);
     }
@@ -535,13 +592,14 @@ mod tests {
             return;
         }
         let b = IoBuffers::new(Backing::Base, Share::Private, 2, 8192, false).unwrap();
-        assert_eq!(b.base() as usize % PAGE, 0);
+        let page = crate::pages::base_page();
+        assert_eq!(b.base() as usize % page, 0);
         assert_eq!(b.iovecs(1)[0].iov_len, 8192);
         let c = b.coverage().unwrap();
         assert_eq!(c.fraction, 1.0, "{c:?}");
         assert_eq!(
             c.by_folio_pages,
-            std::collections::BTreeMap::from([(1, (b.len() / PAGE) as u64)]),
+            std::collections::BTreeMap::from([(1, (b.len() / page) as u64)]),
             "MADV_NOHUGEPAGE: every page its own folio"
         );
         // Half of it dropped: half of it is backed.

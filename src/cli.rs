@@ -243,7 +243,7 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Target")]
     pub allow_write_device: bool,
 
-    /// Buffer backing: thp, 4k, mthp:SIZE (e.g. mthp:64K, root) or hugetlb.
+    /// Buffer backing: thp (PMD size), 4k (base pages), mthp:SIZE (a size the kernel lists, e.g. mthp:64K; root) or hugetlb.
     #[arg(long, help_heading = "Buffers")]
     pub buffer: Option<String>,
     /// private: each thread its own huge pages; shared: all threads in the same ones.

@@ -17,6 +17,7 @@ pub mod export;
 pub mod kernels;
 pub mod measure;
 pub mod output;
+pub mod pages;
 pub mod placement;
 pub mod plot;
 pub mod report;

@@ -124,7 +124,8 @@ impl Layout {
                     return None;
                 }
                 let (off, len) = b.thread_range(t, b.segments.len() / threads.max(1));
-                let pages = &status[off / 4096..(off + len) / 4096];
+                let page = crate::pages::base_page();
+                let pages = &status[off / page..(off + len) / page];
                 numa::local_share(pages, self.nodes[t])
             })
             .collect();

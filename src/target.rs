@@ -20,10 +20,11 @@ use crate::workload::Workload;
 const CREATED_FILE_BYTES: u64 = 64 << 20;
 
 /// The I/O region, as fio does it: the whole target unless `size` narrows it; whole
-/// 4 KiB blocks.
+/// base pages (a multiple of any O_DIRECT alignment; `opened` also rounds to the
+/// target's own).
 fn region(target_bytes: u64, size: Option<Size>) -> u64 {
     let r = size.map_or(target_bytes, |s| s.bytes().min(target_bytes));
-    r - r % 4096
+    r - r % crate::pages::base_page() as u64
 }
 
 pub struct Target {
@@ -39,6 +40,8 @@ pub struct Target {
     pub stamped: Option<u32>,
     /// The path as the user gave it, where it resolved to another (a symlink).
     pub given: Option<PathBuf>,
+    /// The target's own O_DIRECT alignment (statx, else the logical block size).
+    pub dio: crate::pages::DioAlign,
     // Drop order: close the file, then remove the file or the zram device.
     file: File,
     _remove: Option<RemoveFile>,
@@ -123,14 +126,16 @@ impl Target {
         size: u64,
         writable: bool,
     ) -> Target {
+        let dio = crate::pages::dio_align(&file);
         Target {
             path,
             kind: kind.into(),
-            size,
+            size: size - size % u64::from(dio.offset),
             target_bytes,
             writable,
             stamped: None,
             given: None,
+            dio,
             file,
             _remove: None,
             _zram: None,
@@ -156,6 +161,7 @@ impl Target {
                     true,
                 )
             };
+            t.check_alignment(w.bs.bytes())?;
             t.fill(w.seed, stop)?;
             return Ok(t);
         }
@@ -196,7 +202,22 @@ impl Target {
         if given != t.path {
             t.given = Some(given);
         }
+        t.check_alignment(w.bs.bytes())?;
         Ok(t)
+    }
+
+    /// O_DIRECT I/O of `bs` at offsets that are multiples of bs must suit the target's
+    /// own alignment (a 4 KiB-sector device refuses 512-byte I/O with EINVAL).
+    fn check_alignment(&self, bs: u64) -> Result<()> {
+        let a = u64::from(self.dio.offset);
+        if !bs.is_multiple_of(a) {
+            bail!(
+                "bs = {bs} does not suit {}: its O_DIRECT I/O must be a multiple of {a} bytes (from the {}); use bs = a multiple of {a}",
+                self.path.display(),
+                self.dio.source
+            );
+        }
+        Ok(())
     }
 
     /// An existing file: read through a descriptor opened without following a link, and
@@ -371,7 +392,7 @@ impl Target {
             generation: 0,
         };
         const CHUNK: usize = 4 << 20;
-        let mut buf = AlignedBuf::new(CHUNK);
+        let mut buf = AlignedBuf::with_align(CHUNK, self.dio.memory as usize);
         let mut off = 0u64;
         while off < self.size {
             if stop() {
@@ -406,10 +427,11 @@ impl Target {
 
     /// Overwrites `len` bytes at `offset` with something that is not the pattern (tests).
     pub fn corrupt(&self, offset: u64, len: usize) -> Result<()> {
-        let mut buf = AlignedBuf::new(len.next_multiple_of(4096));
+        let align = self.dio.offset as usize;
+        let mut buf = AlignedBuf::with_align(len.next_multiple_of(align), self.dio.memory as usize);
         buf.as_mut_slice().fill(0xa5);
         self.file
-            .write_all_at(buf.as_slice(), offset - offset % 4096)?;
+            .write_all_at(buf.as_slice(), offset - offset % align as u64)?;
         Ok(())
     }
 }
@@ -432,4 +454,23 @@ fn block_size(f: &File) -> std::io::Result<u64> {
     // SAFETY: BLKGETSIZE64 writes one u64.
     unsafe { blkgetsize64(f.as_raw_fd(), &mut size) }.map_err(std::io::Error::from)?;
     Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bs_that_does_not_suit_the_target_s_dio_alignment_is_refused_with_it() {
+        let t = Target::in_memory(&Workload::default(), &|| false).unwrap();
+        let a = u64::from(t.dio.offset);
+        assert!(a.is_power_of_two() && a >= 512, "{:?}", t.dio);
+        t.check_alignment(a).unwrap();
+        t.check_alignment(8 * a).unwrap();
+        let e = t.check_alignment(a + 512 / 2).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("multiple of {a} bytes")) && e.contains(t.dio.source),
+            "{e}"
+        );
+    }
 }

@@ -22,6 +22,7 @@ pub fn synthetic(release: &str, ops_per_sec: &[f64]) -> BenchResult {
             ),
             compiler: Some("gcc (GCC) 15.3.0, GNU ld (GNU Binutils) 2.46".into()),
             config: None,
+            machine: "x86_64".into(),
         },
         lockdown: "none".into(),
         thp: crate::result::ThpInfo {
@@ -50,6 +51,7 @@ pub fn synthetic(release: &str, ops_per_sec: &[f64]) -> BenchResult {
             ..Default::default()
         }),
         not_recorded: Vec::new(),
+        base_page_bytes: 4096,
     };
     let workload = crate::workload::Workload {
         name: "quick".into(),

@@ -42,6 +42,21 @@ fn assert_contract(r: &serde_json::Value) {
             "system.thp lacks `{key}`"
         );
     }
+    // The page geometry the figures are counted in: this kernel's.
+    assert_eq!(
+        r["system"]["base_page_bytes"].as_u64(),
+        Some(thpbench::pages::base_page() as u64),
+        "system.base_page_bytes"
+    );
+    assert_eq!(
+        r["system"]["thp"]["pmd_size_bytes"].as_u64(),
+        Some(thpbench::pages::pmd_size()),
+        "system.thp.pmd_size_bytes"
+    );
+    assert_eq!(
+        r["system"]["kernel"]["machine"].as_str(),
+        Some(std::env::consts::ARCH)
+    );
     assert!(r["system"]["lockdown"].is_string());
     assert!(r["system"]["cpus"]
         .as_array()

@@ -545,7 +545,7 @@ mod tests {
     }
 
     /// Two results of a fixed_buffers sweep: compare pools each group's repeats and gives
-    /// per pair the cost per I/O and per 4 KiB page with an interval; results without
+    /// per pair the cost per I/O and per base page with an interval; results without
     /// pin_cost give none.
     #[test]
     fn pin_cost_pairs_are_recomputed_per_group_with_intervals() {
@@ -570,7 +570,7 @@ mod tests {
                     runs,
                 });
             }
-            r.pin_cost = crate::measure::pin_cost::pin_costs(&r.sweep, 4096, false);
+            r.pin_cost = crate::measure::pin_cost::pin_costs(&r.sweep, 4096, false, r.system.base_page_bytes);
             r
         };
         let a = with_pairs("6.1.0", 1_360_000.0, 1_010_000.0);

@@ -49,6 +49,7 @@ pub(super) fn group_pin_cost(gi: usize, group: &Group, inputs: &[Input]) -> Opti
     let paired = mine
         .iter()
         .all(|i| i.result.pin_cost.iter().all(|p| p.paired));
-    let pairs = crate::measure::pin_cost::pin_costs(&cases, default_bs, paired);
+    let page = mine[0].result.system.base_page_bytes;
+    let pairs = crate::measure::pin_cost::pin_costs(&cases, default_bs, paired, page);
     (!pairs.is_empty()).then_some(GroupPinCost { group: gi, pairs })
 }

@@ -76,7 +76,7 @@ impl Confirmer {
         Some(Confirmer {
             probe,
             effect,
-            pmd_pages: crate::system::thp::pmd_size() / crate::buffer::PAGE as u64,
+            pmd_pages: crate::pages::pmd_size() / crate::pages::base_page() as u64,
         })
     }
 

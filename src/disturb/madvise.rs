@@ -2,7 +2,7 @@
 //!
 //! What each does to an exclusive anonymous THP on 6.x kernels (mm/madvise.c,
 //! mm/huge_memory.c; measured on this kind of machine, see KERNEL-FACTS.md):
-//! - MADV_COLD / MADV_PAGEOUT on one 4 KiB page of a huge page: madvise_cold_or_pageout_pte_range
+//! - MADV_COLD / MADV_PAGEOUT on one base page of a huge page: madvise_cold_or_pageout_pte_range
 //!   splits the folio at once (thp_split_page); PAGEOUT then reclaims that page where swap exists.
 //! - MADV_DONTNEED on part of a huge page: zap_pmd_range splits the PMD (thp_split_pmd) and
 //!   queues the folio for deferred split (thp_deferred_split_page). It discards the data of the
@@ -12,14 +12,12 @@
 //! - MADV_COLLAPSE (6.1+): synchronous collapse into a new huge page (thp_collapse_alloc);
 //!   fails with EAGAIN when pages are pinned by I/O in flight, which is counted, not fatal.
 //! - MADV_PAGEOUT of a whole huge page: reclaim swaps it out whole (thp_swpout) or split
-//!   (thp_swpout_fallback), pswpout per 4 KiB; pinned folios are skipped by reclaim.
+//!   (thp_swpout_fallback), pswpout per base page; pinned folios are skipped by reclaim.
 
 use std::io;
 
 use super::{Action, Region};
 use crate::workload::SplitMethod;
-
-const PAGE: usize = crate::buffer::PAGE;
 
 type Maker = Box<dyn Fn() -> Box<dyn Action> + Send + Sync>;
 type Refusal = (String, String);
@@ -42,16 +40,16 @@ fn mprotect(addr: usize, len: usize, prot: libc::c_int) -> io::Result<()> {
     }
 }
 
-/// madvise(advice) on one 4 KiB page of the block (the last one, a page I/O rarely
+/// madvise(advice) on one base page of the block (the last one, a page I/O rarely
 /// starts in; the data stays, only the mapping size changes).
 struct OnePage(libc::c_int);
 
 impl Action for OnePage {
     fn act(&mut self, r: &Region, b: usize) -> io::Result<bool> {
-        madvise(self.touched(r, b), PAGE, self.0).map(|_| true)
+        madvise(self.touched(r, b), crate::pages::base_page(), self.0).map(|_| true)
     }
     fn touched(&self, r: &Region, b: usize) -> usize {
-        r.block_addr(b) + r.block - PAGE
+        r.block_addr(b) + r.block - crate::pages::base_page()
     }
 }
 
@@ -64,7 +62,7 @@ impl Action for DontNeed {
             return Ok(false);
         };
         let addr = r.block_addr(b) + off;
-        madvise(addr, PAGE, libc::MADV_DONTNEED)?;
+        madvise(addr, crate::pages::base_page(), libc::MADV_DONTNEED)?;
         // SAFETY: addr is an idle page of the buffer; the write faults it back in.
         unsafe { std::ptr::write_volatile(addr as *mut u8, 0) };
         Ok(true)
@@ -79,13 +77,14 @@ struct Mprotect;
 
 impl Action for Mprotect {
     fn act(&mut self, r: &Region, b: usize) -> io::Result<bool> {
-        let addr = r.block_addr(b) + r.block - PAGE;
+        let page = crate::pages::base_page();
+        let addr = r.block_addr(b) + r.block - page;
         mprotect(
             addr,
-            PAGE,
+            page,
             libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
         )?;
-        mprotect(addr, PAGE, libc::PROT_READ | libc::PROT_WRITE)?;
+        mprotect(addr, page, libc::PROT_READ | libc::PROT_WRITE)?;
         Ok(true)
     }
 }
@@ -113,7 +112,7 @@ struct Collapse;
 
 impl Action for Collapse {
     fn act(&mut self, r: &Region, b: usize) -> io::Result<bool> {
-        madvise(r.block_addr(b), r.block, libc::MADV_COLLAPSE).map(|_| true)
+        madvise(r.block_addr(b), r.block, crate::system::MADV_COLLAPSE).map(|_| true)
     }
 }
 
@@ -133,8 +132,8 @@ pub fn split(method: SplitMethod, region: &Region) -> Result<Maker, Refusal> {
         SplitMethod::Dontneed => {
             if region.idle_pages.iter().all(|p| p.is_empty()) {
                 return Err((
-                    "every 4 KiB page of every huge page carries I/O, and MADV_DONTNEED would discard data in flight".into(),
-                    "use a bs that leaves part of each huge page idle (e.g. bs below 2M), or split method cold or pageout".into(),
+                    "every base page of every huge page carries I/O, and MADV_DONTNEED would discard data in flight".into(),
+                    format!("use a bs that leaves part of each huge page idle (bs below the folio size, {}), or split method cold or pageout", crate::units::format_size(region.block as u64)),
                 ));
             }
             Ok(Box::new(|| Box::new(DontNeed)))
@@ -183,7 +182,7 @@ pub fn collapse(region: &Region) -> Result<Maker, Refusal> {
             "use --buffer thp with the collapse disturber".to_string(),
         ));
     }
-    crate::system::probe::try_madvise(libc::MADV_COLLAPSE).map_err(|why| {
+    crate::system::probe::try_madvise(crate::system::MADV_COLLAPSE).map_err(|why| {
         (
             format!("MADV_COLLAPSE: {why}"),
             "needs Linux 6.1+".to_string(),

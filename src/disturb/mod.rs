@@ -28,7 +28,7 @@ pub struct Region {
     pub base: usize,
     pub len: usize,
     pub block: usize,
-    /// Per block, the 4 KiB pages that no worker's I/O uses (offsets into the block).
+    /// Per block, the base pages that no worker's I/O uses (offsets into the block).
     pub idle_pages: Vec<Vec<usize>>,
 }
 
@@ -36,20 +36,20 @@ impl Region {
     pub fn of(buffers: &IoBuffers) -> Region {
         let block = buffers.folio_bytes as usize;
         let blocks = buffers.len() / block;
-        let mut used = vec![false; buffers.len() / crate::buffer::PAGE];
+        let page = crate::pages::base_page();
+        let mut used = vec![false; buffers.len() / page];
         for segs in &buffers.segments {
             for s in segs {
-                let pages = s.offset / crate::buffer::PAGE
-                    ..(s.offset + s.len).div_ceil(crate::buffer::PAGE);
+                let pages = s.offset / page..(s.offset + s.len).div_ceil(page);
                 used[pages].fill(true);
             }
         }
-        let per_block = block / crate::buffer::PAGE;
+        let per_block = block / page;
         let idle_pages = (0..blocks)
             .map(|b| {
                 (0..per_block)
                     .filter(|p| !used[b * per_block + p])
-                    .map(|p| p * crate::buffer::PAGE)
+                    .map(|p| p * page)
                     .collect()
             })
             .collect();
@@ -125,7 +125,7 @@ fn device_swap_counters(
     backing: crate::workload::Backing,
 ) -> Vec<Vec<&'static str>> {
     match (spec.kind, spec.method) {
-        // 4 KiB pages swap out one by one: no huge-page counter can move.
+        // Base pages swap out one by one: no huge-page counter can move.
         (DisturbKind::SwapOut, _) if backing == crate::workload::Backing::Base => {
             vec![vec!["pswpout"], vec!["pswpin", "swpin_zero", "swpin"]]
         }
@@ -205,7 +205,7 @@ pub fn plan(
                 ))
             }
             (DisturbKind::Split, _) if base_pages => Err((
-                "the buffer is 4 KiB pages: there is no huge page to split".into(),
+                "the buffer is base pages: there is no huge page to split".into(),
                 "use --buffer thp or mthp:SIZE to split huge pages under the I/O".into(),
             )),
             (DisturbKind::Split, Some(method)) => madvise::split(method, region),
@@ -507,7 +507,7 @@ pub fn restore(buffers: &IoBuffers, min_coverage: f64) -> Vec<String> {
         (rc != 0).then(std::io::Error::last_os_error)
     };
     if buffers.backing == Backing::Thp {
-        if let Some(e) = madvise(libc::MADV_COLLAPSE) {
+        if let Some(e) = madvise(crate::system::MADV_COLLAPSE) {
             notes.push(format!(
                 "MADV_COLLAPSE of the buffer failed: {}",
                 crate::system::errno_text(&e)

@@ -1,5 +1,5 @@
 //! `gup`: a control, not the direct-I/O path. Each operation vmsplices the worker's
-//! iovecs (bs bytes: bs/4096 pages) into a pipe and splices the pipe empty into
+//! iovecs (bs bytes: bs / base page size pages) into a pipe and splices the pipe empty into
 //! /dev/null. vmsplice without SPLICE_F_GIFT takes a reference on every user page
 //! (iov_iter_extract_pages with FOLL_GET, in batches of 16), the pipe holds one
 //! pipe_buffer per page, and draining drops them: the figure is "vmsplice page
@@ -20,7 +20,8 @@ pub struct GupEngine {
     sink: std::fs::File,
     /// Bytes the pipe holds; larger operations go through it in several rounds.
     capacity: usize,
-    /// Pages referenced so far (vmspliced bytes / 4096), checked against the ops.
+    /// Base pages referenced so far (vmspliced bytes / base page size), checked against
+    /// the ops.
     pub pages: u64,
     scratch: Vec<libc::iovec>,
 }
@@ -39,7 +40,10 @@ impl GupEngine {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(1 << 20);
-        let want = bs.next_power_of_two().min(max).max(4096);
+        let want = bs
+            .next_power_of_two()
+            .min(max)
+            .max(crate::pages::base_page());
         // SAFETY: fcntl on our pipe.
         let got =
             unsafe { libc::fcntl(pipe_w.as_raw_fd(), libc::F_SETPIPE_SZ, want as libc::c_int) };
@@ -130,7 +134,7 @@ impl Engine for GupEngine {
                 advance(&mut self.scratch, n);
             }
         }
-        self.pages += (done / 4096) as u64;
+        self.pages += (done / crate::pages::base_page()) as u64;
         Ok(done)
     }
 }

@@ -96,7 +96,7 @@ pub fn run(addr: usize, len: usize, pages_per_call: u32) -> KernelGupReport {
             // The kernel stops early where a call takes fewer pages than asked, and
             // says so through size: count what it walked.
             fig.calls += 1;
-            fig.pages += args.size / 4096;
+            fig.pages += args.size / crate::pages::base_page() as u64;
             fig.get_usec += args.get_delta_usec;
             fig.put_usec += args.put_delta_usec;
         }

@@ -1,6 +1,6 @@
 //! Pin cost from a sweep over `fixed_buffers`: for each pair of cases that differ only in
 //! it, the time per I/O with per-I/O pins minus with registered buffers, per I/O and per
-//! 4 KiB page. Time per I/O is the workers' I/O time over the I/Os (for uring the busy
+//! base page (4 KiB on x86-64, 4/16/64 KiB on arm64). Time per I/O is the workers' I/O time over the I/Os (for uring the busy
 //! time, so that at any queue depth it is the service time, not the latency, which at
 //! depth N holds about N service times, Little's law). `thpbench run` measures the two
 //! cases alternately within each repeat, on one target and buffer: the interval is then
@@ -23,7 +23,13 @@ fn ns_per_io(r: &crate::result::RunResult) -> f64 {
 /// One pin cost per pair of cases that differ only in `fixed_buffers`. `default_bs` is
 /// the workload's bs, for sweeps that do not vary it. `paired`: the cases' repeats were
 /// measured alternately, repeat by repeat, so that the i-th runs of both belong together.
-pub fn pin_costs(sweep: &[SweepCase], default_bs: u64, paired: bool) -> Vec<PinCost> {
+/// `page_bytes`: the base page size of the kernel the cases ran on.
+pub fn pin_costs(
+    sweep: &[SweepCase],
+    default_bs: u64,
+    paired: bool,
+    page_bytes: u64,
+) -> Vec<PinCost> {
     let rest = |c: &SweepCase| {
         c.params
             .iter()
@@ -53,7 +59,7 @@ pub fn pin_costs(sweep: &[SweepCase], default_bs: u64, paired: bool) -> Vec<PinC
             .get("bs")
             .and_then(|v| crate::units::parse_size(v).ok())
             .unwrap_or(default_bs);
-        let pages = (bs as f64 / 4096.0).max(1.0);
+        let pages = (bs as f64 / page_bytes as f64).max(1.0);
         let (ma, mb) = (mean(&a), mean(&b));
         let diff = ma - mb;
         let half = if paired {
@@ -151,7 +157,7 @@ mod tests {
             // No partner: ignored.
             case(&[("bs", "64k"), ("fixed_buffers", "false")], &[9000.0]),
         ];
-        let costs = pin_costs(&sweep, 4096, false);
+        let costs = pin_costs(&sweep, 4096, false, 4096);
         assert_eq!(costs.len(), 2);
         let big = &costs[0];
         assert_eq!(big.label, "bs=10M");
@@ -203,7 +209,7 @@ mod tests {
             case_of("false", vec![deep(10_000.0 + 1152.0, 16.0)]),
             case_of("true", vec![deep(10_000.0, 16.0)]),
         ];
-        let c = &pin_costs(&sweep, 4096, true)[0];
+        let c = &pin_costs(&sweep, 4096, true, 4096)[0];
         assert!((c.ns_per_io - 1152.0).abs() < 1e-6, "{c:?}");
         assert!((c.ns_per_page - 72.0).abs() < 1e-6, "{c:?}");
         assert_eq!(c.basis, BASIS);
@@ -220,10 +226,10 @@ mod tests {
             case_of("false", runs(&pinned)),
             case_of("true", runs(&fixed)),
         ];
-        let p = &pin_costs(&sweep, 4096, true)[0];
+        let p = &pin_costs(&sweep, 4096, true, 4096)[0];
         let [lo, hi] = p.ci95_ns_per_io.unwrap();
         assert!(p.paired && lo > 90.0 && hi < 110.0, "{p:?}");
-        let u = &pin_costs(&sweep, 4096, false)[0];
+        let u = &pin_costs(&sweep, 4096, false, 4096)[0];
         let [lo, hi] = u.ci95_ns_per_io.unwrap();
         assert!(!u.paired && lo < 0.0 && hi > 200.0, "{u:?}");
     }

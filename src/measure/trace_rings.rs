@@ -61,10 +61,11 @@ pub fn open_per_cpu(
                     )
                 })
             };
-            let mapped = open()?.sampled(pages * 4096);
+            let page = crate::pages::base_page();
+            let mapped = open()?.sampled(pages * page);
             let mut sampler = match mapped {
                 Ok(s) => s,
-                Err(_) => open()?.sampled(fallback_pages * 4096).map_err(|e| {
+                Err(_) => open()?.sampled(fallback_pages * page).map_err(|e| {
                     format!(
                         "mapping the ring buffer of {} ({fallback_pages} pages): {}",
                         tp.name,

@@ -294,7 +294,7 @@ mod tests {
         let svg = dir.path().join("p.svg");
         render(&data, &svg).unwrap();
         let text = std::fs::read_to_string(&svg).unwrap();
-        assert!(text.contains("Pin cost per 4 KiB page"));
+        assert!(text.contains("Pin cost per base page"));
         assert!(text.contains("bs=10M"));
     }
 

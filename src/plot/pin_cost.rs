@@ -1,4 +1,4 @@
-//! When any result has `pin_cost`: per pair, the cost of per-I/O pinning per 4 KiB page
+//! When any result has `pin_cost`: per pair, the cost of per-I/O pinning per base page
 //! with its 95% interval as whiskers, one series per result.
 
 use anyhow::Result;
@@ -50,7 +50,7 @@ pub(super) fn draw_pin_cost<DB: DrawingBackend>(
     let n = pairs.len() as f64;
     let mut chart = ChartBuilder::on(area)
         .caption(
-            "Pin cost per 4 KiB page: per-I/O pins minus registered buffers (mean, 95% CI)",
+            "Pin cost per base page: per-I/O pins minus registered buffers (mean, 95% CI)",
             ("sans-serif", 24),
         )
         .margin(12)
@@ -62,7 +62,7 @@ pub(super) fn draw_pin_cost<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc("pair (the cases' other parameters)")
-        .y_desc("ns per 4 KiB page")
+        .y_desc("ns per base page")
         .x_labels(pairs.len().max(1))
         .x_label_formatter(&move |x| {
             let i = x.round();

@@ -172,7 +172,7 @@ fn column_order(cmp: &Comparison) -> Vec<usize> {
     order
 }
 
-/// One row per pin-cost pair, per group: ns per I/O and per 4 KiB page with the interval.
+/// One row per pin-cost pair, per group: ns per I/O and per base page with the interval.
 fn pin_cost_grid(cmp: &Comparison) -> Option<Grid> {
     if cmp.pin_cost.is_empty() {
         return None;
@@ -188,7 +188,7 @@ fn pin_cost_grid(cmp: &Comparison) -> Option<Grid> {
     let mut header = vec!["pair".to_string()];
     for g in &cmp.pin_cost {
         header.push(format!("{} ns/IO", cmp.groups[g.group].label));
-        header.push("ns/page".into());
+        header.push("ns/base page".into());
     }
     let with_ci = |mean: f64, ci: Option<[f64; 2]>| match ci {
         Some([lo, hi]) => format!("{mean:.1} ± {:.1}", (hi - lo) / 2.0),

@@ -385,7 +385,7 @@ fn render_gup(s: &mut String, run: &RunResult) {
     if let Some(g) = &run.gup {
         let _ = writeln!(
             s,
-            "    gup      vmsplice page references (a control: pipe handling included, not the direct-I/O pin cost): {} pages per op, {:.1} ns per page referenced ({} pages, {} expected)",
+            "    gup      vmsplice page references (a control: pipe handling included, not the direct-I/O pin cost): {} base pages per op, {:.1} ns per base page referenced ({} pages, {} expected)",
             g.pages_per_op, g.ns_per_page, g.pages_referenced, g.pages_expected
         );
         if let Some(k) = &g.kernel {
@@ -393,7 +393,7 @@ fn render_gup(s: &mut String, run: &RunResult) {
                 (Some(get), Some(pin)) if k.available => {
                     let _ = writeln!(
                         s,
-                        "    kernel   gup_test, {} pages per call: get_user_pages_fast {:.1} + put {:.1} ns per page, pin_user_pages_fast {:.1} + unpin {:.1} ns per page",
+                        "    kernel   gup_test, {} base pages per call: get_user_pages_fast {:.1} + put {:.1} ns per base page, pin_user_pages_fast {:.1} + unpin {:.1} ns per base page",
                         k.nr_pages_per_call,
                         get.get_ns_per_page,
                         get.put_ns_per_page,
@@ -601,7 +601,7 @@ fn render_pin_cost(s: &mut String, r: &BenchResult) {
         };
         let _ = writeln!(
             s,
-            "    [{}] {} per I/O{}, {} per 4 KiB page{}; x{:.3} ({} pinned vs {} registered)",
+            "    [{}] {} per I/O{}, {} per {} base page{}; x{:.3} ({} pinned vs {} registered)",
             if p.label.is_empty() {
                 "all else equal"
             } else {
@@ -610,6 +610,7 @@ fn render_pin_cost(s: &mut String, r: &BenchResult) {
             signed_ns(p.ns_per_io),
             ci(p.ci95_ns_per_io),
             signed_ns(p.ns_per_page),
+            crate::units::format_size(r.system.base_page_bytes),
             ci(p.ci95_ns_per_page),
             p.ratio,
             human_ns(p.pinned_ns_per_io),

@@ -161,15 +161,16 @@ pub struct GupReport {
     /// included), not the direct-I/O pin cost. Absent in results before 2026-11-28.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub figure: String,
-    /// 4 KiB pages one operation references (bs / 4 KiB).
+    /// Base pages one operation references (bs / system.base_page_bytes).
     pub pages_per_op: u64,
-    /// Pages the engine referenced; a difference from `pages_expected` makes the
+    /// Base pages the engine referenced; a difference from `pages_expected` makes the
     /// result invalid.
     pub pages_referenced: u64,
     /// ops x pages_per_op.
     pub pages_expected: u64,
     /// Mean latency of one operation.
     pub ns_per_op: f64,
+    /// Per base page.
     pub ns_per_page: f64,
     /// The kernel's own benchmark on the same buffer after the run (gup_test).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,7 +182,7 @@ pub struct GupReport {
 pub struct KernelGupFigure {
     /// ioctl calls made (each walks the whole buffer once).
     pub calls: u64,
-    /// Pages referenced over all calls.
+    /// Base pages referenced over all calls.
     pub pages: u64,
     pub get_usec: u64,
     pub put_usec: u64,
@@ -195,7 +196,8 @@ pub struct KernelGupReport {
     pub available: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
-    /// Pages per get_user_pages_fast()/pin_user_pages_fast() call: the engine's pages per op.
+    /// Base pages per get_user_pages_fast()/pin_user_pages_fast() call: the engine's pages
+    /// per op.
     #[serde(default)]
     pub nr_pages_per_call: u32,
     /// FOLL_* flags passed (0: read references, as vmsplice takes).

@@ -131,6 +131,16 @@ pub struct SystemInfo {
     /// neither /proc/config.gz nor /boot/config-6.1.0 exists`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_recorded: Vec<String>,
+    /// The kernel's base page size (sysconf(_SC_PAGESIZE)): the unit of every figure
+    /// counted in pages (coverage's pages, folio sizes in pages, NUMA pages per node,
+    /// gup pages). 4 KiB on x86-64; 4, 16 or 64 KiB on arm64. Results written before
+    /// it was recorded come from x86-64 builds and load as 4096.
+    #[serde(default = "four_kib")]
+    pub base_page_bytes: u64,
+}
+
+fn four_kib() -> u64 {
+    4096
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -150,6 +160,9 @@ pub struct KernelInfo {
     pub compiler: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<KernelConfig>,
+    /// `uname -m`: `x86_64`, `aarch64`. Empty in results written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub machine: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -157,6 +170,8 @@ pub struct ThpInfo {
     pub enabled: String,
     pub defrag: String,
     pub shmem_enabled: String,
+    /// The PMD (huge page) size: 2 MiB with 4 KiB base pages, 32 MiB with 16 KiB, 512 MiB
+    /// with 64 KiB.
     pub pmd_size_bytes: u64,
     /// mTHP size in kB -> the selected value of `hugepages-<size>kB/enabled`.
     pub mthp: BTreeMap<String, String>,
@@ -305,7 +320,9 @@ pub struct SharedFolioRatio {
 
 /// What pinning costs on the direct-I/O path for one pair of sweep cases: mean latency per
 /// I/O with per-I/O pins (FOLL_PIN on submission, unpin on completion) minus with
-/// registered buffers (pinned once), per I/O and per 4 KiB page of the I/O.
+/// registered buffers (pinned once), per I/O and per base page of the I/O
+/// (`system.base_page_bytes`: 4 KiB on x86-64; 16 KiB pages make per-page figures 4x
+/// larger for the same per-byte cost).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct PinCost {
     /// The parameters both cases share, e.g. `bs=10M buffer=thp`.
@@ -317,7 +334,7 @@ pub struct PinCost {
     pub fixed_ns_per_io: f64,
     /// pinned_ns_per_io - fixed_ns_per_io.
     pub ns_per_io: f64,
-    /// ns_per_io / (bs_bytes / 4096).
+    /// ns_per_io / (bs_bytes / system.base_page_bytes): per base page.
     pub ns_per_page: f64,
     /// 95% confidence interval of ns_per_io, when each case has at least two repeats:
     /// of the per-repeat differences when `paired`, else Welch's.
@@ -403,7 +420,8 @@ pub struct BufferReport {
     /// `private` or `shared`
     pub share: String,
     pub bytes: u64,
-    /// Folio size asked for (bytes); 4096 for `4k`.
+    /// Folio size asked for (bytes); for `4k` (base pages) the base page size:
+    /// 4096 on x86-64, 16384 on a 16K arm64 kernel.
     pub folio_bytes: u64,
     /// Share of the buffer in folios of at least `folio_bytes`, before the measured run.
     pub thp_coverage_before: f64,
@@ -685,6 +703,32 @@ mod tests {
             }
             _ => assert_eq!(original, typed, "{path}"),
         }
+    }
+
+    #[test]
+    fn a_result_without_a_base_page_size_loads_as_4k_and_a_new_one_keeps_it() {
+        let old = r#"{"kernel": {"release": "6.1", "version": "1 SMP", "cmdline": ""},
+            "lockdown": "none", "thp": {"enabled": "madvise", "defrag": "madvise",
+            "shmem_enabled": "never", "pmd_size_bytes": 2097152, "mthp": {}}, "cpus": []}"#;
+        let sys: SystemInfo = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (sys.base_page_bytes, sys.kernel.machine.as_str()),
+            (4096, "")
+        );
+        let arm = SystemInfo {
+            base_page_bytes: 16 << 10,
+            thp: ThpInfo {
+                pmd_size_bytes: 32 << 20,
+                ..sys.thp.clone()
+            },
+            kernel: KernelInfo {
+                machine: "aarch64".into(),
+                ..sys.kernel.clone()
+            },
+            ..sys
+        };
+        let back: SystemInfo = serde_json::from_str(&serde_json::to_string(&arm).unwrap()).unwrap();
+        assert_eq!(back, arm);
     }
 
     #[test]

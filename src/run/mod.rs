@@ -327,7 +327,12 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     result.shared_folio = shared_folio_ratios(&result.sweep, |c| {
         same_iovecs.get(c.label.as_str()).copied().unwrap_or(false)
     });
-    result.pin_cost = crate::measure::pin_cost::pin_costs(&result.sweep, w.bs.bytes(), true);
+    result.pin_cost = crate::measure::pin_cost::pin_costs(
+        &result.sweep,
+        w.bs.bytes(),
+        true,
+        result.system.base_page_bytes,
+    );
     if w.engine == crate::workload::Engine::Gup || w.sweep.contains_key("engine") {
         if let Some(u) = crate::measure::gup_test::unavailable() {
             result.unavailable.push(u);

@@ -549,7 +549,7 @@ impl Setup {
         let kernel = crate::measure::gup_test::run(
             self.buffers.base() as usize,
             self.buffers.len(),
-            (w.bs.bytes() / 4096).max(1) as u32,
+            (w.bs.bytes() / crate::pages::base_page() as u64).max(1) as u32,
         );
         g.kernel = Some(kernel);
         g
@@ -614,7 +614,7 @@ fn gup_value(
         .iter()
         .map(|o| o.pages_referenced)
         .sum::<Option<u64>>()?;
-    let pages_per_op = w.bs.bytes() / 4096;
+    let pages_per_op = w.bs.bytes() / crate::pages::base_page() as u64;
     let expected = ops * pages_per_op;
     if pages != expected {
         result.invalid_reasons.push(format!(

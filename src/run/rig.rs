@@ -65,7 +65,8 @@ impl Setup {
                 );
             }
             if let Some(off) = opts.inject_corruption_at {
-                target.corrupt(off.min(target.size - 4096), 4096)?;
+                let page = crate::pages::base_page();
+                target.corrupt(off.min(target.size - page as u64), page)?;
             }
             Some(target)
         };

@@ -104,7 +104,7 @@ fn in_run_mismatch_reason(verify: &VerifyReport) -> Option<String> {
 pub(super) fn coverage_complaint(w: &Workload, fraction: f64, when: &str) -> String {
     let knob = match w.buffer {
         Backing::Thp => format!(
-            "/sys/kernel/mm/transparent_hugepage/enabled is `{}` and defrag is `{}`; with too little free contiguous memory the kernel falls back to 4 KiB pages (try defrag = madvise, echo 1 > /proc/sys/vm/compact_memory)",
+            "/sys/kernel/mm/transparent_hugepage/enabled is `{}` and defrag is `{}`; with too little free contiguous memory the kernel falls back to base pages (try defrag = madvise, echo 1 > /proc/sys/vm/compact_memory)",
             crate::system::thp::info().enabled,
             crate::system::thp::info().defrag
         ),

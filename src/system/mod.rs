@@ -25,6 +25,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+/// MADV_COLLAPSE, from include/uapi/asm-generic/mman-common.h (the same on every
+/// architecture): the libc crate defines it only for some targets (not aarch64).
+pub const MADV_COLLAPSE: libc::c_int = 25;
+
 /// Reads a sysfs/procfs file, trimmed.
 pub fn read_trimmed(path: impl AsRef<Path>) -> io::Result<String> {
     Ok(std::fs::read_to_string(path)?.trim().to_string())

@@ -10,8 +10,6 @@ use super::topology::Topology;
 
 pub use crate::workload::Numa;
 
-const PAGE: usize = 4096;
-
 /// A worker's share of its buffer's pages on its own node below this makes a
 /// `numa = "local"` run invalid.
 pub const MIN_LOCAL: f64 = 0.99;
@@ -54,11 +52,14 @@ pub fn mbind(addr: usize, len: usize, nodes: &[u32], interleave: bool) -> io::Re
     Ok(())
 }
 
-/// The node of every 4 KiB page of `[addr, addr + len)`; a negative errno for a page
+/// The node of every base page of `[addr, addr + len)`; a negative errno for a page
 /// that is not present (-ENOENT) or cannot be asked about.
 pub fn page_nodes(addr: usize, len: usize) -> io::Result<Vec<i32>> {
+    // Pages per move_pages(2) call.
     const CHUNK: usize = 4096;
-    let pages: Vec<usize> = (addr..addr + len).step_by(PAGE).collect();
+    let pages: Vec<usize> = (addr..addr + len)
+        .step_by(crate::pages::base_page())
+        .collect();
     let mut status = vec![0i32; pages.len()];
     for (p, s) in pages.chunks(CHUNK).zip(status.chunks_mut(CHUNK)) {
         // SAFETY: p and s have the same length and live across the call; NULL nodes
@@ -142,10 +143,10 @@ pub fn place(
 
 /// Per node: free memory, free blocks of at least `block` bytes in the buddy allocator
 /// (what a THP fault needs), and free/total hugetlb pages of that size, for people
-/// told that a buffer could not be backed.
-pub fn huge_page_capacity(root: &Path, buddyinfo: &str, block: u64) -> String {
+/// told that a buffer could not be backed. Buddy orders count base pages of `page` bytes.
+pub fn huge_page_capacity(root: &Path, buddyinfo: &str, block: u64, page: u64) -> String {
     let topo = Topology::read(root);
-    let order = (block / PAGE as u64).max(1).ilog2() as usize;
+    let order = (block / page).max(1).ilog2() as usize;
     topo.nodes
         .iter()
         .map(|n| {
@@ -188,6 +189,7 @@ pub fn huge_page_capacity_now(block: u64) -> String {
         Path::new(super::topology::SYSFS_SYSTEM),
         &std::fs::read_to_string("/proc/buddyinfo").unwrap_or_default(),
         block,
+        crate::pages::base_page() as u64,
     )
 }
 
@@ -216,7 +218,8 @@ mod tests {
         std::fs::write(hp.join("nr_hugepages"), "4\n").unwrap();
         // Orders 0..10; node 0 has one order-9 and one order-10 block = 3 PMD blocks.
         let buddy = "Node 0, zone   Normal 5 5 5 5 5 5 5 5 5 1 1\nNode 1, zone   Normal 9 9 9 9 9 9 9 9 9 0 0\n";
-        let text = huge_page_capacity(dir.path(), buddy, 2 << 20);
+        // 4 KiB pages: a 2 MiB block is order 9.
+        let text = huge_page_capacity(dir.path(), buddy, 2 << 20, 4096);
         assert!(
             text.contains("node 0: ") && text.contains(" free, 3 free 2M blocks"),
             "{text}"
@@ -225,13 +228,19 @@ mod tests {
             text.contains(" free, 0 free 2M blocks, hugetlb 3/4 free"),
             "{text}"
         );
+        // 16 KiB pages: a 32 MiB PMD block is order 11 (2048 pages); node 0's order-9
+        // and order-10 blocks are too small, an order-12 block is two.
+        let buddy = "Node 0, zone   Normal 5 5 5 5 5 5 5 5 5 1 1 0 1\nNode 1, zone   Normal 9 9 9 9 9 9 9 9 9 0 0 0 0\n";
+        let text = huge_page_capacity(dir.path(), buddy, 32 << 20, 16 << 10);
+        assert!(text.contains(" free, 2 free 32M blocks"), "{text}");
     }
 
     #[test]
     fn a_faulted_buffer_is_on_a_node_this_machine_has() {
         let len = 1 << 20;
-        let mut v = vec![1u8; len + 4096];
-        let addr = (v.as_mut_ptr() as usize).next_multiple_of(4096);
+        let page = crate::pages::base_page();
+        let mut v = vec![1u8; len + page];
+        let addr = (v.as_mut_ptr() as usize).next_multiple_of(page);
         let status = page_nodes(addr, len).unwrap();
         let topo = Topology::current();
         let node = status[0];

@@ -5,12 +5,15 @@
 //! Documentation/admin-guide/mm/pagemap.rst), so the folio size of every page is known
 //! exactly, mTHP included. Without root the PFNs read as zero, and the fallback is
 //! /proc/self/smaps' AnonHugePages, which only counts PMD-mapped THPs.
+//!
+//! Pages here are base pages of the running kernel (crate::pages::base_page: 4, 16 or
+//! 64 KiB): pagemap has one entry per base page and a PFN numbers base pages, so folio
+//! sizes are counted in base pages; the pure functions take the page size.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-const PAGE: u64 = 4096;
 const PM_PRESENT: u64 = 1 << 63;
 const PM_SWAPPED: u64 = 1 << 62;
 const PM_PFN_MASK: u64 = (1 << 55) - 1;
@@ -21,12 +24,14 @@ const KPF_THP: u64 = 1 << 22;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Coverage {
-    /// Share of the range's pages that are in a folio of at least the asked size.
+    /// Share of the range's base pages that are in a folio of at least the asked size.
     pub fraction: f64,
+    /// Base pages of the range; `present` and `swapped` count base pages too.
     pub pages: u64,
     pub present: u64,
     pub swapped: u64,
-    /// Folio size in pages -> number of pages of the range in folios of that size.
+    /// Folio size in base pages -> number of base pages of the range in folios of that
+    /// size.
     pub by_folio_pages: std::collections::BTreeMap<u64, u64>,
     /// `kpageflags` or `smaps`.
     pub method: &'static str,
@@ -51,14 +56,18 @@ pub fn kpageflags_coverage(
         Ok(f) => f,
         Err(_) => return Ok(None),
     };
-    let npages = (len as u64).div_ceil(PAGE);
+    let page = crate::pages::base_page() as u64;
+    let npages = crate::pages::pages_spanned(addr as u64, len as u64, page);
     let mut entries = vec![0u8; npages as usize * 8];
-    pagemap.read_exact_at(&mut entries, (addr as u64 / PAGE) * 8)?;
+    pagemap.read_exact_at(
+        &mut entries,
+        crate::pages::pagemap_offset(addr as u64, page),
+    )?;
     let entries: Vec<u64> = entries
         .chunks_exact(8)
         .map(|c| u64::from_ne_bytes(c.try_into().expect("8-byte chunk")))
         .collect();
-    coverage_of_entries(&entries, &kpageflags, folio_bytes)
+    coverage_of_entries(&entries, &kpageflags, folio_bytes, page)
 }
 
 /// One page of a mapping as pagemap and kpageflags see it.
@@ -68,7 +77,7 @@ pub struct PageState {
     pub swapped: bool,
     /// 0 where PFNs are hidden (not root).
     pub pfn: u64,
-    /// Pages in the folio holding the page; 0 when not present or unknown.
+    /// Base pages in the folio holding the page; 0 when not present or unknown.
     pub folio_pages: u64,
 }
 
@@ -94,8 +103,9 @@ impl FolioProbe {
 
     pub fn page(&self, addr: usize) -> std::io::Result<PageState> {
         let mut b = [0u8; 8];
+        let page = crate::pages::base_page() as u64;
         self.pagemap
-            .read_exact_at(&mut b, (addr as u64 / PAGE) * 8)?;
+            .read_exact_at(&mut b, crate::pages::pagemap_offset(addr as u64, page))?;
         let e = u64::from_ne_bytes(b);
         let mut state = PageState {
             present: e & PM_PRESENT != 0,
@@ -142,14 +152,16 @@ impl PageFlags for [u64] {
 }
 
 /// Coverage of the pages whose /proc/self/pagemap entries are `entries`, in folios of
-/// at least `folio_bytes`; `None` when every present page's PFN is hidden (not root).
+/// at least `folio_bytes`, with base pages of `page` bytes; `None` when every present
+/// page's PFN is hidden (not root).
 pub fn coverage_of_entries(
     entries: &[u64],
     flags: &(impl PageFlags + ?Sized),
     folio_bytes: u64,
+    page: u64,
 ) -> std::io::Result<Option<Coverage>> {
     let npages = entries.len() as u64;
-    let want_pages = (folio_bytes / PAGE).max(1);
+    let want_pages = (folio_bytes / page).max(1);
     let mut cov = Coverage {
         pages: npages,
         method: "kpageflags",
@@ -199,8 +211,9 @@ fn flags_at(flags: &(impl PageFlags + ?Sized), pfn: u64) -> std::io::Result<u64>
     Ok(f[0])
 }
 
-/// Largest folio: 2^18 pages (1 GiB). Folios are naturally aligned, so the head of a
-/// tail page is at most this many pages back.
+/// Largest folio: 2^18 base pages (1 GiB with 4 KiB pages; arm64's largest hugetlb
+/// sizes, 1 GiB with 16 KiB and 16 GiB with 64 KiB pages, are no more pages). Folios
+/// are naturally aligned, so the head of a tail page is at most this many pages back.
 const MAX_FOLIO_PAGES: u64 = 1 << 18;
 
 /// Number of pages in the folio holding `pfn`: find the head, count the tails after it.
@@ -273,8 +286,8 @@ fn head_before(flags: &(impl PageFlags + ?Sized), pfn: u64) -> std::io::Result<O
 }
 
 /// AnonHugePages of the VMAs overlapping the range, scaled by the overlap. Only PMD
-/// THPs are visible this way, so a folio size below the PMD size reads as 0; for 4 KiB
-/// folios the resident pages (Rss) count.
+/// THPs are visible this way, so a folio size below the PMD size reads as 0; for
+/// base-page folios the resident pages (Rss) count.
 pub fn smaps_coverage(addr: usize, len: usize, folio_bytes: u64) -> std::io::Result<Coverage> {
     let text = std::fs::read_to_string("/proc/self/smaps")?;
     Ok(coverage_of_smaps(
@@ -282,7 +295,8 @@ pub fn smaps_coverage(addr: usize, len: usize, folio_bytes: u64) -> std::io::Res
         addr,
         len,
         folio_bytes,
-        super::thp::pmd_size(),
+        crate::pages::pmd_size(),
+        crate::pages::base_page() as u64,
     ))
 }
 
@@ -293,6 +307,7 @@ pub fn coverage_of_smaps(
     len: usize,
     folio_bytes: u64,
     pmd: u64,
+    page: u64,
 ) -> Coverage {
     let (start, end) = (addr as u64, (addr + len) as u64);
     let (mut huge_bytes, mut hugetlb_bytes, mut rss_bytes) = (0f64, 0f64, 0f64);
@@ -323,7 +338,7 @@ pub fn coverage_of_smaps(
             rss_bytes += kb(line) * overlap;
         }
     }
-    let counted = if folio_bytes <= PAGE {
+    let counted = if folio_bytes <= page {
         rss_bytes + hugetlb_bytes
     } else if folio_bytes <= pmd {
         huge_bytes + hugetlb_bytes
@@ -336,7 +351,7 @@ pub fn coverage_of_smaps(
         } else {
             (counted / len as f64).min(1.0)
         },
-        pages: (len as u64).div_ceil(PAGE),
+        pages: crate::pages::pages_spanned(addr as u64, len as u64, page),
         method: "smaps",
         ..Coverage::default()
     }
@@ -346,6 +361,8 @@ pub fn coverage_of_smaps(
 pub(crate) mod tests {
     use super::*;
 
+    /// The tests' synthetic memory has 4 KiB pages and 2 MiB PMDs unless they say so.
+    const PAGE: u64 = 4096;
     const PMD_PAGES: u64 = 512;
 
     /// Prints why a root-only test is skipped; in CI, which runs as root, fails instead.
@@ -387,7 +404,7 @@ pub(crate) mod tests {
             // head), then one order-0 page.
             let mut entries: Vec<u64> = (head..head + n).rev().map(present).collect();
             entries.push(present(PMD_PAGES));
-            let c = coverage_of_entries(&entries, flags.as_slice(), n * PAGE)
+            let c = coverage_of_entries(&entries, flags.as_slice(), n * PAGE, PAGE)
                 .unwrap()
                 .unwrap();
             let mut want = std::collections::BTreeMap::from([(n, n)]);
@@ -398,11 +415,64 @@ pub(crate) mod tests {
             let expect = if order == 0 { 1.0 } else { expect };
             assert!((c.fraction - expect).abs() < 1e-12, "order {order}: {c:?}");
             // Asking for the next size up: nothing of this folio counts.
-            let bigger = coverage_of_entries(&entries, flags.as_slice(), 2 * n * PAGE)
+            let bigger = coverage_of_entries(&entries, flags.as_slice(), 2 * n * PAGE, PAGE)
                 .unwrap()
                 .unwrap();
             assert_eq!(bigger.fraction, 0.0, "order {order} asked at {}", 2 * n);
         }
+    }
+
+    #[test]
+    fn with_16k_and_64k_base_pages_a_pmd_thp_is_counted_in_those_pages() {
+        // 16 KiB pages: a 32 MiB PMD THP is 2048 base pages; 64 KiB: 512 MiB is 8192.
+        for (page, pmd) in [(16u64 << 10, 32u64 << 20), (64 << 10, 512 << 20)] {
+            let n = pmd / page;
+            let order = n.ilog2();
+            let head = 2 * n;
+            let flags = memory(6 * n as usize, head, order);
+            let entries: Vec<u64> = (head..head + n).map(present).collect();
+            let c = coverage_of_entries(&entries, flags.as_slice(), pmd, page)
+                .unwrap()
+                .unwrap();
+            assert_eq!(c.fraction, 1.0, "{page}: {c:?}");
+            assert_eq!(c.by_folio_pages, std::collections::BTreeMap::from([(n, n)]));
+            // Read with x86-64's 4 KiB the same folio would look 4 or 16 times smaller
+            // than a PMD: the page size is what makes it a PMD THP.
+            let wrong = coverage_of_entries(&entries, flags.as_slice(), pmd, 4096)
+                .unwrap()
+                .unwrap();
+            assert_eq!(wrong.fraction, 0.0, "{page}");
+            // A 64 KiB mTHP on a 16 KiB kernel is 4 base pages.
+            if page == 16 << 10 {
+                let flags = memory(64, 16, 2);
+                let entries: Vec<u64> = (16..20).map(present).collect();
+                let c = coverage_of_entries(&entries, flags.as_slice(), 64 << 10, page)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!((c.fraction, c.pages), (1.0, 4));
+            }
+        }
+        // smaps: Rss counted as base-page folios of 16 KiB, AnonHugePages as the PMD.
+        let (a, mb) = (0x4000_0000u64, 1u64 << 20);
+        let text = smaps((a, a + 64 * mb), 65536, 32768);
+        let c = coverage_of_smaps(
+            &text,
+            a as usize,
+            64 * mb as usize,
+            32 * mb,
+            32 * mb,
+            16 << 10,
+        );
+        assert_eq!((c.fraction, c.pages), (0.5, 4096), "{c:?}");
+        let c = coverage_of_smaps(
+            &text,
+            a as usize,
+            64 * mb as usize,
+            16 << 10,
+            32 * mb,
+            16 << 10,
+        );
+        assert_eq!(c.fraction, 1.0, "{c:?}");
     }
 
     #[test]
@@ -412,7 +482,7 @@ pub(crate) mod tests {
             *f &= !KPF_THP;
         }
         let entries: Vec<u64> = (512..528).map(present).collect();
-        let c = coverage_of_entries(&entries, flags.as_slice(), 16 * PAGE)
+        let c = coverage_of_entries(&entries, flags.as_slice(), 16 * PAGE, PAGE)
             .unwrap()
             .unwrap();
         assert_eq!(c.fraction, 0.0, "{c:?}");
@@ -423,10 +493,11 @@ pub(crate) mod tests {
     fn hidden_pfns_give_no_kpageflags_answer_and_swapped_pages_are_counted() {
         let flags = memory(2048, 512, 9);
         assert_eq!(
-            coverage_of_entries(&[PM_PRESENT, PM_PRESENT], flags.as_slice(), 2 << 20).unwrap(),
+            coverage_of_entries(&[PM_PRESENT, PM_PRESENT], flags.as_slice(), 2 << 20, PAGE)
+                .unwrap(),
             None
         );
-        let c = coverage_of_entries(&[PM_SWAPPED, present(512)], flags.as_slice(), 2 << 20)
+        let c = coverage_of_entries(&[PM_SWAPPED, present(512)], flags.as_slice(), 2 << 20, PAGE)
             .unwrap()
             .unwrap();
         assert_eq!((c.swapped, c.present), (1, 1));
@@ -449,20 +520,20 @@ pub(crate) mod tests {
         let pmd = 2 * mb;
         // The buffer is the whole 4 MiB VMA, half of it in a PMD THP.
         let text = smaps((a, a + 4 * mb), 4096, 2048);
-        let c = coverage_of_smaps(&text, a as usize, 4 * mb as usize, pmd, pmd);
+        let c = coverage_of_smaps(&text, a as usize, 4 * mb as usize, pmd, pmd, PAGE);
         assert_eq!(c.fraction, 0.5, "{c:?}");
         // The buffer is half of an 8 MiB VMA: its share of the VMA's AnonHugePages.
         let text = smaps((a, a + 8 * mb), 8192, 4096);
-        let c = coverage_of_smaps(&text, a as usize, 4 * mb as usize, pmd, pmd);
+        let c = coverage_of_smaps(&text, a as usize, 4 * mb as usize, pmd, pmd, PAGE);
         assert_eq!(c.fraction, 0.5, "{c:?}");
         // A PMD THP is a folio of at least 64 KiB; a folio above the PMD size is never
         // seen by smaps.
-        let c = coverage_of_smaps(&text, a as usize, 4 * mb as usize, 64 << 10, pmd);
+        let c = coverage_of_smaps(&text, a as usize, 4 * mb as usize, 64 << 10, pmd, PAGE);
         assert!(
             c.fraction > 0.0,
             "64K folios count where AnonHugePages does"
         );
-        let c = coverage_of_smaps(&text, a as usize, 4 * mb as usize, 2 * pmd, pmd);
+        let c = coverage_of_smaps(&text, a as usize, 4 * mb as usize, 2 * pmd, pmd, PAGE);
         assert_eq!(c.fraction, 0.0);
     }
 
@@ -470,12 +541,12 @@ pub(crate) mod tests {
     fn smaps_coverage_of_base_pages_is_what_is_resident() {
         let (a, mb) = (0x5000_0000u64, 1u64 << 20);
         let text = smaps((a, a + 4 * mb), 1024, 0);
-        let c = coverage_of_smaps(&text, a as usize, 4 * mb as usize, PAGE, 2 * mb);
+        let c = coverage_of_smaps(&text, a as usize, 4 * mb as usize, PAGE, 2 * mb, PAGE);
         assert_eq!(
             c.fraction, 0.25,
             "a quarter of the pages are resident: {c:?}"
         );
-        let c = coverage_of_smaps("", a as usize, 4 * mb as usize, PAGE, 2 * mb);
+        let c = coverage_of_smaps("", a as usize, 4 * mb as usize, PAGE, 2 * mb, PAGE);
         assert_eq!(c.fraction, 0.0, "no VMA, nothing resident");
     }
 
@@ -486,6 +557,7 @@ pub(crate) mod tests {
             return;
         }
         let pmd = crate::system::thp::pmd_size();
+        let pmd_pages = pmd / crate::pages::base_page() as u64;
         let b = crate::buffer::IoBuffers::new(
             crate::workload::Backing::Thp,
             crate::workload::Share::Private,
@@ -500,19 +572,20 @@ pub(crate) mod tests {
         assert!(c.fraction >= 0.99, "{c:?}");
         assert_eq!(
             c.by_folio_pages.keys().collect::<Vec<_>>(),
-            vec![&PMD_PAGES]
+            vec![&pmd_pages]
         );
         // MADV_COLD on one page of the THP splits it (KERNEL-FACTS.md).
-        let last = b.base() as usize + b.len() - PAGE as usize;
+        let page = crate::pages::base_page();
+        let last = b.base() as usize + b.len() - page;
         // SAFETY: the last page of the buffer's mapping.
         assert_eq!(
-            unsafe { libc::madvise(last as *mut libc::c_void, 4096, libc::MADV_COLD) },
+            unsafe { libc::madvise(last as *mut libc::c_void, page, libc::MADV_COLD) },
             0
         );
         let c = kpageflags_coverage(b.base() as usize, b.len(), pmd)
             .unwrap()
             .unwrap();
         assert_eq!(c.fraction, 0.0, "{c:?}");
-        assert!(!c.by_folio_pages.contains_key(&PMD_PAGES), "{c:?}");
+        assert!(!c.by_folio_pages.contains_key(&pmd_pages), "{c:?}");
     }
 }

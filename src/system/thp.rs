@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use super::{read_selected, read_trimmed, KnobGuard};
 use crate::result::ThpInfo;
 
-pub const THP_SYSFS: &str = "/sys/kernel/mm/transparent_hugepage";
+pub use crate::pages::THP_SYSFS;
 
 pub fn info() -> ThpInfo {
     let knob = |f: &str| {
@@ -32,35 +32,8 @@ pub fn info() -> ThpInfo {
     }
 }
 
-/// The PMD huge page size; 2 MiB on x86-64 when sysfs does not say.
-pub fn pmd_size() -> u64 {
-    read_trimmed(format!("{THP_SYSFS}/hpage_pmd_size"))
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2 << 20)
-}
-
-/// The sizes (in kB) that anonymous mTHP can use (a `hugepages-<size>kB/enabled` knob;
-/// 8 kB has only `shmem_enabled`), ascending.
-pub fn mthp_sizes_kb() -> Vec<u64> {
-    let mut sizes: Vec<u64> = std::fs::read_dir(THP_SYSFS)
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_str()?
-                        .strip_prefix("hugepages-")?
-                        .strip_suffix("kB")?
-                        .parse()
-                        .ok()
-                        .filter(|_| e.path().join("enabled").exists())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    sizes.sort_unstable();
-    sizes
-}
+// The geometry is read in one place (crate::pages); thp's callers keep these names.
+pub use crate::pages::{mthp_sizes_kb, pmd_size};
 
 /// khugepaged settings, for the probe.
 pub fn khugepaged() -> BTreeMap<String, String> {

@@ -68,7 +68,7 @@ pub struct Workload {
     pub allow_write_device: bool,
     pub buffer: Backing,
     pub share: Share,
-    /// Split private I/O into one iovec per 4 KiB page, as shared I/O always is, so that
+    /// Split private I/O into one iovec per base page, as shared I/O always is, so that
     /// private and shared cases differ only in folio sharing (for shared-vs-private ratios).
     pub per_page_iovecs: bool,
     /// Accept buffers that are not fully backed as asked; the result is marked invalid.
@@ -185,9 +185,12 @@ impl fmt::Display for Share {
 pub enum Backing {
     /// PMD-sized transparent huge pages (MADV_HUGEPAGE).
     Thp,
-    /// Base pages only (MADV_NOHUGEPAGE).
+    /// Base pages only (MADV_NOHUGEPAGE): written `4k` (as results always have), parsed
+    /// also from `base`; 16 KiB pages on a 16K arm64 kernel.
     Base,
-    /// Multi-size THP of the given size in bytes (16 KiB .. 1 MiB on x86-64).
+    /// Multi-size THP of the given size in bytes: a size the kernel lists under
+    /// /sys/kernel/mm/transparent_hugepage/hugepages-<size>kB (16 KiB .. 1 MiB with 4 KiB
+    /// pages, 64 KiB .. 16 MiB with 16 KiB pages).
     Mthp(u64),
     /// hugetlbfs pages of the default huge page size (MAP_HUGETLB).
     Hugetlb,
@@ -317,7 +320,8 @@ impl Workload {
         toml::to_string_pretty(self).expect("a workload always serializes")
     }
 
-    /// Checks what can be checked without looking at the machine.
+    /// Checks what can be checked without looking at the machine, but for its page
+    /// geometry (base page and PMD size, crate::pages).
     pub fn validate(&self) -> Result<(), String> {
         let bs = self.bs.bytes();
         if !(512..=64 << 20).contains(&bs) {
@@ -370,10 +374,13 @@ impl Workload {
         }
         self.validate_engine()?;
         if let Backing::Mthp(sz) = self.buffer {
-            if sz >= 2 << 20 {
+            let pmd = crate::pages::pmd_size();
+            if sz >= pmd {
                 return Err(format!(
-                    "buffer = {}: mTHP sizes are below the PMD size (2M); use buffer = \"thp\" for 2M",
-                    self.buffer
+                    "buffer = {}: mTHP sizes are below this kernel's PMD size ({}); use buffer = \"thp\" for {}",
+                    self.buffer,
+                    crate::units::format_size(pmd),
+                    crate::units::format_size(pmd)
                 ));
             }
         }
@@ -431,10 +438,13 @@ impl Workload {
                 self.engine.as_str()
             ));
         }
-        if self.engine == Engine::Gup && !self.bs.bytes().is_multiple_of(4096) {
+        let page = crate::pages::base_page() as u64;
+        if self.engine == Engine::Gup && !self.bs.bytes().is_multiple_of(page) {
             return Err(format!(
-                "bs = {} with engine = \"gup\": vmsplice references whole 4 KiB pages, so bs must be a multiple of 4K",
-                self.bs
+                "bs = {} with engine = \"gup\": vmsplice references whole base pages ({} on this kernel), so bs must be a multiple of {}",
+                self.bs,
+                crate::units::format_size(page),
+                crate::units::format_size(page)
             ));
         }
         Ok(())
@@ -634,7 +644,11 @@ mod tests {
         w.fixed_buffers = false;
         w.engine = Engine::Gup;
         w.bs = Size(512 * 3);
-        assert!(w.validate().unwrap_err().contains("multiple of 4K"));
+        let page = crate::units::format_size(crate::pages::base_page() as u64);
+        assert!(w
+            .validate()
+            .unwrap_err()
+            .contains(&format!("multiple of {page}")));
     }
 
     #[test]

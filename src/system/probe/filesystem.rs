@@ -21,7 +21,9 @@ pub fn check_o_direct(dir: &Path) -> Result<String, String> {
             ))
         }
     };
-    let mut buf = crate::aligned::AlignedBuf::new(4096);
+    // One base page: a multiple of every O_DIRECT alignment the filesystem can ask for.
+    let page = crate::pages::base_page();
+    let mut buf = crate::aligned::AlignedBuf::new(page);
     buf.as_mut_slice().fill(0x5a);
     if let Err(e) = f.write_at(buf.as_slice(), 0) {
         return Err(format!(
@@ -30,9 +32,9 @@ pub fn check_o_direct(dir: &Path) -> Result<String, String> {
         ));
     }
     match f.read_at(buf.as_mut_slice(), 0) {
-        Ok(4096) => Ok(fs),
+        Ok(n) if n == page => Ok(fs),
         Ok(n) => Err(format!(
-            "aligned O_DIRECT read on {fs} returned {n} bytes, not 4096"
+            "aligned O_DIRECT read on {fs} returned {n} bytes, not {page}"
         )),
         Err(e) => Err(format!(
             "aligned O_DIRECT read on {fs} failed: {}",

@@ -15,6 +15,10 @@ pub fn kernel_info() -> crate::result::KernelInfo {
             .map(|u| u.version().to_string_lossy().into_owned())
             .unwrap_or_default(),
         cmdline: read_trimmed("/proc/cmdline").unwrap_or_default(),
+        machine: uts
+            .as_ref()
+            .map(|u| u.machine().to_string_lossy().into_owned())
+            .unwrap_or_default(),
         ..Default::default()
     }
 }
@@ -29,6 +33,7 @@ pub fn system_info() -> crate::result::SystemInfo {
         hostname: nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default(),
+        base_page_bytes: crate::pages::base_page() as u64,
         ..Default::default()
     };
     crate::system::provenance::record(&mut system);
@@ -161,4 +166,18 @@ fn thp_rows() -> Vec<ProbeRow> {
             },
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_result_records_this_kernel_s_page_geometry() {
+        let sys = super::system_info();
+        // SAFETY: sysconf has no memory effects.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+        assert_eq!(sys.base_page_bytes, page);
+        assert_eq!(sys.thp.pmd_size_bytes, crate::pages::pmd_size());
+        assert!(sys.thp.pmd_size_bytes > page, "{:?}", sys.thp);
+        assert_eq!(sys.kernel.machine, std::env::consts::ARCH);
+    }
 }

@@ -2,10 +2,11 @@
 
 use super::{capability, row, ProbeRow};
 
-/// Tries one madvise advice on a fresh 2 MiB-aligned THP mapping. Ok(()) when the kernel
-/// knows the advice (EINVAL means it does not).
+/// Tries one madvise advice on a fresh PMD-aligned THP mapping (2 MiB with 4 KiB pages,
+/// 32 MiB with 16 KiB). Ok(()) when the kernel knows the advice (EINVAL means it does not).
 pub fn try_madvise(advice: libc::c_int) -> Result<(), String> {
-    let len = 4usize << 20;
+    let pmd = crate::pages::pmd_size() as usize;
+    let len = 2 * pmd;
     // SAFETY: a fresh private anonymous mapping, unmapped below.
     let p = unsafe {
         libc::mmap(
@@ -20,12 +21,12 @@ pub fn try_madvise(advice: libc::c_int) -> Result<(), String> {
     if p == libc::MAP_FAILED {
         return Err(format!("mmap failed: {}", std::io::Error::last_os_error()));
     }
-    let aligned = ((p as usize + (2 << 20) - 1) & !((2 << 20) - 1)) as *mut libc::c_void;
-    // SAFETY: aligned..aligned+2MiB lies inside the mapping.
+    let aligned = (p as usize).next_multiple_of(pmd) as *mut libc::c_void;
+    // SAFETY: aligned..aligned+pmd lies inside the mapping of twice that.
     let r = unsafe {
-        libc::madvise(aligned, 2 << 20, libc::MADV_HUGEPAGE);
-        std::ptr::write_bytes(aligned as *mut u8, 1, 2 << 20);
-        let r = libc::madvise(aligned, 2 << 20, advice);
+        libc::madvise(aligned, pmd, libc::MADV_HUGEPAGE);
+        std::ptr::write_bytes(aligned as *mut u8, 1, pmd);
+        let r = libc::madvise(aligned, pmd, advice);
         let e = std::io::Error::last_os_error();
         libc::munmap(p, len);
         if r == 0 {
@@ -41,7 +42,7 @@ pub fn try_madvise(advice: libc::c_int) -> Result<(), String> {
         }
         // EAGAIN/ENOMEM from MADV_COLLAPSE still prove the advice exists.
         Err(e)
-            if advice == libc::MADV_COLLAPSE
+            if advice == crate::system::MADV_COLLAPSE
                 && matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::ENOMEM)) =>
         {
             Ok(())
@@ -53,7 +54,7 @@ pub fn try_madvise(advice: libc::c_int) -> Result<(), String> {
 /// One row per advice; they share the MADVISE capability's remedy.
 pub fn rows() -> Vec<ProbeRow> {
     [
-        ("MADV_COLLAPSE", libc::MADV_COLLAPSE),
+        ("MADV_COLLAPSE", crate::system::MADV_COLLAPSE),
         ("MADV_PAGEOUT", libc::MADV_PAGEOUT),
         ("MADV_COLD", libc::MADV_COLD),
     ]
