@@ -570,7 +570,12 @@ mod tests {
                     runs,
                 });
             }
-            r.pin_cost = crate::measure::pin_cost::pin_costs(&r.sweep, 4096, false, r.system.base_page_bytes);
+            r.pin_cost = crate::measure::pin_cost::pin_costs(
+                &r.sweep,
+                4096,
+                false,
+                r.system.base_page_bytes,
+            );
             r
         };
         let a = with_pairs("6.1.0", 1_360_000.0, 1_010_000.0);
