@@ -6,7 +6,9 @@ use std::path::Path;
 
 /// The leaves: modules that import nothing of the crate but other leaves, so that no
 /// loop can run through them and anything may use them.
-const LEAVES: [&str; 7] = ["cli", "stats", "exit", "clock", "aligned", "safe_fs", "pages"];
+const LEAVES: [&str; 7] = [
+    "cli", "stats", "exit", "clock", "aligned", "safe_fs", "pages",
+];
 
 #[test]
 fn the_leaves_import_nothing_of_the_crate() {
