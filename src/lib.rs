@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod compare;
+pub mod digest;
 pub mod disturb;
 pub mod engine;
 pub mod exit;

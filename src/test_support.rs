@@ -17,9 +17,7 @@ pub fn synthetic(release: &str, ops_per_sec: &[f64]) -> BenchResult {
             release: release.into(),
             version: "#1 SMP".into(),
             cmdline: format!("BOOT_IMAGE=/vmlinuz-{release} root=/dev/vda ro quiet"),
-            build_id: Some(
-                crate::system::provenance::sha256::hex_digest(release.as_bytes())[..40].to_string(),
-            ),
+            build_id: Some(crate::digest::sha256_hex(release.as_bytes())[..40].to_string()),
             compiler: Some("gcc (GCC) 15.3.0, GNU ld (GNU Binutils) 2.46".into()),
             config: None,
             machine: "x86_64".into(),

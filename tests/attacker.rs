@@ -14,11 +14,6 @@ use common::*;
 
 const NOBODY: u32 = 65534;
 
-fn sh(cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd).args(args).output().unwrap();
-    assert!(out.status.success(), "{cmd} {args:?}: {}", stderr(&out));
-}
-
 /// Runs `cmd` as nobody (the attacker).
 fn as_nobody(cmd: &str, args: &[&str]) {
     let out = Command::new("setpriv")
@@ -436,36 +431,6 @@ fn a_mock_run_as_root_changes_nothing() {
     assert_eq!((zram_devices(), swaps()), (zram, swap));
 }
 
-/// A loop device made for a test, detached on drop.
-struct Loop(String);
-
-impl Loop {
-    fn over(backing: &Path) -> Loop {
-        let out = Command::new("losetup")
-            .args(["-f", "--show"])
-            .arg(backing)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "losetup: {}", stderr(&out));
-        Loop(stdout(&out).trim().to_string())
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.0]).status();
-    }
-}
-
-/// Unmounted (lazily) on drop.
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 fn sha(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap()
 }
@@ -494,7 +459,7 @@ fn a_mounted_image_reached_under_another_name_is_never_written() {
     let img = work.path().join("fs.img");
     sh("truncate", &["-s", "32M", img.to_str().unwrap()]);
     sh("mkfs.ext4", &["-q", img.to_str().unwrap()]);
-    let mounted_dev = Loop::over(&img);
+    let mounted_dev = Loop::over(&img, None);
     let mnt = work.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
     sh("mount", &[&mounted_dev.0, mnt.to_str().unwrap()]);
@@ -506,7 +471,7 @@ fn a_mounted_image_reached_under_another_name_is_never_written() {
     // 1. A hard link of the image, under a second loop device.
     let hard = work.path().join("hard.img");
     std::fs::hard_link(&img, &hard).unwrap();
-    let through_link = Loop::over(&hard);
+    let through_link = Loop::over(&hard, None);
     // The filesystem's signature is visible through it, so wipe it there first would be
     // what an attacker (or a careless user) does; thpbench must still refuse: the other
     // loop device maps the same inode.
@@ -530,7 +495,7 @@ fn a_mounted_image_reached_under_another_name_is_never_written() {
         ],
     );
     let _b = Mounted(bind.clone());
-    let through_bind = Loop::over(&bind.join("fs.img"));
+    let through_bind = Loop::over(bind.join("fs.img"), None);
     let out = write_device(&through_bind.0, work.path());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_stderr_contains(&out, "maps the same backing file");

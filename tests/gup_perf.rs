@@ -129,13 +129,29 @@ fn perf_counters_count_software_events_and_mark_missing_hardware() {
             "{c}"
         );
     }
+    // Hardware counters cost at every context switch: off unless asked, and said so.
+    let (_, first) = perf.iter().next().unwrap();
+    assert!(first.get("cycles").is_none(), "{first}");
+    assert!(
+        r["unavailable"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["what"] == "hardware perf counters"
+                && u["reason"].as_str().unwrap().contains("--hw-counters")),
+        "{}",
+        r["unavailable"]
+    );
+    // Asked for: taken where a PMU exists, else marked unavailable with the reason.
+    let hw = run_json(&["--duration", "500ms", "--hw-counters"]);
     let pmu = thpbench::system::probe::hardware_pmu();
-    let cycles_unavailable = r["unavailable"]
+    let cycles_unavailable = hw["unavailable"]
         .as_array()
         .unwrap()
         .iter()
         .any(|u| u["what"] == "perf counter cycles");
-    let (_, first) = perf.iter().next().unwrap();
+    let hw_perf = hw["runs"][0]["perf"].as_object().unwrap();
+    let (_, first) = hw_perf.iter().next().unwrap();
     match pmu {
         Ok(()) => {
             assert!(!cycles_unavailable);

@@ -9,41 +9,6 @@ use std::process::Command;
 
 use common::*;
 
-/// A loop device made for a test, detached on drop (also when the test fails).
-struct Loop(String);
-
-impl Loop {
-    fn over(backing: &str, offset: Option<&str>) -> Loop {
-        let mut cmd = Command::new("losetup");
-        if let Some(o) = offset {
-            cmd.args(["-o", o]);
-        }
-        let out = cmd.args(["-f", "--show", backing]).output().unwrap();
-        assert!(out.status.success(), "losetup: {}", stderr(&out));
-        Loop(stdout(&out).trim().to_string())
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.0]).status();
-    }
-}
-
-/// A filesystem mounted for a test, unmounted on drop.
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
-fn sh(cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd).args(args).output().unwrap();
-    assert!(out.status.success(), "{cmd} {args:?}: {}", stderr(&out));
-}
-
 fn image(dir: &Path, name: &str, size: &str) -> String {
     let p = dir.join(name);
     sh("truncate", &["-s", size, p.to_str().unwrap()]);

@@ -15,7 +15,6 @@ pub mod guest;
 pub mod initramfs;
 pub mod protocol;
 pub mod qemu;
-pub mod sha256;
 pub mod tools;
 pub mod tree;
 

@@ -18,8 +18,6 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 
-use super::sha256;
-
 /// The guest's init (busybox sh), installed as /init. It lives in scripts/guest/init so
 /// that CI's shellcheck reads it.
 pub const INIT: &str = include_str!("../../scripts/guest/init");
@@ -74,7 +72,11 @@ impl GuestSetup {
 /// One frame as init's `send` writes it (for tests and for anyone writing a guest).
 pub fn encode_frame(name: &str, data: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(data);
-    let mut s = format!("{BEGIN} {name} {} {}\n", data.len(), sha256::hex(data));
+    let mut s = format!(
+        "{BEGIN} {name} {} {}\n",
+        data.len(),
+        crate::digest::sha256_hex(data)
+    );
     // base64(1) wraps at 76 columns.
     for chunk in b64.as_bytes().chunks(76) {
         s.push_str(std::str::from_utf8(chunk).unwrap());
@@ -243,7 +245,7 @@ fn decode(o: &Open) -> Result<Vec<u8>, FrameError> {
             got: bytes.len() as u64,
         });
     }
-    let got = sha256::hex(&bytes);
+    let got = crate::digest::sha256_hex(&bytes);
     if got != o.sha {
         return Err(FrameError::ShaMismatch {
             expected: o.sha.clone(),

@@ -16,7 +16,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 use super::qemu::Arch;
-use super::{sha256, tools};
+use super::tools;
 use crate::output;
 
 /// `DIR` or `DIR@COMMIT`.
@@ -225,10 +225,10 @@ pub fn cache_key(commit: &str, diff: &[u8], config_input: &str) -> String {
     let mut k = commit.chars().take(12).collect::<String>();
     if !diff.is_empty() {
         k.push_str("-dirty");
-        k.push_str(&sha256::hex(diff)[..8]);
+        k.push_str(&crate::digest::sha256_hex(diff)[..8]);
     }
     k.push_str("-cfg");
-    k.push_str(&sha256::hex(config_input.as_bytes())[..16]);
+    k.push_str(&crate::digest::sha256_hex(config_input.as_bytes())[..16]);
     k
 }
 
@@ -250,7 +250,7 @@ pub fn tree_id(canonical: &Path) -> String {
         .collect();
     format!(
         "{name}-{}",
-        &sha256::hex(canonical.as_os_str().as_encoded_bytes())[..12]
+        &crate::digest::sha256_hex(canonical.as_os_str().as_encoded_bytes())[..12]
     )
 }
 

@@ -195,10 +195,10 @@ impl LoopMap {
         unsafe { loop_get_status64(f.as_raw_fd(), &mut info) }.ok()?;
         let backing_path =
             super::read_trimmed(format!("/sys/block/{name}/loop/backing_file")).unwrap_or_default();
-        let backing_rdev = std::fs::metadata(&backing_path)
-            .ok()
-            .filter(|m| m.file_type().is_block_device())
-            .map(|m| m.rdev());
+        // The kernel's own stat of the file it holds (loop_get_status: lo_rdevice is the
+        // backing inode's rdev), not the sysfs path, which may be stale or renamed; 0
+        // for a regular file.
+        let backing_rdev = (info.lo_rdevice != 0).then_some(info.lo_rdevice);
         Some(LoopMap {
             name: name.into(),
             backing: (info.lo_device, info.lo_inode),

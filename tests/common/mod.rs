@@ -171,3 +171,40 @@ pub fn seed_torture_command(duration: &str, dir: &Path) -> Command {
     .current_dir(env!("CARGO_MANIFEST_DIR"));
     cmd
 }
+
+/// A loop device made for a test (`losetup -f --show [-o OFFSET] BACKING`), detached on
+/// drop, also when the test fails.
+pub struct Loop(pub String);
+
+impl Loop {
+    pub fn over(backing: impl AsRef<std::ffi::OsStr>, offset: Option<&str>) -> Loop {
+        let mut cmd = Command::new("losetup");
+        if let Some(o) = offset {
+            cmd.args(["-o", o]);
+        }
+        let out = cmd.args(["-f", "--show"]).arg(backing).output().unwrap();
+        assert!(out.status.success(), "losetup: {}", stderr(&out));
+        Loop(stdout(&out).trim().to_string())
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.0]).status();
+    }
+}
+
+/// A filesystem mounted for a test, unmounted (lazily) on drop.
+pub struct Mounted(pub PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Runs `cmd ARGS`, asserting it succeeded.
+pub fn sh(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd).args(args).output().unwrap();
+    assert!(out.status.success(), "{cmd} {args:?}: {}", stderr(&out));
+}

@@ -136,7 +136,7 @@ pub fn config(release: &str) -> Result<KernelConfig, String> {
     };
     Ok(KernelConfig {
         source,
-        sha256: super::sha256::hex_digest(text.as_bytes()),
+        sha256: crate::digest::sha256_hex(text.as_bytes()),
         options: parse_config_options(&text),
     })
 }

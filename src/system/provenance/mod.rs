@@ -5,7 +5,6 @@
 pub mod kernel;
 pub mod machine;
 pub mod mm;
-pub mod sha256;
 
 use crate::result::SystemInfo;
 
