@@ -53,7 +53,16 @@ pub fn pin_costs(
         if a.is_empty() || b.is_empty() {
             continue;
         }
-        let paired = paired && a.len() == b.len() && pinned.runs.len() == registered.runs.len();
+        // Pairs by repeat index, both sides measured: a repeat dropped on one side only
+        // drops its pair, never shifts the others.
+        let pairs: Vec<f64> = pinned
+            .runs
+            .iter()
+            .zip(&registered.runs)
+            .filter(|(x, y)| x.ops > 0 && y.ops > 0)
+            .map(|(x, y)| ns_per_io(x) - ns_per_io(y))
+            .collect();
+        let paired = paired && pinned.runs.len() == registered.runs.len();
         let bs = pinned
             .params
             .get("bs")
@@ -63,8 +72,7 @@ pub fn pin_costs(
         let (ma, mb) = (mean(&a), mean(&b));
         let diff = ma - mb;
         let half = if paired {
-            let d: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
-            crate::stats::estimate(&d).and_then(|e| e.ci95)
+            crate::stats::estimate(&pairs).and_then(|e| e.ci95)
         } else {
             welch_ci95(&a, &b)
         };
@@ -232,5 +240,25 @@ mod tests {
         let u = &pin_costs(&sweep, 4096, false, 4096)[0];
         let [lo, hi] = u.ci95_ns_per_io.unwrap();
         assert!(!u.paired && lo < 0.0 && hi > 200.0, "{u:?}");
+    }
+
+    #[test]
+    fn a_repeat_lost_on_one_side_drops_its_pair_and_shifts_no_other() {
+        // Repeat 0 lost on the pinned side, repeat 3 on the registered side: zipping the
+        // survivors would pair 2101 with 1000 and 3099 with 2000 (about 1100 ns apart).
+        let mut p: Vec<RunResult> = [0.0, 2101.0, 3099.0, 4100.0]
+            .iter()
+            .map(|&t| deep(t, 1.0))
+            .collect();
+        p[0].ops = 0;
+        let mut f: Vec<RunResult> = [1000.0, 2000.0, 3000.0, 4000.0]
+            .iter()
+            .map(|&t| deep(t, 1.0))
+            .collect();
+        f[3].ops = 0;
+        let sweep = [case_of("false", p), case_of("true", f)];
+        let c = &pin_costs(&sweep, 4096, true, 4096)[0];
+        let [lo, hi] = c.ci95_ns_per_io.unwrap();
+        assert!(c.paired && lo > 80.0 && hi < 120.0, "{c:?}");
     }
 }

@@ -301,8 +301,10 @@ impl Setup {
         let numa_after = self.layout.locality(&self.buffers, self.cpus.len());
         {
             let mut kept = self.generations.lock().unwrap_or_else(|e| e.into_inner());
-            for (i, o) in outputs.iter_mut().enumerate() {
-                if let Some(g) = kept.get_mut(i) {
+            // By position, so only when every worker came back: a missing one would shift
+            // the tables onto the wrong workers (the run then stops, so none is needed).
+            if outputs.len() == kept.len() {
+                for (g, o) in kept.iter_mut().zip(outputs.iter_mut()) {
                     *g = std::mem::take(&mut o.generations);
                 }
             }
