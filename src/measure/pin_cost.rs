@@ -55,14 +55,20 @@ pub fn pin_costs(
         }
         // Pairs by repeat index, both sides measured: a repeat dropped on one side only
         // drops its pair, never shifts the others.
-        let pairs: Vec<f64> = pinned
+        let pairs: Vec<(f64, f64)> = pinned
             .runs
             .iter()
             .zip(&registered.runs)
             .filter(|(x, y)| x.ops > 0 && y.ops > 0)
-            .map(|(x, y)| ns_per_io(x) - ns_per_io(y))
+            .map(|(x, y)| (ns_per_io(x), ns_per_io(y)))
             .collect();
-        let paired = paired && pinned.runs.len() == registered.runs.len();
+        let paired = paired && pinned.runs.len() == registered.runs.len() && !pairs.is_empty();
+        // Paired: the figures come from the repeats both sides measured.
+        let (a, b) = if paired {
+            pairs.iter().copied().unzip()
+        } else {
+            (a, b)
+        };
         let bs = pinned
             .params
             .get("bs")
@@ -72,7 +78,8 @@ pub fn pin_costs(
         let (ma, mb) = (mean(&a), mean(&b));
         let diff = ma - mb;
         let half = if paired {
-            crate::stats::estimate(&pairs).and_then(|e| e.ci95)
+            let d: Vec<f64> = pairs.iter().map(|(x, y)| x - y).collect();
+            crate::stats::estimate(&d).and_then(|e| e.ci95)
         } else {
             welch_ci95(&a, &b)
         };
