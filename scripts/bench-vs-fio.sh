@@ -71,6 +71,7 @@ run_thpbench() { # bs rw buffer [engine iodepth fixed] -> "ops p50_ns p99_ns"
         extra=(--engine uring --iodepth "$qd")
         [ "$fixed" = 1 ] && extra+=(--fixed-buffers)
     fi
+    rm -f "$work/t.json" # thpbench never overwrites a result
     "$thpbench" -q run --target "$target" --bs "$1" --rw "$2" --buffer "$3" --cpus "$CPU" \
         --duration "${SECS}s" --warmup 0s --no-verify --no-lock-contention --no-perf --size 1G \
         "${extra[@]}" -o "$work/t.json" >/dev/null

@@ -77,6 +77,7 @@ run_one() { # engine size config -> appends "io_ns wall_ns" per I/O to $work/<ce
     [ "$size" = 10m ] && rw="read"
     [ "$engine" = uring ] && extra=(--engine uring --iodepth "$IODEPTH")
     read -r -a off <<<"$(flags_for "$config")"
+    rm -f "$work/r.json" # thpbench never overwrites a result
     "$THPBENCH" -q run --target "$target" --bs "$size" --rw "$rw" --buffer thp --cpus "$CPU" \
         --duration "${SECS}s" --warmup 500ms "${extra[@]}" "${off[@]}" \
         -o "$work/r.json" >/dev/null
