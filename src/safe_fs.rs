@@ -64,10 +64,25 @@ fn random_name(prefix: &str) -> OsString {
     OsString::from(format!(".{prefix}.{}.{hex}", std::process::id()))
 }
 
+/// The directory part of `file` (`.` for a bare name) and its name.
+fn split(file: &Path) -> std::io::Result<(&Path, OsString)> {
+    let name = file.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} names no file", file.display()),
+        )
+    })?;
+    let parent = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Ok((parent, name.to_os_string()))
+}
+
 impl Dir {
-    /// Opens `path` as a directory (following the symlinks the user named, once) and
-    /// refuses one that another user owns or may write into without the sticky bit.
-    pub fn open(path: &Path) -> std::io::Result<Dir> {
+    /// Opens `path` as a directory (following the symlinks the user named, once),
+    /// without judging who may write it.
+    fn open_unchecked(path: &Path) -> std::io::Result<Dir> {
         let path = if path.as_os_str().is_empty() {
             Path::new(".")
         } else {
@@ -79,67 +94,42 @@ impl Dir {
             Mode::empty(),
         )
         .map_err(io)?;
-        // SAFETY: fd was just opened and is owned by nothing else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let dir = Dir {
-            fd,
+        Ok(Dir {
+            // SAFETY: fd was just opened and is owned by nothing else.
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
             path: path.to_path_buf(),
-        };
+        })
+    }
+
+    /// Opens `path` as a directory and refuses one that another user owns or may write
+    /// into without the sticky bit.
+    pub fn open(path: &Path) -> std::io::Result<Dir> {
+        let dir = Dir::open_unchecked(path)?;
         let st = nix::sys::stat::fstat(dir.fd.as_raw_fd()).map_err(io)?;
         if let Some(why) = untrusted_reason(&st, nix::unistd::geteuid().as_raw()) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::PermissionDenied,
                 format!(
                     "thpbench does not make files in {}: {why}; use a directory of your own",
-                    path.display()
+                    dir.path.display()
                 ),
             ));
         }
         Ok(dir)
     }
 
-    /// Opens (and makes, if missing) the directory that holds `file`.
+    /// Opens (and makes, if missing) the directory that holds `file`, judged as `open`.
     pub fn of_file(file: &Path) -> std::io::Result<(Dir, OsString)> {
-        let name = file
-            .file_name()
-            .ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!("{} names no file", file.display()),
-                )
-            })?
-            .to_os_string();
-        let parent = file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let (parent, name) = split(file)?;
         std::fs::create_dir_all(parent)?;
         Ok((Dir::open(parent)?, name))
     }
 
-    /// The directory that holds `file`, opened without judging who may write it: for
-    /// reading an existing file, which nothing planted there can turn into a write.
+    /// The directory that holds `file`, not judged: for reading an existing file, which
+    /// nothing planted there can turn into a write.
     pub fn of_file_unchecked(file: &Path) -> std::io::Result<(Dir, OsString)> {
-        let name = file.file_name().unwrap_or_default().to_os_string();
-        let parent = file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let fd = nix::fcntl::open(
-            parent,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(io)?;
-        // SAFETY: fd was just opened and is owned by nothing else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok((
-            Dir {
-                fd,
-                path: parent.to_path_buf(),
-            },
-            name,
-        ))
+        let (parent, name) = split(file)?;
+        Ok((Dir::open_unchecked(parent)?, name))
     }
 
     pub fn raw(&self) -> std::os::fd::RawFd {

@@ -81,7 +81,7 @@ fn modules() -> Vec<(Module, String)> {
 
 /// The paths a source text names through `crate::` or `super::`, with `use` groups
 /// (`crate::{a::b, c}`) expanded; `super::` is resolved against `module`.
-fn named_paths(module: &Module, is_dir_module: bool, text: &str) -> Vec<Vec<String>> {
+fn named_paths(module: &Module, text: &str) -> Vec<Vec<String>> {
     // Comments say `crate::x` in prose too; they are not imports.
     let code: String = text
         .lines()
@@ -106,7 +106,6 @@ fn named_paths(module: &Module, is_dir_module: bool, text: &str) -> Vec<Vec<Stri
                 // `super` of a folder's mod.rs is the folder's parent; of a file, its folder.
                 let mut parent = module.clone();
                 parent.pop();
-                let _ = is_dir_module;
                 base = parent;
                 j += "super::".len();
                 while bytes[j..].starts_with(b"super::") {
@@ -182,7 +181,7 @@ fn edges() -> Vec<(Module, Module)> {
     let known: std::collections::BTreeSet<Module> = mods.iter().map(|(m, _)| m.clone()).collect();
     let mut edges = std::collections::BTreeSet::new();
     for (m, text) in &mods {
-        for path in named_paths(m, false, text) {
+        for path in named_paths(m, text) {
             let target = (0..=path.len())
                 .rev()
                 .map(|n| path[..n].to_vec())
