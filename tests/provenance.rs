@@ -240,12 +240,6 @@ fn a_real_run_records_its_provenance() {
     assert!(shown.contains("    host     load "), "{shown}");
 }
 
-fn save(dir: &Path, name: &str, r: &BenchResult) -> String {
-    let p = dir.join(name);
-    r.save(&p).unwrap();
-    p.to_str().unwrap().to_string()
-}
-
 /// A result edited to another hostname, 64 CPUs, THP `always` and `mitigations=off` is
 /// refused (exit 1, naming what differs and the flag); with --allow-different-machines it
 /// is compared in a column of its own, the differences at the top.

@@ -62,12 +62,6 @@ fn real_runs(test: &str) -> Option<(MutexGuard<'static, ()>, &'static RealRuns)>
     Some((lock, runs))
 }
 
-fn save(dir: &Path, name: &str, r: &BenchResult) -> String {
-    let p = dir.join(name);
-    r.save(&p).unwrap();
-    p.to_str().unwrap().to_string()
-}
-
 #[test]
 fn compare_finds_a_known_regression_and_calls_zero_difference_noise() {
     let dir = tempfile::tempdir().unwrap();

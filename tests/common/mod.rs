@@ -208,3 +208,10 @@ pub fn sh(cmd: &str, args: &[&str]) {
     let out = Command::new(cmd).args(args).output().unwrap();
     assert!(out.status.success(), "{cmd} {args:?}: {}", stderr(&out));
 }
+
+/// Saves a synthetic result as `dir/name`; its path as text, for the command line.
+pub fn save(dir: &Path, name: &str, r: &thpbench::result::BenchResult) -> String {
+    let p = dir.join(name);
+    r.save(&p).unwrap();
+    p.to_str().unwrap().to_string()
+}
