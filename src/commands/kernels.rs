@@ -78,14 +78,7 @@ pub fn guest_options(a: &KernelsArgs, thpbench: PathBuf, cache: PathBuf) -> Resu
 
 /// The selected mode in /sys/kernel/mm/transparent_hugepage/enabled (`[madvise]`).
 pub fn host_thp_mode() -> Option<String> {
-    let s = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").ok()?;
-    selected_mode(&s)
-}
-
-fn selected_mode(s: &str) -> Option<String> {
-    let a = s.find('[')?;
-    let b = a + s[a..].find(']')?;
-    Some(s[a + 1..b].to_string())
+    crate::system::read_selected("/sys/kernel/mm/transparent_hugepage/enabled").ok()
 }
 
 /// A workload argument: a file, or the name of one in workloads/ (here, beside the
@@ -288,7 +281,11 @@ pub fn execute(a: &KernelsArgs) -> Result<i32> {
     let out_dir = match &a.out_dir {
         Some(d) => d.clone(),
         None if a.self_test => work.path.join("out"),
-        None => Path::new("results/kernels").join(format!("{}-{}", utc_stamp(), w.name)),
+        None => Path::new("results/kernels").join(format!(
+            "{}-{}",
+            crate::util::utc_now_compact(),
+            w.name
+        )),
     };
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("--out-dir {}", out_dir.display()))?;
@@ -592,29 +589,6 @@ fn readme(
     )
 }
 
-fn utc_stamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = ((secs / 86400) as i64, secs % 86400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// `thpbench compare` (markdown and text) and `thpbench plot` over `results`, run in
 /// `dir` with the file names, so the tables name files, not this machine's paths.
 fn compare_and_plot(thpbench: &Path, dir: &Path, name: &str, results: &[PathBuf]) {
@@ -800,14 +774,14 @@ mod tests {
         assert!(status_of(3, "r.log", None)
             .starts_with("DATA CORRUPTION: verify found mismatched sectors or a forked child"));
         assert_eq!(
-            selected_mode("always [madvise] never\n").as_deref(),
-            Some("madvise")
+            crate::system::selected("always [madvise] never\n"),
+            "madvise"
         );
         assert!(is_host_result(Path::new("/x/01-host-6.18.json")));
         assert!(!is_host_result(Path::new(
             "/x/02-6.1.0-57-cloud-amd64.json"
         )));
-        let s = utc_stamp();
+        let s = crate::util::utc_now_compact();
         assert!(
             s.len() == 16 && s.ends_with('Z') && s.as_bytes()[8] == b'T',
             "{s}"

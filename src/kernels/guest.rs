@@ -264,8 +264,8 @@ pub fn decide_accel(
     let why = match kvm_unusable_reason() {
         Some(w) => w,
         None => {
-            let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-                .map_or("unknown".into(), |s| s.trim().to_string());
+            let boot_id = crate::system::read_trimmed("/proc/sys/kernel/random/boot_id")
+                .unwrap_or_else(|_| "unknown".into());
             // Per boot and per qemu version: another qemu may well fail differently.
             let ver = Command::new(o.arch.qemu_binary())
                 .arg("--version")
