@@ -141,15 +141,7 @@ pub struct Watch {
     pub suspends: Vec<Suspend>,
 }
 
-fn clock(id: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid timespec to write to.
-    unsafe { libc::clock_gettime(id, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+use crate::clock::ns as clock;
 
 /// How far CLOCK_BOOTTIME is ahead of CLOCK_MONOTONIC: it grows only while suspended.
 fn boot_offset() -> u64 {
