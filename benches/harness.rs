@@ -5,7 +5,8 @@
 //! - clock: two CLOCK_MONOTONIC reads, the floor of timing any operation
 //! - record: the same plus Recorder::record (HdrHistogram + 100 ms tick rotation)
 //! - gaps: the same plus the stall watch's per-op part (Gaps::completed)
-//! - verify 4K: checking one 4 KiB block against the pattern, vs memcmp of 4 KiB
+//! - verify 4K: checking one 4 KiB block against the pattern, vs memcmp of 4 KiB, and the
+//!   pages level (one header per 4 KiB page) against the full check
 //!
 //! A 4 KiB O_DIRECT read from zram takes about 1.6-2.5 us here, so the harness cost per
 //! op should stay well below 100 ns to keep thpbench ahead of fio (about 3 us per op).
@@ -83,5 +84,12 @@ fn main() {
         "  verify: {:.1} GB/s, {:.2}x the cost of a plain memcmp",
         4096.0 / check,
         check / memcmp
+    );
+    let pages = per_op("verify pages level, 4 KiB", N / 10, |_| {
+        black_box(verify::check_headers(black_box(&block), 1 << 20, &st, 4096));
+    });
+    println!(
+        "  pages level: {:.3}x the cost of the full check",
+        pages / check
     );
 }

@@ -253,9 +253,17 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Buffers")]
     pub allow_fallback: bool,
 
-    /// Stamp the target and check every byte read (default on).
+    /// Stamp the target and check what is read (default on).
     #[arg(long, overrides_with = "no_verify", help_heading = "Integrity")]
     pub verify: bool,
+    /// What verify checks of each read: `pages` (default) reads the 16-byte header of every
+    /// base page (offset, fill nonce, generation: a page that holds another offset's data,
+    /// stale data or none fails), cheap enough not to move the figures; `full` checks every
+    /// byte, which costs about a second pass over the data (README: What the observer
+    /// costs). Writes are stamped whole either way, and a write workload's final pass
+    /// checks every byte after the measured window.
+    #[arg(long, value_enum, help_heading = "Integrity")]
+    pub verify_level: Option<VerifyLevel>,
     /// Do not check the data.
     #[arg(long, help_heading = "Integrity")]
     pub no_verify: bool,
@@ -469,6 +477,12 @@ pub enum Rw {
     RandRead,
     RandWrite,
     ReadWrite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyLevel {
+    Pages,
+    Full,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -30,6 +30,9 @@ pub struct WorkerPlan {
     /// The nonce of the target's fill (verify::Stamp).
     pub nonce: u32,
     pub verify: bool,
+    pub verify_level: verify::Level,
+    /// The base page size: the `Pages` level's stride.
+    pub page: usize,
     /// Generation of each block this worker owns (blocks index, index + threads, ...),
     /// when the workload writes with verify on; empty otherwise (every block is at
     /// generation 0, as the fill left it). Returned in WorkerOutput for the next repeat.
@@ -252,7 +255,7 @@ impl Loop<'_> {
             let buf = self.segment_slice(s);
             match kind {
                 OpKind::Write => verify::stamp(buf, offset + s.io_offset as u64, &st),
-                OpKind::Read => verify::poison(buf),
+                OpKind::Read => verify::poison_for(buf, self.plan.verify_level, self.plan.page),
             }
         }
     }
@@ -568,8 +571,9 @@ fn check_segments(lp: &Loop, segments: &[Segment], block: u64, t_ns: u64, out: &
     for s in segments {
         let buf = lp.segment_slice(s);
         let at = block * lp.plan.bs + s.io_offset as u64;
-        let (bad, first) = verify::check(buf, at, &st);
-        out.bytes_checked += buf.len() as u64;
+        let (bad, first, compared) =
+            verify::check_at(buf, at, &st, lp.plan.verify_level, lp.plan.page);
+        out.bytes_checked += compared;
         if bad > 0 {
             out.mismatches += bad;
             if let Some(d) = first {

@@ -50,7 +50,8 @@ fn a_clean_mock_run_is_valid_and_its_rate_matches_its_latency() {
     let run = &r["runs"][0];
     assert_eq!(run["ops"], 5000);
     assert_eq!(run["target"]["kind"], "mock (in memory)");
-    assert!(run["verify"]["bytes_checked"].as_u64().unwrap() >= 5000 * 4096);
+    // The default level compares the 16-byte header of each 4 KiB page read.
+    assert!(run["verify"]["bytes_checked"].as_u64().unwrap() >= 5000 * 16);
     let mean_ns = run["latency_ns"]["mean"].as_f64().unwrap();
     assert!(mean_ns >= 1000.0, "each op spins 1us, mean {mean_ns} ns");
     // Rates are over the I/O's own time: one op per mean latency, per worker.
@@ -59,6 +60,45 @@ fn a_clean_mock_run_is_valid_and_its_rate_matches_its_latency() {
         (0.9..1.1).contains(&ratio),
         "ops_per_sec x mean latency = {ratio}"
     );
+}
+
+/// The verify levels compare what they say: `pages` the 16-byte header of every base
+/// page read, `full` every byte, and the result and summary name the level.
+#[test]
+fn the_verify_level_sets_what_each_read_compares() {
+    for (level, per_op) in [("pages", 2 * 16u64), ("full", 8192)] {
+        let dir = common::world_writable_tempdir();
+        let out = mock_run(
+            dir.path(),
+            &[
+                "--ops",
+                "100",
+                "--rw",
+                "read",
+                "--bs",
+                "8k",
+                "--verify-level",
+                level,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let r = load_json(&dir.path().join("r.json"));
+        let verify = &r["runs"][0]["verify"];
+        assert_eq!(verify["level"], level, "{verify}");
+        let ops = r["runs"][0]["ops"].as_u64().unwrap();
+        assert_eq!(
+            verify["bytes_checked"].as_u64(),
+            Some(ops * per_op),
+            "{level}: {verify}"
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let said = if level == "pages" {
+            "page headers"
+        } else {
+            "every byte"
+        };
+        assert!(text.contains(said), "{text}");
+    }
 }
 
 #[test]

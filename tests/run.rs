@@ -260,6 +260,8 @@ fn verify_catches_a_lost_write() {
             "0s",
             "--drop-write",
             "5",
+            "--verify-level",
+            "full",
             "-o",
             "r.json",
         ],
@@ -268,6 +270,7 @@ fn verify_catches_a_lost_write() {
     assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
     let r = load_json(&dir.path().join("r.json"));
     let v = &r["runs"][0]["verify"];
+    assert_eq!(v["level"], "full", "{v}");
     assert_eq!(
         v["mismatches"], 8,
         "the 8 sectors of the lost 4 KiB write: {v}"

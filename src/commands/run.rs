@@ -158,6 +158,9 @@ pub fn workload(args: &RunArgs) -> Result<Workload> {
     if args.verify {
         w.verify = true;
     }
+    if let Some(level) = args.verify_level {
+        w.verify_level = level.into();
+    }
     let mut added = Vec::new();
     added.extend(
         args.split
@@ -206,6 +209,8 @@ super::mirror_enum!(cli::Engine => Engine { Dio, Uring, Gup });
 super::mirror_enum!(cli::Rw => Rw { Read, Write, RandRead, RandWrite, ReadWrite });
 super::mirror_enum!(cli::Numa => Numa { Local, Interleave, Any });
 super::mirror_enum!(cli::Share => Share { Private, Shared });
+use crate::verify::Level as VerifyLevel;
+super::mirror_enum!(cli::VerifyLevel => VerifyLevel { Pages, Full });
 super::mirror_enum!(cli::SplitMethod => SplitMethod { Cold, Pageout, Dontneed, Mprotect, Debugfs });
 
 /// `--mock TIME` and its fault options, as the mock engine takes them.

@@ -36,7 +36,7 @@ struct Fork {
 }
 
 /// What a child's verdict can and cannot see; reported beside its figures.
-pub const SCOPE: &str = "lower bound: a child sees data reach its copy (1) in sectors that held verify's poison at its first look right after fork (a read in flight or about to be; child_inflight_sectors), at any time after that look, and (2) anywhere else only after its first checksum has passed that spot; it cannot see data that landed before those looks, reads that completed in the parent before fork, or (without --verify, which poisons) in-flight reads at all; the parent's own reads are judged by verify";
+pub const SCOPE: &str = "lower bound: a child sees data reach its copy (1) in sectors that held verify's poison (every sector with --verify-level full, the first of every base page with the default level) at its first look right after fork (a read in flight or about to be; child_inflight_sectors), at any time after that look, and (2) anywhere else only after its first checksum has passed that spot; it cannot see data that landed before those looks, reads that completed in the parent before fork, or (without --verify, which poisons) in-flight reads at all; the parent's own reads are judged by verify";
 
 /// Marks the sectors of [base, base+len) whose first header word is verify's poison;
 /// returns how many. Reads one word per sector: fast enough to come before the checksum.

@@ -104,6 +104,10 @@ pub fn render(r: &BenchResult) -> String {
 /// scripts/observer-cost.sh), and which were off.
 fn render_collectors(s: &mut String, w: &crate::workload::Workload) {
     let uring = w.engine == crate::workload::Engine::Uring;
+    let verify = match w.verify_level {
+        crate::verify::Level::Pages => "verify (page headers)",
+        crate::verify::Level::Full => "verify (every byte)",
+    };
     let all = [
         ("thread counters (read around the loop)", w.perf),
         (
@@ -112,7 +116,7 @@ fn render_collectors(s: &mut String, w: &crate::workload::Workload) {
         ),
         ("io_uring punt counts", w.perf && uring),
         ("lock contention + GUP slow-path tracing", w.lock_contention),
-        ("verify", w.verify),
+        (verify, w.verify),
         ("action confirmation", !w.disturb.is_empty()),
     ];
     let pick = |on: bool| -> Vec<&str> {
@@ -276,8 +280,13 @@ fn render_verify(s: &mut String, run: &RunResult) {
     if run.verify.enabled {
         let _ = writeln!(
             s,
-            "    verify   {} checked, {} mismatched sectors",
+            "    verify   {} compared{}, {} mismatched sectors",
             human_bytes(run.verify.bytes_checked as f64),
+            match run.verify.level {
+                Some(crate::verify::Level::Pages) => " (the header of every base page read)",
+                Some(crate::verify::Level::Full) => " (every byte read)",
+                None => "",
+            },
             run.verify.mismatches
         );
         for m in &run.verify.first_mismatches {

@@ -441,6 +441,11 @@ pub struct BufferReport {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct VerifyReport {
     pub enabled: bool,
+    /// What each read's check covered (`pages` or `full`); absent in results made before
+    /// the levels existed, whose checks were all `full`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<crate::verify::Level>,
+    /// Bytes compared against the pattern (at the `pages` level, 16 per base page read).
     pub bytes_checked: u64,
     pub mismatches: u64,
     /// The first mismatches found (at most 16), for a person to look at.

@@ -120,6 +120,8 @@ impl Setup {
                 seed: w.seed,
                 nonce: self.target.as_ref().and_then(|t| t.stamped).unwrap_or(0),
                 verify: w.verify,
+                verify_level: w.verify_level,
+                page: crate::pages::base_page(),
                 generations: std::mem::take(
                     self.generations
                         .lock()
@@ -417,6 +419,9 @@ impl Setup {
         }
         let nonce = self.target.as_ref().and_then(|t| t.stamped).unwrap_or(0);
         let mut verify = verify_report(w.verify, nonce, &outputs);
+        if w.verify {
+            verify.level = Some(w.verify_level);
+        }
         verify.final_pass = final_pass;
         if let Some(why) = corrupted_data_reason(&verify) {
             result.invalid_reasons.push(format!("{run_name}: {why}"));

@@ -73,8 +73,12 @@ pub struct Workload {
     pub per_page_iovecs: bool,
     /// Accept buffers that are not fully backed as asked; the result is marked invalid.
     pub allow_fallback: bool,
-    /// Stamp every 512 B sector and check every byte read.
+    /// Stamp every 512 B sector and check what is read (see `verify_level`).
     pub verify: bool,
+    /// How much of each read verify checks: `pages` (the header of every base page, the
+    /// default: cheap enough to keep on while measuring) or `full` (every byte).
+    #[serde(default)]
+    pub verify_level: crate::verify::Level,
     pub seed: u64,
     /// Disturbers acting on the buffers while the I/O runs.
     pub disturb: Vec<DisturbSpec>,
@@ -123,6 +127,7 @@ impl Default for Workload {
             per_page_iovecs: false,
             allow_fallback: false,
             verify: true,
+            verify_level: crate::verify::Level::Pages,
             seed: 0x7468_7062_656e_6368, // "thpbench"
             disturb: Vec::new(),
             swap: None,
