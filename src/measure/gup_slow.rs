@@ -27,13 +27,34 @@ use crate::system::mounts::{MountGuard, TRACEFS};
 
 const RING_PAGES: usize = 64;
 
-/// Functions only the GUP slow path runs through on its way to mmap_lock.
+/// Functions only the GUP slow path runs through on its way to mmap_lock. The static
+/// ones may be inlined (on 6.18 here `__get_user_pages_locked` is), so the exported
+/// entry points that call them are listed too: under `pin_user_pages_fast` and
+/// `get_user_pages_fast` mmap_lock is taken only by the fallback (the lockless walk takes
+/// no lock), and `*_unlocked` are slow-path entries. `internal_get_user_pages_fast` is
+/// the fallback's name before 6.6.
 const GUP_SLOW_FRAMES: &[&str] = &[
     "gup_fast_fallback",
+    "internal_get_user_pages_fast",
     "__gup_longterm_locked",
     "__get_user_pages_locked",
     "get_user_pages_unlocked",
+    "pin_user_pages_unlocked",
+    "pin_user_pages_fast",
+    "get_user_pages_fast",
 ];
+
+/// Why the slow path cannot be told apart in this kernel's symbols, if it cannot: no
+/// frame of `GUP_SLOW_FRAMES` is there (all inlined or renamed), so every count would
+/// be 0 whatever happened.
+fn frames_missing(syms: &Kallsyms) -> Option<String> {
+    (!GUP_SLOW_FRAMES.iter().any(|f| syms.has(f))).then(|| {
+        format!(
+            "none of the GUP slow-path functions ({}) is in /proc/kallsyms (inlined or renamed in this kernel), so a fallback cannot be told from other mmap_lock acquisitions",
+            GUP_SLOW_FRAMES.join(", ")
+        )
+    })
+}
 
 pub use crate::result::GupSlowPath;
 
@@ -79,6 +100,9 @@ impl GupSlowTracer {
             id("mmap_lock_acquire_returned")?,
         );
         let syms = Arc::new(Kallsyms::load()?);
+        if let Some(why) = frames_missing(&syms) {
+            return Err(why);
+        }
         let specs = [
             TracepointSpec {
                 id: start_id,
@@ -251,6 +275,22 @@ ffffffff81101000 T iov_iter_extract_pages
         assert_eq!(decode(&gup, true, &s), Some((7, 8, 1000, true)));
         assert_eq!(decode(&fault, true, &s), Some((7, 8, 1000, false)));
         assert_eq!(decode(&gup[..16], false, &s), Some((7, 8, 1000, false)));
+    }
+
+    #[test]
+    fn a_kernel_whose_gup_frames_are_all_inlined_is_unavailable_not_zero() {
+        let inlined =
+            Kallsyms::parse("ffffffff81000000 T _stext\nffffffff81100000 T lock_mm_and_find_vma\n")
+                .unwrap();
+        assert!(frames_missing(&inlined).is_some_and(|w| w.contains("inlined")));
+        // Only the exported entry point left (the static fallback inlined into it): the
+        // chain through it still counts.
+        let exported =
+            Kallsyms::parse("ffffffff81000000 T _stext\nffffffff81100000 T pin_user_pages_fast\n")
+                .unwrap();
+        assert_eq!(frames_missing(&exported), None);
+        let chain = sample(&[0xffffffff81100010]);
+        assert_eq!(decode(&chain, true, &exported), Some((7, 8, 1000, true)));
     }
 
     #[test]

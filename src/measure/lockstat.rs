@@ -160,6 +160,11 @@ impl Kallsyms {
         })
     }
 
+    /// Whether a text symbol of that name is in the table (not inlined away).
+    pub fn has(&self, name: &str) -> bool {
+        self.symbols.iter().any(|(_, n)| n == name)
+    }
+
     pub fn symbol(&self, addr: u64) -> Option<&str> {
         let i = self.symbols.partition_point(|(a, _)| *a <= addr);
         (i > 0).then(|| self.symbols[i - 1].1.as_str())

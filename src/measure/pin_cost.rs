@@ -10,13 +10,14 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::result::{PinCost, SweepCase};
 
-/// Time per I/O of one run: its I/O time over its I/Os; the mean latency for results
-/// written before the I/O time was kept.
-fn ns_per_io(r: &crate::result::RunResult) -> f64 {
-    if r.io_time_ns > 0 {
-        r.io_time_ns as f64 / r.ops as f64
-    } else {
+/// Time per I/O of one run: its I/O time over its I/Os; with `latency`, the mean latency
+/// (results written before the I/O time was kept: one basis for all runs of a pair, never
+/// a mix).
+fn ns_per_io(r: &crate::result::RunResult, latency: bool) -> f64 {
+    if latency {
         r.latency_ns.mean
+    } else {
+        r.io_time_ns as f64 / r.ops as f64
     }
 }
 
@@ -46,8 +47,27 @@ pub fn pin_costs(
         let Some(registered) = sweep.iter().find(|c| fixed(c, "true") && rest(c) == label) else {
             continue;
         };
+        // A run without its I/O time (an old result) sends the whole pair to latency.
+        let latency = pinned
+            .runs
+            .iter()
+            .chain(&registered.runs)
+            .any(|r| r.ops > 0 && r.io_time_ns == 0);
         let times = |c: &SweepCase| -> Vec<f64> {
-            c.runs.iter().filter(|r| r.ops > 0).map(ns_per_io).collect()
+            c.runs
+                .iter()
+                .filter(|r| r.ops > 0)
+                .map(|r| ns_per_io(r, latency))
+                .collect()
+        };
+        let mean_latency = |c: &SweepCase| -> f64 {
+            let l: Vec<f64> = c
+                .runs
+                .iter()
+                .filter(|r| r.ops > 0)
+                .map(|r| r.latency_ns.mean)
+                .collect();
+            mean(&l)
         };
         let (a, b) = (times(pinned), times(registered));
         if a.is_empty() || b.is_empty() {
@@ -60,7 +80,7 @@ pub fn pin_costs(
             .iter()
             .zip(&registered.runs)
             .filter(|(x, y)| x.ops > 0 && y.ops > 0)
-            .map(|(x, y)| (ns_per_io(x), ns_per_io(y)))
+            .map(|(x, y)| (ns_per_io(x, latency), ns_per_io(y, latency)))
             .collect();
         let paired = paired && pinned.runs.len() == registered.runs.len() && !pairs.is_empty();
         // Paired: the figures come from the repeats both sides measured.
@@ -95,15 +115,20 @@ pub fn pin_costs(
             ci95_ns_per_page: ci.map(|[lo, hi]| [lo / pages, hi / pages]),
             ratio: if mb > 0.0 { ma / mb } else { f64::NAN },
             repeats: [a.len(), b.len()],
-            basis: BASIS.into(),
+            basis: if latency { LATENCY_BASIS } else { BASIS }.into(),
             paired,
+            latency_diff_ns: Some(mean_latency(pinned) - mean_latency(registered)),
         });
     }
     out
 }
 
-/// What `ns_per_io` is, in results that say.
+/// What `ns_per_io` is, in results that say. At queue depth 1 it is one I/O's service
+/// time; at depth N the I/O time is the busy time (some I/O in flight), so it is the
+/// inverse of the throughput with N in flight: what a pin costs the device's rate.
 pub const BASIS: &str = "time per I/O (I/O time over I/Os)";
+/// The basis of a pair with a run that kept no I/O time (results before 2026-12-02).
+pub const LATENCY_BASIS: &str = "mean latency (a run without its I/O time)";
 
 fn mean(x: &[f64]) -> f64 {
     x.iter().sum::<f64>() / x.len() as f64
@@ -228,6 +253,26 @@ mod tests {
         assert!((c.ns_per_io - 1152.0).abs() < 1e-6, "{c:?}");
         assert!((c.ns_per_page - 72.0).abs() < 1e-6, "{c:?}");
         assert_eq!(c.basis, BASIS);
+        // The latency difference is kept beside it, at 16 times (what one waiter sees).
+        assert!(
+            (c.latency_diff_ns.unwrap() - 16.0 * 1152.0).abs() < 1e-6,
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn one_run_without_io_time_puts_the_whole_pair_on_latency() {
+        // An old result's run (no I/O time) beside new ones: mixing the bases would
+        // compare a latency (16 x service) with a time per I/O.
+        let mut old = deep(10_000.0 + 1152.0, 16.0);
+        old.io_time_ns = 0;
+        let sweep = [
+            case_of("false", vec![old, deep(10_000.0 + 1152.0, 16.0)]),
+            case_of("true", vec![deep(10_000.0, 16.0), deep(10_000.0, 16.0)]),
+        ];
+        let c = &pin_costs(&sweep, 4096, true, 4096)[0];
+        assert_eq!(c.basis, LATENCY_BASIS);
+        assert!((c.ns_per_io - 16.0 * 1152.0).abs() < 1e-6, "{c:?}");
     }
 
     #[test]

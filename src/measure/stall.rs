@@ -186,7 +186,10 @@ impl Watch {
 }
 
 /// Where a stall was sought: the measured phase [epoch, end), the shortest stall that
-/// counts, and how many threads the process ran (workers, disturbers, collectors, main).
+/// counts, and how many threads the process could run at once (its threads: workers,
+/// disturbers, collectors, main; at most the CPUs it may run on). The CPU it may have
+/// used outside a stall is bounded by that many CPUs' worth, so an overestimate cannot
+/// wipe out the CPU a busy process used inside the stretch.
 #[derive(Debug, Clone, Copy)]
 pub struct Phase {
     pub epoch: u64,

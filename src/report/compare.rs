@@ -376,7 +376,7 @@ fn render(cmp: &Comparison, style: Style) -> String {
         s.push_str(&grid(&g));
     }
     if let Some(g) = pin_cost_grid(cmp) {
-        let title = "Pin cost: mean latency per I/O with per-I/O pins minus with registered buffers (fixed_buffers), ± 95% CI";
+        let title = "Pin cost: time per I/O (I/O time over I/Os; at queue depth > 1 the inverse of the throughput) with per-I/O pins minus with registered buffers (fixed_buffers), ± 95% CI";
         if md {
             let _ = writeln!(s, "\n**{title}**\n");
         } else {

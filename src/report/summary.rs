@@ -377,12 +377,14 @@ fn render_locks(s: &mut String, run: &RunResult) {
             if let Some(own) = &lc.own_checks {
                 let _ = writeln!(
                     s,
-                    "      thpbench's own checks (pagemap reads confirming disturber actions), not counted above: {} contentions, {} total wait{}",
+                    "      thpbench's own checks (pagemap reads confirming disturber actions), not counted above: {} contentions, {} total wait{}; other tasks' waits during a check, counted above and possibly caused by it: {}, {}",
                     own.paired,
                     human_ns(own.total_wait_ns as f64),
                     own.by_caller
                         .first()
-                        .map_or(String::new(), |c| format!(", most in {}", c.caller))
+                        .map_or(String::new(), |c| format!(", most in {}", c.caller)),
+                    own.overlapping_paired,
+                    human_ns(own.overlapping_wait_ns as f64),
                 );
             }
         }
@@ -424,7 +426,7 @@ fn render_gup_slow_path(s: &mut String, run: &RunResult) {
         if g.available {
             let _ = writeln!(
                 s,
-                "    gup slow {} fallbacks of GUP-fast to the mmap_lock slow path ({:.2} per 1000 I/Os), {} waiting for the lock{}",
+                "    gup slow {} mmap_lock acquisitions on the GUP slow path (fallbacks of GUP-fast, a retry after a dropped lock counting again; {:.2} per 1000 I/Os), {} waiting for the lock{}",
                 g.count,
                 g.per_1000_io,
                 human_ns(g.wait_ns as f64),
@@ -460,12 +462,24 @@ fn render_per_op(s: &mut String, run: &RunResult) {
             let _ = writeln!(s, "    per op   {}", per_op.join(", "));
         }
         if let (Some(t), Some(w)) = (sums.get("task-clock"), sums.get("io-wq-task-clock")) {
+            let exited: u64 = run
+                .perf
+                .iter()
+                .flat_map(|p| p.0.values())
+                .filter_map(|c| c.get("io-wq-exited"))
+                .sum();
             let _ = writeln!(
                 s,
-                "    cpu      {} per op: the worker {} and its io-wq threads {}, which do the device work of punted requests",
+                "    cpu      {}{} per op: the worker {} and its io-wq threads {}, which do the device work of punted requests{}",
+                if exited > 0 { "at least " } else { "" },
                 human_ns(t + w),
                 human_ns(*t),
-                human_ns(*w)
+                human_ns(*w),
+                if exited > 0 {
+                    format!(" ({exited} io-wq threads exited during the run: their time is not in it)")
+                } else {
+                    String::new()
+                }
             );
         }
     }
@@ -598,9 +612,15 @@ fn render_pin_cost(s: &mut String, r: &BenchResult) {
     if r.pin_cost.is_empty() {
         return;
     }
+    let basis = r
+        .pin_cost
+        .first()
+        .map(|p| p.basis.as_str())
+        .filter(|b| !b.is_empty())
+        .unwrap_or("mean latency per I/O");
     let _ = writeln!(
         s,
-        "  pin cost (per-I/O pins minus registered buffers, mean latency per I/O):"
+        "  pin cost (per-I/O pins minus registered buffers; {basis}, which at queue depth > 1 is the inverse of the throughput, not one I/O's latency):"
     );
     for p in &r.pin_cost {
         let ci = |c: Option<[f64; 2]>| {
@@ -610,7 +630,7 @@ fn render_pin_cost(s: &mut String, r: &BenchResult) {
         };
         let _ = writeln!(
             s,
-            "    [{}] {} per I/O{}, {} per {} base page{}; x{:.3} ({} pinned vs {} registered)",
+            "    [{}] {} per I/O{}, {} per {} base page{}; x{:.3} ({} pinned vs {} registered){}",
             if p.label.is_empty() {
                 "all else equal"
             } else {
@@ -623,7 +643,11 @@ fn render_pin_cost(s: &mut String, r: &BenchResult) {
             ci(p.ci95_ns_per_page),
             p.ratio,
             human_ns(p.pinned_ns_per_io),
-            human_ns(p.fixed_ns_per_io)
+            human_ns(p.fixed_ns_per_io),
+            p.latency_diff_ns.map_or(String::new(), |l| format!(
+                "; mean latency {}",
+                signed_ns(l)
+            ))
         );
     }
 }

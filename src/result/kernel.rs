@@ -69,6 +69,14 @@ pub struct OwnChecks {
     pub max_wait_ns: u64,
     /// Top 5 callers by total wait (run_* fields unused).
     pub by_caller: Vec<CallerStat>,
+    /// Waits of other tasks (workers, disturbers, the rest of the system) that overlapped
+    /// one of the checks: counted in the figures above, and possibly caused by the check
+    /// (a fault or GUP waiting behind the pagemap read's mmap_lock). An upper bound on
+    /// the waits the checks induced.
+    #[serde(default)]
+    pub overlapping_paired: u64,
+    #[serde(default)]
+    pub overlapping_wait_ns: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -251,7 +259,10 @@ pub struct GupSlowPath {
     pub available: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
-    /// mmap_lock acquisitions by the run's threads on the GUP slow path.
+    /// mmap_lock acquisitions by the run's threads on the GUP slow path. Acquisitions, not
+    /// fallbacks: a fallback whose fault dropped the lock and retried (VM_FAULT_RETRY, as
+    /// a swap-in does) takes it again and counts again, so this is an upper bound on the
+    /// number of fallbacks.
     pub count: u64,
     /// count per 1000 I/Os the workers issued in the window: measured I/Os and verify's
     /// read-backs (whose GUP falls back alike). Results before 2026-12-02 divided by

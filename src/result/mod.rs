@@ -353,6 +353,12 @@ pub struct PinCost {
     /// the interval is that of the paired differences.
     #[serde(default)]
     pub paired: bool,
+    /// Mean latency with per-I/O pins minus with registered buffers, ns: at queue depth 1
+    /// about `ns_per_io`; at depth N it holds the pin's cost to every I/O queued behind
+    /// (about N times, Little's law), which is what an application waiting on one I/O
+    /// sees. Absent in results before 2026-12-02.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_diff_ns: Option<f64>,
 }
 
 /// One setting of a sweep: which parameters differ from the workload, and its runs.

@@ -436,7 +436,9 @@ impl Setup {
             end,
             threshold_ns: stall::threshold(latency.p99),
             // The main thread, the workers, the disturbers, and one for the collectors.
-            threads: (outputs.len() + disturber_outputs.len() + 2) as u64,
+            // The process cannot use more CPU than it has CPUs, whatever its threads.
+            threads: ((outputs.len() + disturber_outputs.len() + 2) as u64)
+                .min(crate::system::cpu::allowed_cpus().len().max(1) as u64),
         };
         let mut stalls = stall::find(&watch.late, &watch.suspends, &gaps, phase);
         for s in &mut stalls {

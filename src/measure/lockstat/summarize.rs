@@ -29,6 +29,15 @@ fn in_check(checks: &HashMap<u32, Vec<(u64, u64)>>, tid: u32, t: u64) -> bool {
     })
 }
 
+/// Whether the wait [from, to] overlaps any thread's check: a wait the check may have
+/// caused (a worker's fault or GUP behind the pagemap read's mmap_lock, say).
+fn overlaps_a_check(spans: &[(u64, u64)], from: u64, to: u64) -> bool {
+    // Sorted by start: only spans starting before `to` can overlap.
+    spans[..spans.partition_point(|&(s, _)| s < to)]
+        .iter()
+        .any(|&(_, e)| from < e)
+}
+
 /// The kernel's one real double begin (kernel/locking/mutex.c, __mutex_lock_common):
 /// a mutex waiter moving between optimistic spinning (`MUTEX|SPIN`) and sleeping
 /// (`MUTEX`) on the same lock, with no end in between.
@@ -113,6 +122,8 @@ pub fn summarize(trace: &Trace, syms: &Kallsyms, run_pid: u32) -> LockReport {
     let mut run_tids = std::collections::HashSet::new();
     let mut by_caller: HashMap<(u64, &'static str), CallerStat> = HashMap::new();
     let mut check_callers: HashMap<(u64, &'static str), CallerStat> = HashMap::new();
+    let mut all_checks: Vec<(u64, u64)> = trace.checks.values().flatten().copied().collect();
+    all_checks.sort_unstable();
     for (b, end) in p.pairs {
         if trace
             .loss_gaps
@@ -139,6 +150,11 @@ pub fn summarize(trace: &Trace, syms: &Kallsyms, run_pid: u32) -> LockReport {
             s.total_wait_ns += wait;
             s.max_wait_ns = s.max_wait_ns.max(wait);
             continue;
+        }
+        if overlaps_a_check(&all_checks, b.time, end) {
+            let c = report.own_checks.get_or_insert_with(Default::default);
+            c.overlapping_paired += 1;
+            c.overlapping_wait_ns += wait;
         }
         let own = b.pid == run_pid;
         report.paired += 1;
@@ -413,6 +429,9 @@ mod tests {
             (own.paired, own.total_wait_ns, own.max_wait_ns),
             (1, 40, 40)
         );
+        // Task 1's wait 160..180 lies in task 2's check: counted above, and named as
+        // one the check may have caused; task 2's own wait at 300 overlaps no check.
+        assert_eq!((own.overlapping_paired, own.overlapping_wait_ns), (1, 20));
         assert_eq!(own.by_caller[0].caller, "gup_fast_fallback");
         // Without checks nothing is set apart.
         assert!(whole(&events, 0, &s, 1).own_checks.is_none());
