@@ -13,7 +13,9 @@
 #   perf    per-thread counters read around the loop (task-clock, switches, faults;
 #           uring: io-wq threads' CPU, punt counts on CPU-wide filtered tracepoints)
 #   lock    lock:contention_* tracer and the GUP slow-path tracer (one switch)
-#   verify  stamping/poisoning, checking every byte read
+#   verify  verify at its default level (pages: stamping writes, poisoning and checking
+#           the header of every base page read)
+#   verify-full  verify checking every byte read (--verify-level full)
 #   default all of them, as a run without flags has them
 # The timeline (per-100 ms histograms) is always on: its cost is the histogram record,
 # measured by `cargo bench --bench harness`. Action confirmation runs only with
@@ -27,7 +29,7 @@
 # TARGET: a block device or file to read (only read, verify off then); default: a zram
 # device per run (thpbench's zram:SIZE target, root), stamped, so verify can run.
 # Environment: ROUNDS (5), SECONDS_PER_RUN (2), CPU (0), ENGINES ("dio uring"),
-# SIZES ("4k 10m"), IODEPTH (uring, 16), CONFIGS ("perf lock verify default"),
+# SIZES ("4k 10m"), IODEPTH (uring, 16), CONFIGS ("perf lock verify verify-full default"),
 # THPBENCH (default: target/release/thpbench, built here).
 set -euo pipefail
 
@@ -37,7 +39,7 @@ CPU=${CPU:-0}
 ENGINES=${ENGINES:-"dio uring"}
 SIZES=${SIZES:-"4k 10m"}
 IODEPTH=${IODEPTH:-16}
-CONFIGS=${CONFIGS:-"perf lock verify default"}
+CONFIGS=${CONFIGS:-"perf lock verify verify-full default"}
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -50,7 +52,7 @@ fi
 target=${1:-zram:512M}
 if [ "${1:-}" != "" ]; then
     case " $CONFIGS " in
-    *" verify "* | *" default "*)
+    *" verify "* | *" verify-full "* | *" default "*)
         echo "with a TARGET of your own verify would write it: CONFIGS without verify and default only" >&2
         exit 2
         ;;
@@ -64,9 +66,10 @@ flags_for() {
     perf) echo "--no-lock-contention --no-verify" ;;
     lock) echo "--no-perf --no-verify" ;;
     verify) echo "--no-perf --no-lock-contention" ;;
+    verify-full) echo "--no-perf --no-lock-contention --verify-level full" ;;
     default) echo "" ;;
     *)
-        echo "unknown configuration $1 (perf, lock, verify, default)" >&2
+        echo "unknown configuration $1 (perf, lock, verify, verify-full, default)" >&2
         exit 2
         ;;
     esac
