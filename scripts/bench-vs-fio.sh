@@ -10,13 +10,22 @@
 # made for the benchmark (root) and removed afterwards.
 # Prints ops/s, p50 and p99 (median of the rounds) for both tools and the ratio
 # thpbench/fio. Environment: ROUNDS (default 3), SECONDS_PER_RUN (default 5), CPU (0),
-# JOBS (all, psync or uring; default all).
+# JOBS (all, psync or uring; default all), COLLECTORS (default: thpbench's default
+# collectors, the thread counters and the lock and GUP slow-path tracers, on, as a run
+# without flags has them; `off`: --no-perf --no-lock-contention). Verify is off on both
+# sides: the target is only read (fio does not verify by default either).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
 SECS=${SECONDS_PER_RUN:-5}
 CPU=${CPU:-0}
 JOBS=${JOBS:-all}
+COLLECTORS=${COLLECTORS:-default}
+case $COLLECTORS in
+default) collector_flags=() ;;
+off) collector_flags=(--no-perf --no-lock-contention) ;;
+*) echo "COLLECTORS must be default or off, not $COLLECTORS" >&2; exit 2 ;;
+esac
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 zram_id=""
@@ -47,7 +56,7 @@ if [ -z "$target" ]; then
     # Fill it with incompressible data so both tools read real pages, not zero pages.
     dd if=/dev/urandom of="$target" bs=1M count=1024 oflag=direct status=none
 fi
-echo "target: $target, $ROUNDS rounds of ${SECS}s per tool and job, CPU $CPU, $(uname -r)"
+echo "target: $target, $ROUNDS rounds of ${SECS}s per tool and job, CPU $CPU, $(uname -r), thpbench collectors: $COLLECTORS"
 
 run_fio() { # bs rw [engine iodepth fixedbufs] -> "ops p50_ns p99_ns"
     local engine=${3:-psync} qd=${4:-1} fixed=${5:-0} extra=()
@@ -73,7 +82,7 @@ run_thpbench() { # bs rw buffer [engine iodepth fixed] -> "ops p50_ns p99_ns"
     fi
     rm -f "$work/t.json" # thpbench never overwrites a result
     "$thpbench" -q run --target "$target" --bs "$1" --rw "$2" --buffer "$3" --cpus "$CPU" \
-        --duration "${SECS}s" --warmup 0s --no-verify --no-lock-contention --no-perf --size 1G \
+        --duration "${SECS}s" --warmup 0s --no-verify "${collector_flags[@]}" --size 1G \
         "${extra[@]}" -o "$work/t.json" >/dev/null
     python3 - "$work/t.json" <<'PY'
 import json, sys
