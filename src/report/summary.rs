@@ -147,7 +147,7 @@ fn render_collectors(s: &mut String, w: &crate::workload::Workload) {
 /// N threads over N times ops/s at one thread (1.0 = perfect scaling).
 fn render_scaling(s: &mut String, r: &BenchResult) {
     let point = |c: &crate::result::SweepCase| -> Option<(usize, f64)> {
-        let n = c.params.get("threads")?.parse().ok()?;
+        let n = c.params.threads?;
         let ops: Vec<f64> = c.runs.iter().map(|x| x.ops_per_sec).collect();
         Some((n, crate::stats::estimate(&ops)?.mean))
     };

@@ -15,7 +15,7 @@ mod sweep;
 
 pub use disturb::{DisturbKind, DisturbSpec, SplitMethod};
 pub use spec::{CpuSpec, Numa, SwapSpec, VerifyLevel};
-pub use sweep::{sweep_cases, SweepCaseSpec, SweepValue};
+pub use sweep::{sweep_cases, SweepCaseSpec, SweepParams, SweepValue, TypedSweepKey};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
