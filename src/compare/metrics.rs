@@ -284,10 +284,8 @@ fn disturber_metrics(disturbers: &[DisturberReport], out: &mut Vec<(MetricDef, f
     use Category::*;
     use Direction::*;
     for d in disturbers {
-        if let (Some(&children), Some(&saw)) = (
-            d.extra.get("children"),
-            d.extra.get("child_saw_parent_data"),
-        ) {
+        if let Some(fork) = d.fork() {
+            let (children, saw) = (fork.children, fork.saw_parent_data);
             out.push((
                 MetricDef::new(
                     FORK_CHILDREN,

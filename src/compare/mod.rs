@@ -358,11 +358,12 @@ mod tests {
                 run.verify.mismatches = mismatches[i];
                 run.disturbers.push(DisturberReport {
                     name: "fork".into(),
-                    extra: [
-                        ("children".to_string(), 50),
-                        ("child_saw_parent_data".to_string(), saw[i]),
-                    ]
-                    .into(),
+                    extra: crate::result::ForkFigures {
+                        children: 50,
+                        saw_parent_data: saw[i],
+                        ..Default::default()
+                    }
+                    .to_extra(),
                     ..Default::default()
                 });
             }

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::io;
 
 use super::{Action, Region};
+use crate::result::ForkFigures;
 
 #[derive(Default)]
 struct Fork {
@@ -174,14 +175,15 @@ impl Action for Fork {
     }
 
     fn extra(&self) -> BTreeMap<String, u64> {
-        BTreeMap::from([
-            ("children".to_string(), self.children),
-            ("child_saw_parent_data".to_string(), self.child_saw_change),
-            ("child_failures".to_string(), self.child_failures),
-            ("child_last_signal".to_string(), self.child_last_signal),
-            ("child_inflight_sectors".to_string(), self.inflight_sectors),
-            ("child_inflight_landed".to_string(), self.inflight_landed),
-        ])
+        ForkFigures {
+            children: self.children,
+            saw_parent_data: self.child_saw_change,
+            failures: self.child_failures,
+            last_signal: self.child_last_signal,
+            inflight_sectors: self.inflight_sectors,
+            inflight_landed: self.inflight_landed,
+        }
+        .to_extra()
     }
 
     fn scope(&self) -> Option<&'static str> {
@@ -192,23 +194,22 @@ impl Action for Fork {
 /// Forked children that saw their buffer change (data meant for the parent reached
 /// the child), from a fork disturber's `extra`; 0 for any other disturber.
 pub fn children_saw_parent_data(extra: &BTreeMap<String, u64>) -> u64 {
-    extra.get("child_saw_parent_data").copied().unwrap_or(0)
+    ForkFigures::from_extra(extra).map_or(0, |f| f.saw_parent_data)
 }
 
-/// Why a run with this fork disturber's `extra` cannot count as evidence. A child that
+/// Why a run with these fork disturber's figures cannot count as evidence. A child that
 /// saw its buffer change is kept apart from verify.mismatches (the parent's reads may
 /// all be right while the child's private memory changed under it); a child with no
 /// verdict checked nothing.
 pub fn invalid_reasons(
-    extra: &BTreeMap<String, u64>,
+    fork: &ForkFigures,
     backing: crate::workload::Backing,
     interrupted: bool,
 ) -> Vec<String> {
-    let get = |k: &str| extra.get(k).copied().unwrap_or(0);
     let mut reasons = Vec::new();
-    let failed = get("child_failures");
+    let failed = fork.failures;
     if failed > 0 && !interrupted {
-        let signal = get("child_last_signal");
+        let signal = fork.last_signal;
         let how = match signal {
             0 => String::new(),
             s => format!(
@@ -225,10 +226,10 @@ pub fn invalid_reasons(
         };
         reasons.push(format!(
             "{failed} of {} forked children gave no verdict{how}{hint}",
-            get("children")
+            fork.children
         ));
     }
-    let saw = children_saw_parent_data(extra);
+    let saw = fork.saw_parent_data;
     if saw > 0 {
         reasons.push(format!(
             "{saw} forked children saw their buffer change: data meant for the parent reached the child"
@@ -272,13 +273,12 @@ mod tests {
 
     #[test]
     fn children_without_a_verdict_or_with_a_changed_buffer_are_named() {
-        let extra = |failed, signal, saw| {
-            BTreeMap::from([
-                ("children".to_string(), 10),
-                ("child_failures".to_string(), failed),
-                ("child_last_signal".to_string(), signal),
-                ("child_saw_parent_data".to_string(), saw),
-            ])
+        let extra = |failures, last_signal, saw_parent_data| ForkFigures {
+            children: 10,
+            failures,
+            last_signal,
+            saw_parent_data,
+            ..Default::default()
         };
         assert!(invalid_reasons(&extra(0, 0, 0), Backing::Thp, false).is_empty());
         let r = invalid_reasons(&extra(3, libc::SIGBUS as u64, 0), Backing::Hugetlb, false);

@@ -516,8 +516,8 @@ fn render_disturbers(s: &mut String, run: &RunResult) {
                 format!("  (none of {} moved)", d.counters_not_moved.join(", nor "))
             }
         );
-        if let Some(children) = d.extra.get("children") {
-            let saw = d.extra.get("child_saw_parent_data").copied().unwrap_or(0);
+        if let Some(fork) = d.fork() {
+            let (children, saw) = (fork.children, fork.saw_parent_data);
             let _ = writeln!(
                 s,
                 "             {children} children held the buffer; {saw} saw it change after fork{}",
@@ -543,9 +543,9 @@ fn render_placement(s: &mut String, run: &RunResult) {
         );
     }
     let b = &run.buffer;
-    if b.numa.is_empty() {
+    let Some(numa) = b.numa else {
         return;
-    }
+    };
     let nodes = |m: &std::collections::BTreeMap<String, u64>| {
         m.iter()
             .map(|(n, p)| format!("{n} {p}"))
@@ -569,7 +569,7 @@ fn render_placement(s: &mut String, run: &RunResult) {
     let _ = writeln!(
         s,
         "    numa     {}: pages per node before [{}], after [{}]{}",
-        b.numa,
+        numa,
         nodes(&b.numa_nodes_before),
         nodes(&b.numa_nodes_after),
         if local.is_empty() {

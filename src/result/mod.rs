@@ -422,9 +422,9 @@ pub struct ThreadResult {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct BufferReport {
     /// `thp`, `4k`, `mthp:64K`, `hugetlb`
-    pub backing: String,
+    pub backing: crate::workload::Backing,
     /// `private` or `shared`
-    pub share: String,
+    pub share: crate::workload::Share,
     pub bytes: u64,
     /// Folio size asked for (bytes); for `4k` (base pages) the base page size:
     /// 4096 on x86-64, 16384 on a 16K arm64 kernel.
@@ -436,8 +436,8 @@ pub struct BufferReport {
     pub coverage_method: String,
     /// The workload's `numa` placement, and the buffer's present pages per node
     /// (`node0` -> pages) before and after the measured run.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub numa: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numa: Option<crate::workload::Numa>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub numa_nodes_before: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -560,7 +560,7 @@ pub struct DisturberReport {
     /// The groups of expected_counters that did not move.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub counters_not_moved: Vec<String>,
-    /// Extra figures a disturber reports (fork: child reads, child mismatches).
+    /// Extra figures a disturber reports (fork: `ForkFigures`, read through `fork()`).
     #[serde(default)]
     pub extra: BTreeMap<String, u64>,
     /// The buffers were registered (long-term pinned) and the disturber acted without its
@@ -574,6 +574,80 @@ pub struct DisturberReport {
     /// What the disturber's own verdict can and cannot see (fork: a lower bound).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict_scope: Option<String>,
+}
+
+/// The fork disturber's figures: what its report's `extra` holds, read and written here
+/// only, so that no reader looks them up by key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ForkFigures {
+    /// Children forked, each holding a copy of the buffer for a while.
+    pub children: u64,
+    /// Children that saw their buffer change: data meant for the parent reached them.
+    pub saw_parent_data: u64,
+    /// Children that gave no verdict (killed, or their message lost).
+    pub failures: u64,
+    /// The signal that last killed a child before its verdict (0: none did).
+    pub last_signal: u64,
+    /// Sectors that held verify's poison at the children's first look, and of them
+    /// those filled in the child's copy by the end of its hold.
+    pub inflight_sectors: u64,
+    pub inflight_landed: u64,
+}
+
+impl ForkFigures {
+    /// The keys in `extra`, as results have always written them.
+    const CHILDREN: &'static str = "children";
+    const SAW_PARENT_DATA: &'static str = "child_saw_parent_data";
+    const FAILURES: &'static str = "child_failures";
+    const LAST_SIGNAL: &'static str = "child_last_signal";
+    const INFLIGHT_SECTORS: &'static str = "child_inflight_sectors";
+    const INFLIGHT_LANDED: &'static str = "child_inflight_landed";
+
+    pub fn to_extra(&self) -> BTreeMap<String, u64> {
+        [
+            (Self::CHILDREN, self.children),
+            (Self::SAW_PARENT_DATA, self.saw_parent_data),
+            (Self::FAILURES, self.failures),
+            (Self::LAST_SIGNAL, self.last_signal),
+            (Self::INFLIGHT_SECTORS, self.inflight_sectors),
+            (Self::INFLIGHT_LANDED, self.inflight_landed),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// A fork disturber's figures from its `extra`; `None` when it holds none of them
+    /// (another disturber). A figure an older result lacks reads as 0.
+    pub fn from_extra(extra: &BTreeMap<String, u64>) -> Option<ForkFigures> {
+        let keys = [
+            Self::CHILDREN,
+            Self::SAW_PARENT_DATA,
+            Self::FAILURES,
+            Self::LAST_SIGNAL,
+            Self::INFLIGHT_SECTORS,
+            Self::INFLIGHT_LANDED,
+        ];
+        if !keys.iter().any(|k| extra.contains_key(*k)) {
+            return None;
+        }
+        let get = |k: &str| extra.get(k).copied().unwrap_or(0);
+        Some(ForkFigures {
+            children: get(Self::CHILDREN),
+            saw_parent_data: get(Self::SAW_PARENT_DATA),
+            failures: get(Self::FAILURES),
+            last_signal: get(Self::LAST_SIGNAL),
+            inflight_sectors: get(Self::INFLIGHT_SECTORS),
+            inflight_landed: get(Self::INFLIGHT_LANDED),
+        })
+    }
+}
+
+impl DisturberReport {
+    /// The fork disturber's figures, when this is one.
+    pub fn fork(&self) -> Option<ForkFigures> {
+        ForkFigures::from_extra(&self.extra)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -692,6 +766,33 @@ impl BenchResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fork_figures_are_read_back_from_the_keys_they_are_written_under() {
+        let fork = ForkFigures {
+            children: 7,
+            saw_parent_data: 1,
+            failures: 2,
+            last_signal: 7,
+            inflight_sectors: 40,
+            inflight_landed: 3,
+        };
+        let extra = fork.to_extra();
+        assert_eq!(extra["children"], 7);
+        assert_eq!(extra["child_saw_parent_data"], 1);
+        assert_eq!(ForkFigures::from_extra(&extra), Some(fork));
+        // Another disturber's figures are not a fork's; an older fork's missing ones are 0.
+        let pressure = BTreeMap::from([("reclaimed".to_string(), 5)]);
+        assert_eq!(ForkFigures::from_extra(&pressure), None);
+        let old = BTreeMap::from([("children".to_string(), 3)]);
+        assert_eq!(
+            ForkFigures::from_extra(&old),
+            Some(ForkFigures {
+                children: 3,
+                ..Default::default()
+            })
+        );
+    }
 
     /// Every key a committed result holds under `path`, with its value, is also in
     /// `typed` (the same subtree written back from the typed schema).

@@ -163,12 +163,13 @@ pub(super) fn disturber_reasons(
             report.last_error.as_deref().unwrap_or("none")
         ));
     }
-    // The fork disturber's children report through `extra`.
-    reasons.extend(crate::disturb::fork::invalid_reasons(
-        &report.extra,
-        backing,
-        interrupted,
-    ));
+    if let Some(fork) = report.fork() {
+        reasons.extend(crate::disturb::fork::invalid_reasons(
+            &fork,
+            backing,
+            interrupted,
+        ));
+    }
     reasons
 }
 
@@ -183,7 +184,7 @@ pub fn exit_code(r: &BenchResult, signalled: bool) -> i32 {
             || run
                 .disturbers
                 .iter()
-                .any(|d| crate::disturb::fork::children_saw_parent_data(&d.extra) > 0)
+                .any(|d| d.fork().is_some_and(|f| f.saw_parent_data > 0))
     }) {
         crate::exit::MISMATCH.code
     } else if !r.valid {
@@ -226,8 +227,15 @@ mod tests {
         assert_eq!(exit_code(&r, true), 130);
         r.valid = false;
         assert_eq!(exit_code(&r, false), 4);
-        let mut fork = DisturberReport::default();
-        fork.extra.insert("child_saw_parent_data".into(), 1);
+        let fork = DisturberReport {
+            extra: crate::result::ForkFigures {
+                children: 1,
+                saw_parent_data: 1,
+                ..Default::default()
+            }
+            .to_extra(),
+            ..Default::default()
+        };
         r.baseline_runs = vec![RunResult {
             disturbers: vec![fork],
             ..Default::default()

@@ -169,9 +169,10 @@ impl Rw {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Share {
+    #[default]
     Private,
     Shared,
 }
@@ -186,9 +187,10 @@ impl fmt::Display for Share {
 }
 
 /// What backs the I/O buffers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Backing {
     /// PMD-sized transparent huge pages (MADV_HUGEPAGE).
+    #[default]
     Thp,
     /// Base pages only (MADV_NOHUGEPAGE): written `4k` (as results always have), parsed
     /// also from `base`; 16 KiB pages on a 16K arm64 kernel.
