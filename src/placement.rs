@@ -143,7 +143,7 @@ impl Layout {
 
 /// Why a `numa = "local"` run is not evidence: workers whose buffer is below 99 % on
 /// their node, before or after the run.
-pub fn locality_complaints(numa: Numa, repeat: usize, threads: &[ThreadResult]) -> Vec<String> {
+pub fn locality_complaints(numa: Numa, run_name: &str, threads: &[ThreadResult]) -> Vec<String> {
     if numa != Numa::Local {
         return Vec::new();
     }
@@ -155,7 +155,7 @@ pub fn locality_complaints(numa: Numa, repeat: usize, threads: &[ThreadResult]) 
                 .filter_map(move |(when, share)| {
                     share.filter(|&s| s < numa::MIN_LOCAL).map(|s| {
                         format!(
-                            "run {repeat}: only {:.1}% of the buffer of the worker on CPU {} is on its NUMA node {} {when} (need {:.0}%); free memory on that node, or set numa = \"interleave\" or \"any\" to measure without placement",
+                            "{run_name}: only {:.1}% of the buffer of the worker on CPU {} is on its NUMA node {} {when} (need {:.0}%); free memory on that node, or set numa = \"interleave\" or \"any\" to measure without placement",
                             s * 100.0,
                             t.cpu,
                             t.numa_node.map_or("?".into(), |n| n.to_string()),
@@ -185,10 +185,10 @@ mod tests {
             t(4, Some(0.995), Some(0.5)),
             t(5, None, None),
         ];
-        let why = locality_complaints(Numa::Local, 2, &threads);
+        let why = locality_complaints(Numa::Local, "run 2", &threads);
         assert_eq!(why.len(), 1, "{why:?}");
         assert!(why[0].starts_with("run 2: only 50.0% of the buffer of the worker on CPU 4 is on its NUMA node 1 after the run"), "{}", why[0]);
-        assert!(locality_complaints(Numa::Interleave, 2, &threads).is_empty());
-        assert!(locality_complaints(Numa::Any, 2, &threads).is_empty());
+        assert!(locality_complaints(Numa::Interleave, "run 2", &threads).is_empty());
+        assert!(locality_complaints(Numa::Any, "run 2", &threads).is_empty());
     }
 }

@@ -89,6 +89,24 @@ pub fn welch_t_test(a: &[f64], b: &[f64]) -> Option<WelchTest> {
     Some(WelchTest { t, df, p_value })
 }
 
+/// Half-width of the Welch 95% interval of mean(a) - mean(b) (unequal variances,
+/// Welch-Satterthwaite degrees of freedom); None below two values on either side, 0
+/// when neither side spreads.
+pub fn welch_ci95_of_difference(a: &[f64], b: &[f64]) -> Option<f64> {
+    let (ea, eb) = (estimate(a)?, estimate(b)?);
+    if ea.n < 2 || eb.n < 2 {
+        return None;
+    }
+    let va = ea.stddev.powi(2) / ea.n as f64;
+    let vb = eb.stddev.powi(2) / eb.n as f64;
+    let se2 = va + vb;
+    if se2 == 0.0 {
+        return Some(0.0);
+    }
+    let df = se2.powi(2) / (va.powi(2) / (ea.n - 1) as f64 + vb.powi(2) / (eb.n - 1) as f64);
+    Some(t_quantile_975(df) * se2.sqrt())
+}
+
 // ------------------------------------------------------------------------------------
 
 /// Change of `mean` against `base` in %. `None` where the base is 0 and the mean is not
@@ -124,6 +142,21 @@ pub fn scaling_efficiency(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_welch_interval_of_a_difference_uses_welch_satterthwaite_df() {
+        // Variances 1 and 1 over 3 values each: se^2 = 2/3, df = 4, t(0.975, 4) = 2.7764.
+        let half = welch_ci95_of_difference(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]).unwrap();
+        assert!(
+            (half - 2.7764 * (2.0f64 / 3.0).sqrt()).abs() < 1e-3,
+            "{half}"
+        );
+        assert_eq!(welch_ci95_of_difference(&[1.0], &[1.0, 2.0]), None);
+        assert_eq!(
+            welch_ci95_of_difference(&[2.0, 2.0], &[1.0, 1.0]),
+            Some(0.0)
+        );
+    }
 
     #[test]
     fn welch_matches_a_known_textbook_value() {

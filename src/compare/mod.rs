@@ -33,7 +33,7 @@ pub use grouping::{
     UNDISTURBED_SECTION,
 };
 pub use metrics::{run_metrics, Category, Direction, MetricDef, Unit};
-pub use pin_cost::GroupPinCost;
+pub use pin_cost::{pin_costs, GroupPinCost};
 pub use scaling::{Scaling, ScalingPoint};
 pub use section::{Cell, Row, Section, Verdict};
 
@@ -568,12 +568,7 @@ mod tests {
                     runs,
                 });
             }
-            r.pin_cost = crate::measure::pin_cost::pin_costs(
-                &r.sweep,
-                4096,
-                false,
-                r.system.base_page_bytes,
-            );
+            r.pin_cost = pin_costs(&r.sweep, 4096, false, r.system.base_page_bytes);
             r
         };
         let a = with_pairs("6.1.0", 1_360_000.0, 1_010_000.0);

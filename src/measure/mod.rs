@@ -5,7 +5,6 @@ pub mod gup_test;
 pub mod histogram;
 pub mod lockstat;
 pub mod perfcount;
-pub mod pin_cost;
 pub mod stall;
 pub mod trace_rings;
 pub mod uring_punts;

@@ -23,14 +23,22 @@ pub struct RunView<'a> {
     pub run: &'a RunResult,
 }
 
-impl RunView<'_> {
-    /// `run 2`, `baseline run 2`, `case threads=4 run 2`: how messages name the run.
-    pub fn name(&self) -> String {
-        match self.role {
-            RunRole::Measured => format!("run {}", self.run.repeat),
-            RunRole::Baseline => format!("baseline run {}", self.run.repeat),
-            RunRole::Case(label) => format!("case {label} run {}", self.run.repeat),
+impl RunRole<'_> {
+    /// `run 2`, `baseline run 2`, `case threads=4 run 2`: how messages (invalid reasons,
+    /// warnings, the summary) name a run; the one place that spells it.
+    pub fn run_name(self, repeat: usize) -> String {
+        match self {
+            RunRole::Measured => format!("run {repeat}"),
+            RunRole::Baseline => format!("baseline run {repeat}"),
+            RunRole::Case(label) => format!("case {label} run {repeat}"),
         }
+    }
+}
+
+impl RunView<'_> {
+    /// The run's name in messages (see [`RunRole::run_name`]).
+    pub fn name(&self) -> String {
+        self.role.run_name(self.run.repeat)
     }
 }
 

@@ -327,7 +327,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     result.shared_folio = shared_folio_ratios(&result.sweep, |c| {
         same_iovecs.get(c.label.as_str()).copied().unwrap_or(false)
     });
-    result.pin_cost = crate::measure::pin_cost::pin_costs(
+    result.pin_cost = crate::compare::pin_costs(
         &result.sweep,
         w.bs.bytes(),
         true,

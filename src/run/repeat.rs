@@ -37,11 +37,12 @@ struct Spawned {
 /// How invalid reasons name a repeat: "run N", or "baseline run N" for the
 /// undisturbed runs measured beside disturbed ones (`--baseline`).
 fn run_name(repeat: usize, disturbed: bool) -> String {
-    if disturbed {
-        format!("run {repeat}")
+    let role = if disturbed {
+        crate::result::RunRole::Measured
     } else {
-        format!("baseline run {repeat}")
-    }
+        crate::result::RunRole::Baseline
+    };
+    role.run_name(repeat)
 }
 
 /// What one repeat left once its workers, disturbers and collectors stopped.
@@ -466,12 +467,12 @@ impl Setup {
                 &mut verify.first_mismatches,
             );
             for why in disturber_reasons(report, w.buffer, interrupted) {
-                result.invalid_reasons.push(format!("run {repeat}: {why}"));
+                result.invalid_reasons.push(format!("{run_name}: {why}"));
             }
         }
         let threads = self.thread_results(&outputs, &numa_before, &numa_after);
         if !interrupted {
-            let complaints = crate::placement::locality_complaints(w.numa, repeat, &threads);
+            let complaints = crate::placement::locality_complaints(w.numa, &run_name, &threads);
             result.invalid_reasons.extend(complaints);
         }
         Ok(RunResult {
@@ -488,7 +489,7 @@ impl Setup {
             interval_histograms: merged.intervals,
             timeline,
             disturbers,
-            gup: gup_value(&outputs, w, ops, latency.mean, repeat, result)
+            gup: gup_value(&outputs, w, ops, latency.mean, &run_name, result)
                 .map(|g| self.with_kernel_gup_figures(w, g)),
             perf: perf_value(&outputs, result),
             gup_slow_path,
@@ -616,7 +617,7 @@ fn gup_value(
     w: &Workload,
     ops: u64,
     mean_ns: f64,
-    repeat: usize,
+    run_name: &str,
     result: &mut BenchResult,
 ) -> Option<crate::result::GupReport> {
     let pages: u64 = outputs
@@ -627,7 +628,7 @@ fn gup_value(
     let expected = ops * pages_per_op;
     if pages != expected {
         result.invalid_reasons.push(format!(
-            "run {repeat}: the gup engine referenced {pages} pages, but {ops} ops of {} should reference {expected}",
+            "{run_name}: the gup engine referenced {pages} pages, but {ops} ops of {} should reference {expected}",
             w.bs
         ));
     }
