@@ -21,6 +21,7 @@ mod metrics;
 mod pin_cost;
 mod scaling;
 mod section;
+mod shared_folio;
 
 use std::path::Path;
 
@@ -36,6 +37,7 @@ pub use metrics::{run_metrics, Category, Direction, MetricDef, Unit};
 pub use pin_cost::{pin_costs, GroupPinCost};
 pub use scaling::{Scaling, ScalingPoint};
 pub use section::{Cell, Row, Section, Verdict};
+pub use shared_folio::shared_folio_ratios;
 
 use grouping::{group_inputs, label_groups, param_differences};
 use pin_cost::group_pin_cost;

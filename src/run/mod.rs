@@ -12,11 +12,9 @@ use crate::workload::Workload;
 
 mod repeat;
 mod rig;
-mod sweep;
 mod validity;
 
 use rig::Setup;
-pub use sweep::shared_folio_ratios;
 pub use validity::exit_code;
 use validity::finalize_validity;
 
@@ -324,7 +322,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
             )
         })
         .collect();
-    result.shared_folio = shared_folio_ratios(&result.sweep, |c| {
+    result.shared_folio = crate::compare::shared_folio_ratios(&result.sweep, |c| {
         same_iovecs.get(c.label.as_str()).copied().unwrap_or(false)
     });
     result.pin_cost = crate::compare::pin_costs(

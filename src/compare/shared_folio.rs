@@ -1,4 +1,5 @@
-//! What a sweep yields beyond its cases: the shared-folio contention ratios.
+//! What a sweep yields beyond its cases: the shared-folio contention ratios. Analysis
+//! over a result's cases (run stores it in the result), with stats.rs's estimators.
 
 use crate::result::{RunResult, SharedFolioRatio, SweepCase};
 use crate::workload::{Share, TypedSweepKey};
