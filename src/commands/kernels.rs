@@ -29,13 +29,16 @@ fn usage(msg: String) -> anyhow::Error {
 
 /// The guest options from the flags.
 pub fn guest_options(a: &KernelsArgs, thpbench: PathBuf, cache: PathBuf) -> Result<GuestOptions> {
-    let arch = match a.arch.as_str() {
-        "x86_64" | "amd64" => Arch::X86_64,
-        other => {
-            return Err(usage(format!(
-                "--arch {other}: only x86_64 is implemented (arm64 is planned: docs/kernels.md)"
-            )))
-        }
+    let (arch, arch_from_kernel) = match a.arch.as_str() {
+        "auto" => (Arch::host().unwrap_or_default(), true),
+        other => match Arch::parse(other) {
+            Some(x) => (x, false),
+            None => {
+                return Err(usage(format!(
+                    "--arch {other}: expected auto (each kernel's image says), x86_64 or arm64"
+                )))
+            }
+        },
     };
     let accel_s = a
         .accel
@@ -66,6 +69,7 @@ pub fn guest_options(a: &KernelsArgs, thpbench: PathBuf, cache: PathBuf) -> Resu
     }
     Ok(GuestOptions {
         arch,
+        arch_from_kernel,
         accel,
         topology,
         thp,
@@ -275,7 +279,7 @@ pub fn execute(a: &KernelsArgs) -> Result<i32> {
     let w = resolve_workload(&a, &wl_name)?;
     guest::placement(&w).map_err(usage)?;
     if forms.iter().any(|f| *f != KernelForm::Host) {
-        tools::ensure(&cache)?;
+        tools::ensure_for(&cache, g.arch)?;
     }
     let work = Workdir::new(a.keep)?;
     let out_dir = match &a.out_dir {
@@ -387,6 +391,14 @@ pub fn execute(a: &KernelsArgs) -> Result<i32> {
             });
             continue;
         };
+        // --arch auto: an arm64 kernel on an x86_64 host needs qemu-system-aarch64.
+        if let Ok(ka) = kernels::form::kernel_arch(&k) {
+            if ka != g.arch {
+                if let Err(e) = tools::ensure_for(&cache, ka) {
+                    output::warn(&format!("[{idx}/{n}] {}: {e:#}", k.label));
+                }
+            }
+        }
         let prefix = format!("{idx:02}-{}", k.label);
         output::info(&format!(
             "[{idx}/{n}] {} under qemu ({} vCPUs, {}M{}{})",
@@ -721,14 +733,19 @@ mod tests {
             &["--smp", "3", "--numa", "2"][..],
             &["--accel", "xen"],
             &["--thp", "sometimes"],
-            &["--arch", "arm64"],
+            &["--arch", "sparc"],
             &["--mem", "3T"],
         ] {
             let e = guest_options(&args(bad), "/t".into(), "/c".into()).unwrap_err();
             assert!(e.downcast_ref::<clap::Error>().is_some(), "{bad:?}: {e}");
         }
-        let e = guest_options(&args(&["--arch", "arm64"]), "/t".into(), "/c".into()).unwrap_err();
-        assert!(e.to_string().contains("only x86_64"), "{e}");
+        let e = guest_options(&args(&["--arch", "sparc"]), "/t".into(), "/c".into()).unwrap_err();
+        assert!(e.to_string().contains("x86_64 or arm64"), "{e}");
+        let arm = guest_options(&args(&["--arch", "aarch64"]), "/t".into(), "/c".into()).unwrap();
+        assert_eq!((arm.arch, arm.arch_from_kernel), (Arch::Arm64, false));
+        let auto = guest_options(&args(&[]), "/t".into(), "/c".into()).unwrap();
+        assert!(auto.arch_from_kernel, "auto is the default");
+        assert_eq!(Some(auto.arch), Arch::host());
     }
 
     #[test]
