@@ -450,7 +450,7 @@ pub struct VerifyReport {
     /// What each read's check covered (`pages` or `full`); absent in results made before
     /// the levels existed, whose checks were all `full`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub level: Option<crate::verify::Level>,
+    pub level: Option<crate::workload::VerifyLevel>,
     /// Bytes compared against the pattern (at the `pages` level, 16 per base page read).
     pub bytes_checked: u64,
     pub mismatches: u64,

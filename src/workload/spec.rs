@@ -90,6 +90,26 @@ impl SwapSpec {
     }
 }
 
+/// How much of the data a read's check covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyLevel {
+    /// The header of the first sector of every base page (see src/verify.rs).
+    #[default]
+    Pages,
+    /// Every byte.
+    Full,
+}
+
+impl VerifyLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            VerifyLevel::Pages => "pages",
+            VerifyLevel::Full => "full",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
