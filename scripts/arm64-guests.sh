@@ -5,11 +5,12 @@
 # an x86-64 host) and runs each workload on both with `thpbench kernels`, which then
 # compares them (the page sizes differ, so compare names them first: docs/arm64.md).
 #
-# Workloads (default: all four):
+# Workloads (default: all five):
 #   quick      4 KiB random O_DIRECT reads into THP buffers (64 MiB file, 3 s)
 #   mthp       the same into 64 KiB mTHP buffers (64K is an mTHP size with 4K and 16K pages)
 #   seed       seed-torture, 5 s: splits, collapses, swap-out, forks under 10 MiB reads
 #   swap       swap-under-io, 3 s: half the huge pages paged out every 5 ms
+#   pin        pin-cost, cut to bs 64k and 2M into 4k (base page) and thp buffers, 2 repeats
 #
 # Needs root (zram, swap, mTHP knobs in the guest; apt for the packages), and once:
 #   rustup target add aarch64-unknown-linux-gnu
@@ -52,7 +53,7 @@ run() { # NAME WORKLOAD [RUN-ARGS...]
 	echo "arm64-guests.sh: $name: $((SECONDS - start)) s" >&2
 }
 
-[[ $# -gt 0 ]] || set -- quick mthp seed swap
+[[ $# -gt 0 ]] || set -- quick mthp seed swap pin
 total=$SECONDS
 for w in "$@"; do
 	case $w in
@@ -60,8 +61,9 @@ for w in "$@"; do
 	mthp) run mthp quick --duration 3s --size 64M --buffer mthp:64K ;;
 	seed) run seed-torture seed-torture --duration 5s ;;
 	swap) run swap-under-io swap-under-io --duration 3s ;;
+	pin) run pin-cost pin-cost --sweep bs=64k,2M --sweep buffer=4k,thp --repeat 2 ;;
 	*)
-		echo "arm64-guests.sh: unknown workload $w (quick, mthp, seed, swap)" >&2
+		echo "arm64-guests.sh: unknown workload $w (quick, mthp, seed, swap, pin)" >&2
 		exit 2
 		;;
 	esac
