@@ -8,7 +8,7 @@
 # Workloads (default: all five):
 #   quick      4 KiB random O_DIRECT reads into THP buffers (64 MiB file, 3 s)
 #   mthp       the same into 64 KiB mTHP buffers (64K is an mTHP size with 4K and 16K pages)
-#   seed       seed-torture, 5 s: splits, collapses, swap-out, forks under 10 MiB reads
+#   seed       seed-torture as it is (10 s): splits, collapses, swap-out, forks under 10 MiB reads
 #   swap       swap-under-io, 3 s: half the huge pages paged out every 5 ms
 #   pin        pin-cost, cut to bs 64k and 2M into 4k (base page) and thp buffers, 2 repeats
 #
@@ -59,7 +59,7 @@ for w in "$@"; do
 	case $w in
 	quick) run quick quick --duration 3s --size 64M ;;
 	mthp) run mthp quick --duration 3s --size 64M --buffer mthp:64K ;;
-	seed) run seed-torture seed-torture --duration 5s ;;
+	seed) run seed-torture seed-torture ;;
 	swap) run swap-under-io swap-under-io --duration 3s ;;
 	pin) run pin-cost pin-cost --sweep bs=64k,2M --sweep buffer=4k,thp --repeat 2 ;;
 	*)
