@@ -50,25 +50,9 @@ impl Stamp {
     }
 }
 
-/// How much of the data a read's check covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// The header of the first sector of every base page (see the module's doc).
-    #[default]
-    Pages,
-    /// Every byte.
-    Full,
-}
-
-impl Level {
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Pages => "pages",
-            Level::Full => "full",
-        }
-    }
-}
+/// How much of the data a read's check covers: the workload's word for it (the
+/// workload, and the result that stores it, sit below this module).
+pub use crate::workload::VerifyLevel as Level;
 
 /// The increment between a sector's body words: odd, so that the progression does not
 /// repeat within a sector.

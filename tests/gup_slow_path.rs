@@ -42,7 +42,7 @@ fn gup_slow_path_moves_under_split_and_collapse_and_stays_near_zero_undisturbed(
         dir.path(),
     );
     let r = load_json(&dir.path().join("r.json"));
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", failure(&out));
     // The fallbacks are races between the I/O's GUP and the page-table changes: counted
     // over three disturbed repeats, each alternated with an undisturbed one.
     let (mut count, mut wait) = (0, 0);

@@ -39,7 +39,19 @@ pub fn execute(args: &RunArgs) -> Result<i32> {
         output::to_stdout(&crate::report::summary::render(&outcome.result));
         output::to_stdout(&format!("result: {}\n", outcome.path.display()));
     }
-    Ok(outcome.exit_code())
+    let code = outcome.exit_code();
+    // The summary may go to a file or a pipe: a failed verdict is also said on stderr.
+    if code == crate::exit::INVALID.code {
+        output::warn(&format!(
+            "result invalid (exit {code}): {}",
+            outcome.result.invalid_reasons.join("; ")
+        ));
+    } else if code == crate::exit::MISMATCH.code {
+        output::warn(&format!(
+            "data mismatch (exit {code}): the data read back differs from what was written; see the summary's verify lines"
+        ));
+    }
+    Ok(code)
 }
 
 /// How to run, from the flags (also `thpbench bisect --run`'s repeats).

@@ -367,7 +367,7 @@ pub struct SweepCase {
     /// Short label, e.g. `threads=4` or `engine=gup buffer=thp share=shared threads=2`.
     pub label: String,
     /// The swept parameters and their values in this case (workload keys).
-    pub params: BTreeMap<String, String>,
+    pub params: crate::workload::SweepParams,
     pub runs: Vec<RunResult>,
 }
 
@@ -450,7 +450,7 @@ pub struct VerifyReport {
     /// What each read's check covered (`pages` or `full`); absent in results made before
     /// the levels existed, whose checks were all `full`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub level: Option<crate::verify::Level>,
+    pub level: Option<crate::workload::VerifyLevel>,
     /// Bytes compared against the pattern (at the `pages` level, 16 per base page read).
     pub bytes_checked: u64,
     pub mismatches: u64,

@@ -1,6 +1,7 @@
-//! The types a workload speaks in that name machine resources: where buffer memory
-//! goes, which CPUs the workers take, what swaps. They live with the workload (the
-//! system layer acts on them), so that the workload imports nothing from the system.
+//! The types a workload speaks in: where buffer memory goes, which CPUs the workers
+//! take, what swaps, how much of each read is checked. They live with the workload (the
+//! system layer and the verifier act on them), so that the workload imports nothing
+//! from the layers above it.
 
 use std::path::PathBuf;
 
@@ -87,6 +88,26 @@ impl SwapSpec {
         Err(format!(
             "`{text}`: use zram:SIZE (e.g. zram:1G), file:PATH:SIZE or existing"
         ))
+    }
+}
+
+/// How much of the data a read's check covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyLevel {
+    /// The header of the first sector of every base page (see src/verify.rs's doc).
+    #[default]
+    Pages,
+    /// Every byte.
+    Full,
+}
+
+impl VerifyLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            VerifyLevel::Pages => "pages",
+            VerifyLevel::Full => "full",
+        }
     }
 }
 

@@ -91,8 +91,22 @@ pub fn run_output_and_result(
     all.extend_from_slice(args);
     all.extend(["-o", "r.json"]);
     let out = runner(&all, dir);
-    assert!(out.status.success(), "thpbench {all:?}: {}", stderr(&out));
+    assert!(out.status.success(), "thpbench {all:?}: {}", failure(&out));
     (out, load_json(&dir.join("r.json")))
+}
+
+/// What a failed run said: its exit status, stderr, and the end of its stdout (where
+/// the summary names why a result is invalid).
+pub fn failure(o: &Output) -> String {
+    let out = stdout(o);
+    let tail: Vec<&str> = out.lines().rev().take(40).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    format!(
+        "{}\n--- stderr:\n{}\n--- stdout (last 40 lines):\n{}",
+        o.status,
+        stderr(o),
+        tail.join("\n")
+    )
 }
 
 pub fn stderr(o: &Output) -> String {
