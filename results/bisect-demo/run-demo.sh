@@ -9,17 +9,17 @@ mkdir -p "$out"
 good=$(git -C "$tree" rev-list --max-parents=0 HEAD) bad=$(git -C "$tree" rev-parse HEAD)
 flags=(--duration 2s --warmup 500ms)
 {
-  echo "\$ thpbench kernels --no-compare ${flags[*]} --out-dir $out/refs quick $tree@${good:0:12} $tree@${bad:0:12} -- --repeat 3"
-  nice -n 19 "$tb" kernels --no-compare "${flags[@]}" --out-dir "$out/refs" quick "$tree@$good" "$tree@$bad" -- --repeat 3
+  echo "\$ thpbench kernels --jobs 4 --no-compare ${flags[*]} --out-dir $out/refs quick $tree@${good:0:12} $tree@${bad:0:12} -- --repeat 3"
+  nice -n 19 "$tb" kernels --jobs 4 --no-compare "${flags[@]}" --out-dir "$out/refs" quick "$tree@$good" "$tree@$bad" -- --repeat 3
   echo "exit $?"
 } 2>&1 | stamp | tee "$out/refs.log"
 cd "$tree" || exit 1
 {
   echo "\$ git bisect start ${bad:0:12} ${good:0:12}"
   git bisect start "$bad" "$good"
-  echo "\$ git bisect run thpbench bisect --good $out/refs/01-*.json --bad $out/refs/02-*.json --metric gup_slow_path.per_1000_io --kernel . --run quick ${flags[*]}"
+  echo "\$ git bisect run thpbench bisect --good $out/refs/01-*.json --bad $out/refs/02-*.json --metric gup_slow_path.per_1000_io --jobs 4 --kernel . --run quick ${flags[*]}"
   nice -n 19 git bisect run "$tb" bisect --good "$out"/refs/01-*.json --bad "$out"/refs/02-*.json \
-    --metric gup_slow_path.per_1000_io --kernel . --out-dir "$out/steps" --run quick "${flags[@]}"
+    --metric gup_slow_path.per_1000_io --jobs 4 --kernel . --run quick "${flags[@]}"
   echo "exit $?"
   git bisect log
   git bisect reset
