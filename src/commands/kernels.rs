@@ -173,9 +173,9 @@ pub fn corruption_cause(result: Option<&Path>) -> String {
     for v in &runs {
         let mut here = 0;
         for d in &v.run.disturbers {
-            if let Some(c) = d.extra.get("children") {
-                children += c;
-                here += d.extra.get("child_saw_parent_data").copied().unwrap_or(0);
+            if let Some(fork) = d.fork() {
+                children += fork.children;
+                here += fork.saw_parent_data;
             }
         }
         saw += here;
