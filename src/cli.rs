@@ -107,8 +107,11 @@ pub struct KernelsArgs {
     /// THPBENCH_KERNEL_CACHE, else ~/.cache/thpbench-kernels).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
-    /// Guest architecture (x86_64 only for now).
-    #[arg(long, default_value = "x86_64")]
+    /// Guest architecture: auto (each kernel's image says: a bzImage is x86_64, an
+    /// Image arm64), x86_64 or arm64. arm64 guests run on qemu-system-aarch64 -M virt
+    /// (TCG on an x86_64 host) and need an aarch64 thpbench: scripts/build-aarch64.sh,
+    /// found beside this binary or given with --thpbench.
+    #[arg(long, default_value = "auto")]
     pub arch: String,
     /// Source trees: the base config (default: the tree's .config, else the arch's
     /// defconfig); the fragment the workloads need is merged into it.

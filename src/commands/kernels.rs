@@ -29,13 +29,16 @@ fn usage(msg: String) -> anyhow::Error {
 
 /// The guest options from the flags.
 pub fn guest_options(a: &KernelsArgs, thpbench: PathBuf, cache: PathBuf) -> Result<GuestOptions> {
-    let arch = match a.arch.as_str() {
-        "x86_64" | "amd64" => Arch::X86_64,
-        other => {
-            return Err(usage(format!(
-                "--arch {other}: only x86_64 is implemented (arm64 is planned: docs/kernels.md)"
-            )))
-        }
+    let (arch, arch_from_kernel) = match a.arch.as_str() {
+        "auto" => (Arch::host().unwrap_or_default(), true),
+        other => match Arch::parse(other) {
+            Some(x) => (x, false),
+            None => {
+                return Err(usage(format!(
+                    "--arch {other}: expected auto (each kernel's image says), x86_64 or arm64"
+                )))
+            }
+        },
     };
     let accel_s = a
         .accel
@@ -66,6 +69,7 @@ pub fn guest_options(a: &KernelsArgs, thpbench: PathBuf, cache: PathBuf) -> Resu
     }
     Ok(GuestOptions {
         arch,
+        arch_from_kernel,
         accel,
         topology,
         thp,
@@ -214,6 +218,9 @@ pub fn execute(a: &KernelsArgs) -> Result<i32> {
             .with_context(|| format!("--thpbench {}", p.display()))?,
         None => std::env::current_exe().context("finding this thpbench binary")?,
     };
+    // The host's own runs, compare and plot need a binary of this machine's
+    // architecture: --thpbench may name an arm64 build for arm64 guests.
+    let native = native_thpbench(&thpbench)?;
     if a.compare_only {
         let Some(dir) = &a.out_dir else {
             return Err(usage(
@@ -240,7 +247,7 @@ pub fn execute(a: &KernelsArgs) -> Result<i32> {
             .filter(|p| !is_host_result(p))
             .cloned()
             .collect();
-        report_all(&thpbench, &dir, &results, &guests);
+        report_all(&native, &dir, &results, &guests);
         return Ok(exit::OK.code);
     }
     let g = guest_options(a, thpbench.clone(), cache.clone())?;
@@ -275,7 +282,7 @@ pub fn execute(a: &KernelsArgs) -> Result<i32> {
     let w = resolve_workload(&a, &wl_name)?;
     guest::placement(&w).map_err(usage)?;
     if forms.iter().any(|f| *f != KernelForm::Host) {
-        tools::ensure(&cache)?;
+        tools::ensure_for(&cache, g.arch)?;
     }
     let work = Workdir::new(a.keep)?;
     let out_dir = match &a.out_dir {
@@ -354,7 +361,7 @@ pub fn execute(a: &KernelsArgs) -> Result<i32> {
             let json = out_dir.join(format!("{prefix}.json"));
             let log = out_dir.join(format!("{prefix}.run.log"));
             let logf = std::fs::File::create(&log)?;
-            let st = Command::new(&thpbench)
+            let st = Command::new(&native)
                 .arg("run")
                 .arg(&resolved)
                 .arg("-o")
@@ -387,6 +394,14 @@ pub fn execute(a: &KernelsArgs) -> Result<i32> {
             });
             continue;
         };
+        // --arch auto: an arm64 kernel on an x86_64 host needs qemu-system-aarch64.
+        if let Ok(ka) = kernels::form::kernel_arch(&k) {
+            if ka != g.arch {
+                if let Err(e) = tools::ensure_for(&cache, ka) {
+                    output::warn(&format!("[{idx}/{n}] {}: {e:#}", k.label));
+                }
+            }
+        }
         let prefix = format!("{idx:02}-{}", k.label);
         output::info(&format!(
             "[{idx}/{n}] {} under qemu ({} vCPUs, {}M{}{})",
@@ -510,7 +525,7 @@ pub fn execute(a: &KernelsArgs) -> Result<i32> {
         self_test_check(&k.release, o.result.as_deref())?;
     }
     if !a.no_compare && !results.is_empty() {
-        report_all(&thpbench, &out_dir, &results, &guests);
+        report_all(&native, &out_dir, &results, &guests);
     }
     output::info(&format!(
         "done: {} result(s) in {}; summary {}",
@@ -523,6 +538,21 @@ pub fn execute(a: &KernelsArgs) -> Result<i32> {
         return Ok(exit::ERROR.code);
     }
     Ok(exit::OK.code)
+}
+
+/// `given` when it runs here (an ELF of this machine's architecture), else this
+/// binary.
+fn native_thpbench(given: &Path) -> Result<PathBuf> {
+    let runs_here = Arch::host().is_some_and(|h| {
+        kernels::inspect::read_head(given)
+            .ok()
+            .and_then(|b| kernels::inspect::elf_info(&b))
+            .is_some_and(|e| e.machine == h.elf_machine())
+    });
+    if runs_here {
+        return Ok(given.to_path_buf());
+    }
+    std::env::current_exe().context("finding this thpbench binary")
 }
 
 fn is_host_result(p: &Path) -> bool {
@@ -721,14 +751,36 @@ mod tests {
             &["--smp", "3", "--numa", "2"][..],
             &["--accel", "xen"],
             &["--thp", "sometimes"],
-            &["--arch", "arm64"],
+            &["--arch", "sparc"],
             &["--mem", "3T"],
         ] {
             let e = guest_options(&args(bad), "/t".into(), "/c".into()).unwrap_err();
             assert!(e.downcast_ref::<clap::Error>().is_some(), "{bad:?}: {e}");
         }
-        let e = guest_options(&args(&["--arch", "arm64"]), "/t".into(), "/c".into()).unwrap_err();
-        assert!(e.to_string().contains("only x86_64"), "{e}");
+        let e = guest_options(&args(&["--arch", "sparc"]), "/t".into(), "/c".into()).unwrap_err();
+        assert!(e.to_string().contains("x86_64 or arm64"), "{e}");
+        let arm = guest_options(&args(&["--arch", "aarch64"]), "/t".into(), "/c".into()).unwrap();
+        assert_eq!((arm.arch, arm.arch_from_kernel), (Arch::Arm64, false));
+        let auto = guest_options(&args(&[]), "/t".into(), "/c".into()).unwrap();
+        assert!(auto.arch_from_kernel, "auto is the default");
+        assert_eq!(Some(auto.arch), Arch::host());
+    }
+
+    #[test]
+    fn compare_and_host_runs_use_a_binary_that_runs_here() {
+        let me = std::env::current_exe().unwrap();
+        assert_eq!(native_thpbench(&me).unwrap(), me);
+        // A foreign ELF (an arm64 build given for arm64 guests) is replaced by this one.
+        let d = tempfile::tempdir().unwrap();
+        let foreign = d.path().join("thpbench");
+        let mut elf = std::fs::read(&me).unwrap()[..64].to_vec();
+        let other = Arch::ALL
+            .into_iter()
+            .find(|a| Some(*a) != Arch::host())
+            .unwrap();
+        elf[18..20].copy_from_slice(&other.elf_machine().to_le_bytes());
+        std::fs::write(&foreign, elf).unwrap();
+        assert_eq!(native_thpbench(&foreign).unwrap(), me);
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! What a result was measured on besides the kernel and the workload: the machine
-//! (hostname, CPU model and count, memory, hypervisor) and the conditions (THP settings,
-//! the kernel command line, zswap, NUMA balancing, khugepaged, DAMON). Results that
+//! (architecture, hostname, CPU model and count, memory, hypervisor) and the conditions
+//! (base page and PMD size, THP settings, the kernel command line, zswap, NUMA
+//! balancing, khugepaged, DAMON). The page sizes are the kernel's build, but they change
+//! what every per-page figure counts (a 16 KiB base page, a 32 MiB PMD): results of two
+//! page sizes are kept apart like two set-ups of one machine. Results that
 //! differ in either are never pooled, and compare refuses them unless told otherwise;
 //! other differences (microcode, lockdown, thpbench's commit) are printed.
 
@@ -95,6 +98,8 @@ pub fn settings_of(r: &BenchResult) -> Vec<Setting> {
     };
     let nonempty = |v: &str| (!v.is_empty()).then(|| v.to_string());
     use SettingKind::*;
+    // An arm64 guest under qemu has the same hostname ("(none)") as an x86_64 one.
+    push("architecture", Machine, nonempty(&s.kernel.machine));
     push("hostname", Machine, nonempty(&s.hostname));
     push(
         "CPUs",
@@ -113,6 +118,16 @@ pub fn settings_of(r: &BenchResult) -> Vec<Setting> {
         "hypervisor",
         Machine,
         m.and_then(|m| nonempty(&m.hypervisor)),
+    );
+    push(
+        "base page",
+        Condition,
+        (s.base_page_bytes > 0).then(|| s.base_page_bytes.to_string()),
+    );
+    push(
+        "PMD size",
+        Condition,
+        (s.thp.pmd_size_bytes > 0).then(|| s.thp.pmd_size_bytes.to_string()),
     );
     push("THP enabled", Condition, nonempty(&s.thp.enabled));
     push("THP defrag", Condition, nonempty(&s.thp.defrag));
@@ -182,6 +197,7 @@ pub fn same_value(name: &str, a: &str, b: &str) -> bool {
 pub fn display_value(name: &str, value: &str) -> String {
     match (name, value.parse::<u64>()) {
         ("memory", Ok(bytes)) => format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64),
+        ("base page" | "PMD size", Ok(bytes)) => crate::units::format_size(bytes),
         _ if value.is_empty() => "(none)".into(),
         _ => value.to_string(),
     }

@@ -673,7 +673,16 @@ mod tests {
     fn results_from_another_machine_or_conditions_are_refused_unless_allowed() {
         let base = synthetic("6.18.0", &[100.0, 101.0, 99.0]);
         type Edit = fn(&mut BenchResult);
-        let edits: [(&str, Edit); 4] = [
+        let edits: [(&str, Edit); 6] = [
+            (
+                "architecture (machine): x86_64 (r0.json); aarch64 (r1.json)",
+                |r| r.system.kernel.machine = "aarch64".into(),
+            ),
+            // A 16K-page kernel: every per-page figure counts other pages.
+            ("base page (condition): 4K (r0.json); 16K (r1.json)", |r| {
+                r.system.base_page_bytes = 16 << 10;
+                r.system.thp.pmd_size_bytes = 32 << 20;
+            }),
             (
                 "hostname (machine): bench1 (r0.json); other (r1.json)",
                 |r| r.system.hostname = "other".into(),

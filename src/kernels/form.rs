@@ -4,9 +4,9 @@
 //! | form | example |
 //! | --- | --- |
 //! | `host` | this machine's running kernel, no qemu |
-//! | a Debian package | `linux-image-cloud-amd64` (meta packages followed) |
+//! | a Debian package | `linux-image-cloud-amd64`, `linux-image-6.12-arm64-16k` (meta packages followed; another architecture's through a private package list) |
 //! | a package file | `linux-image-6.12.57+deb13-cloud-amd64_..._amd64.deb` |
-//! | an image | `PATH/bzImage[:MODDIR]` |
+//! | an image | `PATH/bzImage[:MODDIR]`, `PATH/Image[:MODDIR]` (arm64, maybe gzip'd) |
 //! | a source tree | `DIR` or `DIR@COMMIT`, built out of tree (tree.rs) |
 
 use std::path::{Path, PathBuf};
@@ -14,6 +14,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use super::inspect;
+use super::qemu::Arch;
 use super::tools;
 use super::tree::{self, TreeSpec};
 use crate::output;
@@ -127,24 +129,30 @@ fn apt_update_once() {
     });
 }
 
-fn apt_knows(pkg: &str) -> bool {
+fn apt_knows(pkg: &str, apt: &[String]) -> bool {
     Command::new("apt-cache")
+        .args(apt)
         .args(["show", pkg])
         .output()
         .is_ok_and(|o| o.status.success())
 }
 
 /// A package name followed through meta packages to the one with /boot/vmlinuz-*.
-fn resolve_package(req: &str) -> Option<String> {
+/// `apt`: options for another architecture's package list (empty: the machine's own).
+fn resolve_package(req: &str, apt: &[String]) -> Option<String> {
     let mut pkg = req.to_string();
     for _ in 0..4 {
-        if !apt_knows(&pkg) {
+        if !apt_knows(&pkg, apt) {
+            if !apt.is_empty() {
+                return None;
+            }
             apt_update_once();
-            if !apt_knows(&pkg) {
+            if !apt_knows(&pkg, apt) {
                 return None;
             }
         }
         let deps = Command::new("apt-cache")
+            .args(apt)
             .args([
                 "depends",
                 "--no-recommends",
@@ -168,11 +176,31 @@ fn resolve_package(req: &str) -> Option<String> {
     None
 }
 
+/// The architecture a Debian kernel package is for, from its name (Debian's flavours
+/// end in the architecture: `-cloud-amd64`, `-arm64`, `-arm64-16k`); None when the name
+/// does not say.
+pub fn package_arch(name: &str) -> Option<Arch> {
+    let name = name.strip_suffix("-unsigned").unwrap_or(name);
+    name.split('-').rev().take(2).find_map(|w| match w {
+        "amd64" => Some(Arch::X86_64),
+        "arm64" => Some(Arch::Arm64),
+        _ => None,
+    })
+}
+
 /// The cached .deb of a package, downloaded with apt-get download when not there.
-fn fetch_package(req: &str, cache: &Path) -> Result<PathBuf> {
+/// A package of another architecture than the machine's (by its name, else `arch`)
+/// comes through a private package list for that architecture.
+fn fetch_package(req: &str, cache: &Path, arch: Arch) -> Result<PathBuf> {
     let debs = cache.join("debs");
     std::fs::create_dir_all(&debs)?;
-    let Some(pkg) = resolve_package(req) else {
+    let arch = package_arch(req).unwrap_or(arch);
+    let apt = if tools::is_foreign(arch) {
+        tools::foreign_apt_opts(cache, arch)?
+    } else {
+        Vec::new()
+    };
+    let Some(pkg) = resolve_package(req, &apt) else {
         // Not in the package lists (offline?): a cached one of that name will do.
         let mut found: Vec<PathBuf> = std::fs::read_dir(&debs)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -191,14 +219,18 @@ fn fetch_package(req: &str, cache: &Path) -> Result<PathBuf> {
         ));
         return Ok(deb);
     };
-    let policy = tools::stdout(Command::new("apt-cache").args(["policy", &pkg]))?;
+    let policy = tools::stdout(Command::new("apt-cache").args(&apt).args(["policy", &pkg]))?;
     let ver = policy
         .lines()
         .find_map(|l| l.trim().strip_prefix("Candidate: "))
         .filter(|v| *v != "(none)")
         .map(str::to_string)
         .with_context(|| format!("apt has no candidate version of {pkg}"))?;
-    let deb = debs.join(format!("{pkg}_{}_amd64.deb", deb_version_fname(&ver)));
+    let deb = debs.join(format!(
+        "{pkg}_{}_{}.deb",
+        deb_version_fname(&ver),
+        arch.debian()
+    ));
     if deb.metadata().is_ok_and(|m| m.len() > 0) {
         output::info(&format!("{pkg} {ver}: cached ({})", deb.display()));
         return Ok(deb);
@@ -206,6 +238,7 @@ fn fetch_package(req: &str, cache: &Path) -> Result<PathBuf> {
     output::info(&format!("{pkg} {ver}: apt-get download"));
     let tmp = tempfile_dir(&debs, ".download")?;
     let st = Command::new("apt-get")
+        .args(&apt)
         .args(["download", "-q", "-o", "APT::Sandbox::User=root"])
         .arg(format!("{pkg}={ver}"))
         .current_dir(&tmp)
@@ -275,14 +308,39 @@ fn find_vmlinuz(root: &Path) -> Option<PathBuf> {
         })
 }
 
+/// The release of a kernel image: from the bzImage setup header (x86), else from the
+/// banner in the (unpacked) arm64 Image.
 fn image_release(img: &Path) -> Result<String> {
     let bytes = std::fs::read(img).with_context(|| format!("reading {}", img.display()))?;
-    bzimage_release(&bytes).with_context(|| {
+    let not_an_image = || {
         format!(
-            "kernel {}: not a bzImage (no HdrS setup header with a version); qemu -kernel needs arch/x86/boot/bzImage",
+            "kernel {}: not a bootable kernel image (neither an x86 bzImage with a HdrS setup header nor an arm64 Image with ARM\\x64 at offset 56); qemu -kernel needs arch/x86/boot/bzImage or arch/arm64/boot/Image",
             img.display()
         )
-    })
+    };
+    match inspect::image_info(&bytes).with_context(not_an_image)?.arch {
+        Arch::X86_64 => bzimage_release(&bytes).with_context(not_an_image),
+        Arch::Arm64 => inspect::banner_release(&inspect::unpacked(&bytes)?).with_context(|| {
+            format!(
+                "kernel {}: an arm64 Image with no \"Linux version\" banner to read its release from",
+                img.display()
+            )
+        }),
+    }
+}
+
+/// The architecture of a resolved kernel's image.
+pub fn kernel_arch(k: &BootKernel) -> Result<Arch> {
+    let bytes =
+        std::fs::read(&k.image).with_context(|| format!("reading {}", k.image.display()))?;
+    inspect::image_info(&bytes)
+        .map(|i| i.arch)
+        .with_context(|| {
+            format!(
+                "kernel {}: neither a bzImage nor an arm64 Image",
+                k.image.display()
+            )
+        })
 }
 
 /// Resolves a form to a bootable kernel. None for `host`.
@@ -290,6 +348,17 @@ pub fn resolve(form: &KernelForm, o: &ResolveOptions) -> Result<Option<BootKerne
     let (image, moddir, root) = match form {
         KernelForm::Host => return Ok(None),
         KernelForm::Tree(t) => {
+            if tools::is_foreign(o.build.arch) {
+                bail!(
+                    "kernel tree {}: building an {} kernel on this {} machine needs a cross compiler, which the runner does not set up; build it (make ARCH={} CROSS_COMPILE=aarch64-linux-gnu- {} modules) and pass PATH/{}:MODDIR",
+                    t.dir.display(),
+                    o.build.arch,
+                    Arch::host().map_or("other", Arch::name),
+                    o.build.arch.make_arch(),
+                    o.build.arch.image_target(),
+                    o.build.arch.image_target()
+                );
+            }
             let b = tree::build(t, &o.build)?;
             let commit = b.commit.as_deref().map(|c| &c[..c.len().min(12)]);
             let label = match commit {
@@ -311,7 +380,7 @@ pub fn resolve(form: &KernelForm, o: &ResolveOptions) -> Result<Option<BootKerne
         }
         KernelForm::Package(_) | KernelForm::Deb(_) => {
             let deb = match form {
-                KernelForm::Package(p) => fetch_package(p, &o.cache)?,
+                KernelForm::Package(p) => fetch_package(p, &o.cache, o.build.arch)?,
                 KernelForm::Deb(d) => d.canonicalize()?,
                 _ => unreachable!(),
             };
@@ -448,5 +517,19 @@ mod tests {
         let image =
             "linux-image-6.1.0-57-cloud-amd64\n  Depends: kmod\n  Depends: linux-base (>= 4.3~)\n";
         assert_eq!(meta_dependency(image), None);
+        for (name, arch) in [
+            ("linux-image-cloud-amd64", Some(Arch::X86_64)),
+            ("linux-image-6.12-arm64-16k", Some(Arch::Arm64)),
+            (
+                "linux-image-6.12.57+deb13-arm64-16k-unsigned",
+                Some(Arch::Arm64),
+            ),
+            ("linux-image-6.12-cloud-arm64", Some(Arch::Arm64)),
+            ("linux-image-6.12.57+deb13-arm64", Some(Arch::Arm64)),
+            ("linux-image-generic", None),
+            ("linux-image-arm64ish-kernel", None),
+        ] {
+            assert_eq!(package_arch(name), arch, "{name}");
+        }
     }
 }

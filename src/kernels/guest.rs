@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use super::form::BootKernel;
+use super::form::{self, BootKernel};
 use super::initramfs;
+use super::inspect;
 use super::protocol::{self, FrameError, GuestSetup, PROBE_CMDLINE};
 use super::qemu::{Accel, Arch, QemuSpec, Topology};
 use crate::output;
@@ -79,7 +80,11 @@ pub enum AccelMode {
 /// How guests run: the same for every kernel of a comparison.
 #[derive(Debug, Clone)]
 pub struct GuestOptions {
+    /// The guest architecture; with `arch_from_kernel`, the one expected when the kernel
+    /// does not say.
     pub arch: Arch,
+    /// `--arch auto`: each kernel's image decides (a bzImage is x86_64, an Image arm64).
+    pub arch_from_kernel: bool,
     pub accel: AccelMode,
     pub topology: Topology,
     /// `transparent_hugepage=` for the cmdline; None: the kernel's own default.
@@ -163,8 +168,9 @@ pub fn run_qemu(
     let start = Instant::now();
     let mut child = QemuChild(cmd.spawn().with_context(|| {
         format!(
-            "starting {} (Debian package qemu-system-x86)",
-            spec.arch.qemu_binary()
+            "starting {} (Debian package {})",
+            spec.arch.qemu_binary(),
+            spec.arch.qemu_package()
         )
     })?);
     let mut console_pos = 0u64;
@@ -221,8 +227,8 @@ fn echo_console(path: &Path, pos: u64, label: &str) -> u64 {
     pos + end as u64 + 1
 }
 
-/// The accelerator decided for this process, and why.
-static DECIDED: Mutex<Option<(Accel, String)>> = Mutex::new(None);
+/// The accelerator decided for this process, per guest architecture, and why.
+static DECIDED: Mutex<Vec<(Arch, Accel, String)>> = Mutex::new(Vec::new());
 
 fn kvm_unusable_reason() -> Option<String> {
     if !Path::new("/dev/kvm").exists() {
@@ -254,14 +260,22 @@ pub fn decide_accel(
     work: &Path,
 ) -> Result<(Accel, String)> {
     let mut d = DECIDED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(x) = d.clone() {
-        return Ok(x);
+    if let Some((_, a, w)) = d.iter().find(|x| x.0 == o.arch) {
+        return Ok((*a, w.clone()));
     }
     if o.accel == AccelMode::Tcg {
-        *d = Some((Accel::Tcg, "--accel tcg".into()));
-        return Ok(d.clone().unwrap());
+        d.push((o.arch, Accel::Tcg, "--accel tcg".into()));
+        return Ok((Accel::Tcg, "--accel tcg".into()));
     }
-    let why = match kvm_unusable_reason() {
+    // KVM runs guests of the host's own architecture only.
+    let foreign = super::tools::is_foreign(o.arch).then(|| {
+        format!(
+            "an {} guest on this {} machine runs under emulation (KVM runs guests of the host's own architecture)",
+            o.arch,
+            Arch::host().map_or("other", Arch::name)
+        )
+    });
+    let why = match foreign.or_else(kvm_unusable_reason) {
         Some(w) => w,
         None => {
             let boot_id = crate::system::read_trimmed("/proc/sys/kernel/random/boot_id")
@@ -340,7 +354,7 @@ pub fn decide_accel(
         output::warn("falling back to TCG (emulation): timings compare code paths, not speed (docs/kernels.md)");
         (Accel::Tcg, why)
     };
-    *d = Some(decided.clone());
+    d.push((o.arch, decided.0, decided.1.clone()));
     Ok(decided)
 }
 
@@ -391,6 +405,47 @@ impl Drop for Workdir {
     }
 }
 
+/// The thpbench binary for an `arch` guest: `given` when it is an `arch` ELF; else the
+/// cross build beside it (target/release/thpbench -> target/aarch64-unknown-linux-gnu/
+/// release/thpbench, what scripts/build-aarch64.sh makes), said so; else `given`, which
+/// the initramfs's check then refuses with what to do.
+pub fn guest_thpbench(given: &Path, arch: Arch) -> Result<PathBuf> {
+    let fits = |p: &Path| {
+        inspect::read_head(p)
+            .ok()
+            .and_then(|b| inspect::elf_info(&b))
+            .is_some_and(|e| e.machine == arch.elf_machine())
+    };
+    if fits(given) {
+        return Ok(given.to_path_buf());
+    }
+    let triple = match arch {
+        Arch::X86_64 => "x86_64-unknown-linux-gnu",
+        Arch::Arm64 => "aarch64-unknown-linux-gnu",
+    };
+    // given = TARGET/PROFILE/thpbench; the cross build of the same profile, else release.
+    let (profile, target) = (
+        given.parent().and_then(Path::file_name),
+        given.parent().and_then(Path::parent),
+    );
+    let candidates = target.into_iter().flat_map(|t| {
+        profile
+            .into_iter()
+            .chain([std::ffi::OsStr::new("release")])
+            .map(move |p| t.join(triple).join(p).join("thpbench"))
+    });
+    for cross in candidates {
+        if fits(&cross) {
+            output::info(&format!(
+                "the {arch} guests run the cross-built {}",
+                cross.display()
+            ));
+            return Ok(cross);
+        }
+    }
+    Ok(given.to_path_buf())
+}
+
 /// Boots `k` with the resolved workload `w` and brings its files back into `out_dir` as
 /// PREFIX.json (the result), PREFIX.run.log, PREFIX.guest-info.txt, PREFIX.dmesg.txt and
 /// PREFIX.console.log. The entry point for anyone who needs "this kernel, this workload,
@@ -404,6 +459,18 @@ pub fn boot_workload(
     prefix: &str,
 ) -> Result<GuestOutcome> {
     let place = placement(w).map_err(anyhow::Error::msg)?;
+    let arch = form::kernel_arch(k)?;
+    if arch != o.arch && !o.arch_from_kernel {
+        bail!(
+            "kernel {} is an {arch} kernel, but the guests are {} (--arch {}); use --arch {arch} or --arch auto",
+            k.label,
+            o.arch,
+            o.arch
+        );
+    }
+    let o = &GuestOptions { arch, ..o.clone() };
+    let busybox = super::tools::guest_busybox(arch, &o.cache)?;
+    let thpbench = guest_thpbench(&o.thpbench, arch)?;
     let setup = GuestSetup {
         workload_toml: w.to_toml(),
         // The flags are already in the resolved workload; -q keeps the console short.
@@ -412,7 +479,7 @@ pub fn boot_workload(
         scratch_mount: place.scratch_mount.clone(),
         cwd: place.cwd.clone(),
     };
-    let initrd = initramfs::build(k, &o.thpbench, &setup, work)?;
+    let initrd = initramfs::build_for(k, arch, &busybox, &thpbench, &setup, work)?;
     let mods: Vec<&str> = initrd
         .modules
         .iter()

@@ -1,7 +1,9 @@
 //! The guest's initramfs: busybox (static), thpbench (stripped) with the libraries `ldd`
 //! names and the dynamic loader, the modules the guest needs (each after its
 //! dependencies, decompressed so busybox insmod takes them), the guest setup files and
-//! init. Written as a gzip'd newc archive.
+//! init. Written as a gzip'd newc archive. Every ELF file that goes in (busybox,
+//! thpbench, its libraries, the modules) is checked to be built for the guest's
+//! architecture first: a wrong one would otherwise surface as a guest that dies at init.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -12,14 +14,20 @@ use anyhow::{Context, Result};
 
 use super::cpio;
 use super::form::BootKernel;
+use super::inspect;
 use super::protocol::{GuestSetup, INIT};
+use super::qemu::Arch;
 use super::tools;
 
 /// Modules the guest loads, in this order, each with its dependencies first; those built
 /// in or absent from the build are skipped.
 pub const GUEST_MODULES: &[&str] = &[
     "virtio_pci",
+    // The data port of arm64 guests (hvc0); built in on Debian's arm64 kernels.
+    "virtio_console",
     "virtio_blk",
+    // The scratch disk's file system: a module in Debian's arm64 and arm64-16k flavours.
+    "ext4",
     "zsmalloc",
     "zram",
     "lzo",
@@ -63,7 +71,7 @@ pub fn decompressed_name(rel: &str) -> &str {
         .unwrap_or(rel)
 }
 
-fn stage_modules(k: &BootKernel, stage: &Path, work: &Path) -> Result<Vec<String>> {
+fn stage_modules(k: &BootKernel, arch: Arch, stage: &Path, work: &Path) -> Result<Vec<String>> {
     let Some(moddir) = &k.moddir else {
         return Ok(Vec::new());
     };
@@ -117,6 +125,7 @@ fn stage_modules(k: &BootKernel, stage: &Path, work: &Path) -> Result<Vec<String
                 }
                 _ => std::fs::read(&path)?,
             };
+            inspect::check_elf_for(&data, arch, &format!("module {}", path.display()), "")?;
             std::fs::write(&dst, data)?;
             order.push(format!("/{rel_root}/{rel}"));
         }
@@ -152,13 +161,54 @@ pub struct Initramfs {
 }
 
 /// Builds `work/initrd-RELEASE.cpio.gz` for this kernel, thpbench binary and setup
-/// (`setup.modules` is filled in here).
+/// (`setup.modules` is filled in here), for a guest of this machine's architecture with
+/// the host's busybox.
 pub fn build(
     k: &BootKernel,
     thpbench: &Path,
     setup: &GuestSetup,
     work: &Path,
 ) -> Result<Initramfs> {
+    build_for(
+        k,
+        Arch::host().unwrap_or_default(),
+        Path::new(tools::BUSYBOX),
+        thpbench,
+        setup,
+        work,
+    )
+}
+
+/// The hint an ELF check error ends with, for the guest's thpbench.
+pub fn thpbench_hint(arch: Arch) -> String {
+    match arch {
+        Arch::Arm64 if tools::is_foreign(arch) => "; cross-build a static one with scripts/build-aarch64.sh and pass --thpbench target/aarch64-unknown-linux-gnu/release/thpbench".into(),
+        _ => format!("; pass --thpbench with a static {arch} build"),
+    }
+}
+
+/// Builds the initramfs for a guest of `arch`, with `busybox` (a static one for that
+/// architecture) and `thpbench`, each checked to be an `arch` ELF.
+pub fn build_for(
+    k: &BootKernel,
+    arch: Arch,
+    busybox: &Path,
+    thpbench: &Path,
+    setup: &GuestSetup,
+    work: &Path,
+) -> Result<Initramfs> {
+    inspect::check_elf_for(
+        &inspect::read_head(busybox)?,
+        arch,
+        &format!("busybox {}", busybox.display()),
+        &format!("; install busybox-static for {}", arch.debian()),
+    )?;
+    inspect::check_elf_for(
+        &inspect::read_head(thpbench)?,
+        arch,
+        &format!("thpbench binary {}", thpbench.display()),
+        &thpbench_hint(arch),
+    )?;
     let stage = work.join(format!("stage-{}", k.label));
     let _ = std::fs::remove_dir_all(&stage);
     for d in [
@@ -177,24 +227,37 @@ pub fn build(
     ] {
         std::fs::create_dir_all(stage.join(d))?;
     }
-    std::fs::copy(tools::BUSYBOX, stage.join("bin/busybox"))
-        .with_context(|| format!("copying {} (Debian package busybox-static)", tools::BUSYBOX))?;
+    std::fs::copy(busybox, stage.join("bin/busybox")).with_context(|| {
+        format!(
+            "copying {} (Debian package busybox-static)",
+            busybox.display()
+        )
+    })?;
     // Stripped: the initramfs is unpacked by the (maybe emulated) guest CPU.
     let tb = stage.join("usr/local/bin/thpbench");
-    if tools::run(Command::new("strip").arg("-o").arg(&tb).arg(thpbench)).is_err() {
+    let stripped = tools::strip_for(arch)
+        .is_some_and(|s| tools::run(Command::new(s).arg("-o").arg(&tb).arg(thpbench)).is_ok());
+    if !stripped {
         std::fs::copy(thpbench, &tb)?;
     }
+    // A foreign executable was checked to be static above; ldd is for native ones.
     let ldd = Command::new("ldd").arg(thpbench).output();
-    if let Ok(o) = ldd {
+    if let (Ok(o), false) = (ldd, tools::is_foreign(arch)) {
         for lib in ldd_libraries(&String::from_utf8_lossy(&o.stdout)) {
             if lib.is_file() {
+                inspect::check_elf_for(
+                    &inspect::read_head(&lib)?,
+                    arch,
+                    &format!("library {}", lib.display()),
+                    "",
+                )?;
                 let dst = stage.join(lib.strip_prefix("/").unwrap());
                 std::fs::create_dir_all(dst.parent().unwrap())?;
                 std::fs::copy(&lib, &dst)?;
             }
         }
     }
-    let modules = stage_modules(k, &stage, work)?;
+    let modules = stage_modules(k, arch, &stage, work)?;
     let setup = GuestSetup {
         modules: modules.clone(),
         ..setup.clone()

@@ -4,7 +4,7 @@
 //! several kernels with these; `thpbench bisect` boots one kernel form with
 //! [`resolve`] and [`boot_workload`]. See docs/kernels.md.
 //!
-//! Files, bottom up: sha256 and cpio (leaves), protocol (what init reads and writes),
+//! Files, bottom up: sha256, cpio and inspect (leaves: what an image or ELF file is), protocol (what init reads and writes),
 //! qemu (the argument list, by architecture), tools (host packages and commands), tree
 //! (source trees: fragment, make, cache), form (the forms and their resolution),
 //! initramfs, guest (one boot).
@@ -13,6 +13,7 @@ pub mod cpio;
 pub mod form;
 pub mod guest;
 pub mod initramfs;
+pub mod inspect;
 pub mod protocol;
 pub mod qemu;
 pub mod tools;

@@ -1,8 +1,9 @@
 //! qemu's command line for one guest, built from typed options so that every
-//! combination (accelerator, vCPU spec, NUMA nodes, scratch disk) is unit-tested, and the
-//! architecture is a parameter. Only x86_64 is implemented: arm64 would be
-//! qemu-system-aarch64 -M virt with an `Image`, a PL011 console (ttyAMA0) and a
-//! virtio-console for the data channel, since virt has one UART.
+//! combination (architecture, accelerator, vCPU spec, NUMA nodes, scratch disk) is
+//! unit-tested. x86_64 guests run on q35 with two 16550 UARTs (ttyS0 the console, ttyS1
+//! the data port); arm64 guests on `virt`, whose one PL011 (ttyAMA0) is the console: the
+//! data port is a virtio console (hvc0), since qemu 7.2's virt has no second non-secure
+//! UART. Init learns its data port from `thpbench.data=` on the kernel cmdline.
 
 use std::path::PathBuf;
 
@@ -11,46 +12,114 @@ use std::path::PathBuf;
 pub enum Arch {
     #[default]
     X86_64,
+    Arm64,
 }
 
+/// ELF e_machine values (include/uapi/linux/elf-em.h).
+pub const EM_X86_64: u16 = 62;
+pub const EM_AARCH64: u16 = 183;
+
 impl Arch {
+    pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Arm64];
+
+    /// `x86_64`/`amd64`, `arm64`/`aarch64`.
+    pub fn parse(s: &str) -> Option<Arch> {
+        match s {
+            "x86_64" | "amd64" | "x86-64" => Some(Arch::X86_64),
+            "arm64" | "aarch64" => Some(Arch::Arm64),
+            _ => None,
+        }
+    }
+    /// The architecture this thpbench was built for (what KVM can run).
+    pub fn host() -> Option<Arch> {
+        Arch::parse(std::env::consts::ARCH)
+    }
     pub fn name(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+    /// Debian's name, in package names and for apt.
+    pub fn debian(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+    /// The ELF e_machine of its binaries and modules.
+    pub fn elf_machine(self) -> u16 {
+        match self {
+            Arch::X86_64 => EM_X86_64,
+            Arch::Arm64 => EM_AARCH64,
         }
     }
     pub fn qemu_binary(self) -> &'static str {
         match self {
             Arch::X86_64 => "qemu-system-x86_64",
+            Arch::Arm64 => "qemu-system-aarch64",
+        }
+    }
+    /// The Debian package with qemu_binary.
+    pub fn qemu_package(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "qemu-system-x86",
+            Arch::Arm64 => "qemu-system-arm",
         }
     }
     pub fn machine(self) -> &'static str {
         match self {
             Arch::X86_64 => "q35",
+            // GICv3 (max): more than 8 vCPUs, and under KVM the host's own GIC.
+            Arch::Arm64 => "virt,gic-version=max",
         }
     }
     /// The kernel's ARCH= for make.
     pub fn make_arch(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86",
+            Arch::Arm64 => "arm64",
+        }
+    }
+    /// The make target for the arch's default config.
+    pub fn defconfig(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64_defconfig",
+            Arch::Arm64 => "defconfig",
         }
     }
     /// The make target that builds the bootable image, and where it lands under O=.
     pub fn image_target(self) -> &'static str {
         match self {
             Arch::X86_64 => "bzImage",
+            Arch::Arm64 => "Image",
         }
     }
     pub fn image_path(self) -> &'static str {
         match self {
             Arch::X86_64 => "arch/x86/boot/bzImage",
+            Arch::Arm64 => "arch/arm64/boot/Image",
         }
     }
-    /// The console and the data port, as the guest names them.
+    /// The console, as the guest names it.
     pub fn console(self) -> &'static str {
         match self {
             Arch::X86_64 => "ttyS0",
+            Arch::Arm64 => "ttyAMA0",
         }
+    }
+    /// The data port, as the guest names it (/dev/NAME).
+    pub fn data_port(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "ttyS1",
+            Arch::Arm64 => "hvc0",
+        }
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -177,6 +246,7 @@ impl QemuSpec {
     pub fn cmdline(&self) -> String {
         let mut c = vec![
             format!("console={}", self.arch.console()),
+            format!("thpbench.data={}", self.arch.data_port()),
             "panic=-1".into(),
             "oops=panic".into(),
             "loglevel=4".into(),
@@ -188,12 +258,22 @@ impl QemuSpec {
     }
 
     pub fn cpu_model(&self) -> &'static str {
-        match self.accel {
-            Accel::Kvm => "host",
-            // TCG's max CPU is AMD-like without TOPOEXT, so Linux would see every thread
-            // as a core; Intel's CPUID leaf 0xB carries the SMT siblings of threads=N.
-            Accel::Tcg if self.topology.smp.threads_per_core.is_some() => "max,vendor=GenuineIntel",
-            Accel::Tcg => "max",
+        match (self.arch, self.accel) {
+            (_, Accel::Kvm) => "host",
+            // max: every feature TCG emulates, the 16K and 64K granules among them (a
+            // 16K-page kernel does not boot on a CPU without TGran16).
+            (Arch::Arm64, Accel::Tcg) => "max",
+            (Arch::X86_64, Accel::Tcg) => self.x86_tcg_cpu(),
+        }
+    }
+
+    fn x86_tcg_cpu(&self) -> &'static str {
+        // TCG's max CPU is AMD-like without TOPOEXT, so Linux would see every thread as a
+        // core; Intel's CPUID leaf 0xB carries the SMT siblings of threads=N.
+        if self.topology.smp.threads_per_core.is_some() {
+            "max,vendor=GenuineIntel"
+        } else {
+            "max"
         }
     }
 
@@ -227,12 +307,24 @@ impl QemuSpec {
             &self.cmdline(),
             "-serial",
             &format!("file:{}", self.console_log.display()),
-            "-serial",
-            &format!("file:{}", self.data_log.display()),
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
+        match self.arch {
+            Arch::X86_64 => a.extend([
+                "-serial".into(),
+                format!("file:{}", self.data_log.display()),
+            ]),
+            Arch::Arm64 => a.extend([
+                "-chardev".into(),
+                format!("file,id=thpbench-data,path={}", self.data_log.display()),
+                "-device".into(),
+                "virtio-serial-pci,id=thpbench-serial".into(),
+                "-device".into(),
+                "virtconsole,chardev=thpbench-data,bus=thpbench-serial.0".into(),
+            ]),
+        }
         if t.numa_nodes > 1 {
             let per_cpu = t.smp.cpus / t.numa_nodes;
             let per_mem = t.mem_mib / t.numa_nodes as u64;
@@ -265,8 +357,19 @@ mod tests {
     use super::*;
 
     fn spec(accel: Accel, smp: &str, mem: u64, numa: u32, scratch: bool) -> QemuSpec {
+        spec_for(Arch::X86_64, accel, smp, mem, numa, scratch)
+    }
+
+    fn spec_for(
+        arch: Arch,
+        accel: Accel,
+        smp: &str,
+        mem: u64,
+        numa: u32,
+        scratch: bool,
+    ) -> QemuSpec {
         QemuSpec {
-            arch: Arch::X86_64,
+            arch,
             accel,
             topology: Topology::new(smp.parse().unwrap(), mem, numa).unwrap(),
             kernel: "/k/bzImage".into(),
@@ -309,9 +412,88 @@ mod tests {
         let append = after(&kvm, "-append")[0];
         assert_eq!(
             append,
-            "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init thpbench.accel=kvm transparent_hugepage=madvise"
+            "console=ttyS0 thpbench.data=ttyS1 panic=-1 oops=panic loglevel=4 rdinit=/init thpbench.accel=kvm transparent_hugepage=madvise"
         );
         assert!(after(&tcg, "-append")[0].contains("thpbench.accel=tcg"));
+    }
+
+    #[test]
+    fn arm64_on_virt_with_a_virtio_console_for_data() {
+        let tcg = spec_for(Arch::Arm64, Accel::Tcg, "2", 3072, 0, true).args();
+        assert_eq!(after(&tcg, "-M"), ["virt,gic-version=max"]);
+        // max: the 16K granule a 16K-page kernel needs; no vendor trick for SMT.
+        assert_eq!(after(&tcg, "-cpu"), ["max"]);
+        let smt = spec_for(
+            Arch::Arm64,
+            Accel::Tcg,
+            "4,cores=2,threads=2",
+            3072,
+            0,
+            false,
+        );
+        assert_eq!(after(&smt.args(), "-cpu"), ["max"]);
+        assert_eq!(
+            after(
+                &spec_for(Arch::Arm64, Accel::Kvm, "2", 3072, 0, false).args(),
+                "-cpu"
+            ),
+            ["host"]
+        );
+        // One UART, the console; the data port is a virtconsole on a file chardev.
+        assert_eq!(after(&tcg, "-serial"), ["file:/w/console.log"]);
+        assert_eq!(
+            after(&tcg, "-chardev"),
+            ["file,id=thpbench-data,path=/w/data.log"]
+        );
+        assert_eq!(
+            after(&tcg, "-device"),
+            [
+                "virtio-serial-pci,id=thpbench-serial",
+                "virtconsole,chardev=thpbench-data,bus=thpbench-serial.0",
+                "virtio-blk-pci,drive=scratch"
+            ]
+        );
+        let append = after(&tcg, "-append")[0];
+        assert!(
+            append.starts_with("console=ttyAMA0 thpbench.data=hvc0 panic=-1"),
+            "{append}"
+        );
+        assert_eq!(Arch::Arm64.qemu_binary(), "qemu-system-aarch64");
+        assert_eq!(Arch::Arm64.qemu_package(), "qemu-system-arm");
+        // x86 keeps its two UARTs and no virtio console.
+        let x86 = spec(Accel::Tcg, "2", 3072, 0, false).args();
+        assert!(after(&x86, "-chardev").is_empty());
+        assert_eq!(after(&x86, "-serial").len(), 2);
+    }
+
+    #[test]
+    fn arch_names() {
+        for (s, a) in [
+            ("x86_64", Arch::X86_64),
+            ("amd64", Arch::X86_64),
+            ("arm64", Arch::Arm64),
+            ("aarch64", Arch::Arm64),
+        ] {
+            assert_eq!(Arch::parse(s), Some(a), "{s}");
+        }
+        assert_eq!(Arch::parse("riscv64"), None);
+        assert_eq!(Arch::parse("auto"), None);
+        assert_eq!(
+            (
+                Arch::Arm64.debian(),
+                Arch::Arm64.defconfig(),
+                Arch::Arm64.image_path()
+            ),
+            ("arm64", "defconfig", "arch/arm64/boot/Image")
+        );
+        assert_eq!(Arch::X86_64.defconfig(), "x86_64_defconfig");
+        assert_eq!(Arch::Arm64.elf_machine(), EM_AARCH64);
+        let expected = match std::env::consts::ARCH {
+            "x86_64" => Some(Arch::X86_64),
+            "aarch64" => Some(Arch::Arm64),
+            _ => None,
+        };
+        assert_eq!(Arch::host(), expected);
     }
 
     #[test]

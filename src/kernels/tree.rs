@@ -506,7 +506,7 @@ pub fn build(spec: &TreeSpec, o: &BuildOptions) -> Result<BuiltTree> {
             let mut argv =
                 make_commands(o.arch, &dirs.src, &dirs.obj, o.jobs, Path::new(""), false)[0]
                     .clone();
-            *argv.last_mut().unwrap() = format!("{}_defconfig", o.arch.name());
+            *argv.last_mut().unwrap() = o.arch.defconfig().to_string();
             run_logged(&argv, &log)?;
             merge(&std::fs::read_to_string(dirs.obj.join(".config"))?, &opts)
         }
