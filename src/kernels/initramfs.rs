@@ -323,7 +323,7 @@ mod tests {
         let stage = d.path().join("stage");
         let work = d.path().join("work");
         std::fs::create_dir_all(&work).unwrap();
-        let loaded = stage_modules(&k, &stage, &work).unwrap();
+        let loaded = stage_modules(&k, Arch::X86_64, &stage, &work).unwrap();
         assert!(loaded.is_empty(), "{loaded:?}");
         let staged = stage.join("lib/modules").join(release);
         assert_eq!(
