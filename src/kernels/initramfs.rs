@@ -130,6 +130,9 @@ fn stage_modules(k: &BootKernel, arch: Arch, stage: &Path, work: &Path) -> Resul
             order.push(format!("/{rel_root}/{rel}"));
         }
     }
+    // A kernel with every guest module built in stages no module file, so nothing above
+    // made the directory; its module lists still go in (busybox modprobe reads them).
+    std::fs::create_dir_all(stage.join(&rel_root))?;
     for f in [
         "modules.order",
         "modules.builtin",
@@ -284,6 +287,51 @@ pub fn build_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tree built with the guest modules built in (as the fragment asks): nothing to
+    /// load, and staging must not require any of them as a .ko, yet keep the lists.
+    #[test]
+    fn built_in_modules_are_not_required_as_files() {
+        if Command::new("modprobe").arg("--version").output().is_err() {
+            assert!(
+                std::env::var("CI").is_err(),
+                "modprobe (kmod) is missing in CI"
+            );
+            eprintln!("SKIP built_in_modules_are_not_required_as_files: no modprobe");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let release = "6.12.0-test";
+        let moddir = d.path().join("mods/lib/modules").join(release);
+        std::fs::create_dir_all(&moddir).unwrap();
+        for f in [
+            "modules.dep",
+            "modules.order",
+            "modules.alias",
+            "modules.symbols",
+        ] {
+            std::fs::write(moddir.join(f), "").unwrap();
+        }
+        let builtin = "kernel/drivers/virtio/virtio_pci.ko\nkernel/drivers/block/virtio_blk.ko\nkernel/mm/zsmalloc.ko\nkernel/drivers/block/zram/zram.ko\n";
+        std::fs::write(moddir.join("modules.builtin"), builtin).unwrap();
+        let k = BootKernel {
+            image: d.path().join("bzImage"),
+            release: release.into(),
+            moddir: Some(moddir),
+            label: format!("{release}@abc"),
+        };
+        let stage = d.path().join("stage");
+        let work = d.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let loaded = stage_modules(&k, Arch::X86_64, &stage, &work).unwrap();
+        assert!(loaded.is_empty(), "{loaded:?}");
+        let staged = stage.join("lib/modules").join(release);
+        assert_eq!(
+            std::fs::read_to_string(staged.join("modules.builtin")).unwrap(),
+            builtin
+        );
+        assert!(staged.join("modules.order").is_file());
+    }
 
     #[test]
     fn ldd_output() {
