@@ -383,7 +383,7 @@ pub struct CompareArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "The rule (docs/bisect.md): the samples are the metric's per-repeat values. The references must separate: at least --min-samples a side, their ranges disjoint, their means --min-change % apart. The result is like the reference on whose side of the midpoint between the two means its 95% confidence interval lies wholly; else undecided. Several --metric: bad if any says bad, good if all say good. Corrupted data (verify mismatches, fork children that saw their copy change) is always bad.\n\nExit codes (git bisect run's): 0 like the good reference, 1 like the bad one or data corrupted, 125 skip (the result is invalid or interrupted, or the evidence stays undecided), 128 abort (unreadable file, bad arguments, references that do not separate).\n\nExamples:\n  thpbench bisect --good good/*.json --bad bad/*.json -- result.json\n  thpbench bisect --good g.json --bad b.json --metric latency_ns.p99 -- result.json\n  git bisect run thpbench bisect --good ~/g.json --bad ~/b.json -- result.json\n  thpbench bisect --good g.json --bad b.json --repeat-until 10 --run workloads/quick.toml --duration 2s"
+    after_help = "The rule (docs/bisect.md): the samples are the metric's per-repeat values. The references must separate: at least --min-samples a side, their ranges disjoint, their means --min-change % apart. The result is like the reference on whose side of the midpoint between the two means its 95% confidence interval lies wholly; else undecided. Several --metric: bad if any says bad, good if all say good. Corrupted data (verify mismatches, fork children that saw their copy change) is always bad.\n\nExit codes (git bisect run's): 0 like the good reference, 1 like the bad one or data corrupted, 125 skip (the result is invalid or interrupted, the evidence stays undecided, or with --kernel: the kernel does not build or boot), 128 abort (unreadable file, bad arguments, references that do not separate, qemu or other tools missing).\n\nExamples:\n  thpbench bisect --good good/*.json --bad bad/*.json -- result.json\n  thpbench bisect --good g.json --bad b.json --metric latency_ns.p99 -- result.json\n  git bisect run thpbench bisect --good ~/g.json --bad ~/b.json -- result.json\n  thpbench bisect --good g.json --bad b.json --repeat-until 10 --run workloads/quick.toml --duration 2s\n  git bisect run thpbench bisect --good ~/g.json --bad ~/b.json --metric gup_slow_path.per_1000_io --kernel . --run quick --duration 2s\n\nWith --kernel the first boot runs --min-samples repeats, each further boot one more, until decided or --repeat-until; a tree that does not build, a kernel that does not boot and a run that fails in the guest exit 125."
 )]
 pub struct BisectArgs {
     /// Results of the good kernel; their runs are pooled (at least --min-samples).
@@ -411,18 +411,78 @@ pub struct BisectArgs {
     /// Print the verdict and its figures as JSON.
     #[arg(long)]
     pub json: bool,
-    /// With --run: at most N repeats, added one at a time until the verdict is decided
-    /// (default 10).
-    #[arg(long, value_name = "N", requires = "run")]
+    /// With --run or --kernel: at most N repeats, added one at a time until the verdict
+    /// is decided (default 10).
+    #[arg(long, value_name = "N")]
     pub repeat_until: Option<usize>,
-    /// Boot this kernel and run there: not yet supported (exits 128).
+    /// Boot this kernel under qemu and run the workload there (a form `thpbench kernels`
+    /// takes: a source tree DIR or DIR@COMMIT, e.g. `.` in `git bisect run`, built into
+    /// the cache; PATH/bzImage[:MODDIR]; a .deb; a package). The workload: WORKLOAD, or
+    /// --run WORKLOAD [RUN FLAGS]. A tree that does not build, or a kernel that does
+    /// not boot, exits 125 (skip).
     #[arg(long, value_name = "KERNEL")]
     pub kernel: Option<String>,
+    /// With --kernel: where the guests' results, run logs and consoles go (default:
+    /// CACHE/bisect/<UTC time>-<kernel>, outside the tree git bisect checks out).
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "kernel",
+        help_heading = "With --kernel"
+    )]
+    pub out_dir: Option<PathBuf>,
+    /// With --kernel: auto, kvm or tcg (as `thpbench kernels --accel`).
+    #[arg(long, requires = "kernel", help_heading = "With --kernel")]
+    pub accel: Option<String>,
+    /// With --kernel: guest vCPUs or a qemu -smp spec (default 2).
+    #[arg(long, requires = "kernel", help_heading = "With --kernel")]
+    pub smp: Option<String>,
+    /// With --kernel: guest NUMA nodes.
+    #[arg(long, requires = "kernel", help_heading = "With --kernel")]
+    pub numa: Option<String>,
+    /// With --kernel: guest memory (default 3G).
+    #[arg(long, requires = "kernel", help_heading = "With --kernel")]
+    pub mem: Option<String>,
+    /// With --kernel: guest transparent_hugepage= (default: this machine's mode).
+    #[arg(long, requires = "kernel", help_heading = "With --kernel")]
+    pub thp: Option<String>,
+    /// With --kernel: seconds one boot may take before it is killed (default 1200).
+    #[arg(long, requires = "kernel", help_heading = "With --kernel")]
+    pub timeout: Option<String>,
+    /// With --kernel: guest architecture (as `thpbench kernels --arch`).
+    #[arg(long, requires = "kernel", help_heading = "With --kernel")]
+    pub arch: Option<String>,
+    /// With --kernel: the kernel cache (default: env THPBENCH_KERNEL_CACHE, else
+    /// ~/.cache/thpbench-kernels).
+    #[arg(long, requires = "kernel", help_heading = "With --kernel")]
+    pub cache_dir: Option<PathBuf>,
+    /// With --kernel, a source tree: the base config (default: the tree's .config, else
+    /// the arch's defconfig), merged with the fragment the workloads need.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "kernel",
+        help_heading = "With --kernel"
+    )]
+    pub kernel_config: Option<PathBuf>,
+    /// With --kernel, a source tree: also build CONFIG_GUP_TEST.
+    #[arg(long, requires = "kernel", help_heading = "With --kernel")]
+    pub gup_test: bool,
+    /// With --kernel, a source tree: make -j (default: the number of CPUs).
+    #[arg(long, requires = "kernel", help_heading = "With --kernel")]
+    pub jobs: Option<String>,
+    /// With --kernel: the thpbench binary the guest runs (default: this one).
+    #[arg(long, requires = "kernel", help_heading = "With --kernel")]
+    pub thpbench: Option<PathBuf>,
+    /// With --kernel: keep the temporary directory (initramfs, disk image).
+    #[arg(long, requires = "kernel", help_heading = "With --kernel")]
+    pub keep: bool,
     /// Testing aid: judge mock results (--mock) as if they were evidence.
     #[arg(long, hide = true)]
     pub allow_mock: bool,
     /// The result files to judge (their runs are pooled). After `--` when they follow
-    /// --good or --bad.
+    /// --good or --bad. With --kernel: the WORKLOAD (a file, a name in workloads/, or
+    /// quick) instead.
     #[arg(value_name = "RESULT.json", conflicts_with = "run")]
     pub results: Vec<PathBuf>,
     /// Run the workload on this machine instead of reading results: what follows are

@@ -50,7 +50,8 @@ impl Stamp {
     }
 }
 
-/// How much of the data a read's check covers (a workload setting, defined there).
+/// How much of the data a read's check covers: the workload's word for it (the
+/// workload, and the result that stores it, sit below this module).
 pub use crate::workload::VerifyLevel as Level;
 
 /// The increment between a sector's body words: odd, so that the progression does not

@@ -164,7 +164,14 @@ fn machinery_failures_exit_128() {
             "an unknown metric",
             vec!["--metric", "opps", "--", "c.json"],
         ),
-        ("--kernel", vec!["--kernel", ".", "quick"]),
+        (
+            "--kernel naming a directory that is no kernel tree",
+            vec!["--kernel", ".", "quick"],
+        ),
+        (
+            "--repeat-until with nothing to run",
+            vec!["--repeat-until", "5", "--", "c.json"],
+        ),
     ] {
         let out = bisect(dir.path(), &args);
         assert_eq!(
@@ -365,4 +372,46 @@ fn git_bisect_run_names_the_planted_commit() {
         "{log}"
     );
     git(r, &["bisect", "reset"]);
+}
+
+/// `--kernel` with a source tree that does not build: git bisect's skip (125), decided
+/// from the builder's typed error, before any host tool for booting is looked for. The
+/// tree is a stand-in (a Kconfig and a Makefile whose targets fail), not a git tree, so
+/// it builds in place.
+#[test]
+fn a_kernel_tree_that_does_not_build_is_skipped() {
+    if Command::new("make").arg("--version").output().is_err() {
+        assert!(!common::in_ci(), "make is missing in CI");
+        eprintln!("SKIP a_kernel_tree_that_does_not_build_is_skipped: no make");
+        return;
+    }
+    let dir = references();
+    let tree = dir.path().join("linux");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("Kconfig"), "").unwrap();
+    std::fs::write(
+        tree.join("Makefile"),
+        "%:\n\t@echo 'error: this commit does not compile' >&2; false\n",
+    )
+    .unwrap();
+    let out = bisect(
+        dir.path(),
+        &[
+            "--kernel",
+            "linux",
+            "--cache-dir",
+            "cache",
+            "--json",
+            "--run",
+            "--duration",
+            "1s",
+        ],
+    );
+    assert_eq!(code(&out), Some(125), "{}{}", stdout(&out), stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["outcome"], "not_built", "{v}");
+    assert!(
+        v["reason"].as_str().unwrap().contains("does not compile"),
+        "{v}"
+    );
 }

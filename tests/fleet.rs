@@ -344,7 +344,7 @@ fn kcidb_io_validates_the_kcidb_export() {
     swept.sweep = (1..=2)
         .map(|t| thpbench::result::SweepCase {
             label: format!("threads={t} buffer=thp"),
-            params: [("threads".to_string(), t.to_string())].into(),
+            params: [("threads", t.to_string())].into_iter().collect(),
             runs: (0..2)
                 .map(|i| {
                     let mut run = thpbench::test_support::synthetic_run(i, 1000.0 * t as f64);

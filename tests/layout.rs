@@ -42,7 +42,7 @@ fn the_core_does_not_reach_up_into_the_command_line() {
 type Module = Vec<String>;
 
 /// Every source file of the crate (unit-test files aside) as (module, text without its
-/// `#[cfg(test)]` part).
+/// `#[cfg(test)]` items).
 fn modules() -> Vec<(Module, String)> {
     fn walk(dir: &Path, prefix: &[String], out: &mut Vec<(Module, String)>) {
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -61,12 +61,7 @@ fn modules() -> Vec<(Module, String)> {
                     m.push(stem.to_string());
                 }
                 let text = std::fs::read_to_string(&path).unwrap();
-                let body = text
-                    .split("#[cfg(test)]")
-                    .next()
-                    .unwrap_or(&text)
-                    .to_string();
-                out.push((m, body));
+                out.push((m, without_test_items(&text)));
             }
         }
     }
@@ -76,6 +71,46 @@ fn modules() -> Vec<(Module, String)> {
         &[],
         &mut out,
     );
+    out
+}
+
+/// `text` without the items marked `#[cfg(test)]` (a `mod tests { ... }`, a `use`, a
+/// function): tests may import anything, and only they are cut, so that code after a
+/// test module still counts. Braces inside string and char literals are skipped.
+fn without_test_items(text: &str) -> String {
+    const MARK: &str = "#[cfg(test)]";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(MARK) {
+        out.push_str(&rest[..at]);
+        let item = &rest[at + MARK.len()..];
+        let bytes = item.as_bytes();
+        let (mut i, mut depth) = (0, 0usize);
+        let end = loop {
+            match bytes.get(i) {
+                None => break bytes.len(),
+                Some(b'"') => {
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'"' {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                }
+                Some(b'\'') if bytes.get(i + 2) == Some(&b'\'') => i += 2,
+                Some(b'{') => depth += 1,
+                Some(b'}') => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break i + 1;
+                    }
+                }
+                Some(b';') if depth == 0 => break i + 1,
+                _ => {}
+            }
+            i += 1;
+        };
+        rest = &item[end.min(item.len())..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -231,37 +266,92 @@ fn cycles(edges: &[(String, String)]) -> Vec<Vec<String>> {
     out
 }
 
+/// One shortest loop through the first node of `scc`, as the nodes it passes, back to
+/// where it started.
+fn a_loop(edges: &[(String, String)], scc: &[String]) -> Vec<String> {
+    let start = &scc[0];
+    let mut came_from: std::collections::BTreeMap<&String, &String> = Default::default();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(n) = queue.pop_front() {
+        for (a, b) in edges.iter().filter(|(a, _)| a == n) {
+            if b == start {
+                let mut path = vec![start.clone()];
+                let mut at = a;
+                while at != start {
+                    path.push(at.clone());
+                    at = came_from[at];
+                }
+                path.push(start.clone());
+                path.reverse();
+                return path;
+            }
+            if scc.contains(b) && !came_from.contains_key(b) {
+                came_from.insert(b, a);
+                queue.push_back(b);
+            }
+        }
+    }
+    unreachable!("a strongly connected component of more than one node has a loop")
+}
+
+/// The loops of `graph` (edges between the names `name` gives modules, `None` for those
+/// outside it), each as one shortest loop with the file-level imports that close it.
+fn loops_in(all: &[(Module, Module)], name: impl Fn(&Module) -> Option<String>) -> Vec<String> {
+    let named: Vec<(String, String, &Module, &Module)> = all
+        .iter()
+        .filter_map(|(a, b)| Some((name(a)?, name(b)?, a, b)))
+        .filter(|(a, b, _, _)| a != b)
+        .collect();
+    let graph: Vec<(String, String)> = named
+        .iter()
+        .map(|(a, b, _, _)| (a.clone(), b.clone()))
+        .collect();
+    cycles(&graph)
+        .into_iter()
+        .map(|scc| {
+            let path = a_loop(&graph, &scc);
+            let imports: Vec<String> = path
+                .windows(2)
+                .map(|step| {
+                    let files: Vec<String> = named
+                        .iter()
+                        .filter(|(a, b, _, _)| *a == step[0] && *b == step[1])
+                        .map(|(_, _, a, b)| format!("{} -> {}", show(a), show(b)))
+                        .collect();
+                    format!("{} -> {}: {}", step[0], step[1], files.join(", "))
+                })
+                .collect();
+            format!(
+                "loop {} (of the component {scc:?}), closed by:\n      {}",
+                path.join(" -> "),
+                imports.join("\n      ")
+            )
+        })
+        .collect()
+}
+
+fn show(m: &Module) -> String {
+    if m.is_empty() {
+        "crate".into()
+    } else {
+        m.join("::")
+    }
+}
+
 #[test]
 fn no_two_top_level_modules_import_each_other_round() {
-    let top: Vec<(String, String)> = edges()
-        .into_iter()
-        .filter(|(a, b)| !a.is_empty() && !b.is_empty() && a[0] != b[0])
-        .map(|(a, b)| (a[0].clone(), b[0].clone()))
-        .collect();
-    let found = cycles(&top);
-    let witness: Vec<String> = edges()
-        .into_iter()
-        .filter(|(a, b)| {
-            !a.is_empty()
-                && a[0] != b[0]
-                && found.iter().any(|c| c.contains(&a[0]) && c.contains(&b[0]))
-        })
-        .map(|(a, b)| format!("{} -> {}", a.join("::"), b.join("::")))
-        .collect();
-    assert!(
-        found.is_empty(),
-        "module loops: {found:?}\nthe edges inside them:\n  {}",
-        witness.join("\n  ")
-    );
+    let found = loops_in(&edges(), |m| m.first().cloned());
+    assert!(found.is_empty(), "module loops:\n  {}", found.join("\n  "));
 }
 
 #[test]
 fn no_two_files_of_a_folder_import_each_other_round() {
-    // Within each folder: its files (mod.rs as the folder itself) and its subfolders.
+    // Within each folder below src/ (src/ itself is the test above): its files, mod.rs
+    // as the folder itself, and its subfolders, each as one node.
     let all = edges();
     let folders: std::collections::BTreeSet<Module> = modules()
         .into_iter()
-        .filter(|(m, _)| !m.is_empty())
+        .filter(|(m, _)| m.len() > 1)
         .map(|(m, _)| m[..m.len() - 1].to_vec())
         .collect();
     let mut problems = Vec::new();
@@ -271,13 +361,8 @@ fn no_two_files_of_a_folder_import_each_other_round() {
             (m.len() >= n && m[..n] == folder[..])
                 .then(|| m.get(n).cloned().unwrap_or_else(|| "mod".into()))
         };
-        let inside: Vec<(String, String)> = all
-            .iter()
-            .filter_map(|(a, b)| Some((local(a)?, local(b)?)))
-            .filter(|(a, b)| a != b)
-            .collect();
-        for c in cycles(&inside) {
-            problems.push(format!("src/{}: {c:?}", folder.join("/")));
+        for found in loops_in(&all, local) {
+            problems.push(format!("src/{}: {found}", folder.join("/")));
         }
     }
     assert!(
@@ -285,4 +370,31 @@ fn no_two_files_of_a_folder_import_each_other_round() {
         "loops between files of a folder:\n  {}",
         problems.join("\n  ")
     );
+}
+
+/// The checks above find loops: a graph with one, and the comment and test code that
+/// must not count as imports.
+#[test]
+fn the_loop_finder_finds_a_loop_and_ignores_tests_and_comments() {
+    let m = |s: &str| -> Module { s.split("::").map(String::from).collect() };
+    let all = vec![
+        (m("a::x"), m("b")),
+        (m("b"), m("c::y")),
+        (m("c::z"), m("a")),
+        (m("c"), m("d")),
+    ];
+    let found = loops_in(&all, |m| m.first().cloned());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("loop a -> b -> c -> a"),
+        "{}",
+        found[0]
+    );
+    assert!(found[0].contains("c -> a: c::z -> a"), "{}", found[0]);
+    assert!(loops_in(&all[..3], |m| Some(show(m))).is_empty());
+
+    let text = "use crate::a::{b, c::d};\n// crate::e in prose\n#[cfg(test)]\nmod tests {\n    use crate::f;\n    const BRACE: char = '}';\n    fn g() { let _ = \"}\"; }\n}\nuse super::h;\n";
+    let named = named_paths(&m("p::q"), &without_test_items(text));
+    let expected: Vec<Module> = vec![m("a::b"), m("a::c::d"), m("p::h")];
+    assert_eq!(named, expected);
 }

@@ -426,3 +426,94 @@ fn a_file_given_twice_counts_once() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["groups"][0]["runs_counted"], 3);
 }
+
+/// Every result kept under results/ (made by older versions, some before fields were
+/// added) still reads, and the parts the reader holds typed (sweep parameters, the
+/// buffer's backing, share and placement, the disturbers' figures) are written back as
+/// the same strings the file holds.
+#[test]
+fn every_kept_result_still_reads_and_its_typed_parts_write_back_the_same() {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("results"),
+        &mut files,
+    );
+    assert!(
+        files.len() >= 10,
+        "results/ holds {} JSON files",
+        files.len()
+    );
+    let mut sweeps = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let written: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let read = BenchResult::load(file).unwrap_or_else(|e| panic!("{e:#}"));
+        let again = serde_json::to_value(&read).unwrap();
+        let runs = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+            let mut all: Vec<serde_json::Value> = Vec::new();
+            for key in ["runs", "baseline_runs"] {
+                all.extend(v[key].as_array().cloned().unwrap_or_default());
+            }
+            for case in v["sweep"].as_array().cloned().unwrap_or_default() {
+                all.extend(case["runs"].as_array().cloned().unwrap_or_default());
+            }
+            all
+        };
+        let cases = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+            v["sweep"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| c["params"].clone())
+                .collect()
+        };
+        assert_eq!(cases(&written), cases(&again), "{}", file.display());
+        sweeps += usize::from(!cases(&written).is_empty());
+        let (w, a) = (runs(&written), runs(&again));
+        assert_eq!(w.len(), a.len(), "{}", file.display());
+        for (w, a) in w.iter().zip(&a) {
+            for key in ["backing", "share", "numa"] {
+                assert_eq!(
+                    w["buffer"][key],
+                    a["buffer"][key],
+                    "{}: buffer.{key}",
+                    file.display()
+                );
+            }
+            let extras = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+                v["disturbers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| d["extra"].clone())
+                    .collect()
+            };
+            assert_eq!(
+                extras(w),
+                extras(a),
+                "{}: disturbers' extra",
+                file.display()
+            );
+        }
+    }
+    assert!(sweeps >= 2, "no kept result has a sweep to read");
+    // The typed view of a sweep case: gup-cost sweeps buffer, share and threads.
+    let gup = BenchResult::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("results/reference/gup-cost.json"),
+    )
+    .unwrap();
+    let case = &gup.sweep[0].params;
+    assert_eq!(case.threads, Some(1));
+    assert_eq!(case.share, Some(thpbench::workload::Share::Private));
+    assert_eq!(case.other.get("buffer").map(String::as_str), Some("4k"));
+}

@@ -12,7 +12,9 @@ use serde::Serialize;
 use crate::bisect::{self as rule, num, MetricVerdict, Rule, Separation, Standing, Verdict};
 use crate::cli::{BisectArgs, Cli, Command};
 use crate::compare::{workload_params, Input};
-use crate::exit::bisect::{ABORT, BAD, GOOD, SKIP};
+use crate::exit::bisect::{BAD, GOOD, SKIP};
+
+mod kernel;
 use crate::result::{BenchResult, RunResult};
 
 /// Repeats `--run` adds at most when `--repeat-until` is not given.
@@ -20,24 +22,20 @@ pub const DEFAULT_MAX_REPEATS: usize = 10;
 
 /// `thpbench bisect`.
 pub fn execute(args: &BisectArgs) -> Result<i32> {
-    if let Some(kernel) = &args.kernel {
-        crate::output::to_stderr(&format!(
-            "thpbench bisect: --kernel {kernel}: booting a kernel for a verdict is not yet supported; \
-             run the workload on that kernel (scripts/compare-kernels.sh, or `thpbench bisect --run` inside it) \
-             and judge its result file (docs/bisect.md)\n"
-        ));
-        return Ok(ABORT.code);
-    }
     let rule = rule_of(args)?;
+    if args.repeat_until.is_some() && args.run.is_none() && args.kernel.is_none() {
+        bail!("--repeat-until: repeats are added only when bisect runs the workload (--run, or --kernel); a result file is judged as it is");
+    }
     let metrics = if args.metric.is_empty() {
         vec![rule::DEFAULT_METRIC.to_string()]
     } else {
         args.metric.clone()
     };
     let refs = References::load(args, &rule, &metrics)?;
-    let report = match &args.run {
-        Some(run) => run_until_decided(args, &rule, &refs, run)?,
-        None => judge_files(args, &rule, &refs)?,
+    let report = match (&args.kernel, &args.run) {
+        (Some(k), _) => kernel::boot_until_decided(args, &rule, &refs, k)?,
+        (None, Some(run)) => run_until_decided(args, &rule, &refs, run)?,
+        (None, None) => judge_files(args, &rule, &refs)?,
     };
     if args.json {
         crate::output::to_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?));
@@ -210,6 +208,25 @@ impl Report {
         }
     }
 
+    /// No result to judge, for a reason outside it: `outcome` names it (not_built,
+    /// not_booted, run_failed) and the exit code is `code`.
+    fn without_result(
+        files: Vec<String>,
+        rule: &Rule,
+        outcome: &'static str,
+        code: i32,
+        why: String,
+    ) -> Report {
+        Report {
+            outcome,
+            exit_code: code,
+            reason: Some(why),
+            files,
+            rule: *rule,
+            metrics: Vec::new(),
+        }
+    }
+
     fn render(&self) -> String {
         let mut out = String::new();
         for m in &self.metrics {
@@ -250,6 +267,10 @@ impl Report {
             "corrupted" => "bad: data was corrupted",
             "not_evidence" => "skip: the result is not evidence",
             "undecided" => "skip: undecided",
+            "not_built" => "skip: the kernel does not build",
+            "not_booted" => "skip: the kernel did not boot",
+            "run_failed" => "skip: the run failed in the guest",
+            "interrupted" => "skip: interrupted",
             other => other,
         };
         out.push_str(&format!("verdict: {meaning} (exit {})", self.exit_code));
@@ -322,56 +343,8 @@ fn run_until_decided(
     refs: &References,
     run: &[String],
 ) -> Result<Report> {
-    // Everything after --run is run's: one of bisect's own flags there was meant for bisect.
-    const OWN: &[&str] = &[
-        "--good",
-        "--bad",
-        "--metric",
-        "--case",
-        "--min-change",
-        "--min-samples",
-        "--repeat-until",
-        "--kernel",
-        "--allow-mock",
-    ];
-    if let Some(flag) = run
-        .iter()
-        .find(|a| OWN.contains(&a.split('=').next().unwrap_or(a)))
-    {
-        bail!("{flag} follows --run, which takes everything after it as `thpbench run` flags; give {flag} before --run");
-    }
-    let argv = ["thpbench", "run"]
-        .into_iter()
-        .map(String::from)
-        .chain(run.iter().cloned());
-    let inner = Cli::try_parse_from(argv)?;
-    // -q/-v among the run flags mean what they mean on bisect's own line.
-    if inner.quiet {
-        crate::output::set_quiet(true);
-    }
-    if inner.verbose {
-        crate::output::set_verbose(true);
-    }
-    let Command::Run(run_args) = inner.command else {
-        unreachable!("parsed as run")
-    };
-    for (given, flag) in [
-        (run_args.output.is_some(), "-o/--output"),
-        (run_args.repeat.is_some(), "--repeat"),
-        (run_args.print_workload, "--print-workload"),
-        (run_args.json, "--json"),
-    ] {
-        if given {
-            bail!("--run ... {flag}: bisect runs one repeat at a time and saves each under --results-dir; leave {flag} out");
-        }
-    }
-    let max = args.repeat_until.unwrap_or(DEFAULT_MAX_REPEATS);
-    if max < rule.min_samples {
-        bail!(
-            "--repeat-until {max}: fewer repeats than the {} a verdict needs (--min-samples)",
-            rule.min_samples
-        );
-    }
+    let run_args = run_flags(run)?;
+    let max = max_repeats(args, rule)?;
     let mut w = super::run::workload(&run_args)?;
     w.repeat = 1;
     let mut opts = super::run::options(&run_args)?;
@@ -404,30 +377,109 @@ fn run_until_decided(
         runs.extend_from_slice(own);
         last = judge_runs(refs, &runs, rule);
         let verdict = rule::combine(&last);
-        let figures: Vec<String> = last
-            .iter()
-            .map(|m| match (m.mean, m.ci95) {
-                (Some(mean), Some(ci)) => format!(
-                    "{} {} ± {} (midpoint {})",
-                    m.separation.metric,
-                    num(mean),
-                    num(ci),
-                    num(m.separation.midpoint)
-                ),
-                (Some(mean), None) => format!("{} {}", m.separation.metric, num(mean)),
-                _ => format!("{} not measured", m.separation.metric),
-            })
-            .collect();
-        crate::output::info(&format!(
-            "bisect: repeat {i}/{max}: {}: {}",
-            figures.join(", "),
-            verdict.as_str()
-        ));
+        progress(&format!("repeat {i}/{max}"), &last, verdict);
         if verdict != Verdict::Undecided {
             break;
         }
     }
     Ok(Report::judged(files, rule, last))
+}
+
+/// The verdict so far, on stderr: each metric's figure against its midpoint.
+fn progress(step: &str, last: &[MetricVerdict], verdict: Verdict) {
+    let figures: Vec<String> = last
+        .iter()
+        .map(|m| match (m.mean, m.ci95) {
+            (Some(mean), Some(ci)) => format!(
+                "{} {} ± {} (midpoint {})",
+                m.separation.metric,
+                num(mean),
+                num(ci),
+                num(m.separation.midpoint)
+            ),
+            (Some(mean), None) => format!("{} {}", m.separation.metric, num(mean)),
+            _ => format!("{} not measured", m.separation.metric),
+        })
+        .collect();
+    crate::output::info(&format!(
+        "bisect: {step}: {}: {}",
+        figures.join(", "),
+        verdict.as_str()
+    ));
+}
+
+/// `--repeat-until`, checked against the rule.
+fn max_repeats(args: &BisectArgs, rule: &Rule) -> Result<usize> {
+    let max = args.repeat_until.unwrap_or(DEFAULT_MAX_REPEATS);
+    if max < rule.min_samples {
+        bail!(
+            "--repeat-until {max}: fewer repeats than the {} a verdict needs (--min-samples)",
+            rule.min_samples
+        );
+    }
+    Ok(max)
+}
+
+/// `thpbench run`'s workload and flags after `--run`, parsed as run parses them, with
+/// the flags that would fight bisect's own handling of repeats and files refused.
+fn run_flags(run: &[String]) -> Result<crate::cli::RunArgs> {
+    // Everything after --run is run's: one of bisect's own flags there was meant for bisect.
+    const OWN: &[&str] = &[
+        "--good",
+        "--bad",
+        "--metric",
+        "--case",
+        "--min-change",
+        "--min-samples",
+        "--repeat-until",
+        "--kernel",
+        "--allow-mock",
+        "--out-dir",
+        "--accel",
+        "--smp",
+        "--mem",
+        "--thp",
+        "--timeout",
+        "--arch",
+        "--cache-dir",
+        "--kernel-config",
+        "--gup-test",
+        "--jobs",
+        "--thpbench",
+        "--keep",
+    ];
+    if let Some(flag) = run
+        .iter()
+        .find(|a| OWN.contains(&a.split('=').next().unwrap_or(a)))
+    {
+        bail!("{flag} follows --run, which takes everything after it as `thpbench run` flags; give {flag} before --run");
+    }
+    let argv = ["thpbench", "run"]
+        .into_iter()
+        .map(String::from)
+        .chain(run.iter().cloned());
+    let inner = Cli::try_parse_from(argv)?;
+    // -q/-v among the run flags mean what they mean on bisect's own line.
+    if inner.quiet {
+        crate::output::set_quiet(true);
+    }
+    if inner.verbose {
+        crate::output::set_verbose(true);
+    }
+    let Command::Run(run_args) = inner.command else {
+        unreachable!("parsed as run")
+    };
+    for (given, flag) in [
+        (run_args.output.is_some(), "-o/--output"),
+        (run_args.repeat.is_some(), "--repeat"),
+        (run_args.print_workload, "--print-workload"),
+        (run_args.json, "--json"),
+    ] {
+        if given {
+            bail!("--run ... {flag}: bisect runs one repeat at a time and saves each under --results-dir; leave {flag} out");
+        }
+    }
+    Ok(*run_args)
 }
 
 #[cfg(test)]

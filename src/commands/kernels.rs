@@ -87,7 +87,7 @@ pub fn host_thp_mode() -> Option<String> {
 
 /// A workload argument: a file, or the name of one in workloads/ (here, beside the
 /// binary's source checkout), or `quick` (built in).
-fn workload_file(w: &str) -> Result<Option<PathBuf>> {
+pub fn workload_file(w: &str) -> Result<Option<PathBuf>> {
     let p = Path::new(w);
     if p.is_file() {
         return Ok(Some(p.to_path_buf()));

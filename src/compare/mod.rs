@@ -301,7 +301,6 @@ fn find_baseline(groups: &[Group], inputs: &[Input], wanted: Option<&str>) -> Re
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::path::PathBuf;
 
     use super::*;
@@ -512,7 +511,7 @@ mod tests {
                 let ops = per_thread * threads as f64 * eff;
                 r.sweep.push(SweepCase {
                     label: format!("threads={threads}"),
-                    params: [("threads".to_string(), threads.to_string())].into(),
+                    params: [("threads", threads.to_string())].into_iter().collect(),
                     runs: vec![
                         synthetic_run(0, ops - 1.0),
                         synthetic_run(1, ops),
@@ -552,11 +551,9 @@ mod tests {
         let with_pairs = |release: &str, pinned: f64, fixed: f64| {
             let mut r = synthetic(release, &[]);
             for (flag, mean) in [("false", pinned), ("true", fixed)] {
-                let params: BTreeMap<String, String> = [
-                    ("bs".to_string(), "10M".to_string()),
-                    ("fixed_buffers".to_string(), flag.to_string()),
-                ]
-                .into();
+                let params = [("bs", "10M"), ("fixed_buffers", flag)]
+                    .into_iter()
+                    .collect();
                 let runs = (0..3)
                     .map(|i| {
                         let mut run = synthetic_run(i, 100.0);

@@ -27,7 +27,7 @@ pub(super) fn group_pin_cost(gi: usize, group: &Group, inputs: &[Input]) -> Opti
     }
     // Case label -> its params, from the results' sweeps; the runs are the group's pooled
     // (evidence-filtered) runs of that section.
-    let mut params: BTreeMap<&str, &BTreeMap<String, String>> = BTreeMap::new();
+    let mut params: BTreeMap<&str, &crate::workload::SweepParams> = BTreeMap::new();
     for input in &mine {
         for case in &input.result.sweep {
             params.insert(case.label.as_str(), &case.params);

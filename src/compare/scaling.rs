@@ -35,7 +35,7 @@ pub(super) fn thread_scaling(gi: usize, group: &Group, inputs: &[Input]) -> Opti
             continue;
         }
         for case in &input.result.sweep {
-            if let Some(t) = case.params.get("threads").and_then(|t| t.parse().ok()) {
+            if let Some(t) = case.params.threads {
                 threads_of.insert(case.label.as_str(), t);
             }
         }

@@ -202,18 +202,36 @@ pub fn merge(base: &str, opts: &[Opt]) -> String {
     out
 }
 
+/// Options the fragment sets only for what they select: when the selected option is on
+/// anyway, the asked one may stay off. ENABLE_DEFAULT_TRACERS depends on !GENERIC_TRACER,
+/// so a config with any tracer (x86_64_defconfig's, for one) cannot have it, and has
+/// TRACING through GENERIC_TRACER instead.
+const SATISFIED_BY: &[(&str, &str)] = &[("CONFIG_ENABLE_DEFAULT_TRACERS", "CONFIG_TRACING")];
+
+fn value_of<'a>(config: &'a str, name: &str) -> &'a str {
+    config
+        .lines()
+        .find_map(|l| match line_option(l) {
+            Some(n) if n == name => Some(l.split_once('=').map_or("n", |(_, v)| v)),
+            _ => None,
+        })
+        .unwrap_or("n")
+}
+
 /// The fragment's options that the final .config (after olddefconfig) does not have as
 /// asked: a dependency is missing, or the option does not exist in this kernel.
 /// A `y` asked and `m` given is not enough (the guest does not load it).
 pub fn missing(config: &str, opts: &[Opt]) -> Vec<String> {
     opts.iter()
         .filter_map(|o| {
-            let got = config.lines().find_map(|l| match line_option(l) {
-                Some(n) if n == o.name => Some(l.split_once('=').map_or("n", |(_, v)| v)),
-                _ => None,
-            });
-            let got = got.unwrap_or("n");
-            (got != o.value).then(|| format!("{}={} (got {got}): {}", o.name, o.value, o.why))
+            let got = value_of(config, o.name);
+            if got == o.value {
+                return None;
+            }
+            let selected_anyway = SATISFIED_BY
+                .iter()
+                .any(|(asked, sel)| *asked == o.name && value_of(config, sel) == o.value);
+            (!selected_anyway).then(|| format!("{}={} (got {got}): {}", o.name, o.value, o.why))
         })
         .collect()
 }
@@ -349,7 +367,15 @@ fn git(dir: &Path) -> Command {
     c
 }
 
-/// The make invocation's output goes to `log`; on failure its tail is in the error.
+/// The tree did not build at this commit with this config: make failed, or the config
+/// cannot have what the workloads need. Typed so that `thpbench bisect` can tell a
+/// commit that does not build (git bisect's skip) from its own machinery failing.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BuildFailed(pub String);
+
+/// The make invocation's output goes to `log`; on failure its tail is in the error, a
+/// [`BuildFailed`].
 fn run_logged(argv: &[String], log: &Path) -> Result<()> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
@@ -368,12 +394,13 @@ fn run_logged(argv: &[String], log: &Path) -> Result<()> {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(25).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
-        bail!(
+        return Err(BuildFailed(format!(
             "`{}` failed ({st}); the last lines of {}:\n{}",
             argv.join(" "),
             log.display(),
             tail.join("\n")
-        );
+        ))
+        .into());
     }
     Ok(())
 }
@@ -505,11 +532,12 @@ pub fn build(spec: &TreeSpec, o: &BuildOptions) -> Result<BuiltTree> {
     let final_cfg = std::fs::read_to_string(&cfg_path)?;
     let lost = missing(&final_cfg, &opts);
     if !lost.is_empty() {
-        bail!(
+        return Err(BuildFailed(format!(
             "kernel {}: the config lacks what the workloads need after `make olddefconfig` (a dependency is off, or this kernel has no such option):\n  {}\nset them in the base config (--kernel-config) and try again",
             dir.display(),
             lost.join("\n  ")
-        );
+        ))
+        .into());
     }
     let modules = final_cfg.lines().any(|l| l == "CONFIG_MODULES=y");
     for argv in &make_commands(o.arch, &dirs.src, &dirs.obj, o.jobs, &stage, modules)[1..] {
@@ -598,6 +626,19 @@ mod tests {
         assert!(m[1].starts_with("CONFIG_GUP_TEST=y (got n)"), "{m:?}");
         // The fragment asks for GUP_TEST only when told to.
         assert!(fragment(false).iter().all(|o| o.name != "CONFIG_GUP_TEST"));
+        // ENABLE_DEFAULT_TRACERS is asked for the TRACING it selects: a config that has
+        // TRACING through another tracer (GENERIC_TRACER) lacks nothing.
+        let tracers = merge("", &opts).replace(
+            "CONFIG_ENABLE_DEFAULT_TRACERS=y\n",
+            "# CONFIG_ENABLE_DEFAULT_TRACERS is not set\n",
+        );
+        let m = missing(&tracers, &fragment(false));
+        assert!(
+            m.len() == 1 && m[0].starts_with("CONFIG_ENABLE_DEFAULT_TRACERS=y (got n)"),
+            "{m:?}"
+        );
+        let generic = format!("{tracers}CONFIG_GENERIC_TRACER=y\nCONFIG_TRACING=y\n");
+        assert!(missing(&generic, &fragment(false)).is_empty());
         assert!(fragment_text(&fragment(true)).contains("CONFIG_GUP_TEST=y\n"));
         assert!(fragment_text(&fragment(true)).contains("# CONFIG_MODULE_SIG_FORCE is not set\n"));
     }
@@ -811,6 +852,7 @@ mod tests {
             e.contains("CONFIG_GUP_TEST=y (got n)") && e.contains("gup engine"),
             "{e}"
         );
+        assert!(build(&spec(&at_a), &gup).unwrap_err().is::<BuildFailed>());
 
         // The user's tree: no build output, no .config, the same status.
         assert_eq!(git(&["status", "--porcelain", "--ignored"]), status_before);
@@ -819,5 +861,21 @@ mod tests {
 
         let e = build(&spec(&format!("{}@nosuchrev", tree.display())), &o).unwrap_err();
         assert!(format!("{e:#}").contains("no such commit"), "{e:#}");
+        // A name that is no commit is a mistake in the arguments, not a failed build.
+        assert!(!e.is::<BuildFailed>());
+
+        // make failing (a commit that does not compile) is a BuildFailed.
+        std::fs::write(
+            tree.join("Makefile"),
+            makefile.replace("bzImage:\n\t@", "bzImage:\n\t@false && "),
+        )
+        .unwrap();
+        git(&["commit", "-qam", "c: does not build"]);
+        let e = build(&spec(&tree.display().to_string()), &o).unwrap_err();
+        assert!(e.is::<BuildFailed>(), "{e:#}");
+        assert!(
+            e.to_string().contains("bzImage") && e.to_string().contains("failed"),
+            "{e}"
+        );
     }
 }

@@ -33,18 +33,13 @@ pub fn pin_costs(
 ) -> Vec<PinCost> {
     let rest = |c: &SweepCase| {
         c.params
-            .iter()
-            .filter(|(k, _)| k.as_str() != "fixed_buffers")
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+            .label_without(crate::workload::TypedSweepKey::FixedBuffers)
     };
-    let fixed =
-        |c: &SweepCase, want: &str| c.params.get("fixed_buffers").map(String::as_str) == Some(want);
+    let fixed = |c: &SweepCase, want: bool| c.params.fixed_buffers == Some(want);
     let mut out = Vec::new();
-    for pinned in sweep.iter().filter(|c| fixed(c, "false")) {
+    for pinned in sweep.iter().filter(|c| fixed(c, false)) {
         let label = rest(pinned);
-        let Some(registered) = sweep.iter().find(|c| fixed(c, "true") && rest(c) == label) else {
+        let Some(registered) = sweep.iter().find(|c| fixed(c, true) && rest(c) == label) else {
             continue;
         };
         // A run without its I/O time (an old result) sends the whole pair to latency.
@@ -89,11 +84,7 @@ pub fn pin_costs(
         } else {
             (a, b)
         };
-        let bs = pinned
-            .params
-            .get("bs")
-            .and_then(|v| crate::units::parse_size(v).ok())
-            .unwrap_or(default_bs);
+        let bs = pinned.params.bs.map_or(default_bs, |b| b.bytes());
         let pages = (bs as f64 / page_bytes as f64).max(1.0);
         let (ma, mb) = (mean(&a), mean(&b));
         let diff = ma - mb;
@@ -163,10 +154,7 @@ mod tests {
     fn case(params: &[(&str, &str)], means: &[f64]) -> SweepCase {
         SweepCase {
             label: String::new(),
-            params: params
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            params: params.iter().copied().collect(),
             runs: means
                 .iter()
                 .map(|&m| RunResult {
@@ -234,8 +222,7 @@ mod tests {
         SweepCase {
             label: String::new(),
             params: [("bs", "64k"), ("fixed_buffers", fixed)]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into_iter()
                 .collect(),
             runs,
         }

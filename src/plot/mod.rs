@@ -223,7 +223,7 @@ mod tests {
         for t in [1usize, 2, 4] {
             sweep.sweep.push(SweepCase {
                 label: format!("threads={t}"),
-                params: [("threads".to_string(), t.to_string())].into(),
+                params: [("threads", t.to_string())].into_iter().collect(),
                 runs: vec![
                     crate::result::RunResult {
                         ops_per_sec: 100.0 * t as f64,

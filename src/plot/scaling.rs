@@ -20,11 +20,7 @@ pub struct ScalingSeries {
 pub(super) fn collect(r: &BenchResult, label: &str) -> Option<ScalingSeries> {
     let mut points = Vec::new();
     for case in &r.sweep {
-        let Some(threads) = case
-            .params
-            .get("threads")
-            .and_then(|t| t.parse::<f64>().ok())
-        else {
+        let Some(threads) = case.params.threads.map(|t| t as f64) else {
             continue;
         };
         let ops: Vec<f64> = case.runs.iter().map(|r| r.ops_per_sec).collect();

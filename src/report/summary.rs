@@ -105,8 +105,8 @@ pub fn render(r: &BenchResult) -> String {
 fn render_collectors(s: &mut String, w: &crate::workload::Workload) {
     let uring = w.engine == crate::workload::Engine::Uring;
     let verify = match w.verify_level {
-        crate::verify::Level::Pages => "verify (page headers)",
-        crate::verify::Level::Full => "verify (every byte)",
+        crate::workload::VerifyLevel::Pages => "verify (page headers)",
+        crate::workload::VerifyLevel::Full => "verify (every byte)",
     };
     let all = [
         ("thread counters (read around the loop)", w.perf),
@@ -147,7 +147,7 @@ fn render_collectors(s: &mut String, w: &crate::workload::Workload) {
 /// N threads over N times ops/s at one thread (1.0 = perfect scaling).
 fn render_scaling(s: &mut String, r: &BenchResult) {
     let point = |c: &crate::result::SweepCase| -> Option<(usize, f64)> {
-        let n = c.params.get("threads")?.parse().ok()?;
+        let n = c.params.threads?;
         let ops: Vec<f64> = c.runs.iter().map(|x| x.ops_per_sec).collect();
         Some((n, crate::stats::estimate(&ops)?.mean))
     };
@@ -283,8 +283,9 @@ fn render_verify(s: &mut String, run: &RunResult) {
             "    verify   {} compared{}, {} mismatched sectors",
             human_bytes(run.verify.bytes_checked as f64),
             match run.verify.level {
-                Some(crate::verify::Level::Pages) => " (the header of every base page read)",
-                Some(crate::verify::Level::Full) => " (every byte read)",
+                Some(crate::workload::VerifyLevel::Pages) =>
+                    " (the header of every base page read)",
+                Some(crate::workload::VerifyLevel::Full) => " (every byte read)",
                 None => "",
             },
             run.verify.mismatches

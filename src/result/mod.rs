@@ -367,7 +367,7 @@ pub struct SweepCase {
     /// Short label, e.g. `threads=4` or `engine=gup buffer=thp share=shared threads=2`.
     pub label: String,
     /// The swept parameters and their values in this case (workload keys).
-    pub params: BTreeMap<String, String>,
+    pub params: crate::workload::SweepParams,
     pub runs: Vec<RunResult>,
 }
 

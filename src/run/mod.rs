@@ -350,20 +350,15 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
 
 /// For each case, the index of the case that differs from it only in `fixed_buffers`,
 /// for the first of each such pair; None for the others.
-fn pin_partners(
-    cases: &[(String, std::collections::BTreeMap<String, String>, Workload)],
-) -> Vec<Option<usize>> {
-    let rest = |p: &std::collections::BTreeMap<String, String>| {
-        p.iter()
-            .filter(|(k, _)| k.as_str() != "fixed_buffers")
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
+fn pin_partners(cases: &[crate::workload::SweepCaseSpec]) -> Vec<Option<usize>> {
+    let rest = |p: &crate::workload::SweepParams| {
+        p.label_without(crate::workload::TypedSweepKey::FixedBuffers)
     };
     (0..cases.len())
         .map(|i| {
-            let fixed = cases[i].1.get("fixed_buffers")?;
+            let fixed = cases[i].1.fixed_buffers?;
             let j = (i + 1..cases.len()).find(|&j| {
-                cases[j].1.get("fixed_buffers").is_some_and(|f| f != fixed)
+                cases[j].1.fixed_buffers.is_some_and(|f| f != fixed)
                     && rest(&cases[j].1) == rest(&cases[i].1)
             })?;
             Some(j)
@@ -424,13 +419,8 @@ fn measure_workloads(
 mod tests {
     use super::*;
 
-    fn case(
-        params: &[(&str, &str)],
-    ) -> (String, std::collections::BTreeMap<String, String>, Workload) {
-        let p: std::collections::BTreeMap<String, String> = params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+    fn case(params: &[(&str, &str)]) -> crate::workload::SweepCaseSpec {
+        let p = params.iter().copied().collect();
         (String::new(), p, Workload::default())
     }
 

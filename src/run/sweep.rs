@@ -1,6 +1,7 @@
 //! What a sweep yields beyond its cases: the shared-folio contention ratios.
 
 use crate::result::{RunResult, SharedFolioRatio, SweepCase};
+use crate::workload::{Share, TypedSweepKey};
 
 /// For every pair of sweep cases that differ only in `share`, and whose private case
 /// cuts its I/O into the same iovecs as the shared one (`same_iovecs`): the latency per
@@ -10,26 +11,20 @@ pub fn shared_folio_ratios(
     sweep: &[SweepCase],
     same_iovecs: impl Fn(&SweepCase) -> bool,
 ) -> Vec<SharedFolioRatio> {
-    let rest = |c: &SweepCase| {
-        c.params
-            .iter()
-            .filter(|(k, _)| k.as_str() != "share")
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let rest = |c: &SweepCase| c.params.label_without(TypedSweepKey::Share);
     let mean_lat = |runs: &[RunResult]| {
         runs.iter().map(|r| r.latency_ns.mean).sum::<f64>() / runs.len().max(1) as f64
     };
     let mut out = Vec::new();
     for private in sweep
         .iter()
-        .filter(|c| c.params.get("share").map(String::as_str) == Some("private"))
+        .filter(|c| c.params.share == Some(Share::Private))
     {
         let label = rest(private);
-        let Some(shared) = sweep.iter().find(|c| {
-            c.params.get("share").map(String::as_str) == Some("shared") && rest(c) == label
-        }) else {
+        let Some(shared) = sweep
+            .iter()
+            .find(|c| c.params.share == Some(Share::Shared) && rest(c) == label)
+        else {
             continue;
         };
         if !same_iovecs(private) {
@@ -73,10 +68,7 @@ mod tests {
     fn case(label: &str, share: &str, means: &[f64]) -> SweepCase {
         SweepCase {
             label: label.into(),
-            params: [("share", share), ("threads", "2")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            params: [("share", share), ("threads", "2")].into_iter().collect(),
             runs: means
                 .iter()
                 .map(|&mean| RunResult {

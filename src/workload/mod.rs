@@ -15,7 +15,7 @@ mod sweep;
 
 pub use disturb::{DisturbKind, DisturbSpec, SplitMethod};
 pub use spec::{CpuSpec, Numa, SwapSpec, VerifyLevel};
-pub use sweep::{sweep_cases, SweepCaseSpec, SweepValue};
+pub use sweep::{sweep_cases, SweepCaseSpec, SweepParams, SweepValue, TypedSweepKey};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -78,7 +78,7 @@ pub struct Workload {
     /// How much of each read verify checks: `pages` (the header of every base page, the
     /// default: cheap enough to keep on while measuring) or `full` (every byte).
     #[serde(default)]
-    pub verify_level: VerifyLevel,
+    pub verify_level: crate::workload::VerifyLevel,
     pub seed: u64,
     /// Disturbers acting on the buffers while the I/O runs.
     pub disturb: Vec<DisturbSpec>,
@@ -127,7 +127,7 @@ impl Default for Workload {
             per_page_iovecs: false,
             allow_fallback: false,
             verify: true,
-            verify_level: VerifyLevel::Pages,
+            verify_level: crate::workload::VerifyLevel::Pages,
             seed: 0x7468_7062_656e_6368, // "thpbench"
             disturb: Vec::new(),
             swap: None,

@@ -1,6 +1,7 @@
-//! The types a workload speaks in that name machine resources: where buffer memory
-//! goes, which CPUs the workers take, what swaps. They live with the workload (the
-//! system layer acts on them), so that the workload imports nothing from the system.
+//! The types a workload speaks in: where buffer memory goes, which CPUs the workers
+//! take, what swaps, how much of each read is checked. They live with the workload (the
+//! system layer and the verifier act on them), so that the workload imports nothing
+//! from the layers above it.
 
 use std::path::PathBuf;
 
@@ -94,7 +95,7 @@ impl SwapSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VerifyLevel {
-    /// The header of the first sector of every base page (see src/verify.rs).
+    /// The header of the first sector of every base page (see src/verify.rs's doc).
     #[default]
     Pages,
     /// Every byte.
