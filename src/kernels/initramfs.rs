@@ -333,6 +333,60 @@ mod tests {
         assert!(staged.join("modules.order").is_file());
     }
 
+    /// An arm64 guest with this (x86-64, or at any rate host) test binary as its
+    /// thpbench: refused before anything is staged, with the command that builds the
+    /// right one; an x86 busybox for an arm64 guest likewise.
+    #[test]
+    fn a_binary_of_another_architecture_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let me = std::env::current_exe().unwrap();
+        let foreign = Arch::ALL
+            .into_iter()
+            .find(|a| Some(*a) != Arch::host())
+            .unwrap();
+        // A static ELF header of the foreign architecture, for busybox.
+        let mut bb = std::fs::read(&me).unwrap()[..64].to_vec();
+        bb[18..20].copy_from_slice(&foreign.elf_machine().to_le_bytes());
+        bb[56..58].copy_from_slice(&0u16.to_le_bytes()); // no program headers
+        let busybox = d.path().join("busybox");
+        std::fs::write(&busybox, &bb).unwrap();
+        let k = BootKernel {
+            image: d.path().join("Image"),
+            release: "6.12.0".into(),
+            moddir: None,
+            label: "6.12.0".into(),
+        };
+        let setup = GuestSetup {
+            workload_toml: String::new(),
+            run_args: Vec::new(),
+            modules: Vec::new(),
+            scratch_mount: None,
+            cwd: "/tmp".into(),
+        };
+        let e = build_for(&k, foreign, &busybox, &me, &setup, d.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("thpbench binary {}", me.display()))
+                && e.contains(&format!("but the guest is {foreign}")),
+            "{e}"
+        );
+        if foreign == Arch::Arm64 {
+            assert!(e.contains("scripts/build-aarch64.sh"), "{e}");
+        }
+        let e = build_for(&k, foreign, &me, &me, &setup, d.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("busybox ") && e.contains(foreign.debian()),
+            "{e}"
+        );
+        assert!(
+            !d.path().join("stage-6.12.0").exists(),
+            "nothing staged before the checks"
+        );
+    }
+
     #[test]
     fn ldd_output() {
         let out = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibgcc_s.so.1 => /lib/x86_64-linux-gnu/libgcc_s.so.1 (0x00007f)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n\tlibmissing.so => not found\n";
