@@ -198,17 +198,10 @@ impl Report {
             Standing::NotEvidence(why) => ("not_evidence", SKIP.code, why),
             Standing::Evidence => unreachable!("evidence is judged"),
         };
-        Report {
-            outcome,
-            exit_code: code,
-            reason: Some(why),
-            files,
-            rule: *rule,
-            metrics: Vec::new(),
-        }
+        Report::without_result(files, rule, outcome, code, why)
     }
 
-    /// No result to judge, for a reason outside it: `outcome` names it (not_built,
+    /// No figures to judge: `outcome` names why (corrupted, not_evidence, not_built,
     /// not_booted, run_failed) and the exit code is `code`.
     fn without_result(
         files: Vec<String>,
