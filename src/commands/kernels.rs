@@ -208,16 +208,21 @@ struct Row {
     result: String,
 }
 
+/// The binary the guests run: `--thpbench`, else this one.
+pub fn thpbench_binary(given: Option<&std::path::Path>) -> Result<std::path::PathBuf> {
+    match given {
+        Some(p) => p
+            .canonicalize()
+            .with_context(|| format!("--thpbench {}", p.display())),
+        None => std::env::current_exe().context("finding this thpbench binary"),
+    }
+}
+
 /// `thpbench kernels`.
 pub fn execute(a: &KernelsArgs) -> Result<i32> {
     crate::signals::install();
     let cache = a.cache_dir.clone().unwrap_or_else(kernels::default_cache);
-    let thpbench = match &a.thpbench {
-        Some(p) => p
-            .canonicalize()
-            .with_context(|| format!("--thpbench {}", p.display()))?,
-        None => std::env::current_exe().context("finding this thpbench binary")?,
-    };
+    let thpbench = thpbench_binary(a.thpbench.as_deref())?;
     // The host's own runs, compare and plot need a binary of this machine's
     // architecture: --thpbench may name an arm64 build for arm64 guests.
     let native = native_thpbench(&thpbench)?;

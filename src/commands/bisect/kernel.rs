@@ -192,12 +192,7 @@ pub fn boot_until_decided(
     guest::placement(&w).map_err(anyhow::Error::msg)?;
     let ka = kernels_args(args)?;
     let cache = ka.cache_dir.clone().unwrap_or_else(kernels::default_cache);
-    let thpbench = match &args.thpbench {
-        Some(p) => p
-            .canonicalize()
-            .with_context(|| format!("--thpbench {}", p.display()))?,
-        None => std::env::current_exe().context("finding this thpbench binary")?,
-    };
+    let thpbench = super::super::kernels::thpbench_binary(args.thpbench.as_deref())?;
     let g = super::super::kernels::guest_options(&ka, thpbench, cache.clone())?;
     let form = KernelForm::parse(spec)?;
     if form == KernelForm::Host {
