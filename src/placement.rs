@@ -64,13 +64,12 @@ impl Layout {
     }
 
     /// Makes the buffers with the workload's NUMA policy applied before they are
-    /// faulted; a policy the kernel refuses is recorded as unavailable.
+    /// faulted; a policy the kernel refuses comes back as unavailable.
     pub fn make_buffers(
         &self,
         w: &Workload,
         threads: usize,
-        unavailable: &mut Vec<Unavailable>,
-    ) -> Result<IoBuffers> {
+    ) -> Result<(IoBuffers, Option<Unavailable>)> {
         let refused = RefCell::new(None);
         let slots = w.slots_per_worker();
         let place = |b: &IoBuffers| {
@@ -97,15 +96,15 @@ impl Layout {
             w.per_page_iovecs,
             &place,
         )?;
-        if let Some(reason) = refused.into_inner() {
+        let refused = refused.into_inner().map(|reason| {
             crate::output::warn(&format!("numa = \"{}\": {reason}", w.numa));
-            unavailable.push(Unavailable::new(
+            Unavailable::new(
                 format!("NUMA placement numa = \"{}\"", w.numa),
                 reason,
                 "run on a kernel with CONFIG_NUMA, or set numa = \"any\"",
-            ));
-        }
-        Ok(buffers)
+            )
+        });
+        Ok((buffers, refused))
     }
 
     /// Per worker, the share of its part of a private buffer on its node; and the whole

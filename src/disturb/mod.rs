@@ -170,16 +170,16 @@ pub struct Planned {
     make: ActionMaker,
 }
 
-/// Checks each asked-for disturber against the machine; the ones that cannot run are
-/// recorded as unavailable. Fails when none of those asked for can run.
+/// Checks each asked-for disturber against the machine: the ones that can run, and the
+/// ones that cannot as unavailable. Fails when none of those asked for can run.
 pub fn plan(
     w: &Workload,
     region: &Region,
     worker_cpus: &[usize],
     swap_ready: bool,
     cgroup: Option<&crate::system::cgroup::MemCgroup>,
-    unavailable: &mut Vec<Unavailable>,
-) -> anyhow::Result<Vec<Planned>> {
+) -> anyhow::Result<(Vec<Planned>, Vec<Unavailable>)> {
+    let mut unavailable = Vec::new();
     // Cores no worker uses first, then the workers' idle SMT siblings.
     let mut free_cpus = crate::system::topology::housekeeping(
         &crate::system::topology::Topology::current(),
@@ -272,7 +272,7 @@ pub fn plan(
             refused.join("; ")
         );
     }
-    Ok(planned)
+    Ok((planned, unavailable))
 }
 
 /// What a disturber thread hands back.

@@ -53,6 +53,47 @@ pub trait QueuedEngine {
     fn submit_and_wait(&mut self, done: &mut Vec<Completion>) -> std::io::Result<()>;
 }
 
+/// What a worker's engine is made from.
+pub struct EngineSpec<'a> {
+    pub kind: crate::workload::Engine,
+    /// The target's file; None for engines that do no device I/O (gup).
+    pub target_fd: Option<std::os::fd::RawFd>,
+    /// `--mock`: the mock engine over the (in-memory) target, whatever `kind` says.
+    pub mock: Option<&'a crate::result::MockReport>,
+    /// Per slot, the buffer segments a queued engine keeps in flight (uring).
+    pub slots: Vec<Vec<libc::iovec>>,
+    pub fixed_buffers: bool,
+    /// The engine's own counters (uring's punts), as the workload's `perf` asks.
+    pub perf: bool,
+    pub bs: usize,
+    /// The worker's index: only the first injects the test hooks' faults, so that each
+    /// happens once.
+    pub worker: usize,
+    /// Test hook (`--drop-write`): the first worker's nth write is lost.
+    pub drop_write: Option<u64>,
+}
+
+/// The one place an engine is chosen: a worker's engine as its spec asks, wrapped by the
+/// lost-write hook where it is set.
+pub fn make(spec: EngineSpec) -> anyhow::Result<Box<dyn Engine>> {
+    use anyhow::Context;
+    let first = spec.worker == 0;
+    let engine: Box<dyn Engine> = match (spec.target_fd, spec.mock) {
+        (Some(fd), Some(report)) => Box::new(mock::MockEngine::new(fd, report, first)),
+        (Some(fd), None) if spec.kind == crate::workload::Engine::Uring => Box::new(
+            uring::UringEngine::new(fd, spec.slots, spec.fixed_buffers, spec.perf)?,
+        ),
+        (Some(fd), None) => Box::new(dio::DioEngine::new(fd)),
+        (None, _) => {
+            Box::new(gup::GupEngine::new(spec.bs).context("making the pipe for the gup engine")?)
+        }
+    };
+    Ok(match spec.drop_write.filter(|_| first) {
+        Some(nth) => Box::new(DropNthWrite::new(engine, nth, spec.bs)),
+        None => engine,
+    })
+}
+
 /// Test hook (`--drop-write`): an engine that answers its `nth` write (from 1, warm-up
 /// included) as done without doing it, the way a write lost below the page cache looks
 /// to the application; verify must see the block's older generation. It wraps any

@@ -6,17 +6,22 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::result::{BenchResult, RunResult, Unavailable};
+use crate::result::{BenchResult, RunResult, RunRole, Unavailable};
 use crate::signals::Interrupted;
 use crate::workload::Workload;
 
+mod assemble;
+mod figures;
+mod findings;
 mod repeat;
 mod rig;
 mod validity;
 
+use assemble::{Measured, Parts};
+use findings::Findings;
+use repeat::Repeat;
 use rig::Setup;
 pub use validity::exit_code;
-use validity::finalize_validity;
 
 /// Coverage below this share of what was asked fails the run (or marks it invalid).
 pub const MIN_COVERAGE: f64 = 0.99;
@@ -223,14 +228,15 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new(".")),
     )?;
-    let mut result = BenchResult::new(system, w.clone());
-    result.mock = opts.mock.clone();
+    let started_at = crate::util::utc_now_rfc3339();
+    let mut workload = w.clone();
     if !w.sweep.contains_key("threads") {
         // The worker count actually used, not 0 ("every allowed CPU"): compare groups on it.
-        result.workload.threads = resolve_cpus(w)?.len();
+        workload.threads = resolve_cpus(w)?.len();
     }
+    let mut findings = Findings::default();
     if !crate::system::is_root() {
-        result.unavailable.push(Unavailable::new(
+        findings.unavailable(Unavailable::new(
             "exact folio sizes (kpageflags)",
             "not root: /proc/kpageflags is root-only and pagemap hides PFNs",
             "run as root; THP coverage is taken from smaps AnonHugePages instead",
@@ -244,6 +250,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
     // drift between cases run one after the other would be part of it.
     let partners = pin_partners(&cases);
     let mut measured: Vec<Option<crate::result::SweepCase>> = vec![None; cases.len()];
+    let mut plain = (Vec::new(), Vec::new());
     for (i, (label, params, _)) in cases.iter().enumerate() {
         if measured[i].is_some() || partners[..i].contains(&Some(i)) {
             continue;
@@ -262,25 +269,24 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
             ));
         }
         let workloads: Vec<&Workload> = group.iter().map(|&g| &cases[g].2).collect();
-        let outcome = measure_workloads(&workloads, opts, &mut result);
-        let (runs, baseline_runs) = match outcome {
-            Ok(mut r) if r.len() > 1 => {
-                // The partner's runs, in its own place among the cases.
-                let (runs, _) = r.pop().expect("two groups");
-                let j = group[1];
-                measured[j] = Some(crate::result::SweepCase {
-                    label: cases[j].0.clone(),
-                    params: cases[j].1.clone(),
-                    runs,
-                });
-                r.pop().expect("two groups")
+        let (runs, baseline_runs) = match measure_workloads(&workloads, opts) {
+            Ok((mut r, found)) => {
+                findings.absorb(found);
+                if r.len() > 1 {
+                    // The partner's runs, in its own place among the cases.
+                    let (runs, _) = r.pop().expect("two groups");
+                    let j = group[1];
+                    measured[j] = Some(crate::result::SweepCase {
+                        label: cases[j].0.clone(),
+                        params: cases[j].1.clone(),
+                        runs,
+                    });
+                }
+                r.pop().expect("one group")
             }
-            Ok(mut r) => r.pop().expect("one group"),
             Err(e) if e.is::<Interrupted>() => {
-                result.interrupted = true;
-                result
-                    .invalid_reasons
-                    .push("interrupted during setup, before any measurement".into());
+                findings.interrupted = true;
+                findings.invalid(None, "interrupted during setup, before any measurement");
                 break;
             }
             // Keep what earlier sweep cases measured: save it, marked invalid.
@@ -288,9 +294,7 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
                 crate::output::warn(&format!(
                     "sweep case {label} failed: {e:#}; saving the cases measured before it"
                 ));
-                result
-                    .invalid_reasons
-                    .push(format!("sweep case {label} failed: {e:#}"));
+                findings.invalid(None, format!("sweep case {label} failed: {e:#}"));
                 break;
             }
             Err(e) => return Err(e),
@@ -302,46 +306,49 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
                 runs,
             });
         } else {
-            result.runs = runs;
-            result.baseline_runs = baseline_runs;
+            plain = (runs, baseline_runs);
         }
-        if result.interrupted {
+        if findings.interrupted {
             break;
         }
     }
-    result.sweep = measured.into_iter().flatten().collect();
     // Private cases cut their I/O as shared ones do only with per_page_iovecs (or when
     // bs is one chunk): elsewhere a ratio would mix the iovec count with sharing.
-    let same_iovecs: std::collections::BTreeMap<&str, bool> = cases
+    let cut_as_shared = cases
         .iter()
         .map(|(label, _, c)| {
             let bs = c.bs.bytes() as usize;
             (
-                label.as_str(),
+                label.clone(),
                 crate::buffer::private_cut_as_shared(bs, c.per_page_iovecs),
             )
         })
         .collect();
-    result.shared_folio = crate::compare::shared_folio_ratios(&result.sweep, |c| {
-        same_iovecs.get(c.label.as_str()).copied().unwrap_or(false)
-    });
-    result.pin_cost = crate::compare::pin_costs(
-        &result.sweep,
-        w.bs.bytes(),
-        true,
-        result.system.base_page_bytes,
-    );
     if w.engine == crate::workload::Engine::Gup || w.sweep.contains_key("engine") {
         if let Some(u) = crate::measure::gup_test::unavailable() {
-            result.unavailable.push(u);
+            findings.unavailable(u);
         }
     }
-    // Teardown ran inside measure_workload: a signal that came after the last repeat
+    // Teardown ran inside measure_workloads: a signal that came after the last repeat
     // stopped nothing that was measured.
-    if crate::signals::received() && !result.interrupted {
-        result.signal_in_teardown = true;
-    }
-    finalize_validity(&mut result);
+    let signal_in_teardown = crate::signals::received() && !findings.interrupted;
+    let result = assemble::result(Parts {
+        started_at,
+        system,
+        workload,
+        mock: opts.mock.clone(),
+        measured: if sweeping {
+            Measured::Sweep(measured.into_iter().flatten().collect())
+        } else {
+            Measured::Plain {
+                runs: plain.0,
+                baseline_runs: plain.1,
+            }
+        },
+        cut_as_shared,
+        findings,
+        signal_in_teardown,
+    });
     let path = save_result(&result, &path, opts.output.is_none())?;
     Ok(Outcome { result, path })
 }
@@ -364,53 +371,60 @@ fn pin_partners(cases: &[crate::workload::SweepCaseSpec]) -> Vec<Option<usize>> 
         .collect()
 }
 
+/// Per workload, its runs and its baseline runs.
+type RunsOf = (Vec<RunResult>, Vec<RunResult>);
+
 /// Sets up for the first workload (one sweep case, or a pair that differs only in
 /// fixed_buffers, which needs nothing else set up differently), measures the repeats of
 /// each in turn within every repeat (the order alternating from repeat to repeat, and
-/// with baseline runs when asked), and tears down. Returns (runs, baseline runs) per
-/// workload.
-fn measure_workloads(
-    ws: &[&Workload],
-    opts: &RunOptions,
-    result: &mut BenchResult,
-) -> Result<Vec<(Vec<RunResult>, Vec<RunResult>)>> {
+/// with baseline runs when asked), and tears down. Returns the runs per workload, and
+/// what setting up and every repeat found.
+fn measure_workloads(ws: &[&Workload], opts: &RunOptions) -> Result<(Vec<RunsOf>, Findings)> {
     let w = ws[0];
     let selection = resolve_cpu_selection(w)?;
     let layout = crate::placement::Layout::new(&selection);
     let cpus = selection.cpus;
-    let setup = Setup::new(w, &cpus, layout, opts, result)?;
+    let (rig, mut findings) = Setup::new(w, &cpus, layout, opts)?;
     let with_baseline = opts.baseline && !w.disturb.is_empty();
-    let mut out = vec![(Vec::new(), Vec::new()); ws.len()];
-    'repeats: for repeat in 0..w.repeat {
-        let order: Vec<usize> = if repeat % 2 == 0 {
+    let mut out: Vec<RunsOf> = vec![(Vec::new(), Vec::new()); ws.len()];
+    'repeats: for index in 0..w.repeat {
+        let order: Vec<usize> = if index % 2 == 0 {
             (0..ws.len()).collect()
         } else {
             (0..ws.len()).rev().collect()
         };
         for i in order {
             // Baseline and disturbed runs alternate, so that drift hits both alike.
-            let kinds: &[bool] = if with_baseline {
-                &[false, true]
+            let roles: &[RunRole] = if with_baseline {
+                &[RunRole::Baseline, RunRole::Measured]
             } else {
-                &[true]
+                &[RunRole::Measured]
             };
-            for &disturbed in kinds {
-                let run = setup.measure(ws[i], repeat, disturbed, opts, result)?;
+            for &role in roles {
+                let repeat = Repeat {
+                    rig: &rig,
+                    w: ws[i],
+                    index,
+                    role,
+                    opts,
+                };
+                let (run, found) = repeat.run()?;
+                findings.absorb(found);
                 let stop = run.interrupted;
-                if disturbed {
-                    out[i].0.push(run);
-                } else {
+                if role == RunRole::Baseline {
                     out[i].1.push(run);
+                } else {
+                    out[i].0.push(run);
                 }
                 if stop {
-                    result.interrupted = true;
+                    findings.interrupted = true;
                     break 'repeats;
                 }
             }
         }
     }
-    drop(setup);
-    Ok(out)
+    drop(rig);
+    Ok((out, findings))
 }
 
 #[cfg(test)]

@@ -1,16 +1,24 @@
 //! The rig: everything a workload's runs share, set up once and torn down by its
-//! guards' drops (target, cgroup, buffers, swap, debugfs, disturber plan), and the
-//! block generations that writes with verify carry from one repeat to the next.
+//! guards' drops (target, cgroup, buffers, swap, debugfs, disturber plan), the block
+//! generations that writes with verify carry from one repeat to the next, and what the
+//! rig answers about itself between repeats (the final verify pass, where the workers
+//! ran, the kernel's GUP figures on its buffer).
 
 use anyhow::{bail, Result};
 
+use super::findings::Findings;
 use super::validity::coverage_complaint;
 use super::{RunOptions, MIN_COVERAGE};
 use crate::buffer::IoBuffers;
-use crate::result::BenchResult;
+use crate::measure::histogram;
+use crate::result::ThreadResult;
 use crate::signals::Interrupted;
 use crate::target::Target;
+use crate::worker::WorkerOutput;
 use crate::workload::{Backing, Workload};
+
+/// Per worker, the share of its buffer on its own node; the buffer's pages per node.
+pub(super) type NumaLocality = (Vec<Option<f64>>, std::collections::BTreeMap<String, u64>);
 
 /// What lives for the whole invocation. Field order is teardown order: buffers (and
 /// their knob guards) go first, freeing their swap slots, then swap is turned off and
@@ -34,13 +42,15 @@ pub(super) struct Setup {
 }
 
 impl Setup {
+    /// Sets everything up for `w`'s runs, with what setting up found (unavailable NUMA
+    /// placement or disturbers; a buffer measured anyway below its coverage).
     pub(super) fn new(
         w: &Workload,
         cpus: &[usize],
         layout: crate::placement::Layout,
         opts: &RunOptions,
-        result: &mut BenchResult,
-    ) -> Result<Setup> {
+    ) -> Result<(Setup, Findings)> {
+        let mut findings = Findings::default();
         let stop = || crate::signals::received();
         let target = if w.engine == crate::workload::Engine::Gup && opts.mock.is_none() {
             None
@@ -80,7 +90,10 @@ impl Setup {
         } else {
             None
         };
-        let buffers = layout.make_buffers(w, cpus.len(), &mut result.unavailable)?;
+        let (buffers, refused) = layout.make_buffers(w, cpus.len())?;
+        if let Some(u) = refused {
+            findings.unavailable(u);
+        }
         if stop() {
             bail!(Interrupted);
         }
@@ -90,7 +103,7 @@ impl Setup {
             if !w.allow_fallback {
                 bail!("{msg}; pass --allow-fallback to measure anyway (the result is then marked invalid)");
             }
-            result.invalid_reasons.push(msg);
+            findings.invalid(None, msg);
         }
         let swap = match &w.swap {
             Some(spec) => Some(crate::system::swap::SwapGuard::setup(
@@ -110,16 +123,13 @@ impl Setup {
             None
         };
         let region = crate::disturb::Region::of(&buffers);
-        let disturbers = crate::disturb::plan(
-            w,
-            &region,
-            cpus,
-            swap_ready,
-            cgroup.as_ref(),
-            &mut result.unavailable,
-        )?;
+        let (disturbers, unavailable) =
+            crate::disturb::plan(w, &region, cpus, swap_ready, cgroup.as_ref())?;
+        for u in unavailable {
+            findings.unavailable(u);
+        }
         let generations = block_generations(w, target.as_ref(), cpus.len())?;
-        Ok(Setup {
+        let setup = Setup {
             buffers,
             disturbers,
             region,
@@ -130,7 +140,100 @@ impl Setup {
             cpus: cpus.to_vec(),
             generations: std::sync::Mutex::new(generations),
             layout,
-        })
+        };
+        Ok((setup, findings))
+    }
+
+    /// Worker `i`'s slots' segments for a queued engine; empty for the others.
+    pub(super) fn worker_slots(&self, w: &Workload, i: usize) -> Vec<Vec<crate::buffer::Segment>> {
+        if w.engine != crate::workload::Engine::Uring {
+            return Vec::new();
+        }
+        let n = w.slots_per_worker();
+        self.buffers.segments[i * n..(i + 1) * n].to_vec()
+    }
+
+    /// The final verify pass of a write workload with verify: every block of the
+    /// region read back and checked against the generation its owner (worker
+    /// `block % n`, the only one that writes it) last wrote, so that data written by
+    /// anyone else at any time in the run is found, with its offset.
+    pub(super) fn final_pass(
+        &self,
+        w: &Workload,
+        interrupted: bool,
+    ) -> Option<crate::result::FinalVerify> {
+        let t = self.target.as_ref()?;
+        let nonce = t.stamped?;
+        if !w.verify || !w.rw.writes() {
+            return None;
+        }
+        if interrupted {
+            return Some(crate::result::FinalVerify {
+                incomplete: Some("not made: the run was interrupted".into()),
+                ..Default::default()
+            });
+        }
+        let bs = w.bs.bytes();
+        let workers = self.cpus.len() as u64;
+        let kept = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        let stamp_of = |block: u64| crate::verify::Stamp {
+            seed: w.seed,
+            nonce,
+            generation: kept
+                .get((block % workers) as usize)
+                .and_then(|own| own.get((block / workers) as usize))
+                .copied()
+                .unwrap_or(0),
+        };
+        Some(crate::verify::final_pass(
+            t.fd(),
+            t.size / bs,
+            bs,
+            &stamp_of,
+            &crate::signals::received,
+        ))
+    }
+
+    /// Each worker's own figures, with where it ran and how local its pages were.
+    pub(super) fn thread_results(
+        &self,
+        outputs: &[WorkerOutput],
+        numa_before: &NumaLocality,
+        numa_after: &NumaLocality,
+    ) -> Vec<ThreadResult> {
+        let mut threads: Vec<ThreadResult> = outputs
+            .iter()
+            .map(|o| ThreadResult {
+                cpu: o.cpu,
+                ops: o.recorder.ops,
+                bytes: o.recorder.bytes,
+                io_time_ns: o.io_ns,
+                verify_time_ns: o.verify_ns,
+                latency_ns: histogram::summarize(&o.recorder.total),
+                ..ThreadResult::default()
+            })
+            .collect();
+        for t in &mut threads {
+            let i = self.cpus.iter().position(|&c| c == t.cpu).unwrap_or(0);
+            self.layout.annotate(t, numa_before.0[i], numa_after.0[i]);
+        }
+        threads
+    }
+
+    /// The gup engine's figures with the kernel's own on the same buffer, now that the
+    /// workers are done with it.
+    pub(super) fn with_kernel_gup_figures(
+        &self,
+        w: &Workload,
+        mut g: crate::result::GupReport,
+    ) -> crate::result::GupReport {
+        let kernel = crate::measure::gup_test::run(
+            self.buffers.base() as usize,
+            self.buffers.len(),
+            (w.bs.bytes() / crate::pages::base_page() as u64).max(1) as u32,
+        );
+        g.kernel = Some(kernel);
+        g
     }
 }
 

@@ -4,20 +4,21 @@ use super::MIN_COVERAGE;
 use crate::result::{BenchResult, DisturberReport, Stall, VerifyReport};
 use crate::workload::{Backing, Workload};
 
-pub(super) fn finalize_validity(result: &mut BenchResult) {
+/// The reasons only the whole result shows, after those the phases found: a signal cut
+/// the runs short, or a run did nothing.
+pub(super) fn closing_reasons(result: &BenchResult) -> Vec<String> {
+    let mut reasons = Vec::new();
     if result.interrupted {
-        result
-            .invalid_reasons
-            .push("interrupted by a signal: the runs are partial".into());
+        reasons.push("interrupted by a signal: the runs are partial".to_string());
     }
     // Every run counts, baseline runs too: a baseline that did nothing is no baseline.
-    let idle: Vec<String> = result
-        .all_runs()
-        .filter(|v| v.run.ops == 0 && !v.run.interrupted)
-        .map(|v| format!("{} completed no operation", v.name()))
-        .collect();
-    result.invalid_reasons.extend(idle);
-    result.valid = result.invalid_reasons.is_empty();
+    reasons.extend(
+        result
+            .all_runs()
+            .filter(|v| v.run.ops == 0 && !v.run.interrupted)
+            .map(|v| format!("{} completed no operation", v.name())),
+    );
+    reasons
 }
 
 /// Why a run whose reads did not all verify, in the run or in the final pass, is not
@@ -212,9 +213,10 @@ mod tests {
             ..Default::default()
         }]);
         r.baseline_runs = vec![RunResult::default()];
-        finalize_validity(&mut r);
-        assert!(!r.valid);
-        assert_eq!(r.invalid_reasons, ["baseline run 0 completed no operation"]);
+        assert_eq!(
+            closing_reasons(&r),
+            ["baseline run 0 completed no operation"]
+        );
     }
 
     #[test]
