@@ -382,3 +382,112 @@ pub(super) fn param_differences(groups: &[Group], baseline: usize) -> Vec<ParamD
 
 // ------------------------------------------------------------------------------------
 // The comparison
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `workload_params` gave when it flattened the workload through
+    /// `serde_json::Value`: the reference the typed function must match, key for key.
+    fn params_through_json(result: &BenchResult) -> BTreeMap<String, String> {
+        const IGNORED: &[&str] = &[
+            "name",
+            "description",
+            "seed",
+            "force",
+            "allow_write_device",
+            "allow_fallback",
+            "repeat",
+        ];
+        let mut out = BTreeMap::new();
+        if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(&result.workload) {
+            for (k, v) in map {
+                if IGNORED.contains(&k.as_str()) {
+                    continue;
+                }
+                let text = match v {
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Null => "(none)".to_string(),
+                    other => other.to_string(),
+                };
+                out.insert(k, text);
+            }
+        }
+        // The disturbers' column text was made from the typed specs already.
+        let typed = workload_params(result);
+        if let Some(d) = typed.get("disturb") {
+            out.insert("disturb".into(), d.clone());
+        }
+        out
+    }
+
+    fn kept_results() -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("results"),
+            &mut files,
+        );
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn kept_results_give_the_parameters_the_json_flattening_gave() {
+        let files = kept_results();
+        assert!(files.len() >= 20, "results/ holds {} JSON files", files.len());
+        for file in &files {
+            let result = BenchResult::load(file).unwrap_or_else(|e| panic!("{e:#}"));
+            assert_eq!(
+                workload_params(&result),
+                params_through_json(&result),
+                "{}",
+                file.display()
+            );
+        }
+    }
+
+    /// The optional fields and the sweep, which the kept results may leave at their
+    /// defaults, set both ways.
+    #[test]
+    fn optional_fields_and_sweeps_give_the_parameters_the_json_flattening_gave() {
+        let plain = crate::test_support::synthetic("6.12.0", &[100.0]);
+        let mut set = plain.clone();
+        set.workload.bytes = Some(crate::units::Size(1 << 30));
+        set.workload.ops = Some(1000);
+        set.workload.size = Some(crate::units::Size(64 << 20));
+        set.workload.swap = Some("zram:1G".into());
+        set.workload.sweep.insert(
+            "threads".into(),
+            vec![
+                crate::workload::SweepValue::Int(1),
+                crate::workload::SweepValue::Int(2),
+            ],
+        );
+        set.workload.sweep.insert(
+            "buffer".into(),
+            vec![crate::workload::SweepValue::Text("4k".into())],
+        );
+        set.workload.engine = crate::workload::Engine::Uring;
+        set.workload.rw = crate::workload::Rw::RandWrite;
+        set.workload.verify_level = crate::workload::VerifyLevel::Full;
+        set.workload.buffer = crate::workload::Backing::Mthp(64 << 10);
+        for result in [&plain, &set] {
+            assert_eq!(workload_params(result), params_through_json(result));
+        }
+        let set_params = workload_params(&set);
+        assert_eq!(set_params["bytes"], (1u64 << 30).to_string());
+        assert_eq!(set_params["size"], (64u64 << 20).to_string());
+        assert!(!workload_params(&plain).contains_key("size"));
+        assert_eq!(workload_params(&plain)["swap"], "(none)");
+    }
+}
