@@ -30,8 +30,7 @@ use serde::Serialize;
 
 pub use conditions::{relevant_cmdline, SettingKind, SystemDifference};
 pub use grouping::{
-    workload_params, Exclusion, Group, Input, ParamDifference, IGNORED_WORKLOAD_KEYS, MAIN_SECTION,
-    UNDISTURBED_SECTION,
+    workload_params, Exclusion, Group, Input, ParamDifference, MAIN_SECTION, UNDISTURBED_SECTION,
 };
 pub use metrics::{run_metrics, Category, Direction, MetricDef, Unit};
 pub use pin_cost::{pin_costs, GroupPinCost};
