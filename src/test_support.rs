@@ -123,6 +123,28 @@ pub fn synthetic_run(repeat: usize, ops_per_sec: f64) -> RunResult {
     }
 }
 
+/// Every result file kept under results/ (made by older versions, some before fields
+/// were added), sorted: what readers of results must go on reading.
+pub fn kept_results() -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results"),
+        &mut files,
+    );
+    files.sort();
+    files
+}
+
 /// A sweep case named `label` with the swept `params` (workload key, value) and `runs`.
 pub fn sweep_case(label: &str, params: &[(&str, &str)], runs: Vec<RunResult>) -> SweepCase {
     SweepCase {
