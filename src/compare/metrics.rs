@@ -373,7 +373,10 @@ fn perf_metrics(perf: &PerfReport, ops: u64, uring: bool, out: &mut Vec<(MetricD
     let Some(per_op) = perf.per_op(ops) else {
         return;
     };
-    let cpu = match (per_op.get("task-clock"), per_op.get("io-wq-task-clock")) {
+    let cpu = match (
+        per_op.get(PerfReport::TASK_CLOCK),
+        per_op.get(PerfReport::IO_WQ_TASK_CLOCK),
+    ) {
         (Some(t), Some(w)) => Some(t + w),
         (Some(t), None) if !uring => Some(*t),
         _ => None,
@@ -391,7 +394,7 @@ fn perf_metrics(perf: &PerfReport, ops: u64, uring: bool, out: &mut Vec<(MetricD
         ));
     }
     for (name, per_op) in per_op {
-        let (key, label) = if uring && name == "task-clock" {
+        let (key, label) = if uring && name == PerfReport::TASK_CLOCK {
             (
                 "perf.task-clock.submitter".to_string(),
                 "task-clock per op (submitting thread only)".to_string(),

@@ -20,6 +20,8 @@ use std::collections::BTreeMap;
 use perf_event::events::Hardware;
 use perf_event::{Builder, Counter};
 
+use crate::result::kernel::PerfReport;
+
 pub struct ThreadCounters {
     hardware: Vec<(&'static str, Counter)>,
     /// Counter name -> why it could not be taken.
@@ -131,7 +133,7 @@ fn io_wq_clocks(tid: u32) -> BTreeMap<u32, u64> {
 fn delta(a: &Snapshot, b: &Snapshot, io_wq: bool) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::from([
         (
-            "task-clock".to_string(),
+            PerfReport::TASK_CLOCK.to_string(),
             b.task_clock_ns.saturating_sub(a.task_clock_ns),
         ),
         (
@@ -157,9 +159,9 @@ fn delta(a: &Snapshot, b: &Snapshot, io_wq: bool) -> BTreeMap<String, u64> {
             .map(|(tid, ns)| ns.saturating_sub(a.io_wq.get(tid).copied().unwrap_or(0)))
             .sum();
         let exited = a.io_wq.keys().filter(|t| !b.io_wq.contains_key(t)).count();
-        out.insert("io-wq-task-clock".into(), clock);
+        out.insert(PerfReport::IO_WQ_TASK_CLOCK.into(), clock);
         if exited > 0 {
-            out.insert("io-wq-exited".into(), exited as u64);
+            out.insert(PerfReport::IO_WQ_EXITED.into(), exited as u64);
         }
     }
     out

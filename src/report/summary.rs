@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::result::{BenchResult, RunResult, RunRole};
+use crate::result::{BenchResult, PerfReport, RunResult, RunRole};
 use crate::units::{human_bytes, human_ns};
 
 pub fn render(r: &BenchResult) -> String {
@@ -462,13 +462,11 @@ fn render_per_op(s: &mut String, run: &RunResult) {
         if !per_op.is_empty() {
             let _ = writeln!(s, "    per op   {}", per_op.join(", "));
         }
-        if let (Some(t), Some(w)) = (sums.get("task-clock"), sums.get("io-wq-task-clock")) {
-            let exited: u64 = run
-                .perf
-                .iter()
-                .flat_map(|p| p.0.values())
-                .filter_map(|c| c.get("io-wq-exited"))
-                .sum();
+        if let (Some(t), Some(w)) = (
+            sums.get(PerfReport::TASK_CLOCK),
+            sums.get(PerfReport::IO_WQ_TASK_CLOCK),
+        ) {
+            let exited: u64 = run.perf.iter().map(PerfReport::io_wq_exited).sum();
             let _ = writeln!(
                 s,
                 "    cpu      {}{} per op: the worker {} and its io-wq threads {}, which do the device work of punted requests{}",

@@ -139,6 +139,23 @@ pub(super) fn serialize_lock_contention<S: Serializer>(
 pub struct PerfReport(pub BTreeMap<String, BTreeMap<String, u64>>);
 
 impl PerfReport {
+    /// The worker thread's CPU time (ns): the counter the readers add up as CPU per op.
+    pub const TASK_CLOCK: &'static str = "task-clock";
+    /// The CPU time (ns) of the worker's io-wq threads (uring), which do the device work
+    /// of punted requests.
+    pub const IO_WQ_TASK_CLOCK: &'static str = "io-wq-task-clock";
+    /// How many of the worker's io-wq threads exited during the run: a count of threads,
+    /// not of events, whose time is lost (so `IO_WQ_TASK_CLOCK` is then a lower bound).
+    pub const IO_WQ_EXITED: &'static str = "io-wq-exited";
+
+    /// io-wq threads that exited during the run, over all workers.
+    pub fn io_wq_exited(&self) -> u64 {
+        self.0
+            .values()
+            .filter_map(|c| c.get(Self::IO_WQ_EXITED))
+            .sum()
+    }
+
     /// Every counter summed over the threads and divided by the run's operations, so
     /// that runs of different lengths compare; None for a run without operations.
     pub fn per_op(&self, ops: u64) -> Option<BTreeMap<String, f64>> {
@@ -148,7 +165,7 @@ impl PerfReport {
         let mut sums: BTreeMap<String, f64> = BTreeMap::new();
         for counters in self.0.values() {
             // A count of threads, not of events per op.
-            for (name, v) in counters.iter().filter(|(n, _)| *n != "io-wq-exited") {
+            for (name, v) in counters.iter().filter(|(n, _)| *n != Self::IO_WQ_EXITED) {
                 *sums.entry(name.clone()).or_default() += *v as f64;
             }
         }
@@ -249,6 +266,22 @@ mod tests {
         assert_eq!(per_op["cycles"], 100.0);
         assert_eq!(per_op["task-clock"], 2.5);
         assert!(perf.per_op(0).is_none());
+    }
+
+    /// The names readers look counters up by are the ones results hold.
+    #[test]
+    fn io_wq_figures_are_read_by_the_names_results_hold() {
+        let perf: PerfReport = serde_json::from_value(serde_json::json!({
+            "cpu0": {"task-clock": 10, "io-wq-task-clock": 30, "io-wq-exited": 1},
+            "cpu1": {"task-clock": 10, "io-wq-task-clock": 10, "io-wq-exited": 2}
+        }))
+        .unwrap();
+        assert_eq!(perf.io_wq_exited(), 3);
+        let per_op = perf.per_op(10).unwrap();
+        assert_eq!(per_op[PerfReport::TASK_CLOCK], 2.0);
+        assert_eq!(per_op[PerfReport::IO_WQ_TASK_CLOCK], 4.0);
+        // A count of threads, not of events per op.
+        assert!(!per_op.contains_key(PerfReport::IO_WQ_EXITED));
     }
 }
 
