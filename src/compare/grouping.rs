@@ -477,58 +477,15 @@ mod tests {
                 out.insert(k, text);
             }
         }
-        let disturb: Vec<String> = result
-            .workload
-            .disturb
-            .iter()
-            .map(|d| {
-                let mut text = format!("{}(every={}", d.label(), d.every);
-                if d.fraction != 1.0 {
-                    text.push_str(&format!(",fraction={}", d.fraction));
-                }
-                if let Some(cpu) = d.cpu {
-                    text.push_str(&format!(",cpu={cpu}"));
-                }
-                if d.kind == DisturbKind::Fork {
-                    text.push_str(&format!(",hold={}", d.hold));
-                }
-                text + ")"
-            })
-            .collect();
-        if out.contains_key("disturb") {
-            let text = if disturb.is_empty() {
-                "none".to_string()
-            } else {
-                disturb.join("+")
-            };
-            out.insert("disturb".into(), text);
-        }
+        // The disturbers' text was made from the typed specs already (its own test
+        // below pins it).
+        out.insert("disturb".into(), disturbers_text(&result.workload.disturb));
         out
-    }
-
-    fn kept_results() -> Vec<PathBuf> {
-        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    walk(&path, out);
-                } else if path.extension().is_some_and(|e| e == "json") {
-                    out.push(path);
-                }
-            }
-        }
-        let mut files = Vec::new();
-        walk(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("results"),
-            &mut files,
-        );
-        files.sort();
-        files
     }
 
     #[test]
     fn kept_results_give_the_parameters_the_json_flattening_gave() {
-        let files = kept_results();
+        let files = crate::test_support::kept_results();
         assert!(
             files.len() >= 20,
             "results/ holds {} JSON files",
