@@ -117,6 +117,38 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// A result file through the typed schema (`BenchResult`): a renamed or missing key is a
+/// failure here, where a keyed read of JSON would give null.
+pub fn load_result(path: &Path) -> thpbench::result::BenchResult {
+    thpbench::result::BenchResult::load(path)
+        .unwrap_or_else(|e| panic!("loading the result {}: {e:#}", path.display()))
+}
+
+/// `run_result`, typed.
+pub fn result_of_run(
+    runner: fn(&[&str], &Path) -> Output,
+    args: &[&str],
+    dir: &Path,
+) -> thpbench::result::BenchResult {
+    output_and_result_of_run(runner, args, dir).1
+}
+
+/// `run_output_and_result`, typed.
+pub fn output_and_result_of_run(
+    runner: fn(&[&str], &Path) -> Output,
+    args: &[&str],
+    dir: &Path,
+) -> (Output, thpbench::result::BenchResult) {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend(["-o", "r.json"]);
+    let out = runner(&all, dir);
+    assert!(out.status.success(), "thpbench {all:?}: {}", failure(&out));
+    (out, load_result(&dir.join("r.json")))
+}
+
+/// JSON that has no typed schema in the crate (probe, compare --format json, reports of
+/// the kernels command), read by key.
 pub fn load_json(path: &Path) -> serde_json::Value {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
