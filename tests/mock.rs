@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -181,38 +180,11 @@ fn sigint_during_a_mock_run_saves_a_partial_result_and_exits_130() {
         .spawn()
         .unwrap();
     // setpriv execs thpbench, so the child's pid is thpbench's.
-    let stderr_lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in stderr_lines.map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    // Only a bound against hanging: reaching the measured phase takes milliseconds.
-    let limit = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let mut before = Vec::new();
-    loop {
-        let left = limit.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains("run 0: measuring") => break,
-            Ok(line) => before.push(line),
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "thpbench never said it was measuring ({e:?}); its stderr:\n{}",
-                    before.join("\n")
-                );
-            }
-        }
-    }
+    let rest = common::wait_until_measuring(&mut child);
     // SAFETY: kill only sends a signal to our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     let status = child.wait().unwrap();
-    reader.join().unwrap();
-    let rest: Vec<String> = rx.try_iter().collect();
+    let rest: Vec<String> = rest.iter().collect();
     assert_eq!(status.code(), Some(130), "{}", rest.join("\n"));
     let r = load_result(&dir.path().join("r.json"));
     assert!(r.interrupted);
