@@ -6,72 +6,65 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::*;
+use thpbench::result::{BenchResult, LockReport, RunResult};
 
-fn contention(r: &serde_json::Value) -> &serde_json::Value {
-    &r["runs"][0]["lock_contention"]
+fn contention(r: &BenchResult) -> Option<&LockReport> {
+    r.runs[0].lock_contention.as_ref()
+}
+
+/// The run's lock report, which a traced run must have.
+fn traced(r: &BenchResult) -> &LockReport {
+    contention(r).expect("a traced run reports lock_contention")
 }
 
 /// No task waits longer than the measured window: the run's own wait is at most the
 /// window times the run's own tasks that waited, and those are its workers, its
 /// disturbers, the main thread and the readers of the lock tracer and (when it ran) the
 /// GUP slow-path tracer at most.
-fn assert_own_wait_bounded_by_window(run: &serde_json::Value) {
-    let lc = &run["lock_contention"];
-    let window = run["duration_ns"].as_u64().unwrap();
-    let tasks = lc["run_tasks"].as_u64().unwrap();
-    let gup_slow_reader = usize::from(run["gup_slow_path"]["available"] == true);
-    let own_threads = (run["threads"].as_array().unwrap().len()
-        + run["disturbers"].as_array().unwrap().len()
-        + 2
-        + gup_slow_reader) as u64;
+fn assert_own_wait_bounded_by_window(run: &RunResult) {
+    let lc = run.lock_contention.as_ref().expect("lock_contention");
+    let window = run.duration_ns;
+    let tasks = lc.run_tasks;
+    let gup_slow_reader = usize::from(run.gup_slow_path.as_ref().is_some_and(|g| g.available));
+    let own_threads = (run.threads.len() + run.disturbers.len() + 2 + gup_slow_reader) as u64;
     assert!(
         tasks <= own_threads,
         "{tasks} of the run's tasks waited, it has {own_threads} threads"
     );
-    let wait = lc["run_total_wait_ns"].as_u64().unwrap();
+    let wait = lc.run_total_wait_ns.expect("run_total_wait_ns");
     assert!(
         wait <= window * tasks,
-        "the run's own wait {wait} ns exceeds {window} ns x {tasks} tasks: {lc}"
+        "the run's own wait {wait} ns exceeds {window} ns x {tasks} tasks: {lc:?}"
     );
-    if lc["lost_samples"].as_u64().unwrap() > 0 {
-        assert_eq!(lc["totals_bound"], "lower", "{lc}");
+    if lc.lost_samples > 0 {
+        assert_eq!(lc.totals_bound.as_deref(), Some("lower"), "{lc:?}");
     } else {
-        assert!(lc.get("totals_bound").is_none(), "{lc}");
+        assert!(lc.totals_bound.is_none(), "{lc:?}");
     }
 }
 
-fn assert_consistent(lc: &serde_json::Value) {
-    assert_eq!(lc["available"], true, "{lc}");
-    assert_eq!(lc["scope"], "system-wide");
-    let (begin, end, lost) = (
-        lc["events"].as_u64().unwrap(),
-        lc["end_events"].as_u64().unwrap(),
-        lc["lost_samples"].as_u64().unwrap(),
-    );
-    assert!(begin > 0, "no contention recorded: {lc}");
-    assert!(lc["paired"].as_u64().unwrap() > 0);
+fn assert_consistent(lc: &LockReport) {
+    assert!(lc.available, "{lc:?}");
+    assert_eq!(lc.scope, "system-wide");
+    let (begin, end, lost) = (lc.events, lc.end_events, lc.lost_samples);
+    assert!(begin > 0, "no contention recorded: {lc:?}");
+    assert!(lc.paired > 0);
     // Begins and ends match up to what was lost and what straddles the window's edges.
     assert!(
         begin.abs_diff(end) <= lost + 16,
         "begin {begin} vs end {end}, lost {lost}"
     );
-    let total = lc["total_wait_ns"].as_u64().unwrap();
-    assert!(lc["run_paired"].as_u64().unwrap() <= lc["paired"].as_u64().unwrap());
-    assert!(lc["run_total_wait_ns"].as_u64().unwrap() <= total);
-    for c in lc["by_caller"].as_array().unwrap() {
-        let (count, sum, max, avg) = (
-            c["count"].as_u64().unwrap(),
-            c["total_wait_ns"].as_u64().unwrap(),
-            c["max_wait_ns"].as_u64().unwrap(),
-            c["avg_wait_ns"].as_u64().unwrap(),
+    let total = lc.total_wait_ns;
+    assert!(lc.run_paired <= lc.paired);
+    assert!(lc.run_total_wait_ns.expect("run_total_wait_ns") <= total);
+    for c in &lc.by_caller {
+        let (count, sum, max, avg) = (c.count, c.total_wait_ns, c.max_wait_ns, c.avg_wait_ns);
+        assert!(
+            count > 0 && max <= sum && avg <= max && sum <= total,
+            "{c:?}"
         );
-        assert!(count > 0 && max <= sum && avg <= max && sum <= total, "{c}");
-        let (run_count, run_sum) = (
-            c["run_count"].as_u64().unwrap(),
-            c["run_total_wait_ns"].as_u64().unwrap(),
-        );
-        assert!(run_count <= count && run_sum <= sum, "{c}");
-        assert!(!c["caller"].as_str().unwrap().is_empty());
+        assert!(c.run_count <= count && c.run_total_wait_ns <= sum, "{c:?}");
+        assert!(!c.caller.is_empty());
     }
 }
 
@@ -85,7 +78,7 @@ fn disturbed_run_records_paired_contention_with_symbolized_callers() {
         .unwrap()
         .contains(" /sys/kernel/tracing ");
     let dir = tempfile::tempdir().unwrap();
-    let (out, r) = run_output_and_result(
+    let (out, r) = output_and_result_of_run(
         run,
         &[
             "--bs",
@@ -106,16 +99,11 @@ fn disturbed_run_records_paired_contention_with_symbolized_callers() {
         ],
         dir.path(),
     );
-    let lc = contention(&r);
+    let lc = traced(&r);
     assert_consistent(lc);
-    assert_own_wait_bounded_by_window(&r["runs"][0]);
+    assert_own_wait_bounded_by_window(&r.runs[0]);
     // Collapse takes mmap_lock for writing while the I/O's GUP and the splits read it.
-    let callers: Vec<&str> = lc["by_caller"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["caller"].as_str().unwrap())
-        .collect();
+    let callers: Vec<&str> = lc.by_caller.iter().map(|c| c.caller.as_str()).collect();
     assert!(
         !callers.iter().all(|c| *c == "[unknown]"),
         "callers were not symbolized: {callers:?}"
@@ -127,8 +115,8 @@ fn disturbed_run_records_paired_contention_with_symbolized_callers() {
     // The run's own threads are among the waiters: the workers' GUP and the disturber's
     // madvise read mmap_lock while MADV_COLLAPSE takes it for writing.
     assert!(
-        lc["run_paired"].as_u64().unwrap() > 0,
-        "no contention attributed to thpbench's own threads: {lc}"
+        lc.run_paired > 0,
+        "no contention attributed to thpbench's own threads: {lc:?}"
     );
     let tracefs_after = std::fs::read_to_string("/proc/self/mounts")
         .unwrap()
@@ -193,22 +181,21 @@ fn a_lock_contended_on_purpose_shows_up_with_its_caller() {
     // SAFETY: unmapping the mapping made above.
     unsafe { libc::munmap(base as *mut libc::c_void, len) };
     assert!(out.status.success(), "{}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
-    let lc = contention(&r);
+    let r = load_result(&dir.path().join("r.json"));
+    let lc = traced(&r);
     assert_consistent(lc);
-    assert_own_wait_bounded_by_window(&r["runs"][0]);
-    let hit = lc["by_caller"]
-        .as_array()
-        .unwrap()
+    assert_own_wait_bounded_by_window(&r.runs[0]);
+    let hit = lc
+        .by_caller
         .iter()
-        .find(|c| c["caller"] == "do_mprotect_pkey" && c["type"] == "rwsem:W");
+        .find(|c| c.caller == "do_mprotect_pkey" && c.lock_type == "rwsem:W");
     assert!(
-        hit.is_some_and(|c| c["count"].as_u64().unwrap() > 10),
-        "do_mprotect_pkey rwsem:W missing: {}",
-        lc["by_caller"]
+        hit.is_some_and(|c| c.count > 10),
+        "do_mprotect_pkey rwsem:W missing: {:?}",
+        lc.by_caller
     );
     // The hammers are this test's threads, not thpbench's: none of it is the run's own.
-    assert_eq!(hit.unwrap()["run_count"], 0, "{}", lc["by_caller"]);
+    assert_eq!(hit.unwrap().run_count, 0, "{:?}", lc.by_caller);
 }
 
 #[test]
@@ -219,19 +206,19 @@ fn unprivileged_runs_record_contention_as_unavailable() {
         return;
     };
     let dir = world_writable_tempdir();
-    let r = run_result(
+    let r = result_of_run(
         run_as_nobody,
         &["--duration", "1s", "--warmup", "0s", "--size", "8M"],
         dir.path(),
     );
-    assert_eq!(contention(&r)["available"], false);
-    let u = r["unavailable"]
-        .as_array()
-        .unwrap()
+    let lc = contention(&r).expect("an untraced run says why");
+    assert!(!lc.available, "{lc:?}");
+    let u = r
+        .unavailable
         .iter()
-        .find(|u| u["what"].as_str().unwrap().starts_with("lock contention"))
+        .find(|u| u.what.starts_with("lock contention"))
         .expect("unavailable entry");
-    assert!(u["reason"].as_str().unwrap().contains("root"), "{u}");
+    assert!(u.reason.contains("root"), "{u:?}");
 }
 
 #[test]
@@ -240,7 +227,7 @@ fn no_lock_contention_flag_turns_tracing_off() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let r = run_result(
+    let r = result_of_run(
         run,
         &[
             "--no-lock-contention",
@@ -253,5 +240,5 @@ fn no_lock_contention_flag_turns_tracing_off() {
         ],
         dir.path(),
     );
-    assert!(contention(&r).is_null());
+    assert!(contention(&r).is_none());
 }

@@ -8,8 +8,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
+use thpbench::result::{BenchResult, RunResult};
 
-/// Keys every result must carry (the contract in results/README.md).
+/// Keys every result must carry (the contract in results/README.md): the file as
+/// written, read by key on purpose, since the contract is about the serialised names.
 fn assert_contract(r: &serde_json::Value) {
     for key in [
         "schema_version",
@@ -102,57 +104,61 @@ fn assert_contract(r: &serde_json::Value) {
 }
 
 /// The histogram's count must equal the ops the run counted.
-fn histogram_count(run: &serde_json::Value) -> u64 {
-    thpbench::measure::histogram::decode_compressed(run["histogram"].as_str().unwrap())
+fn histogram_count(run: &RunResult) -> u64 {
+    thpbench::measure::histogram::decode_compressed(&run.histogram)
         .unwrap()
         .len()
 }
 
-fn check_good_run(r: &serde_json::Value) {
-    assert_contract(r);
-    assert_eq!(r["valid"], true, "invalid: {}", r["invalid_reasons"]);
-    let run = &r["runs"][0];
-    let ops = run["ops"].as_u64().unwrap();
+/// Checks the contract on the JSON text of a result and a good run's figures on its
+/// typed form, which it returns.
+fn check_good_run(text: &str) -> BenchResult {
+    assert_contract(&serde_json::from_str(text).expect("a result is JSON"));
+    let r: BenchResult = serde_json::from_str(text).expect("a result in the schema");
+    assert!(r.valid, "invalid: {:?}", r.invalid_reasons);
+    let run = &r.runs[0];
+    let ops = run.ops;
     assert!(ops > 0);
     assert_eq!(histogram_count(run), ops);
-    assert_eq!(run["latency_ns"]["count"].as_u64().unwrap(), ops);
-    let per_thread: u64 = run["threads"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["ops"].as_u64().unwrap())
-        .sum();
+    assert_eq!(run.latency_ns.count, ops);
+    let per_thread: u64 = run.threads.iter().map(|t| t.ops).sum();
     assert_eq!(per_thread, ops);
-    let timeline_ops: u64 = run["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["ops"].as_u64().unwrap())
-        .sum();
+    let timeline_ops: u64 = run.timeline.iter().map(|t| t.ops).sum();
     assert_eq!(timeline_ops, ops);
-    assert!(
-        run["buffer"]["thp_coverage_before"].as_f64().unwrap() >= 0.99,
-        "{}",
-        run["buffer"]
-    );
-    assert_eq!(run["verify"]["mismatches"], 0);
+    assert!(run.buffer.thp_coverage_before >= 0.99, "{:?}", run.buffer);
+    assert_eq!(run.verify.mismatches, 0);
     // The default level checks a 16-byte header per 4 KiB base page read.
-    assert_eq!(run["verify"]["level"], "pages");
-    assert!(run["verify"]["bytes_checked"].as_u64().unwrap() >= ops * 16);
-    assert!(run["vmstat_delta"].get("thp_split_page").is_some());
+    assert_eq!(
+        run.verify.level,
+        Some(thpbench::workload::VerifyLevel::Pages)
+    );
+    assert!(run.verify.bytes_checked >= ops * 16);
+    assert!(run.vmstat_delta.contains_key("thp_split_page"));
+    r
 }
 
 #[test]
 fn file_target_with_thp_buffers() {
     let _l = machine_lock();
     let dir = tempfile::tempdir().unwrap();
-    let r = run_result(
-        run,
-        &["--duration", "2s", "--warmup", "200ms", "--size", "16M"],
+    let out = run(
+        &[
+            "run",
+            "--duration",
+            "2s",
+            "--warmup",
+            "200ms",
+            "--size",
+            "16M",
+            "-o",
+            "r.json",
+        ],
         dir.path(),
     );
-    check_good_run(&r);
-    assert_eq!(r["runs"][0]["buffer"]["backing"], "thp");
+    assert!(out.status.success(), "{}", failure(&out));
+    let text = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+    let r = check_good_run(&text);
+    assert_eq!(r.runs[0].buffer.backing, thpbench::workload::Backing::Thp);
     // The data file was removed; only the result is left.
     assert_only_result_left(dir.path());
 }
@@ -180,10 +186,9 @@ fn zram_target_is_made_and_removed() {
         dir.path(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let r: serde_json::Value =
-        serde_json::from_str(&stdout(&out)).expect("--json prints the result");
-    check_good_run(&r);
-    assert_eq!(r["runs"][0]["buffer"]["coverage_method"], "kpageflags");
+    // --json prints the result.
+    let r = check_good_run(&stdout(&out));
+    assert_eq!(r.runs[0].buffer.coverage_method, "kpageflags");
     assert_eq!(
         zram_devices(),
         before,
@@ -217,20 +222,19 @@ fn verify_catches_corruption_injected_between_fill_and_read() {
         "exit code 3 on mismatch; stderr: {}",
         stderr(&out)
     );
-    let r = load_json(&dir.path().join("r.json"));
-    let v = &r["runs"][0]["verify"];
-    assert!(v["mismatches"].as_u64().unwrap() > 0);
-    let first = &v["first_mismatches"][0];
+    let r = load_result(&dir.path().join("r.json"));
+    let v = &r.runs[0].verify;
+    assert!(v.mismatches > 0);
+    let first = &v.first_mismatches[0];
     assert_eq!(
-        first["offset"].as_u64().unwrap(),
-        40960,
-        "the corrupted sector is named: {first}"
+        first.offset, 40960,
+        "the corrupted sector is named: {first:?}"
     );
-    assert_ne!(first["expected"], first["actual"]);
+    assert_ne!(first.expected, first.actual);
     assert!(stdout(&out).contains("mismatched"), "{}", stdout(&out));
     // Corrupted data is never evidence: the result is invalid, and says why.
-    assert_eq!(r["valid"], false, "a run that lost data is not valid");
-    let reasons = r["invalid_reasons"].to_string();
+    assert!(!r.valid, "a run that lost data is not valid");
+    let reasons = r.invalid_reasons.join("; ");
     assert!(
         reasons.contains("mismatched sectors, the first at target offset 40960")
             && reasons.contains("corrupted data is not evidence"),
@@ -270,25 +274,27 @@ fn verify_catches_a_lost_write() {
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
-    let v = &r["runs"][0]["verify"];
-    assert_eq!(v["level"], "full", "{v}");
+    let r = load_result(&dir.path().join("r.json"));
+    let v = &r.runs[0].verify;
     assert_eq!(
-        v["mismatches"], 8,
-        "the 8 sectors of the lost 4 KiB write: {v}"
+        v.level,
+        Some(thpbench::workload::VerifyLevel::Full),
+        "{v:?}"
     );
-    let first = &v["first_mismatches"][0];
+    assert_eq!(
+        v.mismatches, 8,
+        "the 8 sectors of the lost 4 KiB write: {v:?}"
+    );
+    let first = &v.first_mismatches[0];
     // The header's tag (bytes 8..16 of the sector) differs first: the generation.
-    assert_eq!(first["offset"].as_u64().unwrap() % 512, 8, "{first}");
-    assert_eq!(r["valid"], false);
+    assert_eq!(first.offset % 512, 8, "{first:?}");
+    assert!(!r.valid);
 }
 
-fn interrupt_run(
-    target: &str,
-    dir: &Path,
-) -> (std::process::ExitStatus, serde_json::Value, Duration) {
+fn interrupt_run(target: &str, dir: &Path) -> (std::process::ExitStatus, BenchResult, Duration) {
     let mut child = Command::new(bin())
         .args([
+            "--verbose",
             "run",
             "--target",
             target,
@@ -301,10 +307,10 @@ fn interrupt_run(
         ])
         .current_dir(dir)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    let _stderr = wait_until_measuring(&mut child);
     let sent = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -322,7 +328,7 @@ fn interrupt_run(
         std::thread::sleep(Duration::from_millis(20));
     };
     let took = sent.elapsed();
-    (status, load_json(&dir.join("r.json")), took)
+    (status, load_result(&dir.join("r.json")), took)
 }
 
 #[test]
@@ -331,12 +337,9 @@ fn sigint_saves_partial_result_and_removes_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let (status, r, _) = interrupt_run(".", dir.path());
     assert_eq!(status.code(), Some(130));
-    assert_eq!(r["interrupted"], true);
-    assert_eq!(r["valid"], false);
-    assert!(
-        r["runs"][0]["ops"].as_u64().unwrap() > 0,
-        "the partial run is kept"
-    );
+    assert!(r.interrupted);
+    assert!(!r.valid);
+    assert!(r.runs[0].ops > 0, "the partial run is kept");
     assert_only_result_left(dir.path());
 }
 
@@ -349,7 +352,7 @@ fn sigint_removes_the_zram_device() {
     let dir = tempfile::tempdir().unwrap();
     let (status, r, _) = interrupt_run("zram:64M", dir.path());
     assert_eq!(status.code(), Some(130));
-    assert_eq!(r["interrupted"], true);
+    assert!(r.interrupted);
     assert_eq!(zram_devices(), before);
 }
 
@@ -368,22 +371,18 @@ fn unprivileged_run_records_unavailable_instead_of_crashing() {
     let _l = machine_lock();
     let dir = world_writable_tempdir();
     // An unprivileged file run works.
-    let r = run_result(
+    let r = result_of_run(
         run_as_nobody,
         &["--duration", "1s", "--warmup", "0s", "--size", "8M"],
         dir.path(),
     );
-    assert_contract(&r);
-    let unavailable = r["unavailable"].as_array().unwrap();
-    assert!(!unavailable.is_empty());
-    for u in unavailable {
-        assert!(
-            !u["reason"].as_str().unwrap().is_empty() && !u["remedy"].as_str().unwrap().is_empty(),
-            "{u}"
-        );
+    assert_contract(&load_json(&dir.path().join("r.json")));
+    assert!(!r.unavailable.is_empty());
+    for u in &r.unavailable {
+        assert!(!u.reason.is_empty() && !u.remedy.is_empty(), "{u:?}");
     }
-    assert_eq!(r["runs"][0]["buffer"]["coverage_method"], "smaps");
-    assert!(r["runs"][0]["ops"].as_u64().unwrap() > 0);
+    assert_eq!(r.runs[0].buffer.coverage_method, "smaps");
+    assert!(r.runs[0].ops > 0);
 
     // What needs root says so, without a panic.
     let out = run_as_nobody(
@@ -524,7 +523,7 @@ fn probe_reports_every_capability() {
 fn thread_sweep_measures_each_count_in_one_result() {
     let _l = machine_lock();
     let dir = tempfile::tempdir().unwrap();
-    let (out, r) = run_output_and_result(
+    let (out, r) = output_and_result_of_run(
         run,
         &[
             "--threads",
@@ -538,14 +537,13 @@ fn thread_sweep_measures_each_count_in_one_result() {
         ],
         dir.path(),
     );
-    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
-    let cases = r["sweep"].as_array().unwrap();
-    assert_eq!(cases.len(), 2);
-    for (case, threads) in cases.iter().zip([1usize, 2]) {
-        assert_eq!(case["params"]["threads"], threads.to_string());
-        let run = &case["runs"][0];
-        assert_eq!(run["threads"].as_array().unwrap().len(), threads);
-        assert!(run["ops"].as_u64().unwrap() > 0);
+    assert!(r.valid, "{:?}", r.invalid_reasons);
+    assert_eq!(r.sweep.len(), 2);
+    for (case, threads) in r.sweep.iter().zip([1usize, 2]) {
+        assert_eq!(case.params.threads, Some(threads));
+        let run = &case.runs[0];
+        assert_eq!(run.threads.len(), threads);
+        assert!(run.ops > 0);
     }
     assert!(stdout(&out).contains("efficiency"), "{}", stdout(&out));
 }
@@ -604,15 +602,12 @@ fn mthp_and_hugetlb_buffers_are_proven_and_knobs_restored() {
                 dir.path(),
             );
             assert!(out.status.success(), "{backing} {share}: {}", stderr(&out));
-            let r = load_json(&dir.path().join("r.json"));
-            let b = &r["runs"][0]["buffer"];
-            assert_eq!(b["backing"], backing.as_str());
-            assert_eq!(b["folio_bytes"].as_u64().unwrap(), folio);
-            assert!(
-                b["thp_coverage_before"].as_f64().unwrap() >= 0.99,
-                "{backing} {share}: {b}"
-            );
-            assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+            let r = load_result(&dir.path().join("r.json"));
+            let b = &r.runs[0].buffer;
+            assert_eq!(b.backing.to_string(), backing.as_str());
+            assert_eq!(b.folio_bytes, folio);
+            assert!(b.thp_coverage_before >= 0.99, "{backing} {share}: {b:?}");
+            assert!(r.valid, "{:?}", r.invalid_reasons);
         }
         assert_eq!(thp_knobs(), knobs_before, "{backing}: knobs restored");
     }
@@ -668,7 +663,9 @@ fn block_device_is_written_only_when_allowed_and_blank() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
-        load_json(&dir.path().join("b.json"))["runs"][0]["verify"]["mismatches"],
+        load_result(&dir.path().join("b.json")).runs[0]
+            .verify
+            .mismatches,
         0
     );
     // A device holding a signature is never written.

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use thpbench::workload::VerifyLevel;
 
 /// Runs `thpbench run` with the uring engine on a file target in `dir` (1 s and 100 ms
 /// of warm-up unless `extra` names them).
@@ -38,32 +39,30 @@ fn uring_reads_and_writes_verified_at_qd_1_and_16() {
             "qd {depth} fixed {fixed}: {}",
             stderr(&out)
         );
-        let r = load_json(&dir.path().join("r.json"));
-        let run = &r["runs"][0];
-        let ops = run["ops"].as_u64().unwrap();
+        let r = load_result(&dir.path().join("r.json"));
+        let run = &r.runs[0];
+        let ops = run.ops;
         assert!(ops > 0, "qd {depth}: no I/O measured");
-        assert_eq!(run["latency_ns"]["count"].as_u64(), Some(ops));
-        let v = &run["verify"];
-        assert_eq!(v["mismatches"], 0, "qd {depth} fixed {fixed}: {v}");
+        assert_eq!(run.latency_ns.count, ops);
+        let v = &run.verify;
+        assert_eq!(v.mismatches, 0, "qd {depth} fixed {fixed}: {v:?}");
         // Every read and every write's read-back is checked, at the default level a
         // 16-byte header per 4 KiB base page: at least 16 x 16 bytes per 64 KiB op.
-        assert_eq!(v["level"], "pages", "{v}");
+        assert_eq!(v.level, Some(VerifyLevel::Pages), "{v:?}");
         assert!(
-            v["bytes_checked"].as_u64().unwrap() >= ops * 16 * 16,
+            v.bytes_checked >= ops * 16 * 16,
             "qd {depth}: {} bytes checked for {ops} ops",
-            v["bytes_checked"]
+            v.bytes_checked
         );
-        let u = &run["io_uring"];
-        assert_eq!(u["iodepth"].as_u64(), Some(depth.parse().unwrap()), "{u}");
-        assert_eq!(u["fixed_buffers"].as_bool(), Some(fixed), "{u}");
+        let depth: u32 = depth.parse().unwrap();
+        let u = run.io_uring.as_ref().expect("a uring run reports io_uring");
+        assert_eq!(u.iodepth, depth, "{u:?}");
+        assert_eq!(u.fixed_buffers, fixed, "{u:?}");
         // Submissions counted on the worker: every measured I/O, plus write read-backs.
-        if let Some(sub) = u["submitted"].as_u64() {
-            assert!(sub >= ops, "{sub} submissions for {ops} ops: {u}");
+        if let Some(sub) = u.submitted {
+            assert!(sub >= ops, "{sub} submissions for {ops} ops: {u:?}");
         }
-        assert_eq!(
-            r["workload"]["iodepth"].as_u64(),
-            Some(depth.parse().unwrap())
-        );
+        assert_eq!(r.workload.iodepth, depth);
         assert!(
             stdout(&out).contains(&format!("io_uring qd {depth}")),
             "{}",
@@ -92,14 +91,10 @@ fn uring_catches_injected_corruption_at_qd_16() {
         ],
     );
     assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
-    let v = &r["runs"][0]["verify"];
-    assert!(v["mismatches"].as_u64().unwrap() > 0, "{v}");
-    assert_eq!(
-        v["first_mismatches"][0]["offset"].as_u64(),
-        Some(1048576),
-        "{v}"
-    );
+    let r = load_result(&dir.path().join("r.json"));
+    let v = &r.runs[0].verify;
+    assert!(v.mismatches > 0, "{v:?}");
+    assert_eq!(v.first_mismatches[0].offset, 1048576, "{v:?}");
 }
 
 #[test]
@@ -154,46 +149,38 @@ fn a_fixed_buffers_sweep_yields_pin_cost_with_a_ci() {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
-    let costs = r["pin_cost"].as_array().expect("pin_cost present");
-    assert_eq!(costs.len(), 1, "{costs:?}");
-    let p = &costs[0];
-    assert_eq!(p["bs_bytes"].as_u64(), Some(1 << 20));
-    assert_eq!(p["repeats"], serde_json::json!([2, 2]));
-    let (pinned, fixed) = (
-        p["pinned_ns_per_io"].as_f64().unwrap(),
-        p["fixed_ns_per_io"].as_f64().unwrap(),
-    );
-    let diff = p["ns_per_io"].as_f64().unwrap();
-    assert!((diff - (pinned - fixed)).abs() < 1e-6 * pinned, "{p}");
-    assert!((p["ns_per_page"].as_f64().unwrap() - diff / 256.0).abs() < 1e-6 * pinned);
-    let ci = p["ci95_ns_per_io"]
-        .as_array()
-        .expect("a CI from 2 repeats each");
-    let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+    let r = load_result(&dir.path().join("r.json"));
+    assert_eq!(r.pin_cost.len(), 1, "{:?}", r.pin_cost);
+    let p = &r.pin_cost[0];
+    assert_eq!(p.bs_bytes, 1 << 20);
+    assert_eq!(p.repeats, [2, 2]);
+    let (pinned, fixed) = (p.pinned_ns_per_io, p.fixed_ns_per_io);
+    let diff = p.ns_per_io;
+    assert!((diff - (pinned - fixed)).abs() < 1e-6 * pinned, "{p:?}");
+    assert!((p.ns_per_page - diff / 256.0).abs() < 1e-6 * pinned);
+    let [lo, hi] = p.ci95_ns_per_io.expect("a CI from 2 repeats each");
     assert!(lo <= diff && diff <= hi, "{lo} <= {diff} <= {hi}");
     // The sweep's cases are the two pin modes, and each says which it was.
-    let fixed_flags: Vec<_> = r["sweep"]
-        .as_array()
-        .unwrap()
+    let fixed_flags: Vec<_> = r
+        .sweep
         .iter()
-        .map(|c| c["runs"][0]["io_uring"]["fixed_buffers"].as_bool())
+        .map(|c| c.runs[0].io_uring.as_ref().map(|u| u.fixed_buffers))
         .collect();
     assert_eq!(fixed_flags, [Some(false), Some(true)]);
     assert!(stdout(&out).contains("pin cost"), "{}", stdout(&out));
     // Time per I/O (I/O time over I/Os, the service time at any depth), not the mean
     // latency; the two cases alternated within each repeat, and the interval is paired.
     let per_io = |case: usize| {
-        let runs = r["sweep"][case]["runs"].as_array().unwrap();
+        let runs = &r.sweep[case].runs;
         runs.iter()
-            .map(|x| x["io_time_ns"].as_f64().unwrap() / x["ops"].as_f64().unwrap())
+            .map(|x| x.io_time_ns as f64 / x.ops as f64)
             .sum::<f64>()
             / runs.len() as f64
     };
-    assert!((pinned - per_io(0)).abs() < 1e-6 * pinned, "{p}");
-    assert!((fixed - per_io(1)).abs() < 1e-6 * fixed, "{p}");
-    assert_eq!(p["paired"], true, "{p}");
-    assert!(p["basis"].as_str().unwrap().contains("time per I/O"), "{p}");
+    assert!((pinned - per_io(0)).abs() < 1e-6 * pinned, "{p:?}");
+    assert!((fixed - per_io(1)).abs() < 1e-6 * fixed, "{p:?}");
+    assert!(p.paired, "{p:?}");
+    assert!(p.basis.contains("time per I/O"), "{p:?}");
     assert!(
         stderr(&out).contains("alternating within each repeat"),
         "{}",
@@ -217,16 +204,16 @@ fn a_split_against_registered_buffers_is_reported_as_defeated_by_the_pin() {
             extra.push("--fixed-buffers");
         }
         let out = uring_run(dir.path(), &extra);
-        let r = load_json(&dir.path().join("r.json"));
-        let d = &r["runs"][0]["disturbers"][0];
-        assert!(d["actions"].as_u64().unwrap() > 0, "{d}");
+        let r = load_result(&dir.path().join("r.json"));
+        let d = &r.runs[0].disturbers[0];
+        assert!(d.actions > 0, "{d:?}");
         if fixed {
             assert!(out.status.success(), "{}", stderr(&out));
-            assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
-            assert_eq!(d["defeated_by_pin"], true, "{d}");
-            assert_eq!(d["counters_moved"], false, "not a success: {d}");
-            let failed = d["pin_evidence"]["thp_split_page_failed"].as_i64();
-            assert!(failed.is_some_and(|n| n > 0), "{d}");
+            assert!(r.valid, "{:?}", r.invalid_reasons);
+            assert!(d.defeated_by_pin, "{d:?}");
+            assert!(!d.counters_moved, "not a success: {d:?}");
+            let failed = d.pin_evidence.get("thp_split_page_failed");
+            assert!(failed.is_some_and(|&n| n > 0), "{d:?}");
             assert!(
                 stdout(&out).contains("defeated by the long-term pin"),
                 "{}",
@@ -234,8 +221,8 @@ fn a_split_against_registered_buffers_is_reported_as_defeated_by_the_pin() {
             );
         } else {
             // Pinned per I/O only: the splits happen.
-            assert_eq!(d["counters_moved"], true, "{d}");
-            assert!(d.get("defeated_by_pin").is_none(), "{d}");
+            assert!(d.counters_moved, "{d:?}");
+            assert!(!d.defeated_by_pin, "{d:?}");
         }
     }
 }
@@ -264,31 +251,24 @@ fn uring_catches_a_lost_write_at_qd_16() {
         ],
     );
     assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
-    let run = &r["runs"][0];
+    let r = load_result(&dir.path().join("r.json"));
+    let run = &r.runs[0];
+    let v = &run.verify;
     // The default level checks the header of every base page: the lost 4 KiB write
     // shows as its one page header holding the older generation.
-    assert_eq!(run["verify"]["level"], "pages", "{}", run["verify"]);
+    assert_eq!(v.level, Some(VerifyLevel::Pages), "{v:?}");
+    assert_eq!(v.mismatches, 1, "the lost 4 KiB write's page header: {v:?}");
     assert_eq!(
-        run["verify"]["mismatches"], 1,
-        "the lost 4 KiB write's page header: {}",
-        run["verify"]
-    );
-    assert_eq!(
-        run["verify"]["first_mismatches"][0]["offset"]
-            .as_u64()
-            .unwrap()
-            % 512,
+        v.first_mismatches[0].offset % 512,
         8,
-        "the tag (generation) differs first: {}",
-        run["verify"]
+        "the tag (generation) differs first: {v:?}"
     );
     // Still driven through the queue at depth 16.
     assert_eq!(
-        run["io_uring"]["iodepth"].as_u64(),
+        run.io_uring.as_ref().map(|u| u.iodepth),
         Some(16),
-        "{}",
-        run["io_uring"]
+        "{:?}",
+        run.io_uring
     );
-    assert_eq!(r["valid"], false);
+    assert!(!r.valid);
 }

@@ -135,10 +135,8 @@ pub fn resolve_workload(a: &KernelsArgs, name: &str) -> Result<Workload> {
     let crate::cli::Command::Run(r) = cli.command else {
         unreachable!("parsed as run")
     };
-    let w = super::run::workload(&r)?;
-    w.validate()
-        .map_err(|e| usage(format!("workload {name}: {e}")))?;
-    Ok(w)
+    // Validated (with every sweep case) by the run command's own reading of it.
+    super::run::workload(&r)
 }
 
 /// What a thpbench exit code says about a result.

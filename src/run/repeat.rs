@@ -172,6 +172,8 @@ impl Repeat<'_> {
         let epoch = now_ns();
         rv.epoch_ns.store(epoch, Ordering::Relaxed);
         rv.go.wait();
+        // Tests wait for this line before they interrupt a run that is measuring.
+        crate::output::debug(&format!("{run_name}: measuring"));
         let mut activity = crate::system::activity::ActivityProbe::start(&rig.cpus);
         let disturbance = (disturbed && !rig.disturbers.is_empty())
             .then(|| crate::disturb::Disturbance::start(&rig.disturbers, &rig.region, epoch));

@@ -49,6 +49,44 @@ pub fn run(args: &[&str], cwd: &Path) -> Output {
         .expect("running thpbench")
 }
 
+/// Waits until `child` (a `thpbench --verbose run` with stderr piped) says its first run
+/// is measuring, so that a signal sent next meets the measured phase, not the setup.
+/// Fails, killing the child, if it ends or stays silent for 2 minutes (a bound against
+/// hanging; the measured phase starts within seconds). Returns the rest of stderr,
+/// line by line, read on a thread so that the child never blocks on a full pipe.
+pub fn wait_until_measuring(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("the child's stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let limit = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut before = Vec::new();
+    loop {
+        let left = limit.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("run 0: measuring") => return rx,
+            Ok(line) => before.push(line),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "thpbench never said it was measuring ({e:?}); its stderr:\n{}",
+                    before.join("\n")
+                );
+            }
+        }
+    }
+}
+
 /// A directory anyone may write, sticky as /tmp is (thpbench refuses to make files in
 /// one that is not), for runs as `nobody`.
 pub fn world_writable_tempdir() -> tempfile::TempDir {
@@ -117,6 +155,38 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// A result file through the typed schema (`BenchResult`): a renamed or missing key is a
+/// failure here, where a keyed read of JSON would give null.
+pub fn load_result(path: &Path) -> thpbench::result::BenchResult {
+    thpbench::result::BenchResult::load(path)
+        .unwrap_or_else(|e| panic!("loading the result {}: {e:#}", path.display()))
+}
+
+/// `run_result`, typed.
+pub fn result_of_run(
+    runner: fn(&[&str], &Path) -> Output,
+    args: &[&str],
+    dir: &Path,
+) -> thpbench::result::BenchResult {
+    output_and_result_of_run(runner, args, dir).1
+}
+
+/// `run_output_and_result`, typed.
+pub fn output_and_result_of_run(
+    runner: fn(&[&str], &Path) -> Output,
+    args: &[&str],
+    dir: &Path,
+) -> (Output, thpbench::result::BenchResult) {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend(["-o", "r.json"]);
+    let out = runner(&all, dir);
+    assert!(out.status.success(), "thpbench {all:?}: {}", failure(&out));
+    (out, load_result(&dir.join("r.json")))
+}
+
+/// JSON that has no typed schema in the crate (probe, compare --format json, reports of
+/// the kernels command), read by key.
 pub fn load_json(path: &Path) -> serde_json::Value {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
