@@ -12,7 +12,8 @@
 # thpbench/fio. Environment: ROUNDS (default 3), SECONDS_PER_RUN (default 5), CPU (0),
 # JOBS (all, psync or uring; default all), COLLECTORS (default: thpbench's default
 # collectors, the thread counters and the lock and GUP slow-path tracers, on, as a run
-# without flags has them; `off`: --no-perf --no-lock-contention). Verify is off on both
+# without flags has them; `off`: --no-perf --no-lock-contention), THPBENCH (default:
+# target/release/thpbench, built here). Verify is off on both
 # sides: the target is only read (fio does not verify by default either).
 set -euo pipefail
 
@@ -44,8 +45,11 @@ if ! command -v fio >/dev/null; then
     echo "installing fio (apt-get)..." >&2
     apt-get install -y -qq fio >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq fio; }
 fi
-(cd "$here" && cargo build --release -q)
-thpbench="$here/target/release/thpbench"
+if [ -z "${THPBENCH:-}" ]; then
+    (cd "$here" && cargo build --release -q)
+    THPBENCH="$here/target/release/thpbench"
+fi
+thpbench=$THPBENCH
 
 target=${1:-}
 if [ -z "$target" ]; then
@@ -56,7 +60,7 @@ if [ -z "$target" ]; then
     # Fill it with incompressible data so both tools read real pages, not zero pages.
     dd if=/dev/urandom of="$target" bs=1M count=1024 oflag=direct status=none
 fi
-echo "target: $target, $ROUNDS rounds of ${SECS}s per tool and job, CPU $CPU, $(uname -r), thpbench collectors: $COLLECTORS"
+echo "target: $target, $ROUNDS rounds of ${SECS}s per tool and job, CPU $CPU, $(uname -r), thpbench collectors: $COLLECTORS, $("$thpbench" --version)"
 
 run_fio() { # bs rw [engine iodepth fixedbufs] -> "ops p50_ns p99_ns"
     local engine=${3:-psync} qd=${4:-1} fixed=${5:-0} extra=()

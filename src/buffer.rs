@@ -585,10 +585,8 @@ mod tests {
 
     #[test]
     fn base_page_buffer_is_mapped_aligned_and_measured_in_base_pages() {
-        if !crate::system::is_root() {
-            crate::system::pagemap::tests::skip_unless_root(
-                "base_page_buffer_is_mapped_aligned_and_measured_in_base_pages",
-            );
+        let test = "base_page_buffer_is_mapped_aligned_and_measured_in_base_pages";
+        if !crate::test_support::require_root(test, "/proc/kpageflags") {
             return;
         }
         let b = IoBuffers::new(Backing::Base, Share::Private, 2, 8192, false).unwrap();

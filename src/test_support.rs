@@ -1,7 +1,43 @@
 //! Test fixtures shared by the modules' unit tests and tests/: synthetic results whose figures are
 //! known, so that compare, export and plot can be checked without running anything.
 
-use crate::result::{BenchResult, LatencySummary, RunResult};
+use crate::result::{BenchResult, LatencySummary, RunResult, SweepCase};
+
+/// True in CI (`CI=true` or `CI=1`), which runs as root with every tool the tests use
+/// installed (.ci/run): there a test that cannot go on fails instead of skipping.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// True when `test` can go on as root. Elsewhere it prints why it is skipped (`needs`:
+/// what root opens, e.g. /proc/kpageflags), and in CI fails instead.
+pub fn require_root(test: &str, needs: &str) -> bool {
+    if crate::system::is_root() {
+        return true;
+    }
+    assert!(!in_ci(), "{test}: CI must run privileged tests as root");
+    eprintln!("SKIP {test}: needs root ({needs})");
+    false
+}
+
+/// True when `tool` can be run (`tool --version` starts). Elsewhere it prints why
+/// `test` is skipped, and in CI fails instead, naming the Debian package that
+/// .ci/run must install.
+pub fn require_tool(test: &str, tool: &str, package: &str) -> bool {
+    if std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        return true;
+    }
+    assert!(
+        !in_ci(),
+        "{test}: {tool} is missing in CI (Debian package {package})"
+    );
+    eprintln!("SKIP {test}: {tool} is not installed (Debian package {package})");
+    false
+}
 
 /// A valid result with one run per `ops_per_sec` value; latency scales inversely. It
 /// carries the provenance a current run records: a build-id of its own per release, one
@@ -84,5 +120,82 @@ pub fn synthetic_run(repeat: usize, ops_per_sec: f64) -> RunResult {
             max: lat * 6,
         },
         ..Default::default()
+    }
+}
+
+/// Every result file kept under results/ (made by older versions, some before fields
+/// were added), sorted: what readers of results must go on reading.
+pub fn kept_results() -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results"),
+        &mut files,
+    );
+    files.sort();
+    files
+}
+
+/// A sweep case named `label` with the swept `params` (workload key, value) and `runs`.
+pub fn sweep_case(label: &str, params: &[(&str, &str)], runs: Vec<RunResult>) -> SweepCase {
+    SweepCase {
+        label: label.into(),
+        params: params.iter().copied().collect(),
+        runs,
+    }
+}
+
+/// One run per mean latency (ns), each of 10 operations, every other figure zero: what
+/// the ratios over sweep cases (pin cost, shared folios) read.
+pub fn runs_with_mean_latency(means_ns: &[f64]) -> Vec<RunResult> {
+    means_ns
+        .iter()
+        .map(|&mean| RunResult {
+            ops: 10,
+            latency_ns: LatencySummary {
+                mean,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_present_tool_goes_on_and_a_missing_one_skips_or_fails_in_ci() {
+        assert!(require_tool("t", "sh", "dash"));
+        let missing = std::panic::catch_unwind(|| {
+            require_tool("t", "thpbench-no-such-tool", "no-such-package")
+        });
+        match missing {
+            Ok(go_on) => assert!(!in_ci() && !go_on),
+            Err(why) => {
+                assert!(in_ci());
+                let why = why.downcast_ref::<String>().cloned().unwrap_or_default();
+                assert!(why.contains("Debian package no-such-package"), "{why}");
+            }
+        }
+    }
+
+    #[test]
+    fn root_goes_on_and_others_skip_or_fail_in_ci() {
+        let root = crate::system::is_root();
+        match std::panic::catch_unwind(|| require_root("t", "nothing")) {
+            Ok(go_on) => assert_eq!(go_on, root),
+            Err(_) => assert!(in_ci() && !root),
+        }
     }
 }

@@ -406,14 +406,43 @@ fn warm_up(lp: &mut Loop, engine: &mut dyn Engine, rv: &Rendezvous) {
     }
 }
 
-/// The measured phase's epoch, and where its loop stops: the deadline, or the worker's
-/// share of a budget.
+/// A phase's epoch, and where its loop stops: the deadline, or the worker's share of a
+/// budget. Every engine's loop (one at a time here, queued in queued.rs) stops by these.
 #[derive(Clone, Copy)]
 struct Limits {
     epoch: u64,
     deadline: u64,
     ops: u64,
     bytes: u64,
+}
+
+impl Limits {
+    /// The measured phase from `epoch`: a budget of ops or bytes when the plan has one,
+    /// else the duration.
+    fn measured(plan: &WorkerPlan, epoch: u64) -> Limits {
+        let budgeted = plan.ops_budget.is_some() || plan.bytes_budget.is_some();
+        Limits {
+            epoch,
+            deadline: if budgeted {
+                u64::MAX
+            } else {
+                epoch + plan.duration_ns
+            },
+            ops: plan.ops_budget.unwrap_or(u64::MAX),
+            bytes: plan.bytes_budget.unwrap_or(u64::MAX),
+        }
+    }
+
+    /// The warm-up from now: its duration alone.
+    fn warmup(plan: &WorkerPlan) -> Limits {
+        let now = now_ns();
+        Limits {
+            epoch: now,
+            deadline: now + plan.warmup_ns,
+            ops: u64::MAX,
+            bytes: u64::MAX,
+        }
+    }
 }
 
 /// What the measured loop did: its counts and when its last operation ended.
@@ -437,16 +466,7 @@ fn measure(
     let mut rec = Recorder::new(epoch);
     let mut out = WorkerOutput::new(plan.cpu, epoch);
     let pages_before = engine.pages_referenced();
-    let limits = Limits {
-        epoch,
-        deadline: if plan.ops_budget.is_some() || plan.bytes_budget.is_some() {
-            u64::MAX
-        } else {
-            epoch + plan.duration_ns
-        },
-        ops: plan.ops_budget.unwrap_or(u64::MAX),
-        bytes: plan.bytes_budget.unwrap_or(u64::MAX),
-    };
+    let limits = Limits::measured(plan, epoch);
     if let Some(c) = counters.as_mut() {
         c.enable();
     }

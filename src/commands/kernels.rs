@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 use crate::cli::{Cli, KernelsArgs};
+use crate::compare::{compare, CompareOptions, Input, Refusal};
 use crate::exit;
 use crate::kernels::{
     self, guest, qemu, tools, tree, AccelMode, Arch, GuestOptions, KernelForm, ResolveOptions,
@@ -134,10 +135,8 @@ pub fn resolve_workload(a: &KernelsArgs, name: &str) -> Result<Workload> {
     let crate::cli::Command::Run(r) = cli.command else {
         unreachable!("parsed as run")
     };
-    let w = super::run::workload(&r)?;
-    w.validate()
-        .map_err(|e| usage(format!("workload {name}: {e}")))?;
-    Ok(w)
+    // Validated (with every sweep case) by the run command's own reading of it.
+    super::run::workload(&r)
 }
 
 /// What a thpbench exit code says about a result.
@@ -429,7 +428,7 @@ pub fn execute(a: &KernelsArgs) -> Result<i32> {
                 return Ok(exit::INTERRUPTED.code);
             }
             Err(e) => {
-                if e.to_string().starts_with("--accel kvm") {
+                if e.is::<guest::KvmRefused>() {
                     return Err(e);
                 }
                 output::warn(&format!("[{idx}/{n}] {}: {e:#}", k.label));
@@ -643,17 +642,26 @@ fn compare_and_plot(thpbench: &Path, dir: &Path, name: &str, results: &[PathBuf]
     // another machine than the host): say so, with compare's own reasons, before
     // overriding exactly what it refused.
     let mut force: Vec<&str> = Vec::new();
-    if let Ok(o) = run(&["compare", "--format", "json"]) {
-        if !o.status.success() {
-            let why = String::from_utf8_lossy(&o.stderr).into_owned();
-            output::to_stderr(&why);
-            if why.contains("--force") {
+    let inputs: Result<Vec<Input>> = rel
+        .iter()
+        .map(|name| {
+            Ok(Input {
+                path: PathBuf::from(name),
+                result: BenchResult::load(&dir.join(name))?,
+            })
+        })
+        .collect();
+    let refused = inputs.map(|inputs| compare(&inputs, &CompareOptions::default()));
+    if let Ok(Err(e)) = &refused {
+        output::to_stderr(&format!("{e}\n"));
+        if let Some(refusal) = e.downcast_ref::<Refusal>() {
+            if refusal.needs_force() {
                 output::warn("the results' workloads differ (above); comparing with --force: the tables name the differing parameters");
                 force.push("--force");
             }
-            if why.contains("--allow-different-machines") {
+            if refusal.needs_allow_different_machines() {
                 output::warn("the results come from different machines or conditions (above); comparing with --allow-different-machines: the tables print the differences first");
-                force.push("--allow-different-machines");
+                force.push(crate::compare::ALLOW_DIFFERENT_MACHINES);
             }
         }
     }

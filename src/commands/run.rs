@@ -210,7 +210,6 @@ pub fn workload(args: &RunArgs) -> Result<Workload> {
     if args.no_perf {
         w.perf = false;
     }
-    w.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::workload::sweep_cases(&w).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(w)
 }

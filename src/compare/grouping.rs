@@ -11,22 +11,7 @@ use serde::Serialize;
 
 use super::conditions::{compatible, settings_of, Setting, SettingKind};
 use crate::result::{BenchResult, RunResult, RunRole};
-
-/// Workload keys that do not change what is measured, so results that differ only in
-/// them are compared without `--force`: labels (`name`, `description`), the verify
-/// pattern's `seed`, permission flags (`force`, `allow_write_device`, `allow_fallback`;
-/// a fallback shows up as `valid = false`), and `repeat` (how many runs, not what a run
-/// does). `name` still separates groups, so that runs on one kernel can be labelled
-/// `before`/`after` a change that the workload does not describe.
-pub const IGNORED_WORKLOAD_KEYS: &[&str] = &[
-    "name",
-    "description",
-    "seed",
-    "force",
-    "allow_write_device",
-    "allow_fallback",
-    "repeat",
-];
+use crate::workload::{DisturbKind, DisturbSpec, Workload};
 
 #[derive(Debug, Clone)]
 pub struct Input {
@@ -112,27 +97,114 @@ pub const MAIN_SECTION: &str = "";
 /// Section name of a result's undisturbed runs (`run --baseline`).
 pub const UNDISTURBED_SECTION: &str = "undisturbed (run --baseline)";
 
-/// The resolved workload as flat `key -> value` text, without the ignored keys.
+/// The resolved workload as `key -> value` text (the value as the result file writes
+/// it), without the fields that do not change what is measured: results that differ
+/// only in those are compared without `--force`. The workload is taken apart field by
+/// field, so that a new field fails to compile here until someone decides whether it
+/// separates groups.
 pub fn workload_params(result: &BenchResult) -> BTreeMap<String, String> {
+    let Workload {
+        // A label; it still separates groups, through `Group::workload`, so that runs on
+        // one kernel can be labelled `before`/`after` a change the workload does not
+        // describe.
+        name: _,
+        // A label.
+        description: _,
+        // The verify pattern's seed: which bytes are written, not how they move.
+        seed: _,
+        // Permission flags: what a run may touch, not what it does; a fallback
+        // (`allow_fallback`) shows up as `valid = false`.
+        force: _,
+        allow_write_device: _,
+        allow_fallback: _,
+        // How many runs, not what a run does.
+        repeat: _,
+        engine,
+        iodepth,
+        fixed_buffers,
+        cpus,
+        threads,
+        numa,
+        bs,
+        rw,
+        rwmix_read,
+        duration,
+        bytes,
+        ops,
+        warmup,
+        target,
+        size,
+        buffer,
+        share,
+        per_page_iovecs,
+        verify,
+        verify_level,
+        disturb,
+        swap,
+        lock_contention,
+        perf,
+        hw_counters,
+        sweep,
+    } = &result.workload;
+    let none = || "(none)".to_string();
     let mut out = BTreeMap::new();
-    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(&result.workload) {
-        for (k, v) in map {
-            if IGNORED_WORKLOAD_KEYS.contains(&k.as_str()) {
-                continue;
-            }
-            let text = match v {
-                serde_json::Value::String(s) => s,
-                serde_json::Value::Null => "(none)".to_string(),
-                other => other.to_string(),
-            };
-            out.insert(k, text);
-        }
+    let mut put = |key: &str, value: String| {
+        out.insert(key.to_string(), value);
+    };
+    put("engine", wire_name(engine));
+    put("iodepth", iodepth.to_string());
+    put("fixed_buffers", fixed_buffers.to_string());
+    put("cpus", cpus.clone());
+    put("threads", threads.to_string());
+    put("numa", numa.to_string());
+    // Sizes as the result writes them: bytes.
+    put("bs", bs.0.to_string());
+    put("rw", wire_name(rw));
+    put("rwmix_read", rwmix_read.to_string());
+    put("duration", duration.to_string());
+    put("bytes", bytes.map_or_else(none, |b| b.0.to_string()));
+    put("ops", ops.map_or_else(none, |n| n.to_string()));
+    put("warmup", warmup.to_string());
+    put("target", target.clone());
+    // Absent from the result when unset, so absent here too (`(absent)` in a column).
+    if let Some(size) = size {
+        put("size", size.0.to_string());
     }
-    // Disturbers in a form a person reads in a column header, still naming every setting
-    // that changes what they do.
-    let disturb: Vec<String> = result
-        .workload
-        .disturb
+    put("buffer", buffer.to_string());
+    put("share", share.to_string());
+    put("per_page_iovecs", per_page_iovecs.to_string());
+    put("verify", verify.to_string());
+    put("verify_level", verify_level.name().to_string());
+    put("disturb", disturbers_text(disturb));
+    put("swap", swap.clone().unwrap_or_else(none));
+    put("lock_contention", lock_contention.to_string());
+    put("perf", perf.to_string());
+    put("hw_counters", hw_counters.to_string());
+    if !sweep.is_empty() {
+        // The axes as the result writes them: `{"threads":[1,2]}`.
+        put(
+            "sweep",
+            serde_json::to_string(sweep).expect("a sweep always serializes"),
+        );
+    }
+    out
+}
+
+/// An enum's name as the result file writes it (its serde name).
+fn wire_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => unreachable!("a unit variant serializes as a string, not {other:?}"),
+    }
+}
+
+/// Disturbers in a form a person reads in a column header, still naming every setting
+/// that changes what they do.
+fn disturbers_text(disturb: &[DisturbSpec]) -> String {
+    if disturb.is_empty() {
+        return "none".to_string();
+    }
+    disturb
         .iter()
         .map(|d| {
             let mut text = format!("{}(every={}", d.label(), d.every);
@@ -142,21 +214,13 @@ pub fn workload_params(result: &BenchResult) -> BTreeMap<String, String> {
             if let Some(cpu) = d.cpu {
                 text.push_str(&format!(",cpu={cpu}"));
             }
-            if d.kind == crate::workload::DisturbKind::Fork {
+            if d.kind == DisturbKind::Fork {
                 text.push_str(&format!(",hold={}", d.hold));
             }
             text + ")"
         })
-        .collect();
-    if out.contains_key("disturb") {
-        let text = if disturb.is_empty() {
-            "none".to_string()
-        } else {
-            disturb.join("+")
-        };
-        out.insert("disturb".into(), text);
-    }
-    out
+        .collect::<Vec<_>>()
+        .join("+")
 }
 
 fn sections_of(r: &BenchResult) -> Vec<(String, Vec<RunResult>)> {
@@ -382,3 +446,107 @@ pub(super) fn param_differences(groups: &[Group], baseline: usize) -> Vec<ParamD
 
 // ------------------------------------------------------------------------------------
 // The comparison
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `workload_params` gave when it flattened the workload through
+    /// `serde_json::Value`: the reference the typed function must match, key for key.
+    fn params_through_json(result: &BenchResult) -> BTreeMap<String, String> {
+        const IGNORED: &[&str] = &[
+            "name",
+            "description",
+            "seed",
+            "force",
+            "allow_write_device",
+            "allow_fallback",
+            "repeat",
+        ];
+        let mut out = BTreeMap::new();
+        if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(&result.workload) {
+            for (k, v) in map {
+                if IGNORED.contains(&k.as_str()) {
+                    continue;
+                }
+                let text = match v {
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Null => "(none)".to_string(),
+                    other => other.to_string(),
+                };
+                out.insert(k, text);
+            }
+        }
+        // The disturbers' text was made from the typed specs already (its own test
+        // below pins it).
+        out.insert("disturb".into(), disturbers_text(&result.workload.disturb));
+        out
+    }
+
+    #[test]
+    fn kept_results_give_the_parameters_the_json_flattening_gave() {
+        let files = crate::test_support::kept_results();
+        assert!(
+            files.len() >= 20,
+            "results/ holds {} JSON files",
+            files.len()
+        );
+        for file in &files {
+            let result = BenchResult::load(file).unwrap_or_else(|e| panic!("{e:#}"));
+            assert_eq!(
+                workload_params(&result),
+                params_through_json(&result),
+                "{}",
+                file.display()
+            );
+        }
+    }
+
+    /// The optional fields and the sweep, which the kept results may leave at their
+    /// defaults, set both ways.
+    #[test]
+    fn optional_fields_and_sweeps_give_the_parameters_the_json_flattening_gave() {
+        let plain = crate::test_support::synthetic("6.12.0", &[100.0]);
+        let mut set = plain.clone();
+        set.workload.bytes = Some(crate::units::Size(1 << 30));
+        set.workload.ops = Some(1000);
+        set.workload.size = Some(crate::units::Size(64 << 20));
+        set.workload.swap = Some("zram:1G".into());
+        set.workload.sweep.insert(
+            "threads".into(),
+            vec![
+                crate::workload::SweepValue::Int(1),
+                crate::workload::SweepValue::Int(2),
+            ],
+        );
+        set.workload.sweep.insert(
+            "buffer".into(),
+            vec![crate::workload::SweepValue::Text("4k".into())],
+        );
+        set.workload.engine = crate::workload::Engine::Uring;
+        set.workload.rw = crate::workload::Rw::RandWrite;
+        set.workload.verify_level = crate::workload::VerifyLevel::Full;
+        set.workload.buffer = crate::workload::Backing::Mthp(64 << 10);
+        let mut fork = DisturbSpec::new(DisturbKind::Fork, None);
+        fork.cpu = Some(1);
+        let mut collapse = DisturbSpec::new(DisturbKind::Collapse, None);
+        collapse.fraction = 0.5;
+        set.workload.disturb = vec![fork, collapse];
+        for result in [&plain, &set] {
+            assert_eq!(workload_params(result), params_through_json(result));
+        }
+        let set_params = workload_params(&set);
+        assert_eq!(set_params["bytes"], (1u64 << 30).to_string());
+        assert_eq!(set_params["size"], (64u64 << 20).to_string());
+        assert!(!workload_params(&plain).contains_key("size"));
+        assert_eq!(workload_params(&plain)["swap"], "(none)");
+        assert_eq!(workload_params(&plain)["disturb"], "none");
+        assert_eq!(set_params["buffer"], "mthp:64K");
+        assert_eq!(set_params["rw"], "randwrite");
+        assert_eq!(
+            set_params["disturb"],
+            "fork(every=5ms,cpu=1,hold=20ms)+collapse(every=5ms,fraction=0.5)"
+        );
+        assert_eq!(set_params["sweep"], r#"{"buffer":["4k"],"threads":[1,2]}"#);
+    }
+}

@@ -30,8 +30,7 @@ use serde::Serialize;
 
 pub use conditions::{relevant_cmdline, SettingKind, SystemDifference};
 pub use grouping::{
-    workload_params, Exclusion, Group, Input, ParamDifference, IGNORED_WORKLOAD_KEYS, MAIN_SECTION,
-    UNDISTURBED_SECTION,
+    workload_params, Exclusion, Group, Input, ParamDifference, MAIN_SECTION, UNDISTURBED_SECTION,
 };
 pub use metrics::{run_metrics, Category, Direction, MetricDef, Unit};
 pub use pin_cost::{pin_costs, GroupPinCost};
@@ -88,6 +87,65 @@ pub struct CompareOptions {
 /// The flag that compares results from different machines or conditions.
 pub const ALLOW_DIFFERENT_MACHINES: &str = "--allow-different-machines";
 
+/// Why compare refused the results: what differs, and so which flag would compare them
+/// anyway (`thpbench kernels` passes exactly those).
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct Refusal {
+    /// Workload parameters that differ (empty when `--force` was given or none do).
+    pub workloads: Vec<ParamDifference>,
+    /// Machine and condition settings that differ (empty when
+    /// `--allow-different-machines` was given or none do).
+    pub machines: Vec<SystemDifference>,
+}
+
+impl Refusal {
+    /// `--force` would compare them.
+    pub fn needs_force(&self) -> bool {
+        !self.workloads.is_empty()
+    }
+
+    /// `--allow-different-machines` would compare them.
+    pub fn needs_allow_different_machines(&self) -> bool {
+        !self.machines.is_empty()
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut msg = String::new();
+        if self.needs_force() {
+            msg.push_str(
+                "the results ran different workloads; these resolved parameters differ:\n",
+            );
+            for d in &self.workloads {
+                msg.push_str(&format!("  {}:", d.parameter));
+                for (files, value) in &d.values {
+                    msg.push_str(&format!(" {value} ({files});"));
+                }
+                msg.pop();
+                msg.push('\n');
+            }
+            msg.push_str("compare results of the same workload, or pass --force to compare anyway (the table then names the differing parameters)");
+        }
+        if self.needs_allow_different_machines() {
+            if !msg.is_empty() {
+                msg.push_str("\nand ");
+            }
+            msg.push_str("the results come from different machines or conditions, so their differences would not be the kernel's; these differ:\n");
+            for d in &self.machines {
+                msg.push_str(&format!(
+                    "  {} ({}): {}\n",
+                    d.setting,
+                    d.kind.word(),
+                    d.values_text()
+                ));
+            }
+            msg.push_str(&format!("run the results on one machine set up alike, or pass {ALLOW_DIFFERENT_MACHINES} to compare anyway (never pooled; the differences are printed first)"));
+        }
+        f.write_str(&msg)
+    }
+}
+
 /// Groups the inputs, picks the baseline and judges every metric of every section.
 pub fn compare(inputs: &[Input], opts: &CompareOptions) -> Result<Comparison> {
     if inputs.is_empty() {
@@ -123,40 +181,20 @@ pub fn compare(inputs: &[Input], opts: &CompareOptions) -> Result<Comparison> {
         .iter()
         .filter(|d| d.kind != SettingKind::Note)
         .collect();
-    let workloads_refused = !differences.is_empty() && !opts.force;
-    let machines_refused = !refused.is_empty() && !opts.allow_different_machines;
-    if workloads_refused || machines_refused {
-        let mut msg = String::new();
-        if workloads_refused {
-            msg.push_str(
-                "the results ran different workloads; these resolved parameters differ:\n",
-            );
-            for d in &differences {
-                msg.push_str(&format!("  {}:", d.parameter));
-                for (files, value) in &d.values {
-                    msg.push_str(&format!(" {value} ({files});"));
-                }
-                msg.pop();
-                msg.push('\n');
-            }
-            msg.push_str("compare results of the same workload, or pass --force to compare anyway (the table then names the differing parameters)");
-        }
-        if machines_refused {
-            if !msg.is_empty() {
-                msg.push_str("\nand ");
-            }
-            msg.push_str("the results come from different machines or conditions, so their differences would not be the kernel's; these differ:\n");
-            for d in &refused {
-                msg.push_str(&format!(
-                    "  {} ({}): {}\n",
-                    d.setting,
-                    d.kind.word(),
-                    d.values_text()
-                ));
-            }
-            msg.push_str(&format!("run the results on one machine set up alike, or pass {ALLOW_DIFFERENT_MACHINES} to compare anyway (never pooled; the differences are printed first)"));
-        }
-        bail!(msg);
+    let refusal = Refusal {
+        workloads: if opts.force {
+            Vec::new()
+        } else {
+            differences.clone()
+        },
+        machines: if opts.allow_different_machines {
+            Vec::new()
+        } else {
+            refused.into_iter().cloned().collect()
+        },
+    };
+    if refusal.needs_force() || refusal.needs_allow_different_machines() {
+        return Err(refusal.into());
     }
     label_groups(&mut groups, baseline);
     let mut notes = Vec::new();
@@ -445,8 +483,16 @@ mod tests {
             &inputs(vec![a.clone(), b.clone()]),
             &CompareOptions::default(),
         )
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+        let refusal = err.downcast_ref::<Refusal>().expect("a refusal");
+        assert!(refusal.needs_force() && !refusal.needs_allow_different_machines());
+        let differ: Vec<&str> = refusal
+            .workloads
+            .iter()
+            .map(|d| d.parameter.as_str())
+            .collect();
+        assert_eq!(differ, ["bs", "buffer"]);
+        let err = err.to_string();
         assert!(err.contains("buffer: thp (r0.json); 4k (r1.json)"), "{err}");
         assert!(
             err.contains("bs: 4096 (r0.json); 1048576 (r1.json)"),
@@ -706,9 +752,13 @@ mod tests {
             let mut other = synthetic("6.18.0", &[100.0, 102.0, 98.0]);
             edit(&mut other);
             let both = inputs(vec![base.clone(), other]);
-            let err = compare(&both, &CompareOptions::default())
-                .unwrap_err()
-                .to_string();
+            let err = compare(&both, &CompareOptions::default()).unwrap_err();
+            let refusal = err.downcast_ref::<Refusal>().expect("a refusal");
+            assert!(
+                refusal.needs_allow_different_machines() && !refusal.needs_force(),
+                "{expected}: {refusal:?}"
+            );
+            let err = err.to_string();
             assert!(err.contains(expected), "{expected}\n{err}");
             assert!(err.contains("different machines or conditions"), "{err}");
             assert!(err.contains(ALLOW_DIFFERENT_MACHINES), "{err}");

@@ -185,23 +185,10 @@ pub(super) fn group_pin_cost(gi: usize, group: &Group, inputs: &[Input]) -> Opti
 mod tests {
     use super::*;
     use crate::result::{LatencySummary, RunResult};
+    use crate::test_support::{runs_with_mean_latency, sweep_case};
 
     fn case(params: &[(&str, &str)], means: &[f64]) -> SweepCase {
-        SweepCase {
-            label: String::new(),
-            params: params.iter().copied().collect(),
-            runs: means
-                .iter()
-                .map(|&m| RunResult {
-                    ops: 10,
-                    latency_ns: LatencySummary {
-                        mean: m,
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                })
-                .collect(),
-        }
+        sweep_case("", params, runs_with_mean_latency(means))
     }
 
     #[test]
@@ -254,13 +241,7 @@ mod tests {
     }
 
     fn case_of(fixed: &str, runs: Vec<RunResult>) -> SweepCase {
-        SweepCase {
-            label: String::new(),
-            params: [("bs", "64k"), ("fixed_buffers", fixed)]
-                .into_iter()
-                .collect(),
-            runs,
-        }
+        sweep_case("", &[("bs", "64k"), ("fixed_buffers", fixed)], runs)
     }
 
     #[test]

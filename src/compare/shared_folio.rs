@@ -65,22 +65,14 @@ pub fn shared_folio_ratios(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{runs_with_mean_latency, sweep_case};
 
     fn case(label: &str, share: &str, means: &[f64]) -> SweepCase {
-        SweepCase {
-            label: label.into(),
-            params: [("share", share), ("threads", "2")].into_iter().collect(),
-            runs: means
-                .iter()
-                .map(|&mean| RunResult {
-                    latency_ns: crate::result::LatencySummary {
-                        mean,
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                })
-                .collect(),
-        }
+        sweep_case(
+            label,
+            &[("share", share), ("threads", "2")],
+            runs_with_mean_latency(means),
+        )
     }
 
     #[test]

@@ -601,8 +601,7 @@ mod tests {
     #[test]
     fn a_split_of_a_folio_shared_with_a_fork_child_is_not_confirmed() {
         let test = "a_split_of_a_folio_shared_with_a_fork_child_is_not_confirmed";
-        if !crate::system::is_root() {
-            crate::system::pagemap::tests::skip_unless_root(test);
+        if !crate::test_support::require_root(test, "/proc/kpageflags") {
             return;
         }
         let buffers = IoBuffers::new(

@@ -250,6 +250,14 @@ fn kvm_unusable_reason() -> Option<String> {
     None
 }
 
+/// `--accel kvm` asked for KVM and it does not work here: no guest can boot as asked,
+/// so `thpbench kernels` stops instead of failing every kernel in turn.
+#[derive(Debug, thiserror::Error)]
+#[error("--accel kvm: {why}")]
+pub struct KvmRefused {
+    pub why: String,
+}
+
 /// KVM or TCG, once per process: KVM when /dev/kvm opens and a probe boot of this
 /// kernel reaches init under it within 30 s (the verdict kept per host boot and qemu
 /// version in the cache); otherwise TCG, said so, or an error for `--accel kvm`.
@@ -348,7 +356,7 @@ pub fn decide_accel(
         (Accel::Kvm, "KVM works".to_string())
     } else {
         if o.accel == AccelMode::Kvm {
-            bail!("--accel kvm: {why}");
+            return Err(KvmRefused { why }.into());
         }
         output::warn(&format!("KVM: {why}"));
         output::warn("falling back to TCG (emulation): timings compare code paths, not speed (docs/kernels.md)");
@@ -606,6 +614,37 @@ pub fn boot_workload(
 mod tests {
     use super::*;
     use crate::units::Size;
+
+    /// `--accel kvm` for a guest KVM cannot run (another architecture than the host's)
+    /// is refused with its own type, which `thpbench kernels` stops on.
+    #[test]
+    fn accel_kvm_for_a_foreign_guest_is_refused_as_kvm_refused() {
+        let foreign = match Arch::host() {
+            Some(Arch::X86_64) => Arch::Arm64,
+            _ => Arch::X86_64,
+        };
+        let o = GuestOptions {
+            arch: foreign,
+            arch_from_kernel: false,
+            accel: AccelMode::Kvm,
+            topology: Topology::new("2".parse().unwrap(), 3072, 1).unwrap(),
+            thp: None,
+            timeout: Duration::from_secs(1),
+            thpbench: PathBuf::from("/nonexistent/thpbench"),
+            cache: PathBuf::from("/nonexistent/cache"),
+            verbose: false,
+        };
+        let k = BootKernel {
+            image: PathBuf::from("/nonexistent/Image"),
+            release: "6.18.0".into(),
+            moddir: None,
+            label: "6.18.0".into(),
+        };
+        let e =
+            decide_accel(&o, &k, Path::new("/nonexistent/initrd"), Path::new("/tmp")).unwrap_err();
+        let refused = e.downcast_ref::<KvmRefused>().expect("KvmRefused");
+        assert!(refused.why.contains("emulation"), "{e}");
+    }
 
     fn wl(target: &str, size: Option<u64>) -> Workload {
         Workload {

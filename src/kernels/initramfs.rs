@@ -292,12 +292,8 @@ mod tests {
     /// load, and staging must not require any of them as a .ko, yet keep the lists.
     #[test]
     fn built_in_modules_are_not_required_as_files() {
-        if Command::new("modprobe").arg("--version").output().is_err() {
-            assert!(
-                std::env::var("CI").is_err(),
-                "modprobe (kmod) is missing in CI"
-            );
-            eprintln!("SKIP built_in_modules_are_not_required_as_files: no modprobe");
+        let test = "built_in_modules_are_not_required_as_files";
+        if !crate::test_support::require_tool(test, "modprobe", "kmod") {
             return;
         }
         let d = tempfile::tempdir().unwrap();

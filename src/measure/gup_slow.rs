@@ -87,13 +87,13 @@ impl GupSlowTracer {
             return Err("system-wide tracepoint sampling needs root".into());
         }
         let tracefs = MountGuard::ensure("tracefs", TRACEFS).map_err(|e| format!("{e:#}"))?;
-        let id = |t: &str| -> Result<u64, String> {
-            let path = format!("{}/events/mmap_lock/{t}/id", tracefs.path());
-            std::fs::read_to_string(&path)
-                .map_err(|e| format!("{path}: {e} (kernel without the mmap_lock tracepoints?)"))?
-                .trim()
-                .parse()
-                .map_err(|_| format!("{path}: not a tracepoint id"))
+        let id = |t: &str| {
+            super::trace_rings::tracepoint_id(
+                tracefs.path(),
+                "mmap_lock",
+                t,
+                "kernel without the mmap_lock tracepoints?",
+            )
         };
         let (start_id, acquired_id) = (
             id("mmap_lock_start_locking")?,

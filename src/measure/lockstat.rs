@@ -398,11 +398,13 @@ impl LockTracer {
             fields("contention_begin", "flags")?,
             fields("contention_end", "ret")?,
         );
-        let id = |t: &str| -> Result<u64, String> {
-            read(t, "id")?
-                .trim()
-                .parse()
-                .map_err(|_| format!("unparsable id for lock:{t}"))
+        let id = |t: &str| {
+            super::trace_rings::tracepoint_id(
+                tracefs.path(),
+                "lock",
+                t,
+                "kernel without the lock tracepoints, before 5.19?",
+            )
         };
         let (begin_id, end_id) = (id("contention_begin")?, id("contention_end")?);
         let syms = Arc::new(Kallsyms::load()?);

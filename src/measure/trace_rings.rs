@@ -12,6 +12,17 @@ use perf_event::{Builder, Clock, SampleFlag, Sampler};
 const PERF_RECORD_LOST: u32 = 2;
 const PERF_RECORD_SAMPLE: u32 = 9;
 
+/// The id of tracepoint `group:name` under the mounted tracefs at `tracefs`, the one
+/// place it is read (events/GROUP/NAME/id); `missing` says which kernels lack it.
+pub fn tracepoint_id(tracefs: &str, group: &str, name: &str, missing: &str) -> Result<u64, String> {
+    let path = format!("{tracefs}/events/{group}/{name}/id");
+    std::fs::read_to_string(&path)
+        .map_err(|e| format!("{path}: {e} ({missing})"))?
+        .trim()
+        .parse()
+        .map_err(|_| format!("{path}: not a tracepoint id"))
+}
+
 /// One tracepoint to sample: its tracefs id, its name for messages (`lock:contention_end`)
 /// and the sample fields beyond TID|TIME.
 pub struct TracepointSpec {
@@ -128,6 +139,27 @@ pub fn u64_at(data: &[u8], offset: usize) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tracepoint_id_is_read_from_its_group_and_name_or_said_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap();
+        std::fs::create_dir_all(format!("{root}/events/lock/contention_end")).unwrap();
+        std::fs::write(format!("{root}/events/lock/contention_end/id"), "1234\n").unwrap();
+        std::fs::create_dir_all(format!("{root}/events/io_uring/junk")).unwrap();
+        std::fs::write(format!("{root}/events/io_uring/junk/id"), "x\n").unwrap();
+        assert_eq!(
+            tracepoint_id(root, "lock", "contention_end", "old kernel"),
+            Ok(1234)
+        );
+        let missing = tracepoint_id(root, "lock", "contention_begin", "old kernel").unwrap_err();
+        assert!(
+            missing.contains("events/lock/contention_begin/id")
+                && missing.ends_with("(old kernel)")
+        );
+        let junk = tracepoint_id(root, "io_uring", "junk", "old kernel").unwrap_err();
+        assert!(junk.ends_with("not a tracepoint id"), "{junk}");
+    }
 
     #[test]
     fn fields_past_the_end_of_a_record_are_none() {

@@ -22,13 +22,13 @@ pub fn tracepoint_ids() -> Result<(u64, u64), String> {
         return Err("counting io_uring tracepoints needs root (tracefs ids, perf_event_open on tracepoints)".into());
     }
     let tracefs = MountGuard::ensure("tracefs", TRACEFS).map_err(|e| format!("{e:#}"))?;
-    let id = |name: &str| -> Result<u64, String> {
-        let path = format!("{}/events/io_uring/{name}/id", tracefs.path());
-        std::fs::read_to_string(&path)
-            .map_err(|e| format!("{path}: {e} (kernel without io_uring tracepoints?)"))?
-            .trim()
-            .parse()
-            .map_err(|_| format!("{path}: not a tracepoint id"))
+    let id = |name: &str| {
+        super::trace_rings::tracepoint_id(
+            tracefs.path(),
+            "io_uring",
+            name,
+            "kernel without io_uring tracepoints?",
+        )
     };
     Ok((id("io_uring_submit_req")?, id("io_uring_queue_async_work")?))
 }

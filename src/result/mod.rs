@@ -845,11 +845,7 @@ mod tests {
 
     #[test]
     fn every_committed_result_loads_and_keeps_its_kernel_reports() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
-        let files: Vec<_> = walkdir(&dir)
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
+        let files = crate::test_support::kept_results();
         assert!(files.len() >= 10, "{} result files found", files.len());
         for file in files {
             let loaded = BenchResult::load(&file).unwrap_or_else(|e| panic!("{e:#}"));
@@ -880,18 +876,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                out.extend(walkdir(&p));
-            } else {
-                out.push(p);
-            }
-        }
-        out
     }
 }

@@ -155,8 +155,6 @@ pub fn execute(w: &Workload, opts: &RunOptions) -> Result<Outcome> {
         crate::output::info(why);
     }
     let w = &w;
-    w.validate()
-        .map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
     let cases = crate::workload::sweep_cases(w)
         .map_err(|e| anyhow::anyhow!("workload `{}`: {e}", w.name))?;
     if opts.mock.is_some() && w.engine != crate::workload::Engine::Dio {

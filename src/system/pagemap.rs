@@ -358,19 +358,12 @@ pub fn coverage_of_smaps(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     /// The tests' synthetic memory has 4 KiB pages and 2 MiB PMDs unless they say so.
     const PAGE: u64 = 4096;
     const PMD_PAGES: u64 = 512;
-
-    /// Prints why a root-only test is skipped; in CI, which runs as root, fails instead.
-    pub(crate) fn skip_unless_root(test: &str) {
-        let ci = matches!(std::env::var("CI").as_deref(), Ok("true" | "1"));
-        assert!(!ci, "{test}: CI must run privileged tests as root");
-        eprintln!("SKIP {test}: needs root (/proc/kpageflags)");
-    }
 
     /// A physical memory of `pfns` pages in which a folio of 2^order pages sits at
     /// `head`, another of the same order right after it (so that counting tails must
@@ -552,8 +545,8 @@ pub(crate) mod tests {
 
     #[test]
     fn a_split_thp_is_seen_split_in_kpageflags() {
-        if !crate::system::is_root() {
-            skip_unless_root("a_split_thp_is_seen_split_in_kpageflags");
+        let test = "a_split_thp_is_seen_split_in_kpageflags";
+        if !crate::test_support::require_root(test, "/proc/kpageflags") {
             return;
         }
         let pmd = crate::system::thp::pmd_size();

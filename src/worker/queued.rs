@@ -13,7 +13,9 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{check_segments, io_error_text, BarrierGuard, Loop, ProgressSlot, WorkerOutput};
+use super::{
+    check_segments, io_error_text, BarrierGuard, Limits, Loop, ProgressSlot, WorkerOutput,
+};
 use crate::engine::{Completion, Engine, OpKind, QueuedEngine};
 use crate::measure::histogram::Recorder;
 use crate::measure::now_ns;
@@ -28,13 +30,6 @@ struct Slot {
     /// The untimed read-back of a verified write.
     verify_read: bool,
     busy: bool,
-}
-
-/// Where the loop stops submitting.
-struct Limits {
-    deadline: u64,
-    ops: u64,
-    bytes: u64,
 }
 
 /// What the measured loop records into; the warm-up records nothing.
@@ -57,26 +52,14 @@ pub(super) fn run(
 ) -> WorkerOutput {
     let plan = lp.plan;
     if !rv.stop.load(Ordering::Relaxed) && plan.warmup_ns > 0 {
-        let limits = Limits {
-            deadline: now_ns() + plan.warmup_ns,
-            ops: u64::MAX,
-            bytes: u64::MAX,
-        };
+        let limits = Limits::warmup(plan);
         let q = engine.queued().expect("a queued engine");
         drive(lp, q, rv, &limits, None);
     }
     barriers.wait();
     barriers.wait();
     let epoch = rv.epoch_ns.load(Ordering::Relaxed);
-    let limits = Limits {
-        deadline: if plan.ops_budget.is_some() || plan.bytes_budget.is_some() {
-            u64::MAX
-        } else {
-            epoch + plan.duration_ns
-        },
-        ops: plan.ops_budget.unwrap_or(u64::MAX),
-        bytes: plan.bytes_budget.unwrap_or(u64::MAX),
-    };
+    let limits = Limits::measured(plan, epoch);
     let mut sink = Sink {
         rec: Recorder::new(epoch),
         out: WorkerOutput::new(plan.cpu, epoch),

@@ -625,6 +625,14 @@ mod tests {
             .unwrap_err()
             .contains("not a workload key"));
         assert_eq!(sweep_cases(&Workload::default()).unwrap().len(), 1);
+        // The one validation covers a workload without a sweep too.
+        let unswept = Workload {
+            bs: Size(1000),
+            ..Workload::default()
+        };
+        assert!(sweep_cases(&unswept)
+            .unwrap_err()
+            .contains("multiple of 512"));
     }
 
     #[test]

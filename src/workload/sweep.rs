@@ -176,8 +176,11 @@ impl<'de> Deserialize<'de> for SweepParams {
 }
 
 /// The cases of a workload: (label, params, resolved workload) for every combination of
-/// its sweep, or the workload itself when it has none. Every case is validated.
+/// its sweep, or the workload itself when it has none. This is the workload's one
+/// validation: the workload and every case are checked here, and every entry point (run,
+/// kernels, bisect) goes through it.
 pub fn sweep_cases(w: &Workload) -> Result<Vec<SweepCaseSpec>, String> {
+    w.validate()?;
     let mut base = w.clone();
     base.sweep.clear();
     let mut cases: Vec<(Vec<(String, SweepValue)>, Workload)> = vec![(Vec::new(), base)];

@@ -186,9 +186,8 @@ pub fn boot_until_decided(
     crate::signals::install();
     let run_args = run_flags(&workload_argv(args)?)?;
     let max = max_repeats(args, rule)?;
+    // Validated (with every sweep case) by the run command's own reading of it.
     let mut w = super::super::run::workload(&run_args)?;
-    w.validate()
-        .map_err(|e| anyhow::anyhow!("the workload: {e}"))?;
     guest::placement(&w).map_err(anyhow::Error::msg)?;
     let ka = kernels_args(args)?;
     let cache = ka.cache_dir.clone().unwrap_or_else(kernels::default_cache);
