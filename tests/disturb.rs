@@ -5,11 +5,12 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
+use thpbench::result::{BenchResult, DisturberReport, ForkFigures, RunRole};
 
-fn disturbed_run(args: &[&str]) -> (std::process::Output, serde_json::Value, tempfile::TempDir) {
+/// `thpbench run ARGS` on a 16 MiB file for 1.5 s, in a fresh directory.
+fn disturbed(args: &[&str]) -> (std::process::Output, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut all = vec![
         "run",
@@ -24,73 +25,75 @@ fn disturbed_run(args: &[&str]) -> (std::process::Output, serde_json::Value, tem
     ];
     all.extend_from_slice(args);
     let out = run(&all, dir.path());
-    let path = dir.path().join("r.json");
-    let r = if path.exists() {
-        load_json(&path)
-    } else {
-        serde_json::Value::Null
-    };
-    (out, r, dir)
+    (out, dir)
 }
 
-fn disturber<'a>(r: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    r["runs"][0]["disturbers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == name)
-        .unwrap_or_else(|| panic!("no disturber {name} in {}", r["runs"][0]["disturbers"]))
+/// `disturbed`, with the result it saved (which it must have).
+fn disturbed_run(args: &[&str]) -> (std::process::Output, BenchResult, tempfile::TempDir) {
+    let (out, dir) = disturbed(args);
+    let path = dir.path().join("r.json");
+    assert!(path.exists(), "no result saved: {}", failure(&out));
+    (out, load_result(&path), dir)
+}
+
+fn disturber<'a>(r: &'a BenchResult, name: &str) -> &'a DisturberReport {
+    let all = &r.runs[0].disturbers;
+    all.iter()
+        .find(|d| d.name == name)
+        .unwrap_or_else(|| panic!("no disturber {name} in {all:?}"))
+}
+
+/// The fork disturber's figures.
+fn fork_figures(r: &BenchResult) -> (ForkFigures, &DisturberReport) {
+    let d = disturber(r, "fork");
+    (
+        d.fork().unwrap_or_else(|| panic!("no fork figures: {d:?}")),
+        d,
+    )
 }
 
 /// The reason a disturber was refused up front (its `unavailable` entry).
-fn refused_because<'a>(r: &'a serde_json::Value, label: &str) -> &'a str {
+fn refused_because<'a>(r: &'a BenchResult, label: &str) -> &'a str {
     let what = format!("disturber {label}");
-    r["unavailable"]
-        .as_array()
-        .unwrap()
+    &r.unavailable
         .iter()
-        .find(|u| u["what"] == what.as_str())
-        .unwrap_or_else(|| panic!("{what} not refused: {}", r["unavailable"]))["reason"]
-        .as_str()
-        .unwrap()
+        .find(|u| u.what == what)
+        .unwrap_or_else(|| panic!("{what} not refused: {:?}", r.unavailable))
+        .reason
 }
 
-fn delta(r: &serde_json::Value, counter: &str) -> i64 {
-    r["runs"][0]["vmstat_delta"][counter].as_i64().unwrap_or(0)
+fn delta(r: &BenchResult, counter: &str) -> i64 {
+    r.runs[0].vmstat_delta.get(counter).copied().unwrap_or(0)
 }
 
-fn assert_moved(r: &serde_json::Value, name: &str, counters: &[&str]) {
+fn assert_moved(r: &BenchResult, name: &str, counters: &[&str]) {
     let d = disturber(r, name);
-    assert!(
-        d["actions"].as_u64().unwrap() > 0,
-        "{name} never acted: {d}"
-    );
-    assert_eq!(d["counters_moved"], true, "{name}: {d}");
+    assert!(d.actions > 0, "{name} never acted: {d:?}");
+    assert!(d.counters_moved, "{name}: {d:?}");
     // Confirmed on the buffer itself (pagemap + kpageflags, root) for every disturber
     // that changes folios one action at a time.
     if !["split:mprotect", "pressure"].contains(&name) {
-        let confirmed = d["confirmed"].as_u64().unwrap_or(0);
+        let confirmed = d.confirmed.unwrap_or(0);
         assert!(
             confirmed > 0,
-            "{name}: no action confirmed on the buffer: {d}"
+            "{name}: no action confirmed on the buffer: {d:?}"
         );
-        assert!(confirmed <= d["actions"].as_u64().unwrap());
+        assert!(confirmed <= d.actions);
     } else {
-        assert!(d.get("confirmed").is_none(), "{name}: {d}");
+        assert!(d.confirmed.is_none(), "{name}: {d:?}");
     }
     assert!(
         counters.iter().any(|c| delta(r, c) > 0),
-        "{name}: none of {counters:?} moved: {}",
-        r["runs"][0]["vmstat_delta"]
+        "{name}: none of {counters:?} moved: {:?}",
+        r.runs[0].vmstat_delta
     );
-    assert_eq!(r["runs"][0]["verify"]["mismatches"], 0);
-    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+    assert_eq!(r.runs[0].verify.mismatches, 0);
+    assert!(r.valid, "{:?}", r.invalid_reasons);
     // The actions appear in the timeline.
-    let in_timeline: u64 = r["runs"][0]["timeline"]
-        .as_array()
-        .unwrap()
+    let in_timeline: u64 = r.runs[0]
+        .timeline
         .iter()
-        .filter_map(|t| t["disturb_actions"][name].as_u64())
+        .filter_map(|t| t.disturb_actions.get(name))
         .sum();
     assert!(in_timeline > 0, "{name} actions missing from the timeline");
 }
@@ -112,12 +115,7 @@ fn each_madvise_split_method_moves_its_counter() {
         let (out, r, _dir) = disturbed_run(&["--split", method]);
         assert!(out.status.success(), "split {method}: {}", stderr(&out));
         assert_moved(&r, &format!("split:{method}"), counters);
-        assert!(
-            r["runs"][0]["buffer"]["thp_coverage_before"]
-                .as_f64()
-                .unwrap()
-                >= 0.99
-        );
+        assert!(r.runs[0].buffer.thp_coverage_before >= 0.99);
     }
 }
 
@@ -150,12 +148,11 @@ fn splitting_mthp_folios_is_proven_by_the_per_size_counters() {
         0,
         "no PMD-sized folio was split"
     );
-    let run = &r["runs"][0];
-    assert!(run["buffer"]["thp_coverage_before"].as_f64().unwrap() >= 0.99);
+    let buffer = &r.runs[0].buffer;
+    assert!(buffer.thp_coverage_before >= 0.99);
     assert!(
-        run["buffer"]["thp_coverage_after"].as_f64().unwrap() < 0.99,
-        "the split folios stay split: {}",
-        run["buffer"]
+        buffer.thp_coverage_after < 0.99,
+        "the split folios stay split: {buffer:?}"
     );
     assert_eq!(
         std::fs::read_to_string(knob).unwrap(),
@@ -179,12 +176,11 @@ fn hugetlb_buffers_refuse_thp_disturbers_and_fork_children_killed_are_not_eviden
     // thpbench reserves only the huge pages its buffer needs, so when the parent's I/O
     // breaks copy-on-write on a page a child still maps, the kernel takes the page from
     // the child (SIGBUS). A child without a verdict proves nothing: the run says so.
-    let fork = disturber(&r, "fork");
-    let failed = fork["extra"]["child_failures"].as_u64().unwrap();
-    assert!(failed > 0, "no child was killed: {fork}");
-    assert_eq!(fork["extra"]["child_last_signal"], libc::SIGBUS, "{fork}");
-    assert_eq!(r["valid"], false);
-    let reasons = r["invalid_reasons"].to_string();
+    let (fork, report) = fork_figures(&r);
+    assert!(fork.failures > 0, "no child was killed: {report:?}");
+    assert_eq!(fork.last_signal, libc::SIGBUS as u64, "{report:?}");
+    assert!(!r.valid);
+    let reasons = r.invalid_reasons.join("; ");
     assert!(
         reasons.contains("gave no verdict, killed by SIGBUS"),
         "{reasons}"
@@ -229,7 +225,7 @@ fn debugfs_split_is_unavailable_under_lockdown() {
     };
     let mounted_before = debugfs_mounted();
     // Alone, it fails the run and says why.
-    let (out, _, _dir) = disturbed_run(&["--split", "debugfs"]);
+    let (out, _dir) = disturbed(&["--split", "debugfs"]);
     assert_eq!(out.status.code(), Some(1));
     assert_stderr_contains(&out, "EPERM");
     assert_stderr_contains(&out, "lockdown");
@@ -255,7 +251,7 @@ fn collapse_moves_thp_collapse_alloc() {
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert_moved(&r, "collapse", &["thp_collapse_alloc"]);
     // The split-collapse cycle keeps going: both act many times.
-    assert!(disturber(&r, "collapse")["actions"].as_u64().unwrap() > 10);
+    assert!(disturber(&r, "collapse").actions > 10);
 }
 
 #[test]
@@ -269,8 +265,8 @@ fn swap_out_on_a_zram_swap_made_by_the_run_and_removed_after() {
     assert_moved(&r, "swap-out", &["thp_swpout", "thp_swpout_fallback"]);
     assert!(
         delta(&r, "pswpout") > 0 && delta(&r, "pswpin") > 0,
-        "{}",
-        r["runs"][0]["vmstat_delta"]
+        "{:?}",
+        r.runs[0].vmstat_delta
     );
     assert_eq!(swaps(), swaps_before, "swap made for the run is off");
     assert_eq!(zram_devices(), zram_before, "its zram device is gone");
@@ -299,8 +295,8 @@ fn on_base_pages_split_is_refused_and_swap_out_is_proven_by_pswp_alone() {
     assert_moved(&r, "swap-out", &["pswpout"]);
     assert_eq!(delta(&r, "thp_swpout"), 0);
     assert_eq!(
-        disturber(&r, "swap-out")["expected_counters"],
-        serde_json::json!(["pswpout", "pswpin|swpin_zero|swpin"])
+        disturber(&r, "swap-out").expected_counters,
+        ["pswpout", "pswpin|swpin_zero|swpin"]
     );
 }
 
@@ -314,7 +310,7 @@ fn swap_out_without_swap_is_unavailable() {
         eprintln!("SKIP swap_out_without_swap_is_unavailable: this machine has swap on");
         return;
     }
-    let (out, _, _dir) = disturbed_run(&["--swap-out"]);
+    let (out, _dir) = disturbed(&["--swap-out"]);
     assert_eq!(out.status.code(), Some(1));
     assert_stderr_contains(&out, "no swap is active");
 }
@@ -326,31 +322,24 @@ fn sigint_in_a_swapping_run_removes_swap_and_zram() {
     };
     let (swaps_before, zram_before) = (swaps(), zram_devices());
     let dir = tempfile::tempdir().unwrap();
-    let child = seed_torture_command("60s", dir.path())
+    let mut child = seed_torture_command("60s", dir.path())
+        .arg("--verbose")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the swap is on and the run is measuring.
-    let mut on = false;
-    for _ in 0..200 {
-        std::thread::sleep(Duration::from_millis(50));
-        if swaps() != swaps_before {
-            on = true;
-            break;
-        }
-    }
-    assert!(on, "the run never turned its swap on");
-    std::thread::sleep(Duration::from_millis(2000));
+    let stderr_rest = wait_until_measuring(&mut child);
+    assert_ne!(swaps(), swaps_before, "the run measures with its swap on");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
-    assert_eq!(r["interrupted"], true);
+    let status = child.wait().unwrap();
+    let said: Vec<String> = stderr_rest.iter().collect();
+    assert_eq!(status.code(), Some(130), "{}", said.join("\n"));
+    let r = load_result(&dir.path().join("r.json"));
+    assert!(r.interrupted);
     assert_eq!(swaps(), swaps_before);
     assert_eq!(zram_devices(), zram_before);
 }
@@ -363,21 +352,17 @@ fn seed_torture_ten_seconds_is_valid_with_zero_mismatches() {
     let dir = tempfile::tempdir().unwrap();
     let out = seed_torture_command("10s", dir.path()).output().unwrap();
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
-    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
-    let run = &r["runs"][0];
-    assert_eq!(run["verify"]["mismatches"], 0);
-    assert!(run["verify"]["bytes_checked"].as_u64().unwrap() > 256 << 20);
+    let r = load_result(&dir.path().join("r.json"));
+    assert!(r.valid, "{:?}", r.invalid_reasons);
+    let run = &r.runs[0];
+    assert_eq!(run.verify.mismatches, 0);
+    assert!(run.verify.bytes_checked > 256 << 20);
     for c in ["thp_split_page", "thp_collapse_alloc", "pswpout", "pswpin"] {
-        assert!(
-            delta(&r, c) > 0,
-            "{c} did not move: {}",
-            run["vmstat_delta"]
-        );
+        assert!(delta(&r, c) > 0, "{c} did not move: {:?}", run.vmstat_delta);
     }
-    let fork = disturber(&r, "fork");
-    assert!(fork["extra"]["children"].as_u64().unwrap() > 0);
-    assert_eq!(fork["extra"]["child_saw_parent_data"], 0);
+    let (fork, report) = fork_figures(&r);
+    assert!(fork.children > 0, "{report:?}");
+    assert_eq!(fork.saw_parent_data, 0, "{report:?}");
 }
 
 #[test]
@@ -406,22 +391,11 @@ fn corruption_injected_under_disturbance_is_caught() {
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let r = load_json(&dir.path().join("r.json"));
-    let v = &r["runs"][0]["verify"];
-    assert!(v["mismatches"].as_u64().unwrap() > 0);
-    assert_eq!(v["first_mismatches"][0]["offset"], 8192);
+    let r = load_result(&dir.path().join("r.json"));
+    let v = &r.runs[0].verify;
+    assert!(v.mismatches > 0);
+    assert_eq!(v.first_mismatches[0].offset, 8192);
     assert!(stdout(&out).contains("mismatched"));
-}
-
-/// Every run, baseline runs included, with its coverage before and after.
-fn all_runs(r: &serde_json::Value) -> Vec<(String, &serde_json::Value)> {
-    let mut v = Vec::new();
-    for key in ["runs", "baseline_runs"] {
-        for (i, run) in r[key].as_array().unwrap().iter().enumerate() {
-            v.push((format!("{key}[{i}]"), run));
-        }
-    }
-    v
 }
 
 #[test]
@@ -444,22 +418,19 @@ fn every_repeat_of_a_split_mthp_buffer_starts_from_whole_folios() {
         "3",
     ]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let runs = all_runs(&r);
+    let runs: Vec<_> = r.all_runs().collect();
     assert_eq!(runs.len(), 6);
-    for (name, run) in runs {
-        let b = &run["buffer"];
+    for view in runs {
+        let (name, b) = (view.name(), &view.run.buffer);
         assert!(
-            b["thp_coverage_before"].as_f64().unwrap() >= 0.99,
-            "{name} started from split folios: {b}"
+            b.thp_coverage_before >= 0.99,
+            "{name} started from split folios: {b:?}"
         );
-        if name.starts_with("baseline") {
-            assert!(
-                b["thp_coverage_after"].as_f64().unwrap() >= 0.99,
-                "{name}: {b}"
-            );
+        if view.role == RunRole::Baseline {
+            assert!(b.thp_coverage_after >= 0.99, "{name}: {b:?}");
         }
     }
-    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+    assert!(r.valid, "{:?}", r.invalid_reasons);
 }
 
 #[test]
@@ -469,12 +440,9 @@ fn baseline_is_measured_beside_the_disturbed_run() {
     };
     let (out, r, _dir) = disturbed_run(&["--split", "cold", "--baseline"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    assert_eq!(r["baseline_runs"].as_array().unwrap().len(), 1);
-    assert!(r["baseline_runs"][0]["disturbers"]
-        .as_array()
-        .unwrap()
-        .is_empty());
-    assert_eq!(r["runs"][0]["disturbers"].as_array().unwrap().len(), 1);
+    assert_eq!(r.baseline_runs.len(), 1);
+    assert!(r.baseline_runs[0].disturbers.is_empty());
+    assert_eq!(r.runs[0].disturbers.len(), 1);
     assert!(stdout(&out).contains("vs baseline"), "{}", stdout(&out));
 }
 
@@ -519,23 +487,19 @@ fn fork_children_watch_the_reads_in_flight_and_the_verdict_says_its_scope() {
     };
     let (out, r, _dir) = disturbed_run(&["--fork"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let fork = disturber(&r, "fork");
-    let children = fork["extra"]["children"].as_u64().unwrap();
-    assert!(children > 10, "{fork}");
+    let (fork, report) = fork_figures(&r);
+    assert!(fork.children > 10, "{report:?}");
     // A reader is between poison and completion most of the time: over that many
     // forks, some child finds sectors still poisoned.
-    assert!(
-        fork["extra"]["child_inflight_sectors"].as_u64().unwrap() > 0,
-        "{fork}"
-    );
+    assert!(fork.inflight_sectors > 0, "{report:?}");
     // This kernel keeps pinned pages with the parent (page_needs_cow_for_dma).
-    assert_eq!(fork["extra"]["child_inflight_landed"], 0, "{fork}");
-    assert_eq!(fork["extra"]["child_saw_parent_data"], 0, "{fork}");
+    assert_eq!(fork.inflight_landed, 0, "{report:?}");
+    assert_eq!(fork.saw_parent_data, 0, "{report:?}");
     assert!(
-        fork["verdict_scope"]
-            .as_str()
-            .unwrap()
-            .starts_with("lower bound"),
-        "{fork}"
+        report
+            .verdict_scope
+            .as_deref()
+            .is_some_and(|s| s.starts_with("lower bound")),
+        "{report:?}"
     );
 }
