@@ -433,21 +433,7 @@ fn a_file_given_twice_counts_once() {
 /// the same strings the file holds.
 #[test]
 fn every_kept_result_still_reads_and_its_typed_parts_write_back_the_same() {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "json") {
-                out.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("results"),
-        &mut files,
-    );
+    let files = thpbench::test_support::kept_results();
     assert!(
         files.len() >= 10,
         "results/ holds {} JSON files",
