@@ -257,7 +257,7 @@ impl Loop<'_> {
         }
         let st = self.stamp_of(block);
         let offset = block * self.plan.bs;
-        let held = std::mem::replace(&mut self.held[slot], None);
+        let held = self.held[slot].take();
         match kind {
             OpKind::Write => {
                 for s in segments {
