@@ -33,6 +33,9 @@ pub struct WorkerPlan {
     pub verify_level: verify::Level,
     /// The base page size: the `Pages` level's stride.
     pub page: usize,
+    /// Poison before every read, also where the buffer holds another block's headers:
+    /// the fork disturber's children recognise the reads in flight by their poison.
+    pub poison_every_read: bool,
     /// Generation of each block this worker owns (blocks index, index + threads, ...),
     /// when the workload writes with verify on; empty otherwise (every block is at
     /// generation 0, as the fill left it). Returned in WorkerOutput for the next repeat.
@@ -266,7 +269,9 @@ impl Loop<'_> {
                 self.held[slot] = Some((block, st.generation));
             }
             // Until its check, what the buffer holds is unknown (held stays None).
-            OpKind::Read if must_poison(held, block, st.generation) => {
+            OpKind::Read
+                if self.plan.poison_every_read || must_poison(held, block, st.generation) =>
+            {
                 for s in segments {
                     let buf = self.segment_slice(s);
                     verify::poison_for(buf, self.plan.verify_level, self.plan.page);

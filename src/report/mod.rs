@@ -4,3 +4,6 @@ pub mod compare;
 pub mod probe;
 mod provenance;
 pub mod summary;
+
+#[cfg(test)]
+mod snapshots;

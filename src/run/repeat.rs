@@ -88,6 +88,10 @@ impl Repeat<'_> {
                 verify: w.verify,
                 verify_level: w.verify_level,
                 page: crate::pages::base_page(),
+                poison_every_read: w
+                    .disturb
+                    .iter()
+                    .any(|d| d.kind == crate::workload::DisturbKind::Fork),
                 generations: std::mem::take(
                     rig.generations
                         .lock()
