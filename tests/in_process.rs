@@ -305,7 +305,8 @@ fn a_baseline_run_is_measured_beside_each_disturbed_run() {
     let roles: Vec<bool> = r.all_runs().map(|v| v.role == RunRole::Baseline).collect();
     assert_eq!(roles.iter().filter(|b| **b).count(), 2, "{roles:?}");
     let text = thpbench::report::summary::render(&r);
-    assert!(text.contains("baseline "), "{text}");
+    assert!(text.contains("  baseline run 0: "), "{text}");
+    assert!(text.contains("  disturbed vs baseline: ops/s x"), "{text}");
 }
 
 #[test]
@@ -437,4 +438,163 @@ fn compare_of_mock_results_pools_them_and_never_judges() {
     assert_eq!(cell.verdict, thpbench::compare::Verdict::NotEvidence);
     let text = thpbench::report::compare::render_text(&two);
     assert!(text.contains("0.0.0-other"), "{text}");
+}
+
+/// `[[disturb]]` tables for `workload`'s `extra`.
+fn disturbers(kinds: &[&str]) -> String {
+    kinds
+        .iter()
+        .map(|k| match k.split_once(':') {
+            Some((kind, method)) => {
+                format!("[[disturb]]\nkind = \"{kind}\"\nmethod = \"{method}\"\nevery = \"1ms\"\n")
+            }
+            None => format!("[[disturb]]\nkind = \"{k}\"\nevery = \"1ms\"\n"),
+        })
+        .collect()
+}
+
+/// What cannot act on the buffer is refused up front with its reason and remedy, and the
+/// run goes on with the disturbers that can: a split on base pages (no huge page to
+/// split) and a collapse on folios smaller than a PMD (MADV_COLLAPSE makes PMD-sized
+/// THPs only). The privileged tests in disturb.rs see the same refusals on mTHP and
+/// hugetlb buffers, with the counters that only the kernel moves.
+#[test]
+fn a_disturber_that_cannot_act_on_the_buffer_is_refused_and_the_others_run() {
+    let w = workload(
+        "randread",
+        200,
+        &disturbers(&["split:cold", "collapse", "fork"]),
+    );
+    let r = ok_run(&w, mock(|_| {})).result;
+    let refused = |label: &str| {
+        let what = format!("disturber {label}");
+        r.unavailable
+            .iter()
+            .find(|u| u.what == what)
+            .unwrap_or_else(|| panic!("{what} not refused: {:?}", r.unavailable))
+            .clone()
+    };
+    let split = refused("split:cold");
+    assert!(split.reason.contains("base pages"), "{split:?}");
+    assert!(split.remedy.contains("--buffer thp"), "{split:?}");
+    let collapse = refused("collapse");
+    assert!(collapse.reason.contains("PMD-sized"), "{collapse:?}");
+    assert!(
+        r.unavailable.iter().all(|u| u.what != "disturber fork"),
+        "fork works on any buffer: {:?}",
+        r.unavailable
+    );
+    let ran: Vec<&str> = r.runs[0]
+        .disturbers
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    assert_eq!(ran, ["fork"], "only the fork disturber ran");
+    let text = thpbench::report::summary::render(&r);
+    let listed = &text[text
+        .find("\nunavailable:\n")
+        .expect("an unavailable section")..];
+    assert!(
+        listed.contains("disturber split:cold: the buffer is base pages"),
+        "{text}"
+    );
+}
+
+/// A run whose every disturber is refused measures nothing: it is an error naming each
+/// refusal, and no result is saved.
+#[test]
+fn a_run_in_which_no_disturber_can_act_is_an_error_naming_each() {
+    let w = workload("randread", 50, &disturbers(&["split:cold", "collapse"]));
+    let err = failed_run(&w, mock(|_| {}));
+    assert!(err.contains("no asked-for disturber can run here"), "{err}");
+    assert!(
+        err.contains("split:cold: the buffer is base pages"),
+        "{err}"
+    );
+    assert!(
+        err.contains("collapse: MADV_COLLAPSE builds PMD-sized"),
+        "{err}"
+    );
+}
+
+/// The fork disturber's report says what its verdict covers (a lower bound), whether or
+/// not a child was forked in so short a run.
+#[test]
+fn the_fork_verdict_says_its_scope() {
+    let w = workload("randread", 200, &disturbers(&["fork"]));
+    let r = ok_run(&w, mock(|_| {})).result;
+    let fork = r.runs[0]
+        .disturbers
+        .iter()
+        .find(|d| d.name == "fork")
+        .expect("the fork disturber's report");
+    assert!(
+        fork.verdict_scope
+            .as_deref()
+            .is_some_and(|s| s.starts_with("lower bound")),
+        "{fork:?}"
+    );
+    let figures = fork.fork().expect("fork figures");
+    assert_eq!(figures.saw_parent_data, 0, "{fork:?}");
+    assert_eq!(figures.failures, 0, "{fork:?}");
+}
+
+/// Verify stays on, and judges, while disturbers act: corruption injected between the
+/// fill and the reads is named by its offset and makes the result exit 3, on a THP
+/// buffer split and collapsed under the I/O.
+#[test]
+fn corruption_injected_under_disturbance_is_caught() {
+    let mut w = workload(
+        "read",
+        256,
+        &disturbers(&["split:cold", "collapse", "fork"]),
+    );
+    w.buffer = thpbench::workload::Backing::Thp;
+    let out = run_with(
+        &w,
+        RunOptions {
+            inject_corruption_at: Some(8192),
+            ..RunOptions::default()
+        },
+    );
+    let r = &out.result;
+    assert_eq!(r.runs[0].disturbers.len(), 3, "{:?}", r.unavailable);
+    let verify = &r.runs[0].verify;
+    assert!(verify.enabled && verify.mismatches > 0, "{verify:?}");
+    assert_eq!(verify.first_mismatches[0].offset, 8192);
+    assert!(!r.valid);
+    assert_eq!(out.exit_code(), thpbench::exit::MISMATCH.code);
+    let text = thpbench::report::summary::render(r);
+    assert!(text.contains("mismatched"), "{text}");
+}
+
+/// A run's figures are one count seen several ways: the histogram, the latency summary,
+/// the workers and the timeline each hold every measured operation once.
+#[test]
+fn a_runs_figures_count_every_operation_once() {
+    let mut w = workload("readwrite", 600, "");
+    w.threads = thpbench::system::cpu::allowed_cpus().len().min(2);
+    let r = ok_run(&w, mock(|_| {})).result;
+    let run = &r.runs[0];
+    assert_eq!(run.ops, 600);
+    let histogram = thpbench::measure::histogram::decode_compressed(&run.histogram)
+        .expect("the histogram decodes");
+    assert_eq!(histogram.len(), run.ops, "histogram");
+    assert_eq!(run.latency_ns.count, run.ops, "latency summary");
+    assert_eq!(run.threads.len(), w.threads);
+    let per_worker: u64 = run.threads.iter().map(|t| t.ops).sum();
+    assert_eq!(per_worker, run.ops, "per worker");
+    let in_timeline: u64 = run.timeline.iter().map(|t| t.ops).sum();
+    assert_eq!(in_timeline, run.ops, "timeline");
+    assert_eq!(run.bytes, run.ops * 4096);
+    assert!(run.latency_ns.min <= run.latency_ns.p50 && run.latency_ns.p50 <= run.latency_ns.max);
+    assert_eq!(
+        run.verify.level,
+        Some(thpbench::workload::VerifyLevel::Pages),
+        "the default level"
+    );
+    // Whatever could not be collected says why and what would make it work.
+    for u in &r.unavailable {
+        assert!(!u.reason.is_empty() && !u.remedy.is_empty(), "{u:?}");
+    }
 }
