@@ -598,3 +598,192 @@ fn a_runs_figures_count_every_operation_once() {
         assert!(!u.reason.is_empty() && !u.remedy.is_empty(), "{u:?}");
     }
 }
+
+/// Two repeats on `buffer`, saved as `<buffer>.json` in `dir`: compare, export and plot
+/// read it from there, as they read any result.
+fn saved_mock_result(dir: &Path, buffer: &str) -> (std::path::PathBuf, BenchResult) {
+    let mut w = workload("randread", 400, "repeat = 2");
+    w.buffer = buffer.parse().expect("a buffer backing");
+    let r = ok_run(&w, mock(|_| {})).result;
+    let path = dir.join(format!("{buffer}.json"));
+    std::fs::write(&path, serde_json::to_string(&r).unwrap()).unwrap();
+    (path, r)
+}
+
+/// compare refuses results of different buffers unless forced, naming the parameter and
+/// the flag; forced, the table names what differs and gives each value its spread.
+#[test]
+fn compare_of_different_buffers_needs_force_and_then_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (thp_path, thp) = saved_mock_result(dir.path(), "thp");
+    let (base_path, base) = saved_mock_result(dir.path(), "4k");
+    assert_eq!(thp.runs[0].buffer.backing, thpbench::workload::Backing::Thp);
+    assert_eq!(
+        base.runs[0].buffer.backing,
+        thpbench::workload::Backing::Base
+    );
+    let inputs = [
+        Input {
+            path: thp_path,
+            result: thp,
+        },
+        Input {
+            path: base_path,
+            result: base,
+        },
+    ];
+    let err =
+        compare(&inputs, &CompareOptions::default()).expect_err("different buffers are refused");
+    let said = format!("{err:#}");
+    assert!(said.contains("buffer: thp"), "{said}");
+    assert!(said.contains("4k"), "{said}");
+    assert!(said.contains("--force"), "{said}");
+
+    let forced = CompareOptions {
+        force: true,
+        ..CompareOptions::default()
+    };
+    let cmp = compare(&inputs, &forced).expect("compared with --force");
+    assert_eq!(cmp.groups.len(), 2);
+    let md = thpbench::report::compare::render_markdown(&cmp);
+    assert!(md.contains("- buffer: thp"), "{md}");
+    let ops = md
+        .lines()
+        .find(|l| l.starts_with("| ops/s "))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert_eq!(ops.matches(" ± ").count(), 2, "two runs a column: {ops}");
+    assert!(md.contains("| latency p99.9 (us) "), "{md}");
+}
+
+/// What export writes holds every operation the result counted: hgrm's total and its
+/// 100% line, hlog's intervals of one run, csv's rows of the timeline; a run that is not
+/// there is an error naming those that are.
+#[test]
+fn exports_hold_every_operation_the_result_counted() {
+    use thpbench::export::{exporter, select, ExportFormat};
+    let dir = tempfile::tempdir().unwrap();
+    let (path, result) = saved_mock_result(dir.path(), "4k");
+    let export = |format: ExportFormat, run: Option<usize>| -> String {
+        let sel = select(&result, &path, None, run).expect("a selection");
+        let mut out = Vec::new();
+        exporter(format)
+            .export(&sel, &path, &mut out)
+            .expect("exported");
+        String::from_utf8(out).expect("text")
+    };
+
+    let hgrm = export(ExportFormat::Hgrm, None);
+    let lines: Vec<&str> = hgrm.lines().collect();
+    assert_eq!(
+        lines[0],
+        "       Value     Percentile TotalCount 1/(1-Percentile)"
+    );
+    let total: u64 = result.runs.iter().map(|r| r.latency_ns.count).sum();
+    assert_eq!(total, 800);
+    let footer = lines[lines.len() - 2];
+    let counted = footer
+        .trim_end_matches(']')
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .trim();
+    assert_eq!(counted, total.to_string(), "{footer}");
+    let max = result.runs.iter().map(|r| r.latency_ns.max).max().unwrap();
+    let last = lines[lines.len() - 4];
+    assert!(last.contains(" 1.000000000000 "), "{last}");
+    assert!(
+        last.trim_start()
+            .starts_with(&format!("{:.3}", max as f64 / 1000.0)),
+        "{last} vs {max}"
+    );
+
+    let hlog = export(ExportFormat::Hlog, Some(1));
+    let (mut ops, mut intervals) = (0, 0);
+    for entry in
+        hdrhistogram::serialization::interval_log::IntervalLogIterator::new(hlog.as_bytes())
+    {
+        if let hdrhistogram::serialization::interval_log::LogEntry::Interval(iv) =
+            entry.expect("parses")
+        {
+            let bytes = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                iv.encoded_histogram(),
+            )
+            .unwrap();
+            let h: hdrhistogram::Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+                .deserialize(&mut &bytes[..])
+                .unwrap();
+            ops += h.len();
+            intervals += 1;
+        }
+    }
+    assert_eq!(intervals, result.runs[1].interval_histograms.len());
+    assert_eq!(ops, result.runs[1].ops);
+
+    let csv = export(ExportFormat::Csv, None);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(
+        rows[0].starts_with("case,run,t_ms,ops,bytes,p50_ns,p99_ns,max_ns"),
+        "{csv}"
+    );
+    let timeline: usize = result.runs.iter().map(|r| r.timeline.len()).sum();
+    assert_eq!(rows.len(), 1 + timeline);
+    let csv_ops: u64 = rows[1..]
+        .iter()
+        .map(|r| r.split(',').nth(3).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(csv_ops, total);
+    assert!(export(ExportFormat::PercentilesCsv, None)
+        .starts_with("\"Value\",\"Percentile\",\"TotalCount\",\"1/(1-Percentile)\"\n"));
+
+    let err = select(&result, &path, None, Some(9)).expect_err("there is no run 9");
+    assert!(
+        format!("{err:#}").contains("no run 9; its runs are: 0, 1"),
+        "{err:#}"
+    );
+}
+
+/// plot names two results of one kernel and workload by their files (and mock results
+/// as no evidence), and draws one panel when nothing was disturbed and nothing swept.
+#[test]
+fn plot_tells_two_results_apart_by_their_files() {
+    if thpbench::plot::ensure_font().is_err() {
+        assert!(!thpbench::test_support::in_ci(), "CI has a font");
+        eprintln!("SKIP plot_tells_two_results_apart_by_their_files: no font to draw text");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let inputs: Vec<Input> = ["thp", "4k"]
+        .into_iter()
+        .map(|buffer| {
+            let (path, result) = saved_mock_result(dir.path(), buffer);
+            Input { path, result }
+        })
+        .collect();
+    let data = thpbench::plot::collect(&inputs).expect("plot data");
+    let label = inputs[0].result.label();
+    // A mock result is never evidence, and its legend says so.
+    assert_eq!(
+        data.legend_names(),
+        [
+            format!("{label} (thp) (not evidence)"),
+            format!("{label} (4k) (not evidence)")
+        ]
+    );
+    assert!(data.timelines.is_empty() && data.scaling.is_empty() && data.pin_cost.is_empty());
+    let svg = dir.path().join("p.svg");
+    thpbench::plot::render(&data, &svg).expect("drawn as SVG");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "{}", &text[..text.len().min(80)]);
+    assert!(
+        text.contains(&format!("{label} (4k)")),
+        "the legend is drawn"
+    );
+    let png = dir.path().join("p.png");
+    thpbench::plot::render(&data, &png).expect("drawn as PNG");
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((w, h), (1200, 620), "one panel");
+}
