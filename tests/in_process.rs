@@ -787,3 +787,63 @@ fn plot_tells_two_results_apart_by_their_files() {
     let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
     assert_eq!((w, h), (1200, 620), "one panel");
 }
+
+/// By default the workers go one per physical core, each with its part of a private
+/// buffer on its node, and the result says so; a shared buffer, interleaved or left
+/// anywhere, has no owner, so no worker gets a share of it. (topology.rs checks on root
+/// runs where the kernel put the pages; tests/kernels.rs does it on guests with SMT and
+/// two nodes.)
+#[test]
+fn placement_and_numa_policy_are_recorded_as_run() {
+    let mut w = workload("randread", 200, "");
+    w.threads = 0;
+    let r = ok_run(&w, mock(|_| {})).result;
+    let run = &r.runs[0];
+    let placement = run.placement.as_ref().expect("the placement is recorded");
+    assert!(
+        placement.why.contains("one per physical core"),
+        "{placement:?}"
+    );
+    assert_eq!(
+        run.threads.len(),
+        thpbench::run::resolve_cpus(&w).unwrap().len(),
+        "threads = 0 is one worker per CPU chosen"
+    );
+    let cores: std::collections::BTreeSet<_> = run
+        .threads
+        .iter()
+        .map(|t| (t.package.expect("package"), t.core.expect("core")))
+        .collect();
+    assert_eq!(cores.len(), run.threads.len(), "{:?}", run.threads);
+    assert_eq!(run.buffer.numa, Some(thpbench::workload::Numa::Local));
+    for t in &run.threads {
+        assert!(t.numa_node.is_some(), "{t:?}");
+        assert!(
+            t.numa_local_before.is_some() && t.numa_local_after.is_some(),
+            "{t:?}"
+        );
+    }
+    let text = thpbench::report::summary::render(&r);
+    assert!(text.contains("    cpus     workers on "), "{text}");
+
+    for numa in ["interleave", "any"] {
+        let w = workload(
+            "randread",
+            200,
+            &format!("numa = \"{numa}\"\nshare = \"shared\""),
+        );
+        let r = ok_run(&w, mock(|_| {})).result;
+        assert!(r.valid, "{numa}: {:?}", r.invalid_reasons);
+        let run = &r.runs[0];
+        assert_eq!(
+            run.buffer.numa.map(|n| n.to_string()).as_deref(),
+            Some(numa)
+        );
+        assert!(!run.buffer.numa_nodes_after.is_empty(), "{:?}", run.buffer);
+        assert!(
+            run.threads.iter().all(|t| t.numa_local_before.is_none()),
+            "{numa}: {:?}",
+            run.threads
+        );
+    }
+}
