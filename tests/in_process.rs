@@ -110,6 +110,17 @@ fn a_clean_mock_run_is_valid_and_exits_0() {
     assert_eq!(run.verify.mismatches, 0);
     // The default level compares the 16-byte header of each 4 KiB page read.
     assert_eq!(run.verify.bytes_checked, 500 * 16);
+    // Tracing switches the kernel's tracing on: a mock run never starts it.
+    assert!(
+        !r.workload.lock_contention,
+        "the result records tracing as off, though the workload asked for it"
+    );
+    assert!(
+        run.lock_contention.is_none() && run.gup_slow_path.is_none(),
+        "{:?} {:?}",
+        run.lock_contention,
+        run.gup_slow_path
+    );
 }
 
 /// `pages` compares the 16-byte header of every base page read, `full` every byte; the
