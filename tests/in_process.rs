@@ -110,6 +110,17 @@ fn a_clean_mock_run_is_valid_and_exits_0() {
     assert_eq!(run.verify.mismatches, 0);
     // The default level compares the 16-byte header of each 4 KiB page read.
     assert_eq!(run.verify.bytes_checked, 500 * 16);
+    // Tracing switches the kernel's tracing on: a mock run never starts it.
+    assert!(
+        !r.workload.lock_contention,
+        "the result records tracing as off, though the workload asked for it"
+    );
+    assert!(
+        run.lock_contention.is_none() && run.gup_slow_path.is_none(),
+        "{:?} {:?}",
+        run.lock_contention,
+        run.gup_slow_path
+    );
 }
 
 /// `pages` compares the 16-byte header of every base page read, `full` every byte; the
@@ -326,7 +337,8 @@ fn a_baseline_run_is_measured_beside_each_disturbed_run() {
     let roles: Vec<bool> = r.all_runs().map(|v| v.role == RunRole::Baseline).collect();
     assert_eq!(roles.iter().filter(|b| **b).count(), 2, "{roles:?}");
     let text = thpbench::report::summary::render(&r);
-    assert!(text.contains("baseline "), "{text}");
+    assert!(text.contains("  baseline run 0: "), "{text}");
+    assert!(text.contains("  disturbed vs baseline: ops/s x"), "{text}");
 }
 
 #[test]
@@ -376,7 +388,13 @@ fn a_thread_sweep_runs_each_case_with_its_count() {
 fn a_mock_run_refuses_swap_and_other_engines() {
     let mut w = workload("randread", 10, "swap = \"zram:64M\"");
     let err = failed_run(&w, mock(|_| {}));
-    assert!(err.contains("--mock never changes the machine"), "{err}");
+    // Without root the check that zram needs root comes first; either way nothing is made.
+    let refusal = if thpbench::system::is_root() {
+        "--mock never changes the machine"
+    } else {
+        "a zram target or zram swap needs root"
+    };
+    assert!(err.contains(refusal), "{err}");
     w.swap = None;
     w.engine = thpbench::workload::Engine::Uring;
     let err = failed_run(&w, mock(|_| {}));
@@ -458,4 +476,412 @@ fn compare_of_mock_results_pools_them_and_never_judges() {
     assert_eq!(cell.verdict, thpbench::compare::Verdict::NotEvidence);
     let text = thpbench::report::compare::render_text(&two);
     assert!(text.contains("0.0.0-other"), "{text}");
+}
+
+/// `[[disturb]]` tables for `workload`'s `extra`.
+fn disturbers(kinds: &[&str]) -> String {
+    kinds
+        .iter()
+        .map(|k| match k.split_once(':') {
+            Some((kind, method)) => {
+                format!("[[disturb]]\nkind = \"{kind}\"\nmethod = \"{method}\"\nevery = \"1ms\"\n")
+            }
+            None => format!("[[disturb]]\nkind = \"{k}\"\nevery = \"1ms\"\n"),
+        })
+        .collect()
+}
+
+/// What cannot act on the buffer is refused up front with its reason and remedy, and the
+/// run goes on with the disturbers that can: a split on base pages (no huge page to
+/// split) and a collapse on folios smaller than a PMD (MADV_COLLAPSE makes PMD-sized
+/// THPs only). The privileged tests in disturb.rs see the same refusals on mTHP and
+/// hugetlb buffers, with the counters that only the kernel moves.
+#[test]
+fn a_disturber_that_cannot_act_on_the_buffer_is_refused_and_the_others_run() {
+    let w = workload(
+        "randread",
+        200,
+        &disturbers(&["split:cold", "collapse", "fork"]),
+    );
+    let r = ok_run(&w, mock(|_| {})).result;
+    let refused = |label: &str| {
+        let what = format!("disturber {label}");
+        r.unavailable
+            .iter()
+            .find(|u| u.what == what)
+            .unwrap_or_else(|| panic!("{what} not refused: {:?}", r.unavailable))
+            .clone()
+    };
+    let split = refused("split:cold");
+    assert!(split.reason.contains("base pages"), "{split:?}");
+    assert!(split.remedy.contains("--buffer thp"), "{split:?}");
+    let collapse = refused("collapse");
+    assert!(collapse.reason.contains("PMD-sized"), "{collapse:?}");
+    assert!(
+        r.unavailable.iter().all(|u| u.what != "disturber fork"),
+        "fork works on any buffer: {:?}",
+        r.unavailable
+    );
+    let ran: Vec<&str> = r.runs[0]
+        .disturbers
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    assert_eq!(ran, ["fork"], "only the fork disturber ran");
+    let text = thpbench::report::summary::render(&r);
+    let listed = &text[text
+        .find("\nunavailable:\n")
+        .expect("an unavailable section")..];
+    assert!(
+        listed.contains("disturber split:cold: the buffer is base pages"),
+        "{text}"
+    );
+}
+
+/// A run whose every disturber is refused measures nothing: it is an error naming each
+/// refusal, and no result is saved.
+#[test]
+fn a_run_in_which_no_disturber_can_act_is_an_error_naming_each() {
+    let w = workload("randread", 50, &disturbers(&["split:cold", "collapse"]));
+    let err = failed_run(&w, mock(|_| {}));
+    assert!(err.contains("no asked-for disturber can run here"), "{err}");
+    assert!(
+        err.contains("split:cold: the buffer is base pages"),
+        "{err}"
+    );
+    assert!(
+        err.contains("collapse: MADV_COLLAPSE builds PMD-sized"),
+        "{err}"
+    );
+}
+
+/// The fork disturber's report says what its verdict covers (a lower bound), whether or
+/// not a child was forked in so short a run.
+#[test]
+fn the_fork_verdict_says_its_scope() {
+    let w = workload("randread", 200, &disturbers(&["fork"]));
+    let r = ok_run(&w, mock(|_| {})).result;
+    let fork = r.runs[0]
+        .disturbers
+        .iter()
+        .find(|d| d.name == "fork")
+        .expect("the fork disturber's report");
+    assert!(
+        fork.verdict_scope
+            .as_deref()
+            .is_some_and(|s| s.starts_with("lower bound")),
+        "{fork:?}"
+    );
+    let figures = fork.fork().expect("fork figures");
+    assert_eq!(figures.saw_parent_data, 0, "{fork:?}");
+    assert_eq!(figures.failures, 0, "{fork:?}");
+}
+
+/// Verify stays on, and judges, while disturbers act: corruption injected between the
+/// fill and the reads is named by its offset and makes the result exit 3, on a THP
+/// buffer split and collapsed under the I/O.
+#[test]
+fn corruption_injected_under_disturbance_is_caught() {
+    let mut w = workload(
+        "read",
+        256,
+        &disturbers(&["split:cold", "collapse", "fork"]),
+    );
+    w.buffer = thpbench::workload::Backing::Thp;
+    let out = run_with(
+        &w,
+        RunOptions {
+            inject_corruption_at: Some(8192),
+            ..RunOptions::default()
+        },
+    );
+    let r = &out.result;
+    assert_eq!(r.runs[0].disturbers.len(), 3, "{:?}", r.unavailable);
+    let verify = &r.runs[0].verify;
+    assert!(verify.enabled && verify.mismatches > 0, "{verify:?}");
+    assert_eq!(verify.first_mismatches[0].offset, 8192);
+    assert!(!r.valid);
+    assert_eq!(out.exit_code(), thpbench::exit::MISMATCH.code);
+    let text = thpbench::report::summary::render(r);
+    assert!(text.contains("mismatched"), "{text}");
+}
+
+/// A run's figures are one count seen several ways: the histogram, the latency summary,
+/// the workers and the timeline each hold every measured operation once.
+#[test]
+fn a_runs_figures_count_every_operation_once() {
+    let mut w = workload("readwrite", 600, "");
+    w.threads = thpbench::system::cpu::allowed_cpus().len().min(2);
+    let r = ok_run(&w, mock(|_| {})).result;
+    let run = &r.runs[0];
+    assert_eq!(run.ops, 600);
+    let histogram = thpbench::measure::histogram::decode_compressed(&run.histogram)
+        .expect("the histogram decodes");
+    assert_eq!(histogram.len(), run.ops, "histogram");
+    assert_eq!(run.latency_ns.count, run.ops, "latency summary");
+    assert_eq!(run.threads.len(), w.threads);
+    let per_worker: u64 = run.threads.iter().map(|t| t.ops).sum();
+    assert_eq!(per_worker, run.ops, "per worker");
+    let in_timeline: u64 = run.timeline.iter().map(|t| t.ops).sum();
+    assert_eq!(in_timeline, run.ops, "timeline");
+    assert_eq!(run.bytes, run.ops * 4096);
+    assert!(run.latency_ns.min <= run.latency_ns.p50 && run.latency_ns.p50 <= run.latency_ns.max);
+    assert_eq!(
+        run.verify.level,
+        Some(thpbench::workload::VerifyLevel::Pages),
+        "the default level"
+    );
+    // Whatever could not be collected says why and what would make it work.
+    for u in &r.unavailable {
+        assert!(!u.reason.is_empty() && !u.remedy.is_empty(), "{u:?}");
+    }
+}
+
+/// Two repeats on `buffer`, saved as `<buffer>.json` in `dir`: compare, export and plot
+/// read it from there, as they read any result.
+fn saved_mock_result(dir: &Path, buffer: &str) -> (std::path::PathBuf, BenchResult) {
+    let mut w = workload("randread", 400, "repeat = 2");
+    w.buffer = buffer.parse().expect("a buffer backing");
+    let r = ok_run(&w, mock(|_| {})).result;
+    let path = dir.join(format!("{buffer}.json"));
+    std::fs::write(&path, serde_json::to_string(&r).unwrap()).unwrap();
+    (path, r)
+}
+
+/// compare refuses results of different buffers unless forced, naming the parameter and
+/// the flag; forced, the table names what differs and gives each value its spread.
+#[test]
+fn compare_of_different_buffers_needs_force_and_then_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (thp_path, thp) = saved_mock_result(dir.path(), "thp");
+    let (base_path, base) = saved_mock_result(dir.path(), "4k");
+    assert_eq!(thp.runs[0].buffer.backing, thpbench::workload::Backing::Thp);
+    assert_eq!(
+        base.runs[0].buffer.backing,
+        thpbench::workload::Backing::Base
+    );
+    let inputs = [
+        Input {
+            path: thp_path,
+            result: thp,
+        },
+        Input {
+            path: base_path,
+            result: base,
+        },
+    ];
+    let err =
+        compare(&inputs, &CompareOptions::default()).expect_err("different buffers are refused");
+    let said = format!("{err:#}");
+    assert!(said.contains("buffer: thp"), "{said}");
+    assert!(said.contains("4k"), "{said}");
+    assert!(said.contains("--force"), "{said}");
+
+    let forced = CompareOptions {
+        force: true,
+        ..CompareOptions::default()
+    };
+    let cmp = compare(&inputs, &forced).expect("compared with --force");
+    assert_eq!(cmp.groups.len(), 2);
+    let md = thpbench::report::compare::render_markdown(&cmp);
+    assert!(md.contains("- buffer: thp"), "{md}");
+    let ops = md
+        .lines()
+        .find(|l| l.starts_with("| ops/s "))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert_eq!(ops.matches(" ± ").count(), 2, "two runs a column: {ops}");
+    assert!(md.contains("| latency p99.9 (us) "), "{md}");
+}
+
+/// What export writes holds every operation the result counted: hgrm's total and its
+/// 100% line, hlog's intervals of one run, csv's rows of the timeline; a run that is not
+/// there is an error naming those that are.
+#[test]
+fn exports_hold_every_operation_the_result_counted() {
+    use thpbench::export::{exporter, select, ExportFormat};
+    let dir = tempfile::tempdir().unwrap();
+    let (path, result) = saved_mock_result(dir.path(), "4k");
+    let export = |format: ExportFormat, run: Option<usize>| -> String {
+        let sel = select(&result, &path, None, run).expect("a selection");
+        let mut out = Vec::new();
+        exporter(format)
+            .export(&sel, &path, &mut out)
+            .expect("exported");
+        String::from_utf8(out).expect("text")
+    };
+
+    let hgrm = export(ExportFormat::Hgrm, None);
+    let lines: Vec<&str> = hgrm.lines().collect();
+    assert_eq!(
+        lines[0],
+        "       Value     Percentile TotalCount 1/(1-Percentile)"
+    );
+    let total: u64 = result.runs.iter().map(|r| r.latency_ns.count).sum();
+    assert_eq!(total, 800);
+    let footer = lines[lines.len() - 2];
+    let counted = footer
+        .trim_end_matches(']')
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .trim();
+    assert_eq!(counted, total.to_string(), "{footer}");
+    let max = result.runs.iter().map(|r| r.latency_ns.max).max().unwrap();
+    let last = lines[lines.len() - 4];
+    assert!(last.contains(" 1.000000000000 "), "{last}");
+    assert!(
+        last.trim_start()
+            .starts_with(&format!("{:.3}", max as f64 / 1000.0)),
+        "{last} vs {max}"
+    );
+
+    let hlog = export(ExportFormat::Hlog, Some(1));
+    let (mut ops, mut intervals) = (0, 0);
+    for entry in
+        hdrhistogram::serialization::interval_log::IntervalLogIterator::new(hlog.as_bytes())
+    {
+        if let hdrhistogram::serialization::interval_log::LogEntry::Interval(iv) =
+            entry.expect("parses")
+        {
+            let bytes = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                iv.encoded_histogram(),
+            )
+            .unwrap();
+            let h: hdrhistogram::Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+                .deserialize(&mut &bytes[..])
+                .unwrap();
+            ops += h.len();
+            intervals += 1;
+        }
+    }
+    assert_eq!(intervals, result.runs[1].interval_histograms.len());
+    assert_eq!(ops, result.runs[1].ops);
+
+    let csv = export(ExportFormat::Csv, None);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(
+        rows[0].starts_with("case,run,t_ms,ops,bytes,p50_ns,p99_ns,max_ns"),
+        "{csv}"
+    );
+    let timeline: usize = result.runs.iter().map(|r| r.timeline.len()).sum();
+    assert_eq!(rows.len(), 1 + timeline);
+    let csv_ops: u64 = rows[1..]
+        .iter()
+        .map(|r| r.split(',').nth(3).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(csv_ops, total);
+    assert!(export(ExportFormat::PercentilesCsv, None)
+        .starts_with("\"Value\",\"Percentile\",\"TotalCount\",\"1/(1-Percentile)\"\n"));
+
+    let err = select(&result, &path, None, Some(9)).expect_err("there is no run 9");
+    assert!(
+        format!("{err:#}").contains("no run 9; its runs are: 0, 1"),
+        "{err:#}"
+    );
+}
+
+/// plot names two results of one kernel and workload by their files (and mock results
+/// as no evidence), and draws one panel when nothing was disturbed and nothing swept.
+#[test]
+fn plot_tells_two_results_apart_by_their_files() {
+    if thpbench::plot::ensure_font().is_err() {
+        assert!(!thpbench::test_support::in_ci(), "CI has a font");
+        eprintln!("SKIP plot_tells_two_results_apart_by_their_files: no font to draw text");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let inputs: Vec<Input> = ["thp", "4k"]
+        .into_iter()
+        .map(|buffer| {
+            let (path, result) = saved_mock_result(dir.path(), buffer);
+            Input { path, result }
+        })
+        .collect();
+    let data = thpbench::plot::collect(&inputs).expect("plot data");
+    let label = inputs[0].result.label();
+    // A mock result is never evidence, and its legend says so.
+    assert_eq!(
+        data.legend_names(),
+        [
+            format!("{label} (thp) (not evidence)"),
+            format!("{label} (4k) (not evidence)")
+        ]
+    );
+    assert!(data.timelines.is_empty() && data.scaling.is_empty() && data.pin_cost.is_empty());
+    let svg = dir.path().join("p.svg");
+    thpbench::plot::render(&data, &svg).expect("drawn as SVG");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "{}", &text[..text.len().min(80)]);
+    assert!(
+        text.contains(&format!("{label} (4k)")),
+        "the legend is drawn"
+    );
+    let png = dir.path().join("p.png");
+    thpbench::plot::render(&data, &png).expect("drawn as PNG");
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((w, h), (1200, 620), "one panel");
+}
+
+/// By default the workers go one per physical core, each with its part of a private
+/// buffer on its node, and the result says so; a shared buffer, interleaved or left
+/// anywhere, has no owner, so no worker gets a share of it. (topology.rs checks on root
+/// runs where the kernel put the pages; tests/kernels.rs does it on guests with SMT and
+/// two nodes.)
+#[test]
+fn placement_and_numa_policy_are_recorded_as_run() {
+    let mut w = workload("randread", 200, "");
+    w.threads = 0;
+    let r = ok_run(&w, mock(|_| {})).result;
+    let run = &r.runs[0];
+    let placement = run.placement.as_ref().expect("the placement is recorded");
+    assert!(
+        placement.why.contains("one per physical core"),
+        "{placement:?}"
+    );
+    assert_eq!(
+        run.threads.len(),
+        thpbench::run::resolve_cpus(&w).unwrap().len(),
+        "threads = 0 is one worker per CPU chosen"
+    );
+    let cores: std::collections::BTreeSet<_> = run
+        .threads
+        .iter()
+        .map(|t| (t.package.expect("package"), t.core.expect("core")))
+        .collect();
+    assert_eq!(cores.len(), run.threads.len(), "{:?}", run.threads);
+    assert_eq!(run.buffer.numa, Some(thpbench::workload::Numa::Local));
+    for t in &run.threads {
+        assert!(t.numa_node.is_some(), "{t:?}");
+        assert!(
+            t.numa_local_before.is_some() && t.numa_local_after.is_some(),
+            "{t:?}"
+        );
+    }
+    let text = thpbench::report::summary::render(&r);
+    assert!(text.contains("    cpus     workers on "), "{text}");
+
+    for numa in ["interleave", "any"] {
+        let w = workload(
+            "randread",
+            200,
+            &format!("numa = \"{numa}\"\nshare = \"shared\""),
+        );
+        let r = ok_run(&w, mock(|_| {})).result;
+        assert!(r.valid, "{numa}: {:?}", r.invalid_reasons);
+        let run = &r.runs[0];
+        assert_eq!(
+            run.buffer.numa.map(|n| n.to_string()).as_deref(),
+            Some(numa)
+        );
+        assert!(!run.buffer.numa_nodes_after.is_empty(), "{:?}", run.buffer);
+        assert!(
+            run.threads.iter().all(|t| t.numa_local_before.is_none()),
+            "{numa}: {:?}",
+            run.threads
+        );
+    }
 }

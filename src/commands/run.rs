@@ -277,6 +277,15 @@ mod tests {
         assert!(w.verify, "disturbers verify unless told not to");
     }
 
+    /// Lock tracing (and the GUP slow-path tracer, which rides on it) is on unless
+    /// --no-lock-contention turns it off; the run then starts no tracer.
+    #[test]
+    fn no_lock_contention_turns_tracing_off() {
+        assert!(workload(&run_args(&[])).unwrap().lock_contention);
+        let w = workload(&run_args(&["--no-lock-contention", "--split", "cold"])).unwrap();
+        assert!(!w.lock_contention);
+    }
+
     #[test]
     fn a_workload_that_turns_verify_off_keeps_it_off_under_disturber_flags() {
         let dir = tempfile::tempdir().unwrap();

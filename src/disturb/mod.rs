@@ -189,62 +189,39 @@ pub fn plan(
     .0;
     let mut planned = Vec::new();
     let mut refused = Vec::new();
-    let hugetlb = w.buffer == crate::workload::Backing::Hugetlb;
-    let base_pages = w.buffer == crate::workload::Backing::Base;
     for spec in &w.disturb {
         let label = spec.label();
-        let made: Result<ActionMaker, (String, String)> = match (spec.kind, spec.method) {
-            // hugetlb pages are no THP: the kernel does not split, collapse, page out or
-            // reclaim them (MADV_COLD/PAGEOUT/COLLAPSE answer EINVAL on a hugetlb VMA).
-            (DisturbKind::Split | DisturbKind::Collapse | DisturbKind::SwapOut | DisturbKind::Pressure, _)
-                if hugetlb =>
-            {
-                Err((
-                    "the buffer is hugetlb, which the kernel never splits, collapses, pages out or reclaims".into(),
-                    "use --buffer thp or mthp:SIZE for this disturber (fork works on hugetlb)".into(),
-                ))
-            }
-            (DisturbKind::Split, _) if base_pages => Err((
-                "the buffer is base pages: there is no huge page to split".into(),
-                "use --buffer thp or mthp:SIZE to split huge pages under the I/O".into(),
-            )),
-            (DisturbKind::Split, Some(method)) => madvise::split(method, region),
-            (DisturbKind::Split, None) => Err(("split needs a method".into(), "set method".into())),
-            (DisturbKind::Collapse, _) => madvise::collapse(region),
-            (DisturbKind::SwapOut, _) => {
-                if swap_ready {
-                    madvise::swap_out()
-                } else {
-                    Err((
-                        "no swap is active, so MADV_PAGEOUT cannot swap anonymous pages out".into(),
-                        "set swap = \"zram:1G\" (root) in the workload or pass --swap zram:1G"
-                            .into(),
-                    ))
+        let made: Result<ActionMaker, (String, String)> =
+            if let Some(why) = refusal(spec, w.buffer, swap_ready) {
+                Err(why)
+            } else {
+                match (spec.kind, spec.method) {
+                    (DisturbKind::Split, Some(method)) => madvise::split(method, region),
+                    (DisturbKind::Split, None) => {
+                        Err(("split needs a method".into(), "set method".into()))
+                    }
+                    (DisturbKind::Collapse, _) => madvise::collapse(region),
+                    (DisturbKind::SwapOut, _) => madvise::swap_out(),
+                    (DisturbKind::Fork, _) => Ok(fork::maker(spec.hold.as_nanos())),
+                    (DisturbKind::Pressure, _) => match cgroup {
+                        None => Err((
+                            crate::system::cgroup::unavailable_reason()
+                                .unwrap_or_else(|| "the memory cgroup could not be made".into()),
+                            "run as root on a system with the memory cgroup controller".into(),
+                        )),
+                        Some(cg) => {
+                            let (knobs, fraction) = (cg.knobs.clone(), spec.fraction);
+                            Ok(Box::new(move || -> Box<dyn Action> {
+                                Box::new(pressure::Pressure {
+                                    knobs: knobs.clone(),
+                                    fraction,
+                                    limit_not_reached: 0,
+                                })
+                            }) as ActionMaker)
+                        }
+                    },
                 }
-            }
-            (DisturbKind::Fork, _) => Ok(fork::maker(spec.hold.as_nanos())),
-            (DisturbKind::Pressure, _) => match (cgroup, swap_ready) {
-                (_, false) => Err((
-                    "no swap is active, so reclaim cannot push anonymous buffers out".into(),
-                    "set swap = \"zram:1G\" (root) or pass --swap zram:1G".into(),
-                )),
-                (None, true) => Err((
-                    crate::system::cgroup::unavailable_reason()
-                        .unwrap_or_else(|| "the memory cgroup could not be made".into()),
-                    "run as root on a system with the memory cgroup controller".into(),
-                )),
-                (Some(cg), true) => {
-                    let (knobs, fraction) = (cg.knobs.clone(), spec.fraction);
-                    Ok(Box::new(move || -> Box<dyn Action> {
-                        Box::new(pressure::Pressure {
-                            knobs: knobs.clone(),
-                            fraction,
-                            limit_not_reached: 0,
-                        })
-                    }) as ActionMaker)
-                }
-            },
-        };
+            };
         match made {
             Ok(make) => {
                 let cpu = spec
@@ -273,6 +250,42 @@ pub fn plan(
         );
     }
     Ok((planned, unavailable))
+}
+
+/// Why `spec` cannot act on a buffer of `backing`, whatever the machine offers beyond
+/// `swap_ready`, as (reason, remedy); None when only the machine can tell.
+fn refusal(
+    spec: &DisturbSpec,
+    backing: crate::workload::Backing,
+    swap_ready: bool,
+) -> Option<(String, String)> {
+    use crate::workload::Backing;
+    let (reason, remedy) = match spec.kind {
+        // hugetlb pages are no THP: the kernel does not split, collapse, page out or
+        // reclaim them (MADV_COLD/PAGEOUT/COLLAPSE answer EINVAL on a hugetlb VMA).
+        DisturbKind::Split | DisturbKind::Collapse | DisturbKind::SwapOut | DisturbKind::Pressure
+            if backing == Backing::Hugetlb =>
+        {
+            (
+                "the buffer is hugetlb, which the kernel never splits, collapses, pages out or reclaims",
+                "use --buffer thp or mthp:SIZE for this disturber (fork works on hugetlb)",
+            )
+        }
+        DisturbKind::Split if backing == Backing::Base => (
+            "the buffer is base pages: there is no huge page to split",
+            "use --buffer thp or mthp:SIZE to split huge pages under the I/O",
+        ),
+        DisturbKind::SwapOut if !swap_ready => (
+            "no swap is active, so MADV_PAGEOUT cannot swap anonymous pages out",
+            "set swap = \"zram:1G\" (root) in the workload or pass --swap zram:1G",
+        ),
+        DisturbKind::Pressure if !swap_ready => (
+            "no swap is active, so reclaim cannot push anonymous buffers out",
+            "set swap = \"zram:1G\" (root) or pass --swap zram:1G",
+        ),
+        _ => return None,
+    };
+    Some((reason.to_string(), remedy.to_string()))
 }
 
 /// What a disturber thread hands back.
@@ -559,6 +572,63 @@ mod tests {
             tid: 0,
             check_spans: Vec::new(),
         }
+    }
+
+    /// The rules that need no machine: hugetlb takes only fork, base pages no split, and
+    /// swap-out and pressure need swap. (Refusals only the machine can tell, such as
+    /// MADV_COLLAPSE on folios smaller than a PMD, are run in tests/in_process.rs.)
+    #[test]
+    fn what_cannot_act_on_the_buffer_is_refused_with_a_remedy() {
+        let split = DisturbSpec {
+            method: Some(SplitMethod::Cold),
+            ..spec(DisturbKind::Split)
+        };
+        let kinds = [
+            split.clone(),
+            spec(DisturbKind::Collapse),
+            spec(DisturbKind::SwapOut),
+            spec(DisturbKind::Pressure),
+        ];
+        for s in &kinds {
+            let (reason, remedy) = refusal(s, Backing::Hugetlb, true)
+                .unwrap_or_else(|| panic!("{:?} on hugetlb", s.kind));
+            assert!(reason.starts_with("the buffer is hugetlb"), "{reason}");
+            assert!(remedy.contains("fork works on hugetlb"), "{remedy}");
+        }
+        assert_eq!(
+            refusal(&spec(DisturbKind::Fork), Backing::Hugetlb, false),
+            None
+        );
+        let (reason, _) = refusal(&split, Backing::Base, true).expect("split on base pages");
+        assert!(reason.contains("no huge page to split"), "{reason}");
+        for backing in [Backing::Thp, Backing::Mthp(64 << 10)] {
+            assert_eq!(refusal(&split, backing, false), None, "{backing}");
+        }
+        // Base pages swap out, one by one, and feel pressure; both need swap.
+        for s in [spec(DisturbKind::SwapOut), spec(DisturbKind::Pressure)] {
+            assert_eq!(refusal(&s, Backing::Base, true), None, "{:?}", s.kind);
+            let (reason, remedy) = refusal(&s, Backing::Thp, false).expect("no swap");
+            assert!(reason.starts_with("no swap is active"), "{reason}");
+            assert!(remedy.contains("--swap zram:1G"), "{remedy}");
+        }
+        assert_eq!(
+            refusal(&spec(DisturbKind::Collapse), Backing::Base, false),
+            None
+        );
+    }
+
+    /// Base pages swap one at a time: swap-out on them is proven by pswpout and a swap-in
+    /// alone, as no huge-page counter can move.
+    #[test]
+    fn swap_out_of_base_pages_expects_no_huge_page_counter() {
+        let s = spec(DisturbKind::SwapOut);
+        assert_eq!(
+            expected_counters(&s, Backing::Base, false),
+            [vec!["pswpout"], vec!["pswpin", "swpin_zero", "swpin"]]
+        );
+        let on_thp = expected_counters(&s, Backing::Thp, false);
+        assert_eq!(on_thp.len(), 3, "{on_thp:?}");
+        assert!(on_thp[0].contains(&"thp_swpout"), "{on_thp:?}");
     }
 
     /// What a swap-out into zswap moves (mm/page_io.c swap_writeout: zswap_store

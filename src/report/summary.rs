@@ -675,6 +675,113 @@ mod tests {
         assert!(!text.contains("0 threads"), "{text}");
     }
 
+    /// What only a root run on a kernel with the tracepoints collects (GUP slow path,
+    /// lock contention, io_uring punts, a split defeated by a pin, the pin cost), as the
+    /// summary words it: the privileged tests check that the kernel fills these in, this
+    /// checks what the summary makes of them.
+    #[test]
+    fn the_summary_renders_what_the_kernel_reported() {
+        use crate::result::{
+            kernel::CallerStat, DisturberReport, GupSlowPath, IoUringReport, LockReport, PinCost,
+        };
+        let mut r = crate::test_support::synthetic("6.18.0", &[1000.0]);
+        let run = &mut r.runs[0];
+        run.gup_slow_path = Some(GupSlowPath {
+            available: true,
+            count: 46,
+            per_1000_io: 46.0,
+            wait_ns: 2_000_000,
+            ..Default::default()
+        });
+        run.lock_contention = Some(LockReport {
+            available: true,
+            scope: "system-wide".into(),
+            events: 12,
+            paired: 11,
+            total_wait_ns: 3_000,
+            by_caller: vec![CallerStat {
+                caller: "do_mprotect_pkey".into(),
+                lock_type: "rwsem:W".into(),
+                count: 11,
+                total_wait_ns: 3_000,
+                max_wait_ns: 900,
+                avg_wait_ns: 272,
+                run_count: 0,
+                run_total_wait_ns: 0,
+            }],
+            ..Default::default()
+        });
+        run.io_uring = Some(IoUringReport {
+            iodepth: 16,
+            fixed_buffers: true,
+            submitted: Some(1000),
+            punted_to_io_wq: Some(0),
+            punted_share: Some(0.0),
+            punts_unavailable: None,
+        });
+        run.disturbers = vec![DisturberReport {
+            name: "split:cold".into(),
+            actions: 20,
+            defeated_by_pin: true,
+            pin_evidence: [("thp_split_page_failed".to_string(), 20)].into(),
+            ..Default::default()
+        }];
+        r.pin_cost = vec![PinCost {
+            label: "bs=1M".into(),
+            bs_bytes: 1 << 20,
+            pinned_ns_per_io: 9_000.0,
+            fixed_ns_per_io: 8_000.0,
+            ns_per_io: 1_000.0,
+            ns_per_page: 1_000.0 / 256.0,
+            ci95_ns_per_io: Some([500.0, 1_500.0]),
+            ratio: 1.125,
+            repeats: [2, 2],
+            basis: "time per I/O (I/O time over I/Os)".into(),
+            paired: true,
+            ..Default::default()
+        }];
+        let text = render(&r);
+        let line = |start: &str| {
+            text.lines()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("no line `{start}`: {text}"))
+        };
+        let gup = line("    gup slow 46 mmap_lock acquisitions");
+        assert!(
+            gup.contains("fallbacks of GUP-fast") && gup.contains("46.00 per 1000 I/Os"),
+            "{gup}"
+        );
+        assert!(!gup.contains("lower bound"), "no sample was lost: {gup}");
+        assert!(line("    locks    12 contentions (11 paired").contains("system-wide"));
+        assert!(line("            11 ")
+            .ends_with("rwsem:W      do_mprotect_pkey (0 by thpbench's threads)"));
+        assert!(line("    io_uring qd 16, registered buffers")
+            .contains("0 of 1000 requests (0%) punted"));
+        assert!(line("    disturb  split:cold: 20 actions").ends_with(
+            "(defeated by the long-term pin of the registered buffers: thp_split_page_failed +20)"
+        ));
+        assert!(
+            line("  pin cost (per-I/O pins minus registered buffers; time per I/O")
+                .contains("inverse of the throughput")
+        );
+        assert!(line("    [bs=1M] ").contains("x1.125"), "{text}");
+
+        // Lost samples make the count a lower bound, and a collector that could not run
+        // says why.
+        let run = &mut r.runs[0];
+        run.gup_slow_path = Some(GupSlowPath {
+            lost_samples: 3,
+            ..run.gup_slow_path.clone().unwrap()
+        });
+        run.io_uring.as_mut().unwrap().punts_unavailable = Some("not root".into());
+        run.io_uring.as_mut().unwrap().submitted = None;
+        let text = render(&r);
+        assert!(text.contains("(3 samples lost: a lower bound;"), "{text}");
+        assert!(text.contains("io-wq punts not counted: not root"), "{text}");
+        r.runs[0].gup_slow_path = Some(GupSlowPath::unavailable("needs root (tracefs)"));
+        assert!(render(&r).contains("    gup slow unavailable: needs root (tracefs)"));
+    }
+
     #[test]
     fn the_summary_says_which_collectors_were_on() {
         let mut w = crate::workload::Workload {

@@ -329,6 +329,40 @@ mod tests {
             .contains("(2 stalls, 6.00 s in all)"));
     }
 
+    /// A fork child killed before its verdict (SIGBUS on hugetlb, where the kernel takes
+    /// a page from the child) leaves the run unproven: invalid, exit 4, not 3, since no
+    /// data was seen to go wrong.
+    #[test]
+    fn fork_children_without_a_verdict_make_the_run_invalid_not_corrupted() {
+        let killed = DisturberReport {
+            name: "fork".into(),
+            actions: 4,
+            counters_moved: true,
+            extra: crate::result::ForkFigures {
+                children: 4,
+                failures: 2,
+                last_signal: libc::SIGBUS as u64,
+                ..Default::default()
+            }
+            .to_extra(),
+            ..Default::default()
+        };
+        let why = disturber_reasons(&killed, Backing::Hugetlb, false);
+        assert_eq!(why.len(), 1, "{why:?}");
+        assert!(
+            why[0].starts_with("2 of 4 forked children gave no verdict, killed by SIGBUS"),
+            "{why:?}"
+        );
+        let mut r = result_with(vec![RunResult {
+            ops: 10,
+            disturbers: vec![killed],
+            ..Default::default()
+        }]);
+        r.valid = false;
+        r.invalid_reasons = why;
+        assert_eq!(exit_code(&r, false), crate::exit::INVALID.code);
+    }
+
     #[test]
     fn a_disturber_is_judged_by_its_confirmations_else_its_counters() {
         let acted = DisturberReport {
