@@ -17,23 +17,18 @@ pub fn machine_lock() -> MutexGuard<'static, ()> {
 }
 
 pub fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    thpbench::system::is_root()
 }
 
+/// The crate's rule (`CI=true` or `CI=1`), so that tests and unit tests agree on it.
 pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+    thpbench::test_support::in_ci()
 }
 
 /// True when the test can go on as root. Outside CI a non-root run skips with the reason
 /// printed; in CI (root on the reference machine) a missing privilege is a failure.
 pub fn require_root(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(!in_ci(), "{test}: CI must run privileged tests as root");
-    eprintln!("SKIP {test}: needs root (zram, swap, kpageflags)");
-    false
+    thpbench::test_support::require_root(test, "zram, swap, kpageflags")
 }
 
 /// `require_root` and `machine_lock` together: the lock when the test may go on.
@@ -191,6 +186,33 @@ pub fn load_json(path: &Path) -> serde_json::Value {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
+}
+
+/// The rows `thpbench probe --json` printed, through their type (`ProbeRow`).
+pub fn probe_rows(out: &Output) -> Vec<thpbench::system::probe::ProbeRow> {
+    assert!(out.status.success(), "thpbench probe: {}", failure(out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("probe --json is not a list of rows ({e}): {}", stdout(out)))
+}
+
+/// The probe row about `what`, failing when there is none.
+pub fn probe_row<'a>(
+    rows: &'a [thpbench::system::probe::ProbeRow],
+    what: &str,
+) -> &'a thpbench::system::probe::ProbeRow {
+    rows.iter()
+        .find(|r| r.what == what)
+        .unwrap_or_else(|| panic!("probe has no row `{what}`: {rows:?}"))
+}
+
+/// The workload `thpbench run --print-workload --json ARGS` resolved, through its type.
+pub fn printed_workload(args: &[&str], dir: &Path) -> thpbench::workload::Workload {
+    let mut all = vec!["run", "--print-workload", "--json"];
+    all.extend_from_slice(args);
+    let out = run(&all, dir);
+    assert!(out.status.success(), "{args:?}: {}", failure(&out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not a workload ({e}): {}", stdout(&out)))
 }
 
 /// zram devices that exist now, e.g. ["zram0"].
