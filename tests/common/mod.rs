@@ -104,30 +104,6 @@ pub fn run_as_nobody(args: &[&str], cwd: &Path) -> Output {
         .expect("running setpriv (util-linux)")
 }
 
-/// `thpbench run ARGS -o r.json` in `dir` through `runner` (`run` or `run_as_nobody`):
-/// asserts that it succeeded and returns the result.
-pub fn run_result(
-    runner: fn(&[&str], &Path) -> Output,
-    args: &[&str],
-    dir: &Path,
-) -> serde_json::Value {
-    run_output_and_result(runner, args, dir).1
-}
-
-/// `run_result`, with the run's output as well (for what it printed).
-pub fn run_output_and_result(
-    runner: fn(&[&str], &Path) -> Output,
-    args: &[&str],
-    dir: &Path,
-) -> (Output, serde_json::Value) {
-    let mut all = vec!["run"];
-    all.extend_from_slice(args);
-    all.extend(["-o", "r.json"]);
-    let out = runner(&all, dir);
-    assert!(out.status.success(), "thpbench {all:?}: {}", failure(&out));
-    (out, load_json(&dir.join("r.json")))
-}
-
 /// What a failed run said: its exit status, stderr, and the end of its stdout (where
 /// the summary names why a result is invalid).
 pub fn failure(o: &Output) -> String {
@@ -157,7 +133,8 @@ pub fn load_result(path: &Path) -> thpbench::result::BenchResult {
         .unwrap_or_else(|e| panic!("loading the result {}: {e:#}", path.display()))
 }
 
-/// `run_result`, typed.
+/// `thpbench run ARGS -o r.json` in `dir` through `runner` (`run` or `run_as_nobody`):
+/// asserts that it succeeded and returns the result.
 pub fn result_of_run(
     runner: fn(&[&str], &Path) -> Output,
     args: &[&str],
@@ -166,7 +143,7 @@ pub fn result_of_run(
     output_and_result_of_run(runner, args, dir).1
 }
 
-/// `run_output_and_result`, typed.
+/// `result_of_run`, with the run's output as well (for what it printed).
 pub fn output_and_result_of_run(
     runner: fn(&[&str], &Path) -> Output,
     args: &[&str],
@@ -180,8 +157,8 @@ pub fn output_and_result_of_run(
     (out, load_result(&dir.join("r.json")))
 }
 
-/// JSON that has no typed schema in the crate (probe, compare --format json, reports of
-/// the kernels command), read by key.
+/// JSON of a foreign format (what `export` writes for fio, KCIDB, Bencher), read by key:
+/// thpbench's own files are read through their types (`load_result`).
 pub fn load_json(path: &Path) -> serde_json::Value {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
