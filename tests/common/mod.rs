@@ -192,6 +192,68 @@ pub fn printed_workload(args: &[&str], dir: &Path) -> thpbench::workload::Worklo
         .unwrap_or_else(|e| panic!("not a workload ({e}): {}", stdout(&out)))
 }
 
+/// What `compare --format json` prints, as far as the tests read it. The crate only
+/// writes this JSON (for scripts), so its types have no reader: these mirror them under
+/// the names they serialise to, so that a key the output lacks or renames fails to
+/// deserialise instead of reading as null.
+pub mod compare_json {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    pub struct Comparison {
+        pub groups: Vec<Group>,
+        pub system_differences: Vec<SystemDifference>,
+        pub sections: Vec<Section>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Group {
+        pub runs_counted: usize,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct SystemDifference {
+        pub setting: String,
+        /// `machine`, `conditions` or `note`.
+        pub kind: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Section {
+        pub rows: Vec<Row>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Row {
+        pub metric: Metric,
+        /// One per group; null where the group lacks the metric.
+        pub cells: Vec<Option<Cell>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Metric {
+        pub key: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Cell {
+        /// `baseline`, `better`, `worse`, `noise`, ...
+        pub verdict: String,
+        pub test: Option<Test>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Test {
+        pub p_value: f64,
+    }
+
+    /// The comparison a `compare ... --format json` run printed.
+    pub fn of(out: &std::process::Output) -> Comparison {
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not a comparison ({e}): {}", super::failure(out)))
+    }
+}
+
 /// zram devices that exist now, e.g. ["zram0"].
 pub fn zram_devices() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir("/sys/block")
