@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{stderr, stdout};
-use thpbench::result::{BenchResult, DisturberReport};
+use thpbench::result::{BenchResult, DisturberReport, ForkFigures};
 use thpbench::test_support::synthetic;
 
 /// What `bisect --json` prints, as far as these tests read it. The crate only writes it
@@ -109,7 +109,11 @@ fn corrupted_data_exits_1_even_when_the_figures_look_good() {
     r.invalid_reasons = vec!["fork children saw the parent's data".into()];
     r.runs[0].disturbers = vec![DisturberReport {
         name: "fork".into(),
-        extra: [("child_saw_parent_data".to_string(), 1u64)].into(),
+        extra: ForkFigures {
+            saw_parent_data: 1,
+            ..Default::default()
+        }
+        .to_extra(),
         ..Default::default()
     }];
     save(dir.path(), "fork.json", &r);
