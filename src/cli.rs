@@ -346,6 +346,10 @@ pub struct RunArgs {
     /// Testing aid (--mock): the first worker's Nth operation fails with EIO.
     #[arg(long, hide = true, requires = "mock")]
     pub mock_error_at: Option<u64>,
+    /// Testing aid (--mock): the first worker's Nth operation, if a read, is answered as
+    /// done but its data never lands in the buffer.
+    #[arg(long, hide = true, requires = "mock")]
+    pub mock_lost_read_at: Option<u64>,
     /// Refuse to start while another run holds the machine lock, instead of waiting.
     #[arg(long, help_heading = "Safety")]
     pub no_wait: bool,

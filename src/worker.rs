@@ -178,6 +178,12 @@ struct Loop<'a> {
     /// Blocks this worker picks from: all of the region, or its own (generations).
     blocks: u64,
     generations: Vec<u32>,
+    /// Per slot (one for the synchronous loop): the block and generation whose headers
+    /// every page of the slot's buffer is known to hold (stamped for a write, or read and
+    /// checked clean); None when unknown. A read poisons only when this is its own block
+    /// at its own generation: any other block's headers carry other target offsets (or
+    /// another tag), so a read that never lands already fails the check, as poison would.
+    held: Vec<Option<(u64, u32)>>,
 }
 
 impl Loop<'_> {
@@ -234,12 +240,12 @@ impl Loop<'_> {
     #[inline]
     fn prepare(&mut self, kind: OpKind, block: u64) {
         let plan = self.plan;
-        self.prepare_segments(&plan.segments, kind, block);
+        self.prepare_segments(0, &plan.segments, kind, block);
     }
 
     /// `prepare` for the given segments (one slot of a queued engine).
     #[inline]
-    fn prepare_segments(&mut self, segments: &[Segment], kind: OpKind, block: u64) {
+    fn prepare_segments(&mut self, slot: usize, segments: &[Segment], kind: OpKind, block: u64) {
         if !self.plan.verify {
             return;
         }
@@ -251,14 +257,30 @@ impl Loop<'_> {
         }
         let st = self.stamp_of(block);
         let offset = block * self.plan.bs;
-        for s in segments {
-            let buf = self.segment_slice(s);
-            match kind {
-                OpKind::Write => verify::stamp(buf, offset + s.io_offset as u64, &st),
-                OpKind::Read => verify::poison_for(buf, self.plan.verify_level, self.plan.page),
+        let held = self.held[slot].take();
+        match kind {
+            OpKind::Write => {
+                for s in segments {
+                    verify::stamp(self.segment_slice(s), offset + s.io_offset as u64, &st);
+                }
+                self.held[slot] = Some((block, st.generation));
             }
+            // Until its check, what the buffer holds is unknown (held stays None).
+            OpKind::Read if must_poison(held, block, st.generation) => {
+                for s in segments {
+                    let buf = self.segment_slice(s);
+                    verify::poison_for(buf, self.plan.verify_level, self.plan.page);
+                }
+            }
+            OpKind::Read => {}
         }
     }
+}
+
+/// Whether a read of `block` at `generation` must poison its buffer first: yes unless
+/// the buffer is known to hold the headers of another block or generation.
+fn must_poison(held: Option<(u64, u32)>, block: u64, generation: u32) -> bool {
+    held.is_none_or(|h| h == (block, generation))
 }
 
 /// Counts the barriers a worker has passed; if the worker panics, the drop passes the
@@ -366,6 +388,7 @@ impl<'a> Loop<'a> {
             next_block,
             blocks,
             generations,
+            held: vec![None; plan.slots.len().max(1)],
             plan,
         }
     }
@@ -581,13 +604,22 @@ fn timed_loop(
     }
 }
 
-fn check_read(lp: &Loop, block: u64, t_ns: u64, out: &mut WorkerOutput) {
-    check_segments(lp, &lp.plan.segments, block, t_ns, out);
+fn check_read(lp: &mut Loop, block: u64, t_ns: u64, out: &mut WorkerOutput) {
+    let plan = lp.plan;
+    check_segments(lp, 0, &plan.segments, block, t_ns, out);
 }
 
 /// `check_read` for the given segments (one slot of a queued engine).
-fn check_segments(lp: &Loop, segments: &[Segment], block: u64, t_ns: u64, out: &mut WorkerOutput) {
+fn check_segments(
+    lp: &mut Loop,
+    slot: usize,
+    segments: &[Segment],
+    block: u64,
+    t_ns: u64,
+    out: &mut WorkerOutput,
+) {
     let st = lp.stamp_of(block);
+    let mut clean = true;
     for s in segments {
         let buf = lp.segment_slice(s);
         let at = block * lp.plan.bs + s.io_offset as u64;
@@ -595,6 +627,7 @@ fn check_segments(lp: &Loop, segments: &[Segment], block: u64, t_ns: u64, out: &
             verify::check_at(buf, at, &st, lp.plan.verify_level, lp.plan.page);
         out.bytes_checked += compared;
         if bad > 0 {
+            clean = false;
             out.mismatches += bad;
             if let Some(d) = first {
                 if out.first_mismatches.len() < 16 {
@@ -610,6 +643,7 @@ fn check_segments(lp: &Loop, segments: &[Segment], block: u64, t_ns: u64, out: &
             }
         }
     }
+    lp.held[slot] = clean.then_some((block, st.generation));
 }
 
 fn io_error_text(plan: &WorkerPlan, kind: OpKind, offset: u64, e: &std::io::Error) -> String {
@@ -637,6 +671,18 @@ fn io_error_text(plan: &WorkerPlan, kind: OpKind, offset: u64, e: &std::io::Erro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_poisons_unless_its_buffer_holds_another_blocks_headers() {
+        // Unknown content (first use, after a warm-up read, after a mismatch): poison.
+        assert!(must_poison(None, 7, 1));
+        // The same block at the same generation: a read that never lands would check
+        // clean, so only the poison shows it.
+        assert!(must_poison(Some((7, 1)), 7, 1));
+        // Another block's offsets, or another generation's tag, fail the check anyway.
+        assert!(!must_poison(Some((6, 1)), 7, 1));
+        assert!(!must_poison(Some((7, 0)), 7, 1));
+    }
 
     fn output(ops: u64, latency_ns: u64, io_ns: u64, verify_ns: u64) -> WorkerOutput {
         let mut recorder = Recorder::new(0);

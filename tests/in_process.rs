@@ -156,6 +156,27 @@ fn an_injected_mismatch_is_invalid_exits_3_and_names_its_offset() {
     assert!(text.contains("      offset 8192 (cpu 0, "), "{text}");
 }
 
+/// A read answered as done whose data never landed is caught in each state its buffer can
+/// be in: holding the same block at the same generation (a one-block target, or the
+/// read-back of a write: only the poison shows it), or holding another block (its headers
+/// carry other offsets, which the check shows without poison).
+#[test]
+fn a_read_that_never_lands_is_caught_whatever_its_buffer_held() {
+    for (case, rw, size, lost_at) in [
+        ("re-read of the one block", "read", "4k", 5),
+        ("read-back of a write", "write", "8m", 2),
+        ("read after another block", "read", "8m", 5),
+        ("random read", "randread", "8m", 5),
+    ] {
+        let w = workload(rw, 10, &format!("size = \"{size}\""));
+        let out = ok_run(&w, mock(|m| m.lost_read_at = Some(lost_at)));
+        let r = &out.result;
+        assert_eq!(r.runs[0].verify.mismatches, 1, "{case}");
+        assert!(!r.valid, "{case}");
+        assert_eq!(out.exit_code(), thpbench::exit::MISMATCH.code, "{case}");
+    }
+}
+
 /// Runs `w` with the mock and `opts` on top (the test hooks).
 fn run_with(w: &Workload, opts: RunOptions) -> Outcome {
     let dir = tempfile::tempdir().unwrap();

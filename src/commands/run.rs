@@ -236,6 +236,7 @@ fn mock_spec(args: &RunArgs) -> Result<Option<crate::result::MockReport>> {
         mismatch_at: args.mock_mismatch_at,
         short_at: args.mock_short_at,
         error_at: args.mock_error_at,
+        lost_read_at: args.mock_lost_read_at,
     }))
 }
 
