@@ -8,8 +8,34 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{stderr, stdout};
-use thpbench::result::{BenchResult, DisturberReport};
+use thpbench::result::{BenchResult, DisturberReport, ForkFigures};
 use thpbench::test_support::synthetic;
+
+/// What `bisect --json` prints, as far as these tests read it. The crate only writes it
+/// (for scripts), so these mirror its types under the names they serialise to: a key the
+/// report lacks or renames fails to deserialise instead of reading as null.
+#[derive(Debug, serde::Deserialize)]
+struct BisectReport {
+    /// good, bad, corrupted, not_evidence, not_built or undecided.
+    outcome: String,
+    reason: Option<String>,
+    metrics: Vec<MetricVerdict>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct MetricVerdict {
+    separation: Separation,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Separation {
+    midpoint: f64,
+}
+
+fn bisect_report(out: &Output) -> BisectReport {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not a bisect report ({e}): {}{}", stdout(out), stderr(out)))
+}
 
 const GOOD: [f64; 4] = [1000.0, 1010.0, 990.0, 1005.0];
 const BAD: [f64; 4] = [800.0, 810.0, 790.0, 805.0];
@@ -61,9 +87,9 @@ fn a_result_like_the_good_reference_exits_0_and_like_the_bad_one_1() {
     );
     let out = bisect(dir.path(), &["--json", "--", "c.json"]);
     assert_eq!(code(&out), Some(1), "{}{}", stdout(&out), stderr(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["outcome"], "bad");
-    assert_eq!(report["metrics"][0]["separation"]["midpoint"], 901.25);
+    let report = bisect_report(&out);
+    assert_eq!(report.outcome, "bad");
+    assert_eq!(report.metrics[0].separation.midpoint, 901.25);
 }
 
 #[test]
@@ -83,7 +109,11 @@ fn corrupted_data_exits_1_even_when_the_figures_look_good() {
     r.invalid_reasons = vec!["fork children saw the parent's data".into()];
     r.runs[0].disturbers = vec![DisturberReport {
         name: "fork".into(),
-        extra: [("child_saw_parent_data".to_string(), 1u64)].into(),
+        extra: ForkFigures {
+            saw_parent_data: 1,
+            ..Default::default()
+        }
+        .to_extra(),
         ..Default::default()
     }];
     save(dir.path(), "fork.json", &r);
@@ -408,10 +438,8 @@ fn a_kernel_tree_that_does_not_build_is_skipped() {
         ],
     );
     assert_eq!(code(&out), Some(125), "{}{}", stdout(&out), stderr(&out));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(v["outcome"], "not_built", "{v}");
-    assert!(
-        v["reason"].as_str().unwrap().contains("does not compile"),
-        "{v}"
-    );
+    let v = bisect_report(&out);
+    assert_eq!(v.outcome, "not_built", "{v:?}");
+    let reason = v.reason.as_deref().expect("a reason");
+    assert!(reason.contains("does not compile"), "{v:?}");
 }

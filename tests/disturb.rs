@@ -202,14 +202,8 @@ fn debugfs_split_is_unavailable_under_lockdown() {
         .args(["probe", "--json"])
         .output()
         .unwrap();
-    let rows: serde_json::Value = serde_json::from_slice(&lockdown.stdout).unwrap();
-    let mode = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["what"] == "kernel lockdown")
-        .unwrap()["value"]
-        .clone();
+    let rows = probe_rows(&lockdown);
+    let mode = &probe_row(&rows, "kernel lockdown").value;
     if mode == "none" {
         // Without lockdown the debugfs method must work and move thp_split_page.
         let (out, r, _dir) = disturbed_run(&["--split", "debugfs"]);

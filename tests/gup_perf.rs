@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use thpbench::result::BenchResult;
+use thpbench::result::{BenchResult, PerfReport};
 
 fn run_typed(args: &[&str]) -> BenchResult {
     let dir = tempfile::tempdir().unwrap();
@@ -121,7 +121,10 @@ fn perf_counters_count_software_events_and_mark_missing_hardware() {
     assert_eq!(perf.len(), r.runs[0].threads.len());
     for (thread, c) in perf {
         assert!(thread.starts_with("cpu"));
-        assert!(c.get("task-clock").is_some_and(|&t| t > 0), "{c:?}");
+        assert!(
+            c.get(PerfReport::TASK_CLOCK).is_some_and(|&t| t > 0),
+            "{c:?}"
+        );
         assert!(
             c.contains_key("context-switches") && c.contains_key("minor-faults"),
             "{c:?}"
@@ -183,16 +186,8 @@ fn a_run_gives_the_same_remedies_as_probe() {
     let as_user = if is_root() { run_as_nobody } else { run };
     let dir = world_writable_tempdir();
     let probe = as_user(&["probe", "--json"], dir.path());
-    assert!(probe.status.success(), "{}", stderr(&probe));
-    let rows: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
-    let remedy_of = |what: &str| {
-        rows.as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["what"] == what)
-            .unwrap_or_else(|| panic!("probe has no row {what}: {rows}"))["remedy"]
-            .clone()
-    };
+    let rows = probe_rows(&probe);
+    let remedy_of = |what: &str| probe_row(&rows, what).remedy.clone();
     let args = [
         "--engine",
         "gup",
@@ -210,11 +205,7 @@ fn a_run_gives_the_same_remedies_as_probe() {
     for u in &r.unavailable {
         let what = u.what.as_str();
         if let Some(row) = probe_row_for(what) {
-            assert_eq!(
-                Some(u.remedy.as_str()),
-                remedy_of(row).as_str(),
-                "run's {what} vs probe's {row}"
-            );
+            assert_eq!(u.remedy, remedy_of(row), "run's {what} vs probe's {row}");
             compared.push(what.to_string());
         }
     }

@@ -41,21 +41,18 @@ fn gup_slow_path_moves_under_split_and_collapse_and_stays_near_zero_undisturbed(
         ],
         dir.path(),
     );
-    let r = load_json(&dir.path().join("r.json"));
+    let r = load_result(&dir.path().join("r.json"));
     // This test is about the GUP slow-path figures. A collapse whose actions all landed
     // on folios that were already huge (a race with the split under load) makes the run
     // invalid, rightly, and is tested in disturb.rs; here it does not void the figures.
-    let unconfirmed_only = r["invalid_reasons"].as_array().is_some_and(|v| {
-        !v.is_empty()
-            && v.iter().all(|s| {
-                s.as_str()
-                    .is_some_and(|s| s.contains("none of its actions changed the folio"))
-            })
-    });
+    let unconfirmed_only = !r.invalid_reasons.is_empty()
+        && r.invalid_reasons
+            .iter()
+            .all(|s| s.contains("none of its actions changed the folio"));
     if unconfirmed_only {
         eprintln!(
-            "note: a disturber's actions were unconfirmed in a run: {}",
-            r["invalid_reasons"]
+            "note: a disturber's actions were unconfirmed in a run: {:?}",
+            r.invalid_reasons
         );
     }
     assert!(
@@ -65,15 +62,20 @@ fn gup_slow_path_moves_under_split_and_collapse_and_stays_near_zero_undisturbed(
     );
     // The fallbacks are races between the I/O's GUP and the page-table changes: counted
     // over three disturbed repeats, each alternated with an undisturbed one.
+    let slow_path = |run: &thpbench::result::RunResult| {
+        run.gup_slow_path
+            .clone()
+            .unwrap_or_else(|| panic!("run {} has no gup_slow_path", run.repeat))
+    };
     let (mut count, mut wait) = (0, 0);
-    for run in r["runs"].as_array().unwrap() {
-        let g = &run["gup_slow_path"];
-        assert_eq!(g["available"], true, "{g}");
-        let per_1000 = g["per_1000_io"].as_f64().unwrap();
-        let ops = run["ops"].as_f64().unwrap();
-        assert!((per_1000 - g["count"].as_f64().unwrap() * 1000.0 / ops).abs() < 1e-6);
-        count += g["count"].as_u64().unwrap();
-        wait += g["wait_ns"].as_u64().unwrap();
+    for run in &r.runs {
+        let g = slow_path(run);
+        assert!(g.available, "{g:?}");
+        let per_1000 = g.per_1000_io;
+        let ops = run.ops as f64;
+        assert!((per_1000 - g.count as f64 * 1000.0 / ops).abs() < 1e-6);
+        count += g.count;
+        wait += g.wait_ns;
     }
     assert!(
         count > 0,
@@ -81,9 +83,9 @@ fn gup_slow_path_moves_under_split_and_collapse_and_stays_near_zero_undisturbed(
     );
     assert!(wait > 0);
     // Undisturbed, prefaulted huge pages: the fast path never needs the lock.
-    for run in r["baseline_runs"].as_array().unwrap() {
-        let g = &run["gup_slow_path"];
-        assert!(g["per_1000_io"].as_f64().unwrap() < 1.0, "baseline: {g}");
+    for run in &r.baseline_runs {
+        let g = slow_path(run);
+        assert!(g.per_1000_io < 1.0, "baseline: {g:?}");
     }
     assert!(
         stdout(&out).contains("fallbacks of GUP-fast"),

@@ -16,8 +16,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-fn histogram_count(run: &serde_json::Value) -> u64 {
-    thpbench::measure::histogram::decode_compressed(run["histogram"].as_str().unwrap())
+use thpbench::result::{BenchResult, RunResult, ThreadResult};
+
+fn histogram_count(run: &RunResult) -> u64 {
+    thpbench::measure::histogram::decode_compressed(&run.histogram)
         .expect("decoding runs[0].histogram")
         .len()
 }
@@ -64,28 +66,28 @@ fn self_test_boots_a_debian_kernel_and_brings_the_result_back() {
     assert!(accel == "tcg" || accel == "kvm", "accelerator {accel}");
 
     // The guest's own result came back through the serial port, from that kernel.
-    let result = common::load_json(&out.path().join(file));
+    let result = common::load_result(&out.path().join(file));
     let host = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    assert_eq!(result["system"]["kernel"]["release"], release);
+    assert_eq!(result.system.kernel.release, release);
     assert_ne!(
         release,
         host.trim(),
         "the workload ran on the host, not in a guest"
     );
-    let cmdline = result["system"]["kernel"]["cmdline"].as_str().unwrap();
+    let cmdline = &result.system.kernel.cmdline;
     assert!(
         cmdline.contains(&format!("thpbench.accel={accel}")),
         "guest cmdline {cmdline}"
     );
-    assert_eq!(result["workload"]["name"], "quick");
-    assert_eq!(result["workload"]["duration"], "2s");
-    let run = &result["runs"][0];
-    let ops = run["ops"].as_u64().unwrap();
-    assert!(ops > 0, "no operations in the guest: {run}");
-    assert_eq!(run["latency_ns"]["count"].as_u64(), Some(ops));
+    assert_eq!(result.workload.name, "quick");
+    assert_eq!(result.workload.duration.to_string(), "2s");
+    let run = &result.runs[0];
+    let ops = run.ops;
+    assert!(ops > 0, "no operations in the guest: {run:?}");
+    assert_eq!(run.latency_ns.count, ops);
     assert_eq!(histogram_count(run), ops);
-    assert_eq!(run["verify"]["mismatches"].as_u64(), Some(0), "{run}");
-    assert!(run["verify"]["bytes_checked"].as_u64().unwrap() > 0);
+    assert_eq!(run.verify.mismatches, 0, "{run:?}");
+    assert!(run.verify.bytes_checked > 0);
 
     // It ends with compare and plot, as a kernel comparison does.
     let md = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
@@ -134,7 +136,7 @@ fn the_script_hands_its_command_line_to_thpbench_kernels() {
 
 /// Boots the self-test kernel once with `topology` (`thpbench kernels` options) and a workload,
 /// returning the guest's result.
-fn boot_topology(test: &str, topology: &[&str], workload: &str) -> serde_json::Value {
+fn boot_topology(test: &str, topology: &[&str], workload: &str) -> BenchResult {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = tempfile::tempdir().unwrap();
     let wl = out.path().join(format!("{test}.toml"));
@@ -157,14 +159,15 @@ fn boot_topology(test: &str, topology: &[&str], workload: &str) -> serde_json::V
     let tsv = std::fs::read_to_string(out.path().join("runs.tsv")).unwrap();
     let row: Vec<&str> = tsv.lines().nth(1).expect("a row").split('\t').collect();
     assert_eq!(row[5], "ok", "runs.tsv: {tsv}");
-    common::load_json(&out.path().join(row[6]))
+    common::load_result(&out.path().join(row[6]))
 }
 
 /// Each case's first run by its sweep label.
-fn case<'a>(r: &'a serde_json::Value, label: &str) -> &'a serde_json::Value {
-    let cases = r["sweep"].as_array().expect("a sweep");
-    let c = cases.iter().find(|c| c["label"] == label);
-    &c.unwrap_or_else(|| panic!("no case {label}: {cases:?}"))["runs"][0]
+fn case<'a>(r: &'a BenchResult, label: &str) -> &'a RunResult {
+    assert!(!r.sweep.is_empty(), "a sweep");
+    let c = r.sweep.iter().find(|c| c.label == label);
+    &c.unwrap_or_else(|| panic!("no case {label}: {:?}", r.sweep))
+        .runs[0]
 }
 
 const TOPOLOGY_WORKLOAD: &str = "name = \"topology\"\ntarget = \"zram:64M\"\nbs = \"4M\"\nduration = \"1s\"\nwarmup = \"200ms\"\nlock_contention = false\nperf = false\n";
@@ -177,16 +180,14 @@ fn smt_2x2_guest_runs_one_worker_per_core() {
     let wl = format!("{TOPOLOGY_WORKLOAD}sweep = {{ cpus = [\"cores\", \"threads\"] }}\n");
     let r = boot_topology("smt", &["--smp", "4,sockets=1,cores=2,threads=2"], &wl);
     let cores = case(&r, "cpus=cores");
-    let threads = cores["threads"].as_array().unwrap();
+    let threads = &cores.threads;
     assert_eq!(threads.len(), 2, "{threads:?}");
-    assert_ne!(threads[0]["core"], threads[1]["core"], "{threads:?}");
-    assert_eq!(
-        cores["placement"]["housekeeping"],
-        "SMT siblings of workers"
-    );
+    assert_ne!(threads[0].core, threads[1].core, "{threads:?}");
+    let placement = cores.placement.as_ref().expect("the placement is recorded");
+    assert_eq!(placement.housekeeping, "SMT siblings of workers");
     let all = case(&r, "cpus=threads");
-    assert_eq!(all["threads"].as_array().unwrap().len(), 4);
-    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+    assert_eq!(all.threads.len(), 4);
+    assert!(r.valid, "{:?}", r.invalid_reasons);
 }
 
 #[test]
@@ -198,37 +199,24 @@ fn two_node_guest_keeps_buffers_local_unless_interleaved() {
         "{TOPOLOGY_WORKLOAD}sweep = {{ numa = [\"local\", \"interleave\"], cpus = [\"cores\", \"node:1\"] }}\n"
     );
     let r = boot_topology("numa", &["--smp", "4", "--numa", "2"], &wl);
-    let share = |t: &serde_json::Value| t["numa_local_after"].as_f64().unwrap();
+    let share = |t: &ThreadResult| t.numa_local_after.expect("numa_local_after");
     let local = case(&r, "cpus=cores numa=local");
-    let nodes: Vec<u64> = local["threads"]
-        .as_array()
-        .unwrap()
+    let nodes: Vec<u32> = local
+        .threads
         .iter()
-        .map(|t| t["numa_node"].as_u64().unwrap())
+        .map(|t| t.numa_node.expect("numa_node"))
         .collect();
     assert_eq!(nodes, [0, 0, 1, 1]);
-    for t in local["threads"].as_array().unwrap() {
+    for t in &local.threads {
         assert!(
-            t["numa_local_before"].as_f64().unwrap() >= 0.99 && share(t) >= 0.99,
-            "{t}"
+            t.numa_local_before.expect("numa_local_before") >= 0.99 && share(t) >= 0.99,
+            "{t:?}"
         );
     }
     let spread = case(&r, "cpus=cores numa=interleave");
-    assert!(
-        spread["threads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| share(t) < 0.99),
-        "{spread}"
-    );
+    assert!(spread.threads.iter().any(|t| share(t) < 0.99), "{spread:?}");
     let node1 = case(&r, "cpus=node:1 numa=local");
-    let cpus: Vec<u64> = node1["threads"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["cpu"].as_u64().unwrap())
-        .collect();
+    let cpus: Vec<usize> = node1.threads.iter().map(|t| t.cpu).collect();
     assert_eq!(cpus, [2, 3]);
-    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+    assert!(r.valid, "{:?}", r.invalid_reasons);
 }

@@ -4,10 +4,7 @@
 mod common;
 
 use common::*;
-
-fn f64_of(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
+use thpbench::result::BenchResult;
 
 #[test]
 fn ops_per_sec_is_the_ios_own_rate_with_verify_timed_beside_it() {
@@ -15,7 +12,7 @@ fn ops_per_sec_is_the_ios_own_rate_with_verify_timed_beside_it() {
     let dir = tempfile::tempdir().unwrap();
     // Random writes with verify: each write is stamped before and read back and checked
     // after, all outside the timed call.
-    let (out, r) = run_output_and_result(
+    let (out, r) = output_and_result_of_run(
         run,
         &[
             "--rw",
@@ -33,33 +30,30 @@ fn ops_per_sec_is_the_ios_own_rate_with_verify_timed_beside_it() {
         ],
         dir.path(),
     );
-    let run = &r["runs"][0];
-    let threads = run["threads"].as_array().unwrap();
+    let run = &r.runs[0];
+    let threads = &run.threads;
     // Each worker's rate is 1 / its mean latency; the run's rate is their sum.
-    let from_latency: f64 = threads
-        .iter()
-        .map(|t| 1e9 / f64_of(&t["latency_ns"]["mean"]))
-        .sum();
-    let ops_per_sec = f64_of(&run["ops_per_sec"]);
+    let from_latency: f64 = threads.iter().map(|t| 1e9 / t.latency_ns.mean).sum();
+    let ops_per_sec = run.ops_per_sec;
     assert!(
         (ops_per_sec / from_latency - 1.0).abs() < 0.01,
         "ops_per_sec {ops_per_sec} vs {from_latency} from the per-thread latencies"
     );
-    let bytes_per_sec = f64_of(&run["bytes_per_sec"]);
+    let bytes_per_sec = run.bytes_per_sec;
     assert!((bytes_per_sec / (ops_per_sec * 4096.0) - 1.0).abs() < 1e-9);
     // The I/O time is the sum of the recorded latencies; verify's time is apart from it,
     // and both fit in the workers' share of the wall time.
-    let duration = f64_of(&run["duration_ns"]);
+    let duration = run.duration_ns as f64;
     for t in threads {
-        let io = f64_of(&t["io_time_ns"]);
-        let latencies = f64_of(&t["latency_ns"]["mean"]) * f64_of(&t["ops"]);
-        assert!((io / latencies - 1.0).abs() < 0.01, "{t}");
-        let verify = f64_of(&t["verify_time_ns"]);
-        assert!(verify > 0.0, "verify was on but took no time: {t}");
-        assert!(io + verify <= duration, "{t} in {duration} ns");
+        let io = t.io_time_ns as f64;
+        let latencies = t.latency_ns.mean * t.ops as f64;
+        assert!((io / latencies - 1.0).abs() < 0.01, "{t:?}");
+        let verify = t.verify_time_ns as f64;
+        assert!(verify > 0.0, "verify was on but took no time: {t:?}");
+        assert!(io + verify <= duration, "{t:?} in {duration} ns");
     }
-    let io_sum: f64 = threads.iter().map(|t| f64_of(&t["io_time_ns"])).sum();
-    assert_eq!(f64_of(&run["io_time_ns"]), io_sum);
+    let io_sum: u64 = threads.iter().map(|t| t.io_time_ns).sum();
+    assert_eq!(run.io_time_ns, io_sum);
     assert!(stdout(&out).contains("verifying"), "{}", stdout(&out));
 }
 
@@ -67,7 +61,7 @@ fn ops_per_sec_is_the_ios_own_rate_with_verify_timed_beside_it() {
 fn threads_zero_is_stored_as_the_worker_count_used() {
     let _l = machine_lock();
     let dir = tempfile::tempdir().unwrap();
-    let r = run_result(
+    let r = result_of_run(
         run,
         &[
             "--threads",
@@ -81,14 +75,9 @@ fn threads_zero_is_stored_as_the_worker_count_used() {
         ],
         dir.path(),
     );
-    let used = r["runs"][0]["threads"].as_array().unwrap().len() as u64;
+    let used = r.runs[0].threads.len();
     assert!(used > 0);
-    assert_eq!(
-        r["workload"]["threads"].as_u64(),
-        Some(used),
-        "{}",
-        r["workload"]
-    );
+    assert_eq!(r.workload.threads, used, "{:?}", r.workload);
 }
 
 #[test]
@@ -98,7 +87,7 @@ fn writes_without_verify_carry_pattern_data_not_zeros() {
     // An existing file, overwritten on purpose (--force) and kept: what the writes put
     // there stays to be looked at.
     std::fs::write(dir.path().join("mine.dat"), vec![0u8; 1 << 20]).unwrap();
-    let r = run_result(
+    let r = result_of_run(
         run,
         &[
             "--target",
@@ -120,10 +109,7 @@ fn writes_without_verify_carry_pattern_data_not_zeros() {
         ],
         dir.path(),
     );
-    assert!(
-        r["runs"][0]["ops"].as_u64().unwrap() >= 16,
-        "every block written"
-    );
+    assert!(r.runs[0].ops >= 16, "every block written");
     // A zero-filled buffer would write zeros, which zram stores without compressing:
     // verify off would then measure different I/O from verify on.
     let data = std::fs::read(dir.path().join("mine.dat")).unwrap();
@@ -134,13 +120,9 @@ fn writes_without_verify_carry_pattern_data_not_zeros() {
     assert_eq!(zero_blocks, 0, "4 KiB blocks written as zeros");
 }
 
-fn target_of(r: &serde_json::Value) -> (String, u64, u64) {
-    let t = &r["runs"][0]["target"];
-    (
-        t["kind"].as_str().unwrap().to_string(),
-        t["size_bytes"].as_u64().unwrap(),
-        t["region_bytes"].as_u64().unwrap(),
-    )
+fn target_of(r: &BenchResult) -> (String, u64, u64) {
+    let t = r.runs[0].target.as_ref().expect("the target is recorded");
+    (t.kind.clone(), t.size_bytes, t.region_bytes)
 }
 
 #[test]
@@ -166,17 +148,15 @@ fn an_existing_file_is_used_whole_unless_size_narrows_it() {
         args.extend_from_slice(extra);
         let o = run(&args, dir.path());
         assert!(o.status.success(), "{}", stderr(&o));
-        (load_json(&dir.path().join(out)), stdout(&o))
+        (load_result(&dir.path().join(out)), stdout(&o))
     };
     let (r, summary) = read(&[], "whole.json");
     assert_eq!(
         target_of(&r),
         ("file (existing)".to_string(), 8 << 20, 8 << 20)
     );
-    assert!(r["runs"][0]["target"]["path"]
-        .as_str()
-        .unwrap()
-        .ends_with("mine.dat"));
+    let target = r.runs[0].target.as_ref().expect("the target is recorded");
+    assert!(target.path.ends_with("mine.dat"), "{target:?}");
     assert!(!summary.contains("narrower"), "{summary}");
     // An explicit size narrows the region, and the summary says so.
     let (r, summary) = read(&["--size", "2M"], "narrow.json");
@@ -196,7 +176,7 @@ fn a_block_device_is_used_whole_by_default() {
     let dev = thpbench::system::zram::ZramDevice::create(128 << 20).unwrap();
     let path = dev.path();
     let dir = tempfile::tempdir().unwrap();
-    let r = run_result(
+    let r = result_of_run(
         run,
         &[
             "--target",

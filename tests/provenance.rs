@@ -307,10 +307,10 @@ fn compare_refuses_an_edited_machine_and_allows_it_with_the_flag() {
         ],
         dir.path(),
     );
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["groups"].as_array().unwrap().len(), 2);
-    assert_eq!(v["system_differences"][0]["setting"], "hostname");
-    assert_eq!(v["system_differences"][0]["kind"], "machine");
+    let v = compare_json::of(&o);
+    assert_eq!(v.groups.len(), 2);
+    assert_eq!(v.system_differences[0].setting, "hostname");
+    assert_eq!(v.system_differences[0].kind, "machine");
 }
 
 /// Same release, same `uname -v` (a reproducible build), different build-ids: two

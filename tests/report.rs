@@ -108,11 +108,15 @@ fn compare_finds_a_known_regression_and_calls_zero_difference_noise() {
 
     // JSON carries the test itself.
     let o = run(&["compare", &old, &new, "--format", "json"], dir.path());
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let cell = &v["sections"][0]["rows"][0]["cells"][1];
-    assert_eq!(v["sections"][0]["rows"][0]["metric"]["key"], "ops_per_sec");
-    assert_eq!(cell["verdict"], "worse");
-    assert!(cell["test"]["p_value"].as_f64().unwrap() < 1e-6);
+    let v = compare_json::of(&o);
+    let row = &v.sections[0].rows[0];
+    assert_eq!(row.metric.key, "ops_per_sec");
+    let cell = row.cells[1].as_ref().expect("the new group's cell");
+    assert_eq!(cell.verdict, "worse");
+    assert!(
+        cell.test.as_ref().expect("a test").p_value < 1e-6,
+        "{cell:?}"
+    );
 }
 
 #[test]
@@ -423,8 +427,7 @@ fn a_file_given_twice_counts_once() {
     let o = run(&["compare", &a, &a, "--format", "json"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
     assert_stderr_contains(&o, "more than once");
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["groups"][0]["runs_counted"], 3);
+    assert_eq!(compare_json::of(&o).groups[0].runs_counted, 3);
 }
 
 /// Every result kept under results/ (made by older versions, some before fields were

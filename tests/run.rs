@@ -10,97 +10,124 @@ use std::time::{Duration, Instant};
 use common::*;
 use thpbench::result::{BenchResult, RunResult};
 
-/// Keys every result must carry (the contract in results/README.md): the file as
-/// written, read by key on purpose, since the contract is about the serialised names.
-fn assert_contract(r: &serde_json::Value) {
-    for key in [
-        "schema_version",
-        "tool",
-        "system",
-        "workload",
-        "runs",
-        "unavailable",
-        "valid",
-        "invalid_reasons",
-        "interrupted",
-    ] {
-        assert!(r.get(key).is_some(), "result lacks `{key}`");
+/// The contract in results/README.md: the keys every result carries, under the names it
+/// documents. Read with no defaults, so that a key the file lacks (or writes under
+/// another name) fails to deserialise; what the values must be is checked on the typed
+/// result. The fields are there to be required, not read.
+#[allow(dead_code)]
+mod contract {
+    use serde::de::IgnoredAny as Any;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Result {
+        schema_version: Any,
+        tool: Any,
+        system: System,
+        workload: Workload,
+        runs: Vec<Run>,
+        unavailable: Any,
+        valid: Any,
+        invalid_reasons: Any,
+        interrupted: Any,
     }
-    for key in ["release", "version", "cmdline"] {
-        assert!(
-            r["system"]["kernel"].get(key).is_some(),
-            "system.kernel lacks `{key}`"
-        );
+
+    #[derive(Deserialize)]
+    struct System {
+        kernel: Kernel,
+        thp: Thp,
+        base_page_bytes: Any,
+        lockdown: String,
+        cpus: Any,
     }
-    for key in [
-        "enabled",
-        "defrag",
-        "shmem_enabled",
-        "pmd_size_bytes",
-        "mthp",
-    ] {
-        assert!(
-            r["system"]["thp"].get(key).is_some(),
-            "system.thp lacks `{key}`"
-        );
+
+    #[derive(Deserialize)]
+    struct Kernel {
+        release: Any,
+        version: Any,
+        cmdline: Any,
+        machine: Any,
+    }
+
+    #[derive(Deserialize)]
+    struct Thp {
+        enabled: Any,
+        defrag: Any,
+        shmem_enabled: Any,
+        pmd_size_bytes: Any,
+        mthp: Any,
+    }
+
+    #[derive(Deserialize)]
+    struct Workload {
+        name: String,
+    }
+
+    #[derive(Deserialize)]
+    struct Run {
+        duration_ns: Any,
+        ops: Any,
+        bytes: Any,
+        ops_per_sec: Any,
+        bytes_per_sec: Any,
+        latency_ns: Latency,
+        histogram: Any,
+        threads: Any,
+        buffer: Buffer,
+        vmstat_delta: Any,
+        verify: Verify,
+    }
+
+    #[derive(Deserialize)]
+    struct Latency {
+        count: Any,
+        min: Any,
+        mean: Any,
+        stddev: Any,
+        p50: Any,
+        p90: Any,
+        p99: Any,
+        p999: Any,
+        p9999: Any,
+        max: Any,
+    }
+
+    #[derive(Deserialize)]
+    struct Buffer {
+        backing: Any,
+        share: Any,
+        bytes: Any,
+        thp_coverage_before: Any,
+        thp_coverage_after: Any,
+    }
+
+    #[derive(Deserialize)]
+    struct Verify {
+        bytes_checked: Any,
+        mismatches: Any,
+    }
+}
+
+/// Checks that the result's text keeps the contract (every key present, under its
+/// documented name), and that `r`, the same result typed, has this machine's page
+/// geometry and a described system.
+fn assert_contract(text: &str, r: &BenchResult) {
+    if let Err(e) = serde_json::from_str::<contract::Result>(text) {
+        panic!("the result breaks the contract of results/README.md: {e}");
     }
     // The page geometry the figures are counted in: this kernel's.
     assert_eq!(
-        r["system"]["base_page_bytes"].as_u64(),
-        Some(thpbench::pages::base_page() as u64),
+        r.system.base_page_bytes,
+        thpbench::pages::base_page() as u64,
         "system.base_page_bytes"
     );
     assert_eq!(
-        r["system"]["thp"]["pmd_size_bytes"].as_u64(),
-        Some(thpbench::pages::pmd_size()),
+        r.system.thp.pmd_size_bytes,
+        thpbench::pages::pmd_size(),
         "system.thp.pmd_size_bytes"
     );
-    assert_eq!(
-        r["system"]["kernel"]["machine"].as_str(),
-        Some(std::env::consts::ARCH)
-    );
-    assert!(r["system"]["lockdown"].is_string());
-    assert!(r["system"]["cpus"]
-        .as_array()
-        .is_some_and(|c| !c.is_empty()));
-    assert!(r["workload"]["name"].is_string());
-    for run in r["runs"].as_array().unwrap() {
-        for key in [
-            "duration_ns",
-            "ops",
-            "bytes",
-            "ops_per_sec",
-            "bytes_per_sec",
-            "latency_ns",
-            "histogram",
-            "threads",
-            "buffer",
-            "vmstat_delta",
-            "verify",
-        ] {
-            assert!(run.get(key).is_some(), "run lacks `{key}`");
-        }
-        for key in [
-            "count", "min", "mean", "stddev", "p50", "p90", "p99", "p999", "p9999", "max",
-        ] {
-            assert!(
-                run["latency_ns"].get(key).is_some(),
-                "latency_ns lacks `{key}`"
-            );
-        }
-        for key in [
-            "backing",
-            "share",
-            "bytes",
-            "thp_coverage_before",
-            "thp_coverage_after",
-        ] {
-            assert!(run["buffer"].get(key).is_some(), "buffer lacks `{key}`");
-        }
-        for key in ["bytes_checked", "mismatches"] {
-            assert!(run["verify"].get(key).is_some(), "verify lacks `{key}`");
-        }
-    }
+    assert_eq!(r.system.kernel.machine, std::env::consts::ARCH);
+    assert!(!r.system.cpus.is_empty());
 }
 
 /// The histogram's count must equal the ops the run counted.
@@ -113,8 +140,8 @@ fn histogram_count(run: &RunResult) -> u64 {
 /// Checks the contract on the JSON text of a result and a good run's figures on its
 /// typed form, which it returns.
 fn check_good_run(text: &str) -> BenchResult {
-    assert_contract(&serde_json::from_str(text).expect("a result is JSON"));
     let r: BenchResult = serde_json::from_str(text).expect("a result in the schema");
+    assert_contract(text, &r);
     assert!(r.valid, "invalid: {:?}", r.invalid_reasons);
     let run = &r.runs[0];
     let ops = run.ops;
@@ -376,7 +403,8 @@ fn unprivileged_run_records_unavailable_instead_of_crashing() {
         &["--duration", "1s", "--warmup", "0s", "--size", "8M"],
         dir.path(),
     );
-    assert_contract(&load_json(&dir.path().join("r.json")));
+    let text = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+    assert_contract(&text, &r);
     assert!(!r.unavailable.is_empty());
     for u in &r.unavailable {
         assert!(!u.reason.is_empty() && !u.remedy.is_empty(), "{u:?}");
@@ -462,14 +490,8 @@ fn existing_file_is_not_overwritten_without_force() {
 fn probe_reports_every_capability() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(&["probe", "--json"], dir.path());
-    assert!(out.status.success(), "{}", stderr(&out));
-    let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let whats: Vec<&str> = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["what"].as_str().unwrap())
-        .collect();
+    let rows = probe_rows(&out);
+    let whats: Vec<&str> = rows.iter().map(|r| r.what.as_str()).collect();
     for want in [
         "kernel release",
         "kernel lockdown",
@@ -489,31 +511,18 @@ fn probe_reports_every_capability() {
     ] {
         assert!(whats.contains(&want), "probe lacks `{want}`: {whats:?}");
     }
-    for r in rows.as_array().unwrap() {
-        if r["available"] == false {
-            assert!(!r["reason"].as_str().unwrap().is_empty(), "no reason: {r}");
+    for r in &rows {
+        if !r.available {
+            assert!(!r.reason.is_empty(), "no reason: {r:?}");
         }
     }
     let lockdown = std::fs::read_to_string("/sys/kernel/security/lockdown").ok();
     if is_root() {
-        let split = rows
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["what"] == "debugfs split_huge_pages")
-            .unwrap();
-        let lock = rows
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["what"] == "kernel lockdown")
-            .unwrap();
-        if lock["value"] == "integrity" || lock["value"] == "confidentiality" {
-            assert_eq!(split["available"], false);
-            assert!(
-                split["reason"].as_str().unwrap().contains("EPERM"),
-                "{split}"
-            );
+        let split = probe_row(&rows, "debugfs split_huge_pages");
+        let lock = probe_row(&rows, "kernel lockdown");
+        if lock.value == "integrity" || lock.value == "confidentiality" {
+            assert!(!split.available);
+            assert!(split.reason.contains("EPERM"), "{split:?}");
         }
         let _ = lockdown;
     }

@@ -103,7 +103,9 @@ fn a_blank_loop_device_is_written_when_allowed() {
     let out = write_run(&dev.0, dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
-        load_json(&dir.path().join("w.json"))["runs"][0]["verify"]["mismatches"],
+        load_result(&dir.path().join("w.json")).runs[0]
+            .verify
+            .mismatches,
         0
     );
 }
@@ -673,7 +675,7 @@ fn no_verify_turns_verify_off_also_under_a_disturber() {
         dir.path(),
     );
     assert!(out.status.code() != Some(1), "{}", stderr(&out));
-    let r = load_json(&dir.path().join("v.json"));
-    assert_eq!(r["workload"]["verify"], false, "as the README says");
-    assert!(!r["workload"]["disturb"].as_array().unwrap().is_empty());
+    let r = load_result(&dir.path().join("v.json"));
+    assert!(!r.workload.verify, "as the README says");
+    assert!(!r.workload.disturb.is_empty());
 }

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::load_json;
+use common::load_result;
+use thpbench::result::{BenchResult, FinalVerify};
 
 /// Starts `thpbench run ARGS -o r.json` in `dir` (as `nobody` under root when `mock`),
 /// and returns once it has placed its workers, with the rest of its stderr.
@@ -61,7 +62,7 @@ fn signal(child: &Child, sig: i32) {
 }
 
 /// Stops the run for 2 s in the middle of its 3 s, then lets it go on.
-fn stopped_run(extra: &[&str]) -> (Option<i32>, String, serde_json::Value, Duration) {
+fn stopped_run(extra: &[&str]) -> (Option<i32>, String, BenchResult, Duration) {
     let dir = common::world_writable_tempdir();
     let mut args = vec![
         "--mock",
@@ -85,26 +86,28 @@ fn stopped_run(extra: &[&str]) -> (Option<i32>, String, serde_json::Value, Durat
     signal(&child, libc::SIGCONT);
     let status = child.wait().unwrap();
     let err = rest.join().unwrap();
-    let r = load_json(&dir.path().join("r.json"));
+    let r = load_result(&dir.path().join("r.json"));
     (status.code(), err, r, stopped_for)
 }
 
 /// The stall a stopped run recorded: one, as long as the stop (less what the workers
 /// did between the signal and being stopped), with next to no CPU used.
-fn assert_one_stall_like_the_stop(r: &serde_json::Value, stopped_for: Duration, kept: bool) {
-    let stalls = r["runs"][0]["stalls"].as_array().expect("stalls recorded");
+fn assert_one_stall_like_the_stop(r: &BenchResult, stopped_for: Duration, kept: bool) {
+    let stalls = &r.runs[0].stalls;
     assert_eq!(stalls.len(), 1, "{stalls:?}");
     let s = &stalls[0];
-    assert_eq!(s["kind"], "stopped");
-    assert_eq!(s["kept"], kept);
-    let length = s["length_ns"].as_u64().unwrap();
+    assert_eq!(s.kind, "stopped");
+    assert_eq!(s.kept, kept);
+    let length = s.length_ns;
     let stopped_ns = stopped_for.as_nanos() as u64;
     assert!(
         length >= stopped_ns * 3 / 4 && length <= stopped_ns + 500_000_000,
         "a stall of {length} ns for a stop of {stopped_ns} ns"
     );
-    assert!(s["t_ms"].as_u64().unwrap() < 3000, "{s}");
-    let cpu = s["process_cpu_ns"].as_u64().unwrap();
+    assert!(s.t_ms < 3000, "{s:?}");
+    let cpu = s
+        .process_cpu_ns
+        .expect("the process's CPU time over the stall");
     assert!(cpu < length / 4, "a stopped process used {cpu} ns of CPU");
 }
 
@@ -112,9 +115,9 @@ fn assert_one_stall_like_the_stop(r: &serde_json::Value, stopped_for: Duration, 
 fn a_stopped_run_is_invalid_and_records_its_stall() {
     let (code, err, r, stopped_for) = stopped_run(&[]);
     assert_eq!(code, Some(4), "{err}");
-    assert_eq!(r["valid"], false);
+    assert!(!r.valid);
     assert_one_stall_like_the_stop(&r, stopped_for, false);
-    let reasons = r["invalid_reasons"].to_string();
+    let reasons = r.invalid_reasons.join("\n");
     assert!(
         reasons.contains("the process did not run") && reasons.contains("--keep-stalled"),
         "{reasons}"
@@ -125,7 +128,7 @@ fn a_stopped_run_is_invalid_and_records_its_stall() {
 fn keep_stalled_keeps_a_stopped_run_as_measured_and_still_records_the_stall() {
     let (code, err, r, stopped_for) = stopped_run(&["--keep-stalled"]);
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+    assert!(r.valid, "{:?}", r.invalid_reasons);
     assert_one_stall_like_the_stop(&r, stopped_for, true);
     assert!(err.contains("kept as measured (--keep-stalled)"), "{err}");
 }
@@ -171,30 +174,38 @@ fn assert_foreign_write_caught(dir: &Path, mut child: Child, target: PathBuf, si
     f.sync_all().unwrap();
     drop(f);
     let status = child.wait().unwrap();
-    let r = load_json(&dir.join("r.json"));
-    assert_eq!(status.code(), Some(3), "{}", r["invalid_reasons"]);
-    assert_eq!(r["valid"], false);
-    let fp = &r["runs"][0]["verify"]["final_pass"];
-    assert_eq!(fp["blocks_checked"], size / 4096, "{fp}");
-    let bad_blocks = fp["mismatched_blocks"].as_u64().unwrap();
+    let r = load_result(&dir.join("r.json"));
+    assert_eq!(status.code(), Some(3), "{:?}", r.invalid_reasons);
+    assert!(!r.valid);
+    let fp = final_pass(&r);
+    assert_eq!(fp.blocks_checked, size / 4096, "{fp:?}");
+    let bad_blocks = fp.mismatched_blocks;
     assert!(
         bad_blocks > 0,
-        "the final pass missed the foreign write: {fp}"
+        "the final pass missed the foreign write: {fp:?}"
     );
-    assert!(bad_blocks <= (FOREIGN_LEN / 4096) as u64, "{fp}");
+    assert!(bad_blocks <= (FOREIGN_LEN / 4096) as u64, "{fp:?}");
     // Each foreign block is foreign in every one of its 8 sectors.
-    assert_eq!(fp["mismatches"], bad_blocks * 8, "{fp}");
+    assert_eq!(fp.mismatches, bad_blocks * 8, "{fp:?}");
     let range = FOREIGN_AT..FOREIGN_AT + FOREIGN_LEN as u64;
-    for m in fp["first_mismatches"].as_array().unwrap() {
-        let offset = m["offset"].as_u64().unwrap();
+    for m in &fp.first_mismatches {
         assert!(
-            range.contains(&offset),
-            "a mismatch outside the foreign write: {m}"
+            range.contains(&m.offset),
+            "a mismatch outside the foreign write: {m:?}"
         );
-        assert!(m["actual"].as_str().unwrap().starts_with("5a5a5a5a"), "{m}");
+        assert!(m.actual.starts_with("5a5a5a5a"), "{m:?}");
     }
-    let reasons = r["invalid_reasons"].to_string();
+    let reasons = r.invalid_reasons.join("\n");
     assert!(reasons.contains("final verify pass found"), "{reasons}");
+}
+
+/// The final verify pass of the result's first run, failing when it has none.
+fn final_pass(r: &BenchResult) -> &FinalVerify {
+    r.runs[0]
+        .verify
+        .final_pass
+        .as_ref()
+        .expect("a write workload's final verify pass")
 }
 
 /// The memfd behind a mock run's target, through /proc/PID/fd.
@@ -295,18 +306,18 @@ fn a_clean_write_run_passes_the_final_pass_and_records_no_stall() {
     let status = child.wait().unwrap();
     let err = rest.join().unwrap();
     assert_eq!(status.code(), Some(0), "{err}");
-    let r = load_json(&dir.path().join("r.json"));
-    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
-    let run = &r["runs"][0];
-    let fp = &run["verify"]["final_pass"];
+    let r = load_result(&dir.path().join("r.json"));
+    assert!(r.valid, "{:?}", r.invalid_reasons);
+    let run = &r.runs[0];
+    let fp = final_pass(&r);
     // The mock target's default 8 MiB, every block of it, each at the generation its
     // owner last wrote (20000 writes over 2048 blocks: most were written several times).
-    assert_eq!(fp["blocks_checked"], 2048, "{fp}");
-    assert_eq!(fp["bytes_checked"], 8 << 20);
-    assert_eq!(fp["mismatches"], 0, "{fp}");
-    assert_eq!(fp["first_mismatches"], serde_json::json!([]));
-    assert!(fp.get("incomplete").is_none(), "{fp}");
-    assert!(run.get("stalls").is_none(), "{}", run["stalls"]);
+    assert_eq!(fp.blocks_checked, 2048, "{fp:?}");
+    assert_eq!(fp.bytes_checked, 8 << 20);
+    assert_eq!(fp.mismatches, 0, "{fp:?}");
+    assert!(fp.first_mismatches.is_empty(), "{fp:?}");
+    assert!(fp.incomplete.is_none(), "{fp:?}");
+    assert!(run.stalls.is_empty(), "{:?}", run.stalls);
 }
 
 #[test]
@@ -333,6 +344,6 @@ fn a_read_workload_has_no_final_pass() {
         "{}",
         rest.join().unwrap()
     );
-    let r = load_json(&dir.path().join("r.json"));
-    assert!(r["runs"][0]["verify"].get("final_pass").is_none());
+    let r = load_result(&dir.path().join("r.json"));
+    assert!(r.runs[0].verify.final_pass.is_none());
 }

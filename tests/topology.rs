@@ -5,9 +5,11 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
+use thpbench::result::BenchResult;
+use thpbench::workload::{Numa, SweepValue, TypedSweepKey};
 
 /// Runs a small workload file on a zram target; returns the result.
-fn run_workload(extra: &str, test: &str) -> (serde_json::Value, String) {
+fn run_workload(extra: &str, test: &str) -> (BenchResult, String) {
     let dir = tempfile::tempdir().unwrap();
     let toml = format!(
         "name = \"topo\"\ntarget = \"zram:64M\"\nsize = \"64M\"\nbs = \"4M\"\nduration = \"300ms\"\nwarmup = \"100ms\"\nlock_contention = false\nperf = false\n{extra}\n"
@@ -15,7 +17,7 @@ fn run_workload(extra: &str, test: &str) -> (serde_json::Value, String) {
     std::fs::write(dir.path().join("w.toml"), toml).unwrap();
     let out = run(&["run", "w.toml", "-o", "r.json"], dir.path());
     assert!(out.status.success(), "{test}: {}", stderr(&out));
-    (load_json(&dir.path().join("r.json")), stdout(&out))
+    (load_result(&dir.path().join("r.json")), stdout(&out))
 }
 
 #[test]
@@ -25,17 +27,14 @@ fn default_runs_one_worker_per_core_with_its_buffer_on_its_node() {
         return;
     };
     let (r, summary) = run_workload("", "default");
-    let run = &r["runs"][0];
-    let p = &run["placement"];
-    assert!(
-        p["why"].as_str().unwrap().contains("one per physical core"),
-        "{p}"
-    );
+    let run = &r.runs[0];
+    let p = run.placement.as_ref().expect("the placement is recorded");
+    assert!(p.why.contains("one per physical core"), "{p:?}");
     assert!(summary.contains("workers on "), "{summary}");
-    let threads = run["threads"].as_array().unwrap();
-    let cores: BTreeSet<(u64, u64)> = threads
+    let threads = &run.threads;
+    let cores: BTreeSet<(u32, u32)> = threads
         .iter()
-        .map(|t| (t["package"].as_u64().unwrap(), t["core"].as_u64().unwrap()))
+        .map(|t| (t.package.expect("a package"), t.core.expect("a core")))
         .collect();
     assert_eq!(
         cores.len(),
@@ -43,21 +42,19 @@ fn default_runs_one_worker_per_core_with_its_buffer_on_its_node() {
         "two workers share a core: {threads:?}"
     );
     for t in threads {
-        assert!(t["numa_node"].is_u64(), "{t}");
-        for key in ["numa_local_before", "numa_local_after"] {
-            assert!(t[key].as_f64().unwrap() >= 0.99, "{key}: {t}");
+        assert!(t.numa_node.is_some(), "{t:?}");
+        for (key, share) in [
+            ("numa_local_before", t.numa_local_before),
+            ("numa_local_after", t.numa_local_after),
+        ] {
+            assert!(share.expect(key) >= 0.99, "{key}: {t:?}");
         }
     }
-    let b = &run["buffer"];
-    assert_eq!(b["numa"], "local");
-    let pages: u64 = b["numa_nodes_before"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum();
-    assert_eq!(pages, b["bytes"].as_u64().unwrap() / 4096, "{b}");
-    assert_eq!(r["valid"], true, "{}", r["invalid_reasons"]);
+    let b = &run.buffer;
+    assert_eq!(b.numa, Some(Numa::Local));
+    let pages: u64 = b.numa_nodes_before.values().sum();
+    assert_eq!(pages, b.bytes / 4096, "{b:?}");
+    assert!(r.valid, "{:?}", r.invalid_reasons);
 }
 
 #[test]
@@ -65,21 +62,18 @@ fn interleave_and_any_are_recorded_and_never_judged_local() {
     let Some(_lock) = privileged("interleave_and_any_are_recorded_and_never_judged_local") else {
         return;
     };
-    for numa in ["interleave", "any"] {
-        let (r, _) = run_workload(&format!("numa = \"{numa}\"\nshare = \"shared\""), numa);
-        let run = &r["runs"][0];
-        assert_eq!(run["buffer"]["numa"], numa);
-        assert!(!run["buffer"]["numa_nodes_after"]
-            .as_object()
-            .unwrap()
-            .is_empty());
+    for numa in [Numa::Interleave, Numa::Any] {
+        let (r, _) = run_workload(&format!("numa = \"{numa}\"\nshare = \"shared\""), "numa");
+        let run = &r.runs[0];
+        assert_eq!(run.buffer.numa, Some(numa));
+        assert!(!run.buffer.numa_nodes_after.is_empty());
         // A shared buffer has no owner: no per-worker share.
         assert!(
-            run["threads"][0].get("numa_local_before").is_none(),
-            "{}",
-            run["threads"][0]
+            run.threads[0].numa_local_before.is_none(),
+            "{:?}",
+            run.threads[0]
         );
-        assert_eq!(r["valid"], true, "{numa}: {}", r["invalid_reasons"]);
+        assert!(r.valid, "{numa}: {:?}", r.invalid_reasons);
     }
 }
 
@@ -97,15 +91,8 @@ fn cpu_specs_that_cannot_be_met_are_explained() {
 fn probe_shows_cores_threads_packages_and_node_memory() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(&["probe", "--json"], dir.path());
-    assert!(out.status.success(), "{}", stderr(&out));
-    let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let row = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["what"] == "topology")
-        .expect("a topology row");
-    let v = row["value"].as_str().unwrap();
+    let rows = probe_rows(&out);
+    let v = &probe_row(&rows, "topology").value;
     for want in [
         "cores",
         "threads per core",
@@ -123,21 +110,21 @@ fn probe_shows_cores_threads_packages_and_node_memory() {
 #[test]
 fn cpus_combine_with_threads_and_numa_is_a_flag() {
     let dir = tempfile::tempdir().unwrap();
-    let print = |args: &[&str]| {
-        let mut all = vec!["run", "--print-workload", "--json"];
-        all.extend_from_slice(args);
-        let out = run(&all, dir.path());
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-        serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap()
-    };
-    let w = print(&["--cpus", "node:1", "--threads", "2", "--numa", "interleave"]);
-    assert_eq!(w["cpus"], "node:1", "{w}");
-    assert_eq!(w["threads"], 2, "{w}");
-    assert_eq!(w["numa"], "interleave", "{w}");
+    let w = printed_workload(
+        &["--cpus", "node:1", "--threads", "2", "--numa", "interleave"],
+        dir.path(),
+    );
+    assert_eq!(w.cpus, "node:1", "{w:?}");
+    assert_eq!(w.threads, 2, "{w:?}");
+    assert_eq!(w.numa, Numa::Interleave, "{w:?}");
     // A thread sweep keeps the node too.
-    let w = print(&["--cpus", "node:1", "--threads", "1,2"]);
-    assert_eq!(w["cpus"], "node:1", "{w}");
-    assert_eq!(w["sweep"]["threads"], serde_json::json!([1, 2]), "{w}");
+    let w = printed_workload(&["--cpus", "node:1", "--threads", "1,2"], dir.path());
+    assert_eq!(w.cpus, "node:1", "{w:?}");
+    assert_eq!(
+        w.sweep.get(TypedSweepKey::Threads.name()),
+        Some(&vec![SweepValue::Int(1), SweepValue::Int(2)]),
+        "{w:?}"
+    );
     let out = run(
         &["run", "--print-workload", "--cpus", "0-1", "--threads", "1"],
         dir.path(),

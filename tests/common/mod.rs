@@ -17,23 +17,18 @@ pub fn machine_lock() -> MutexGuard<'static, ()> {
 }
 
 pub fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    thpbench::system::is_root()
 }
 
+/// The crate's rule (`CI=true` or `CI=1`), so that tests and unit tests agree on it.
 pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+    thpbench::test_support::in_ci()
 }
 
 /// True when the test can go on as root. Outside CI a non-root run skips with the reason
 /// printed; in CI (root on the reference machine) a missing privilege is a failure.
 pub fn require_root(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(!in_ci(), "{test}: CI must run privileged tests as root");
-    eprintln!("SKIP {test}: needs root (zram, swap, kpageflags)");
-    false
+    thpbench::test_support::require_root(test, "zram, swap, kpageflags")
 }
 
 /// `require_root` and `machine_lock` together: the lock when the test may go on.
@@ -109,30 +104,6 @@ pub fn run_as_nobody(args: &[&str], cwd: &Path) -> Output {
         .expect("running setpriv (util-linux)")
 }
 
-/// `thpbench run ARGS -o r.json` in `dir` through `runner` (`run` or `run_as_nobody`):
-/// asserts that it succeeded and returns the result.
-pub fn run_result(
-    runner: fn(&[&str], &Path) -> Output,
-    args: &[&str],
-    dir: &Path,
-) -> serde_json::Value {
-    run_output_and_result(runner, args, dir).1
-}
-
-/// `run_result`, with the run's output as well (for what it printed).
-pub fn run_output_and_result(
-    runner: fn(&[&str], &Path) -> Output,
-    args: &[&str],
-    dir: &Path,
-) -> (Output, serde_json::Value) {
-    let mut all = vec!["run"];
-    all.extend_from_slice(args);
-    all.extend(["-o", "r.json"]);
-    let out = runner(&all, dir);
-    assert!(out.status.success(), "thpbench {all:?}: {}", failure(&out));
-    (out, load_json(&dir.join("r.json")))
-}
-
 /// What a failed run said: its exit status, stderr, and the end of its stdout (where
 /// the summary names why a result is invalid).
 pub fn failure(o: &Output) -> String {
@@ -162,7 +133,8 @@ pub fn load_result(path: &Path) -> thpbench::result::BenchResult {
         .unwrap_or_else(|e| panic!("loading the result {}: {e:#}", path.display()))
 }
 
-/// `run_result`, typed.
+/// `thpbench run ARGS -o r.json` in `dir` through `runner` (`run` or `run_as_nobody`):
+/// asserts that it succeeded and returns the result.
 pub fn result_of_run(
     runner: fn(&[&str], &Path) -> Output,
     args: &[&str],
@@ -171,7 +143,7 @@ pub fn result_of_run(
     output_and_result_of_run(runner, args, dir).1
 }
 
-/// `run_output_and_result`, typed.
+/// `result_of_run`, with the run's output as well (for what it printed).
 pub fn output_and_result_of_run(
     runner: fn(&[&str], &Path) -> Output,
     args: &[&str],
@@ -185,12 +157,101 @@ pub fn output_and_result_of_run(
     (out, load_result(&dir.join("r.json")))
 }
 
-/// JSON that has no typed schema in the crate (probe, compare --format json, reports of
-/// the kernels command), read by key.
+/// JSON of a foreign format (what `export` writes for fio, KCIDB, Bencher), read by key:
+/// thpbench's own files are read through their types (`load_result`).
 pub fn load_json(path: &Path) -> serde_json::Value {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
+}
+
+/// The rows `thpbench probe --json` printed, through their type (`ProbeRow`).
+pub fn probe_rows(out: &Output) -> Vec<thpbench::system::probe::ProbeRow> {
+    assert!(out.status.success(), "thpbench probe: {}", failure(out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("probe --json is not a list of rows ({e}): {}", stdout(out)))
+}
+
+/// The probe row about `what`, failing when there is none.
+pub fn probe_row<'a>(
+    rows: &'a [thpbench::system::probe::ProbeRow],
+    what: &str,
+) -> &'a thpbench::system::probe::ProbeRow {
+    rows.iter()
+        .find(|r| r.what == what)
+        .unwrap_or_else(|| panic!("probe has no row `{what}`: {rows:?}"))
+}
+
+/// The workload `thpbench run --print-workload --json ARGS` resolved, through its type.
+pub fn printed_workload(args: &[&str], dir: &Path) -> thpbench::workload::Workload {
+    let mut all = vec!["run", "--print-workload", "--json"];
+    all.extend_from_slice(args);
+    let out = run(&all, dir);
+    assert!(out.status.success(), "{args:?}: {}", failure(&out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not a workload ({e}): {}", stdout(&out)))
+}
+
+/// What `compare --format json` prints, as far as the tests read it. The crate only
+/// writes this JSON (for scripts), so its types have no reader: these mirror them under
+/// the names they serialise to, so that a key the output lacks or renames fails to
+/// deserialise instead of reading as null.
+pub mod compare_json {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    pub struct Comparison {
+        pub groups: Vec<Group>,
+        pub system_differences: Vec<SystemDifference>,
+        pub sections: Vec<Section>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Group {
+        pub runs_counted: usize,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct SystemDifference {
+        pub setting: String,
+        /// `machine`, `conditions` or `note`.
+        pub kind: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Section {
+        pub rows: Vec<Row>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Row {
+        pub metric: Metric,
+        /// One per group; null where the group lacks the metric.
+        pub cells: Vec<Option<Cell>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Metric {
+        pub key: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Cell {
+        /// `baseline`, `better`, `worse`, `noise`, ...
+        pub verdict: String,
+        pub test: Option<Test>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Test {
+        pub p_value: f64,
+    }
+
+    /// The comparison a `compare ... --format json` run printed.
+    pub fn of(out: &std::process::Output) -> Comparison {
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not a comparison ({e}): {}", super::failure(out)))
+    }
 }
 
 /// zram devices that exist now, e.g. ["zram0"].

@@ -12,7 +12,7 @@ mod perf;
 mod topology;
 pub mod tracing;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use capability::Capability;
 pub use filesystem::check_o_direct;
@@ -21,7 +21,7 @@ pub use madvise::try_madvise;
 pub use perf::{hardware_pmu, perf_event_paranoid, software_events};
 pub use tracing::{contention_tracepoints, split_huge_pages_writable, tracefs_mounted};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProbeRow {
     pub what: String,
     pub available: bool,
