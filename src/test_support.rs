@@ -170,6 +170,28 @@ pub fn runs_with_mean_latency(means_ns: &[f64]) -> Vec<RunResult> {
         .collect()
 }
 
+/// What an hlog export holds, read back as a reader of the format would: (operations in
+/// all its interval histograms, number of intervals).
+pub fn hlog_totals(log: &[u8]) -> (u64, usize) {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let (mut ops, mut intervals) = (0, 0);
+    for entry in IntervalLogIterator::new(log) {
+        if let LogEntry::Interval(iv) = entry.expect("the hlog parses") {
+            let bytes = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                iv.encoded_histogram(),
+            )
+            .expect("an interval's histogram is base64");
+            let h: hdrhistogram::Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+                .deserialize(&mut &bytes[..])
+                .expect("an interval's histogram decodes");
+            ops += h.len();
+            intervals += 1;
+        }
+    }
+    (ops, intervals)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

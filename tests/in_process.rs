@@ -736,25 +736,7 @@ fn exports_hold_every_operation_the_result_counted() {
     );
 
     let hlog = export(ExportFormat::Hlog, Some(1));
-    let (mut ops, mut intervals) = (0, 0);
-    for entry in
-        hdrhistogram::serialization::interval_log::IntervalLogIterator::new(hlog.as_bytes())
-    {
-        if let hdrhistogram::serialization::interval_log::LogEntry::Interval(iv) =
-            entry.expect("parses")
-        {
-            let bytes = base64::Engine::decode(
-                &base64::engine::general_purpose::STANDARD,
-                iv.encoded_histogram(),
-            )
-            .unwrap();
-            let h: hdrhistogram::Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
-                .deserialize(&mut &bytes[..])
-                .unwrap();
-            ops += h.len();
-            intervals += 1;
-        }
-    }
+    let (ops, intervals) = thpbench::test_support::hlog_totals(hlog.as_bytes());
     assert_eq!(intervals, result.runs[1].interval_histograms.len());
     assert_eq!(ops, result.runs[1].ops);
 

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{MutexGuard, OnceLock};
 
 use common::*;
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use thpbench::result::{BenchResult, SweepCase};
 use thpbench::test_support::{synthetic, synthetic_run};
 
@@ -328,22 +327,7 @@ fn real_run_exports_hgrm_hlog_and_csv() {
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut ops = 0;
-    let mut intervals = 0;
-    for entry in IntervalLogIterator::new(&o.stdout) {
-        if let LogEntry::Interval(iv) = entry.expect("parses") {
-            let bytes = base64::Engine::decode(
-                &base64::engine::general_purpose::STANDARD,
-                iv.encoded_histogram(),
-            )
-            .unwrap();
-            let h: hdrhistogram::Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
-                .deserialize(&mut &bytes[..])
-                .unwrap();
-            ops += h.len();
-            intervals += 1;
-        }
-    }
+    let (ops, intervals) = thpbench::test_support::hlog_totals(&o.stdout);
     assert_eq!(intervals, result.runs[1].interval_histograms.len());
     assert_eq!(ops, result.runs[1].ops);
 
