@@ -25,9 +25,11 @@ struct RealRuns {
     sweep: PathBuf,
 }
 
-fn real_runs(test: &str) -> Option<(MutexGuard<'static, ()>, &'static RealRuns)> {
+/// The quick workload needs no root (a file target under the test's directory), so these
+/// run for anyone; as root they carry the kernel's reports too.
+fn real_runs() -> (MutexGuard<'static, ()>, &'static RealRuns) {
     static RUNS: OnceLock<RealRuns> = OnceLock::new();
-    let lock = privileged(test)?;
+    let lock = machine_lock();
     let runs = RUNS.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fleet-real-runs");
         let _ = std::fs::remove_dir_all(&dir);
@@ -46,7 +48,7 @@ fn real_runs(test: &str) -> Option<(MutexGuard<'static, ()>, &'static RealRuns)>
             sweep: make("sweep.json", &["--threads", "1,2"]),
         }
     });
-    Some((lock, runs))
+    (lock, runs)
 }
 
 fn on_path(tool: &str) -> bool {
@@ -114,9 +116,7 @@ fn export(result: &Path, format: &str, out: &Path) {
 #[test]
 fn fio_jsonplus_clat2csv_reads_the_fio_json_export() {
     let test = "fio_jsonplus_clat2csv_reads_the_fio_json_export";
-    let Some((_lock, r)) = real_runs(test) else {
-        return;
-    };
+    let (_lock, r) = real_runs();
     if !fio_tools(test) {
         return;
     }
@@ -241,9 +241,7 @@ fn the_bucket_scheme_and_percentiles_are_real_fios() {
 #[test]
 fn fio2gnuplot_reads_the_fio_logs() {
     let test = "fio2gnuplot_reads_the_fio_logs";
-    let Some((_lock, r)) = real_runs(test) else {
-        return;
-    };
+    let (_lock, r) = real_runs();
     if !fio_tools(test) {
         return;
     }
@@ -371,7 +369,8 @@ fn kcidb_io_validates_the_kcidb_export() {
         export(&src, "kcidb", &out);
         docs.push(out);
     }
-    if let Some((_lock, real)) = real_runs(test) {
+    {
+        let (_lock, real) = real_runs();
         for src in [&real.plain, &real.sweep] {
             let out = dir.path().join(format!(
                 "real-{}.kcidb.json",
@@ -441,10 +440,7 @@ fn integrations(path: &str) -> PathBuf {
 
 #[test]
 fn lkp_program_runs_thpbench_and_parse_reads_its_output() {
-    let test = "lkp_program_runs_thpbench_and_parse_reads_its_output";
-    let Some((_lock, real)) = real_runs(test) else {
-        return;
-    };
+    let (_lock, real) = real_runs();
     // LKP's run with the two functions it uses from LKP's lib (die, log_cmd), written
     // here so that the test needs no lkp-tests checkout.
     let dir = tempfile::tempdir().unwrap();
@@ -515,10 +511,7 @@ fn lkp_program_runs_thpbench_and_parse_reads_its_output() {
 
 #[test]
 fn mmtests_parse_results_reads_real_runs() {
-    let test = "mmtests_parse_results_reads_real_runs";
-    let Some((_lock, real)) = real_runs(test) else {
-        return;
-    };
+    let (_lock, real) = real_runs();
     // mmtests' log directory: one result per iteration.
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(&real.plain, dir.path().join("thpbench-1.json")).unwrap();
@@ -595,9 +588,7 @@ const BMF_SCHEMA: &str = r#"{
 #[test]
 fn bmf_export_is_what_bencher_reads() {
     let test = "bmf_export_is_what_bencher_reads";
-    let Some((_lock, real)) = real_runs(test) else {
-        return;
-    };
+    let (_lock, real) = real_runs();
     // kcidb-io brings jsonschema into its virtualenv.
     let Some(python) = kcidb_python(test) else {
         return;
