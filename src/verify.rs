@@ -10,9 +10,10 @@
 //! mixes the seed with the tag. The body is an arithmetic progression so that stamping
 //! and checking vectorize (one add per word instead of a multiply: about memcmp's speed,
 //! see `cargo bench --bench harness`); the mixed base still makes every sector's words
-//! differ from every other sector's, seed's and generation's. Before a read the two
-//! header words of each sector in the buffer are poisoned, so a read that never lands is
-//! caught too.
+//! differ from every other sector's, seed's and generation's. A read that never lands is
+//! caught too: the buffer either holds another block's headers (another offset or
+//! generation: the worker knows, per slot, what it last stamped or checked clean) or its
+//! headers are poisoned before the read (worker.rs, `must_poison`).
 //!
 //! Two levels (`Level`): `Full` checks every byte read; `Pages` checks the header (16
 //! bytes) of the first sector of every base page of the buffer, and poisons only those.

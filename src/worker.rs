@@ -270,7 +270,7 @@ impl Loop<'_> {
             }
             // Until its check, what the buffer holds is unknown (held stays None).
             OpKind::Read
-                if self.plan.poison_every_read || must_poison(held, block, st.generation) =>
+                if must_poison(self.plan.poison_every_read, held, block, st.generation) =>
             {
                 for s in segments {
                     let buf = self.segment_slice(s);
@@ -282,10 +282,16 @@ impl Loop<'_> {
     }
 }
 
-/// Whether a read of `block` at `generation` must poison its buffer first: yes unless
-/// the buffer is known to hold the headers of another block or generation.
-fn must_poison(held: Option<(u64, u32)>, block: u64, generation: u32) -> bool {
-    held.is_none_or(|h| h == (block, generation))
+/// Whether a read of `block` at `generation` must poison its buffer first: yes when
+/// `always` (a fork disturber's children look for the poison), else unless the buffer
+/// is known to hold the headers of another block or generation.
+///
+/// What the skip assumes: between a clean check (or a stamp) and the next read, only the
+/// slot's own I/O writes its buffer. A stray write of exactly this block's headers at
+/// this generation into it in that window, followed by a read that never lands, would
+/// check clean here where poison would have wiped it: two faults at once.
+fn must_poison(always: bool, held: Option<(u64, u32)>, block: u64, generation: u32) -> bool {
+    always || held.is_none_or(|h| h == (block, generation))
 }
 
 /// Counts the barriers a worker has passed; if the worker panics, the drop passes the
@@ -680,13 +686,15 @@ mod tests {
     #[test]
     fn a_read_poisons_unless_its_buffer_holds_another_blocks_headers() {
         // Unknown content (first use, after a warm-up read, after a mismatch): poison.
-        assert!(must_poison(None, 7, 1));
+        assert!(must_poison(false, None, 7, 1));
         // The same block at the same generation: a read that never lands would check
         // clean, so only the poison shows it.
-        assert!(must_poison(Some((7, 1)), 7, 1));
+        assert!(must_poison(false, Some((7, 1)), 7, 1));
         // Another block's offsets, or another generation's tag, fail the check anyway.
-        assert!(!must_poison(Some((6, 1)), 7, 1));
-        assert!(!must_poison(Some((7, 0)), 7, 1));
+        assert!(!must_poison(false, Some((6, 1)), 7, 1));
+        assert!(!must_poison(false, Some((7, 0)), 7, 1));
+        // While a fork disturber runs, every read poisons: its children look for it.
+        assert!(must_poison(true, Some((6, 1)), 7, 1));
     }
 
     fn output(ops: u64, latency_ns: u64, io_ns: u64, verify_ns: u64) -> WorkerOutput {

@@ -173,18 +173,26 @@ fn an_injected_mismatch_is_invalid_exits_3_and_names_its_offset() {
 /// carry other offsets, which the check shows without poison).
 #[test]
 fn a_read_that_never_lands_is_caught_whatever_its_buffer_held() {
-    for (case, rw, size, lost_at) in [
+    let cases = [
         ("re-read of the one block", "read", "4k", 5),
         ("read-back of a write", "write", "8m", 2),
         ("read after another block", "read", "8m", 5),
         ("random read", "randread", "8m", 5),
-    ] {
-        let w = workload(rw, 10, &format!("size = \"{size}\""));
-        let out = ok_run(&w, mock(|m| m.lost_read_at = Some(lost_at)));
-        let r = &out.result;
-        assert_eq!(r.runs[0].verify.mismatches, 1, "{case}");
-        assert!(!r.valid, "{case}");
-        assert_eq!(out.exit_code(), thpbench::exit::MISMATCH.code, "{case}");
+    ];
+    // Every wrong header counts: one page at `pages`, each of its 8 sectors at `full`.
+    for (level, wrong) in [("pages", 1), ("full", 4096 / 512)] {
+        for (case, rw, size, lost_at) in cases {
+            let case = format!("{case}, verify_level {level}");
+            let extra = format!("size = \"{size}\"\nverify_level = \"{level}\"");
+            let out = ok_run(
+                &workload(rw, 10, &extra),
+                mock(|m| m.lost_read_at = Some(lost_at)),
+            );
+            let r = &out.result;
+            assert_eq!(r.runs[0].verify.mismatches, wrong, "{case}");
+            assert!(!r.valid, "{case}");
+            assert_eq!(out.exit_code(), thpbench::exit::MISMATCH.code, "{case}");
+        }
     }
 }
 
