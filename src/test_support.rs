@@ -192,6 +192,36 @@ pub fn hlog_totals(log: &[u8]) -> (u64, usize) {
     (ops, intervals)
 }
 
+/// Checks an hgrm export (HdrHistogram's percentile text) of `result`'s runs: its header,
+/// a footer that counts every operation, and a 100 % line that holds the largest
+/// latency as the summary shows it (ns to us, 3 decimals).
+pub fn assert_hgrm_holds(result: &BenchResult, text: &str) {
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "       Value     Percentile TotalCount 1/(1-Percentile)"
+    );
+    assert_eq!(lines[1], "");
+    let total: u64 = result.runs.iter().map(|r| r.latency_ns.count).sum();
+    let footer = lines[lines.len() - 2];
+    let counted = footer
+        .trim_end_matches(']')
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .trim();
+    assert_eq!(counted, total.to_string(), "{footer}");
+    assert!(lines[lines.len() - 1].starts_with("#[Buckets = "));
+    let max = result.runs.iter().map(|r| r.latency_ns.max).max().unwrap();
+    let last = lines[lines.len() - 4];
+    assert!(last.contains(" 1.000000000000 "), "{last}");
+    assert!(
+        last.trim_start()
+            .starts_with(&format!("{:.3}", max as f64 / 1000.0)),
+        "{last} vs {max}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

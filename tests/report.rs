@@ -288,34 +288,7 @@ fn real_run_exports_hgrm_hlog_and_csv() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&hgrm).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(
-        lines[0],
-        "       Value     Percentile TotalCount 1/(1-Percentile)"
-    );
-    assert_eq!(lines[1], "");
-    let total: u64 = result.runs.iter().map(|r| r.latency_ns.count).sum();
-    let footer = lines[lines.len() - 2];
-    assert_eq!(
-        footer
-            .trim_end_matches(']')
-            .rsplit('=')
-            .next()
-            .unwrap()
-            .trim(),
-        total.to_string(),
-        "{footer}"
-    );
-    assert!(lines[lines.len() - 1].starts_with("#[Buckets = "));
-    // The 100% line holds the max, as the summary has it (ns -> us, 3 decimals).
-    let max = result.runs.iter().map(|r| r.latency_ns.max).max().unwrap();
-    let last = lines[lines.len() - 4];
-    assert!(last.contains(" 1.000000000000 "), "{last}");
-    assert!(
-        last.trim_start()
-            .starts_with(&format!("{:.3}", max as f64 / 1000.0)),
-        "{last} vs {max}"
-    );
+    thpbench::test_support::assert_hgrm_holds(&result, &text);
 
     // hlog of run 1: the reader sees every interval and every op of that run.
     let o = run(
