@@ -189,7 +189,7 @@ struct Loop<'a> {
     held: Vec<Option<(u64, u32)>>,
 }
 
-impl Loop<'_> {
+impl<'a> Loop<'a> {
     /// Picks the next operation and its block (the block's index in the region).
     #[inline]
     fn pick(&mut self) -> (OpKind, u64) {
@@ -242,13 +242,19 @@ impl Loop<'_> {
     /// generation), poison what a read fills.
     #[inline]
     fn prepare(&mut self, kind: OpKind, block: u64) {
-        let plan = self.plan;
-        self.prepare_segments(0, &plan.segments, kind, block);
+        self.prepare_slot(0, kind, block);
     }
 
-    /// `prepare` for the given segments (one slot of a queued engine).
+    /// The buffer segments of `slot`: a queued engine's own slot, or the one buffer of the
+    /// synchronous loop (slot 0).
+    fn segments_of(&self, slot: usize) -> &'a [Segment] {
+        let plan: &'a WorkerPlan = self.plan;
+        plan.slots.get(slot).unwrap_or(&plan.segments)
+    }
+
+    /// `prepare` for one slot of a queued engine.
     #[inline]
-    fn prepare_segments(&mut self, slot: usize, segments: &[Segment], kind: OpKind, block: u64) {
+    fn prepare_slot(&mut self, slot: usize, kind: OpKind, block: u64) {
         if !self.plan.verify {
             return;
         }
@@ -261,6 +267,7 @@ impl Loop<'_> {
         let st = self.stamp_of(block);
         let offset = block * self.plan.bs;
         let held = self.held[slot].take();
+        let segments = self.segments_of(slot);
         match kind {
             OpKind::Write => {
                 for s in segments {
@@ -616,20 +623,13 @@ fn timed_loop(
 }
 
 fn check_read(lp: &mut Loop, block: u64, t_ns: u64, out: &mut WorkerOutput) {
-    let plan = lp.plan;
-    check_segments(lp, 0, &plan.segments, block, t_ns, out);
+    check_slot(lp, 0, block, t_ns, out);
 }
 
-/// `check_read` for the given segments (one slot of a queued engine).
-fn check_segments(
-    lp: &mut Loop,
-    slot: usize,
-    segments: &[Segment],
-    block: u64,
-    t_ns: u64,
-    out: &mut WorkerOutput,
-) {
+/// `check_read` for one slot of a queued engine.
+fn check_slot(lp: &mut Loop, slot: usize, block: u64, t_ns: u64, out: &mut WorkerOutput) {
     let st = lp.stamp_of(block);
+    let segments = lp.segments_of(slot);
     let mut clean = true;
     for s in segments {
         let buf = lp.segment_slice(s);

@@ -13,9 +13,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{
-    check_segments, io_error_text, BarrierGuard, Limits, Loop, ProgressSlot, WorkerOutput,
-};
+use super::{check_slot, io_error_text, BarrierGuard, Limits, Loop, ProgressSlot, WorkerOutput};
 use crate::engine::{Completion, Engine, OpKind, QueuedEngine};
 use crate::measure::histogram::Recorder;
 use crate::measure::now_ns;
@@ -234,7 +232,7 @@ impl Flight {
             };
             let offset = block * plan.bs;
             let v0 = now_ns();
-            lp.prepare_segments(i, &plan.slots[i], kind, block);
+            lp.prepare_slot(i, kind, block);
             if let Some(sink) = sink.as_deref_mut() {
                 sink.out.verify_ns += now_ns() - v0;
             }
@@ -322,7 +320,7 @@ impl Flight {
         }
         let v0 = now_ns();
         if slot.kind == OpKind::Write && !slot.verify_read {
-            lp.prepare_segments(i, &plan.slots[i], OpKind::Read, slot.block);
+            lp.prepare_slot(i, OpKind::Read, slot.block);
             match q.push(i, OpKind::Read, offset) {
                 Ok(()) => {
                     sink.out.readbacks += 1;
@@ -340,7 +338,7 @@ impl Flight {
                 }
             }
         } else {
-            check_segments(lp, i, &plan.slots[i], slot.block, at, &mut sink.out);
+            check_slot(lp, i, slot.block, at, &mut sink.out);
             self.release(slot.block);
         }
         sink.out.verify_ns += now_ns() - v0;
