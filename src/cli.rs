@@ -333,6 +333,10 @@ pub struct RunArgs {
     /// Testing aid: the first worker's Nth write (from 1) is answered as done but not made.
     #[arg(long, hide = true)]
     pub drop_write: Option<u64>,
+    /// Testing aid: the first worker's Nth read (from 1, read-backs included) is answered
+    /// as done but its data never lands in the buffer.
+    #[arg(long, hide = true)]
+    pub drop_read: Option<u64>,
     /// Testing aid: an in-memory target and a mock engine taking this long per operation
     /// (e.g. 2us); no root, no device, and the result is never evidence.
     #[arg(long, hide = true, value_name = "TIME")]
@@ -346,10 +350,6 @@ pub struct RunArgs {
     /// Testing aid (--mock): the first worker's Nth operation fails with EIO.
     #[arg(long, hide = true, requires = "mock")]
     pub mock_error_at: Option<u64>,
-    /// Testing aid (--mock): the first worker's Nth operation, if a read, is answered as
-    /// done but its data never lands in the buffer.
-    #[arg(long, hide = true, requires = "mock")]
-    pub mock_lost_read_at: Option<u64>,
     /// Refuse to start while another run holds the machine lock, instead of waiting.
     #[arg(long, help_heading = "Safety")]
     pub no_wait: bool,

@@ -62,6 +62,7 @@ pub(crate) fn options(args: &RunArgs) -> Result<crate::run::RunOptions> {
         progress: !args.json && std::io::stderr().is_terminal() && !output::is_quiet(),
         inject_corruption_at: args.inject_corruption_at,
         drop_write: args.drop_write,
+        drop_read: args.drop_read,
         baseline: args.baseline,
         no_wait: args.no_wait,
         cleanup_first: args.cleanup_first,
@@ -236,7 +237,6 @@ fn mock_spec(args: &RunArgs) -> Result<Option<crate::result::MockReport>> {
         mismatch_at: args.mock_mismatch_at,
         short_at: args.mock_short_at,
         error_at: args.mock_error_at,
-        lost_read_at: args.mock_lost_read_at,
     }))
 }
 

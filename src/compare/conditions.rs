@@ -171,6 +171,17 @@ pub fn settings_of(r: &BenchResult) -> Vec<Setting> {
             }),
         );
     }
+    // How the uring engine's ring was set up changes where its completions run (the
+    // submitter's wait, or task work that interrupts it): two setups are two methods. A
+    // uring result from before the setup was recorded had none ("none").
+    if let Some(u) = r.all_runs().find_map(|v| v.run.io_uring.as_ref()) {
+        let flags = if u.setup_flags.is_empty() {
+            "none".to_string()
+        } else {
+            u.setup_flags.join("|")
+        };
+        push("io_uring setup", Condition, Some(flags));
+    }
     push("microcode", Note, m.and_then(|m| nonempty(&m.microcode)));
     push("container", Note, m.map(|m| m.container.clone()));
     push("lockdown", Note, nonempty(&r.system.lockdown));
@@ -309,6 +320,34 @@ mod tests {
             relevant_cmdline("BOOT_IMAGE=/vmlinuz-6.12 root=/dev/sda1 rw"),
             ""
         );
+    }
+
+    #[test]
+    fn two_io_uring_setups_are_two_conditions() {
+        let uring = |flags: &[&str]| {
+            let mut r = BenchResult::new(Default::default(), Default::default());
+            r.runs.push(crate::result::RunResult {
+                io_uring: Some(crate::result::IoUringReport {
+                    setup_flags: flags.iter().map(|f| f.to_string()).collect(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            settings_of(&r)
+        };
+        let fio_like = uring(&["COOP_TASKRUN", "SINGLE_ISSUER", "DEFER_TASKRUN"]);
+        let older = uring(&[]);
+        assert_eq!(
+            find(&older, "io_uring setup").map(String::as_str),
+            Some("none")
+        );
+        assert!(!compatible(&fio_like, &older));
+        assert!(compatible(&fio_like, &fio_like));
+        // A result without a uring run says nothing about the ring.
+        assert!(compatible(
+            &fio_like,
+            &settings_of(&BenchResult::new(Default::default(), Default::default()))
+        ));
     }
 
     #[test]

@@ -57,11 +57,6 @@ impl Engine for MockEngine {
         if self.at(self.spec.error_at) {
             return Err(std::io::Error::from_raw_os_error(libc::EIO));
         }
-        if kind == OpKind::Read && self.at(self.spec.lost_read_at) {
-            // Answered in full, as a read whose DMA went to a page the buffer no longer
-            // maps would be: the buffer keeps what it held.
-            return Ok(iov.iter().map(|v| v.iov_len).sum());
-        }
         // SAFETY: the iovecs point into the worker's own buffer segments, which outlive
         // the call; fd is open.
         let n = unsafe {

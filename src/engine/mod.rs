@@ -71,10 +71,12 @@ pub struct EngineSpec<'a> {
     pub worker: usize,
     /// Test hook (`--drop-write`): the first worker's nth write is lost.
     pub drop_write: Option<u64>,
+    /// Test hook (`--drop-read`): the first worker's nth read never lands.
+    pub drop_read: Option<u64>,
 }
 
 /// The one place an engine is chosen: a worker's engine as its spec asks, wrapped by the
-/// lost-write hook where it is set.
+/// lost-write and lost-read hooks where they are set.
 pub fn make(spec: EngineSpec) -> anyhow::Result<Box<dyn Engine>> {
     use anyhow::Context;
     let first = spec.worker == 0;
@@ -88,54 +90,67 @@ pub fn make(spec: EngineSpec) -> anyhow::Result<Box<dyn Engine>> {
             Box::new(gup::GupEngine::new(spec.bs).context("making the pipe for the gup engine")?)
         }
     };
-    Ok(match spec.drop_write.filter(|_| first) {
-        Some(nth) => Box::new(DropNthWrite::new(engine, nth, spec.bs)),
-        None => engine,
-    })
+    let hooks = [
+        (OpKind::Write, spec.drop_write),
+        (OpKind::Read, spec.drop_read),
+    ];
+    Ok(hooks
+        .into_iter()
+        .filter(|_| first)
+        .fold(engine, |engine, (kind, nth)| match nth {
+            Some(nth) => Box::new(DropNth::new(engine, kind, nth, spec.bs)),
+            None => engine,
+        }))
 }
 
-/// Test hook (`--drop-write`): an engine that answers its `nth` write (from 1, warm-up
-/// included) as done without doing it, the way a write lost below the page cache looks
-/// to the application; verify must see the block's older generation. It wraps any
-/// engine: one-at-a-time engines through `execute`, queued ones (uring) through their
-/// queue, where the lost write completes, whole, with the next reap and never reaches
-/// the ring.
-pub struct DropNthWrite {
+/// Test hooks (`--drop-write`, `--drop-read`): an engine that answers its `nth` write or
+/// read (from 1, warm-up and read-backs included) as done without doing it. A lost
+/// write is one lost below the page cache: verify must see the block's older
+/// generation. A lost read is one whose DMA went to a page the buffer no longer maps:
+/// the buffer keeps what it held, and verify must see that it is not the block read. It
+/// wraps any engine: one-at-a-time engines through `execute`, queued ones (uring)
+/// through their queue, where the lost I/O completes, whole, with the next reap and
+/// never reaches the ring.
+pub struct DropNth {
     pub inner: Box<dyn Engine>,
+    /// What is dropped: writes or reads.
+    pub kind: OpKind,
     pub nth: u64,
-    pub writes: u64,
-    /// Bytes one I/O moves (what a queued lost write claims to have moved).
+    /// I/Os of `kind` seen so far.
+    pub seen: u64,
+    /// Bytes one I/O moves (what a queued lost I/O claims to have moved).
     pub bs: usize,
-    /// Queued: the slots whose write was dropped, completed at the next reap.
+    /// Queued: the slots whose I/O was dropped, completed at the next reap.
     dropped: Vec<usize>,
     /// The inner engine's queue depth; None for a one-at-a-time engine.
     depth: Option<usize>,
 }
 
-impl DropNthWrite {
-    pub fn new(mut inner: Box<dyn Engine>, nth: u64, bs: usize) -> DropNthWrite {
+impl DropNth {
+    pub fn new(mut inner: Box<dyn Engine>, kind: OpKind, nth: u64, bs: usize) -> DropNth {
         let depth = inner.queued().map(|q| q.depth());
-        DropNthWrite {
+        DropNth {
             inner,
+            kind,
             nth,
-            writes: 0,
+            seen: 0,
             bs,
             dropped: Vec::new(),
             depth,
         }
     }
 
-    /// Counts a write; true for the one to drop.
+    /// Counts an I/O of the hook's kind; true for the one to drop.
     fn drops(&mut self, kind: OpKind) -> bool {
-        if kind != OpKind::Write {
+        if kind != self.kind {
             return false;
         }
-        self.writes += 1;
-        self.writes == self.nth
+        self.seen += 1;
+        self.seen == self.nth
     }
 }
 
-impl QueuedEngine for DropNthWrite {
+impl QueuedEngine for DropNth {
     fn depth(&self) -> usize {
         self.depth.unwrap_or(1)
     }
@@ -149,7 +164,7 @@ impl QueuedEngine for DropNthWrite {
     }
 
     fn submit_and_wait(&mut self, done: &mut Vec<Completion>) -> std::io::Result<()> {
-        // With only the dropped write outstanding the inner queue has nothing in flight
+        // With only the dropped I/O outstanding the inner queue has nothing in flight
         // and returns at once.
         self.inner_queue().submit_and_wait(done)?;
         let bs = self.bs;
@@ -158,7 +173,7 @@ impl QueuedEngine for DropNthWrite {
     }
 }
 
-impl DropNthWrite {
+impl DropNth {
     fn inner_queue(&mut self) -> &mut dyn QueuedEngine {
         self.inner
             .queued()
@@ -166,7 +181,7 @@ impl DropNthWrite {
     }
 }
 
-impl Engine for DropNthWrite {
+impl Engine for DropNth {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
@@ -210,10 +225,10 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     /// A queued engine that completes what it was given at the next reap, and logs the
-    /// offsets of the writes it was given.
+    /// I/Os it was given.
     #[derive(Default)]
     struct Recording {
-        writes: Arc<Mutex<Vec<u64>>>,
+        given: Arc<Mutex<Vec<(OpKind, u64)>>>,
         pending: Vec<usize>,
     }
 
@@ -234,9 +249,7 @@ mod tests {
             4
         }
         fn push(&mut self, slot: usize, kind: OpKind, offset: u64) -> std::io::Result<()> {
-            if kind == OpKind::Write {
-                self.writes.lock().unwrap().push(offset);
-            }
+            self.given.lock().unwrap().push((kind, offset));
             self.pending.push(slot);
             Ok(())
         }
@@ -246,29 +259,53 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_queued_engines_lost_write_never_reaches_it_and_completes_whole() {
+    /// Pushes a write, a read, a write, a read into `e`'s queue (slots 0..4, offsets 4k
+    /// apart), reaps, and returns what reached the inner engine.
+    fn through_the_queue(drop: OpKind) -> Vec<(OpKind, u64)> {
         let inner = Recording::default();
-        let writes = Arc::clone(&inner.writes);
-        let mut e = DropNthWrite::new(Box::new(inner), 2, 4096);
+        let given = Arc::clone(&inner.given);
+        let mut e = DropNth::new(Box::new(inner), drop, 2, 4096);
         let q = e
             .queued()
             .expect("a queued engine stays queued when wrapped");
         assert_eq!(q.depth(), 4);
-        q.push(0, OpKind::Write, 0).unwrap();
-        q.push(1, OpKind::Read, 4096).unwrap();
-        q.push(2, OpKind::Write, 8192).unwrap(); // the 2nd write: lost
-        q.push(3, OpKind::Write, 12288).unwrap();
+        let kinds = [OpKind::Write, OpKind::Read, OpKind::Write, OpKind::Read];
+        for (slot, kind) in kinds.into_iter().enumerate() {
+            q.push(slot, kind, slot as u64 * 4096).unwrap();
+        }
         let mut done = Vec::new();
         q.submit_and_wait(&mut done).unwrap();
         let mut slots: Vec<usize> = done.iter().map(|(s, _)| *s).collect();
         slots.sort_unstable();
-        assert_eq!(slots, [0, 1, 2, 3]);
+        assert_eq!(slots, [0, 1, 2, 3], "every I/O completes, the lost one too");
         assert!(done.iter().all(|(_, r)| matches!(r, Ok(4096))));
+        let given = given.lock().unwrap().clone();
+        given
+    }
+
+    #[test]
+    fn a_queued_engines_lost_write_never_reaches_it_and_completes_whole() {
         assert_eq!(
-            *writes.lock().unwrap(),
-            [0, 12288],
-            "the lost write at 8192 reached the engine"
+            through_the_queue(OpKind::Write),
+            [
+                (OpKind::Write, 0),
+                (OpKind::Read, 4096),
+                (OpKind::Read, 12288)
+            ],
+            "the 2nd write, at 8192, is the lost one"
+        );
+    }
+
+    #[test]
+    fn a_queued_engines_lost_read_never_reaches_it_and_completes_whole() {
+        assert_eq!(
+            through_the_queue(OpKind::Read),
+            [
+                (OpKind::Write, 0),
+                (OpKind::Read, 4096),
+                (OpKind::Write, 8192)
+            ],
+            "the 2nd read, at 12288, is the lost one"
         );
     }
 }

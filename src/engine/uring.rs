@@ -28,6 +28,47 @@ pub struct UringEngine {
     in_flight: usize,
     punts: Option<PuntCounters>,
     punt_ids: Result<(u64, u64), String>,
+    /// The ring's setup flags beyond the defaults, as the kernel took them.
+    setup: &'static [&'static str],
+    /// Made disabled (IORING_SETUP_R_DISABLED): enabled by the first I/O, on the
+    /// worker's thread, which single issuer makes the ring's only submitter.
+    disabled: bool,
+}
+
+/// The setup flags fio's io_uring engine asks for, most first, and what is left when
+/// the kernel refuses them (EINVAL), as fio falls back. COOP_TASKRUN: a completion
+/// does not interrupt the submitter (no IPI, no signal-based task work); DEFER_TASKRUN
+/// (with SINGLE_ISSUER): completions are run when the submitter waits for them.
+/// R_DISABLED lets the worker thread, not the thread that builds the engine, become the
+/// single issuer (the ring is enabled on first use).
+const SETUPS: [&[&str]; 3] = [
+    &["COOP_TASKRUN", "SINGLE_ISSUER", "DEFER_TASKRUN"],
+    &["COOP_TASKRUN"],
+    &[],
+];
+
+/// A ring of `entries` with the first of `SETUPS` the kernel accepts; true when made
+/// disabled.
+fn build_ring(entries: u32) -> io::Result<(IoUring, &'static [&'static str], bool)> {
+    let mut last = None;
+    for flags in SETUPS {
+        let mut b = IoUring::builder();
+        let deferred = flags.contains(&"DEFER_TASKRUN");
+        if deferred {
+            b.setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_r_disabled();
+        }
+        if flags.contains(&"COOP_TASKRUN") {
+            b.setup_coop_taskrun();
+        }
+        match b.build(entries) {
+            Ok(ring) => return Ok((ring, flags, deferred)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("SETUPS is not empty"))
 }
 
 // SAFETY: the iovecs point into the worker's own buffer segments; the engine is moved
@@ -46,7 +87,7 @@ impl UringEngine {
         count_punts: bool,
     ) -> anyhow::Result<Self> {
         let depth = slots.len().max(1) as u32;
-        let ring = IoUring::new(depth.next_power_of_two()).map_err(|e| {
+        let (ring, setup, disabled) = build_ring(depth.next_power_of_two()).map_err(|e| {
             anyhow::anyhow!(
                 "io_uring_setup({depth} entries) failed: {}; io_uring may be disabled (sysctl kernel.io_uring_disabled) or the kernel too old",
                 crate::system::errno_text(&e)
@@ -92,6 +133,8 @@ impl UringEngine {
             } else {
                 Err("not counted: perf = false (--no-perf)".into())
             },
+            setup,
+            disabled,
         })
     }
 
@@ -164,6 +207,10 @@ impl QueuedEngine for UringEngine {
     }
 
     fn push(&mut self, slot: usize, kind: OpKind, offset: u64) -> io::Result<()> {
+        if self.disabled {
+            self.ring.submitter().register_enable_rings()?;
+            self.disabled = false;
+        }
         let entry = self.entry(slot, kind, offset);
         // SAFETY: the entry's buffers and iovecs live as long as the engine, and a slot is
         // pushed again only after its completion was reaped.
@@ -239,11 +286,13 @@ impl Engine for UringEngine {
 
     fn measure_stop(&mut self) -> Option<crate::result::IoUringReport> {
         let counts = self.punts.take().map(|mut p| p.stop());
-        Some(crate::measure::uring_punts::figures(
+        let mut figures = crate::measure::uring_punts::figures(
             self.slots.len(),
             self.fixed,
             counts,
             self.punt_ids.as_ref().err().map(String::as_str),
-        ))
+        );
+        figures.setup_flags = self.setup.iter().map(|f| f.to_string()).collect();
+        Some(figures)
     }
 }

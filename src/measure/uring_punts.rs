@@ -141,6 +141,7 @@ pub fn merge(per_worker: &[IoUringReport]) -> Option<IoUringReport> {
     let mut out = IoUringReport {
         iodepth: first.iodepth,
         fixed_buffers: first.fixed_buffers,
+        setup_flags: first.setup_flags.clone(),
         ..IoUringReport::default()
     };
     match (sum(|r| r.submitted), sum(|r| r.punted_to_io_wq)) {

@@ -603,7 +603,12 @@ fn render_io_uring(s: &mut String, u: &crate::result::IoUringReport) {
             u.punts_unavailable.as_deref().unwrap_or("unknown")
         ),
     };
-    let _ = writeln!(s, "    io_uring qd {}, {pins}; {punts}", u.iodepth);
+    let setup = if u.setup_flags.is_empty() {
+        String::new()
+    } else {
+        format!(", setup {}", u.setup_flags.join("|"))
+    };
+    let _ = writeln!(s, "    io_uring qd {}{setup}, {pins}; {punts}", u.iodepth);
 }
 
 /// The pin cost table of a sweep over fixed_buffers.
@@ -718,6 +723,7 @@ mod tests {
             punted_to_io_wq: Some(0),
             punted_share: Some(0.0),
             punts_unavailable: None,
+            setup_flags: vec!["COOP_TASKRUN".into(), "SINGLE_ISSUER".into()],
         });
         run.disturbers = vec![DisturberReport {
             name: "split:cold".into(),
@@ -755,8 +761,10 @@ mod tests {
         assert!(line("    locks    12 contentions (11 paired").contains("system-wide"));
         assert!(line("            11 ")
             .ends_with("rwsem:W      do_mprotect_pkey (0 by thpbench's threads)"));
-        assert!(line("    io_uring qd 16, registered buffers")
-            .contains("0 of 1000 requests (0%) punted"));
+        assert!(
+            line("    io_uring qd 16, setup COOP_TASKRUN|SINGLE_ISSUER, registered buffers")
+                .contains("0 of 1000 requests (0%) punted")
+        );
         assert!(line("    disturb  split:cold: 20 actions").ends_with(
             "(defeated by the long-term pin of the registered buffers: thp_split_page_failed +20)"
         ));

@@ -342,4 +342,9 @@ pub struct IoUringReport {
     /// Why the punts were not counted (not root, no tracepoints, --no-perf).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub punts_unavailable: Option<String>,
+    /// The ring's IORING_SETUP_* flags beyond the defaults (fio's: COOP_TASKRUN,
+    /// SINGLE_ISSUER, DEFER_TASKRUN, as far as the kernel takes them); empty in results
+    /// from before 2026-12-03, whose rings had none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub setup_flags: Vec<String>,
 }

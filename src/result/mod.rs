@@ -78,9 +78,6 @@ pub struct MockReport {
     pub short_at: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_at: Option<u64>,
-    /// A read answered as done whose data never landed in the buffer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lost_read_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

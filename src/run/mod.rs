@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub inject_corruption_at: Option<u64>,
     /// Test hook: the first worker's Nth write is answered as done but not made.
     pub drop_write: Option<u64>,
+    /// Test hook: the first worker's Nth read is answered as done but never lands.
+    pub drop_read: Option<u64>,
     /// Also measure the workload without its disturbers (`--baseline`).
     pub baseline: bool,
     /// Refuse instead of waiting while another run holds the machine lock.

@@ -121,6 +121,7 @@ impl Repeat<'_> {
                 bs: w.bs.bytes() as usize,
                 worker: i,
                 drop_write: opts.drop_write,
+                drop_read: opts.drop_read,
             })
             .with_context(|| {
                 format!(
