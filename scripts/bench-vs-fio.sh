@@ -9,8 +9,9 @@
 # TARGET: a block device or file to read (it is only read). Default: a 1 GiB zram device
 # made for the benchmark (root) and removed afterwards.
 # Prints ops/s, p50 and p99 (median of the rounds) for both tools and the ratio
-# thpbench/fio, of the medians and as the mean of the per-round ratios with its 95%
-# interval. The p50s are not like for like with io_uring: thpbench's latency spans the
+# thpbench/fio, of the medians and per round (scripts/paired-ratio.py: the geometric mean
+# of the per-round ratios with its 95% interval; fio runs first in odd rounds, thpbench
+# in even ones). The p50s are not like for like with io_uring: thpbench's latency spans the
 # io_uring_enter that submits an I/O up to the reap of its completion; fio's clat starts
 # when the submitting io_uring_enter has returned (engines/io_uring.c,
 # fio_ioring_queued), so it leaves the submission out. Environment: ROUNDS (default 3), SECONDS_PER_RUN (default 5), CPU (0),
@@ -105,10 +106,21 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 job() { # label bs fio_rw thp_rw buffer [fio_engine thp_engine iodepth fixed]
     local label=$1 bs=$2 frw=$3 trw=$4 buf=$5
     local fengine=${6:-psync} tengine=${7:-dio} qd=${8:-1} fixed=${9:-0}
-    : > "$work/f" ; : > "$work/t"
-    for _ in $(seq "$ROUNDS"); do
-        run_fio "$bs" "$frw" "$fengine" "$qd" "$fixed" >> "$work/f"
-        run_thpbench "$bs" "$trw" "$buf" "$tengine" "$qd" "$fixed" >> "$work/t"
+    : > "$work/f" ; : > "$work/t" ; : > "$work/pairs"
+    # fio first in odd rounds, thpbench first in even ones: an order effect (a device
+    # or cache warmed by the first) falls on both tools alike.
+    local fo to
+    for round in $(seq "$ROUNDS"); do
+        if [ $((round % 2)) = 1 ]; then
+            fo=$(run_fio "$bs" "$frw" "$fengine" "$qd" "$fixed")
+            to=$(run_thpbench "$bs" "$trw" "$buf" "$tengine" "$qd" "$fixed")
+        else
+            to=$(run_thpbench "$bs" "$trw" "$buf" "$tengine" "$qd" "$fixed")
+            fo=$(run_fio "$bs" "$frw" "$fengine" "$qd" "$fixed")
+        fi
+        echo "$fo" >> "$work/f"
+        echo "$to" >> "$work/t"
+        echo "${fo%% *} ${to%% *}" >> "$work/pairs"
     done
     local f_ops f_p50 f_p99 t_ops t_p50 t_p99
     f_ops=$(cut -d' ' -f1 "$work/f" | median); f_p50=$(cut -d' ' -f2 "$work/f" | median); f_p99=$(cut -d' ' -f3 "$work/f" | median)
@@ -116,24 +128,7 @@ job() { # label bs fio_rw thp_rw buffer [fio_engine thp_engine iodepth fixed]
     printf '%-34s %12s %10s %10s\n' "$label" "ops/s" "p50 ns" "p99 ns"
     printf '%-34s %12.0f %10.0f %10.0f\n' "  fio $(fio --version)" "$f_ops" "$f_p50" "$f_p99"
     printf '%-34s %12.0f %10.0f %10.0f\n' "  thpbench ($buf buffer)" "$t_ops" "$t_p50" "$t_p99"
-    # The rounds alternate the tools, so each round's ratio is paired against drift in
-    # the machine's speed; their mean has a 95% interval (Student's t).
-    python3 - "$work/f" "$work/t" "$t_ops" "$f_ops" <<'PY'
-import statistics as st, sys
-f = [float(l.split()[0]) for l in open(sys.argv[1])]
-t = [float(l.split()[0]) for l in open(sys.argv[2])]
-r = [b / a for a, b in zip(f, t)]
-line = f"  ratio thpbench/fio ops/s: {float(sys.argv[3]) / float(sys.argv[4]):.2f} (medians)"
-if len(r) > 1:
-    # t quantiles (0.975) for 1..30 degrees of freedom, then the normal's.
-    q = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201,
-         2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074,
-         2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
-    h = (q[len(r) - 2] if len(r) - 1 <= len(q) else 1.96) * st.stdev(r) / len(r) ** 0.5
-    m = st.mean(r)
-    line += f"; per round {m:.2f} (95% CI {m - h:.2f} .. {m + h:.2f}, {len(r)} rounds)"
-print(line)
-PY
+    python3 "$here/scripts/paired-ratio.py" "$work/pairs" fio thpbench
 }
 
 if [ "$JOBS" != uring ]; then

@@ -138,6 +138,23 @@ impl UringEngine {
         })
     }
 
+    /// Enables a ring made disabled, on the calling thread (the worker's), which becomes
+    /// its single issuer; a no-op after the first call.
+    fn enable(&mut self) -> io::Result<()> {
+        if self.disabled {
+            self.ring.submitter().register_enable_rings().map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "enabling the io_uring ring on the worker's thread (IORING_REGISTER_ENABLE_RINGS): {e}"
+                    ),
+                )
+            })?;
+            self.disabled = false;
+        }
+        Ok(())
+    }
+
     fn entry(&self, slot: usize, kind: OpKind, offset: u64) -> squeue::Entry {
         let iov = &self.slots[slot];
         let file = types::Fixed(0);
@@ -207,10 +224,7 @@ impl QueuedEngine for UringEngine {
     }
 
     fn push(&mut self, slot: usize, kind: OpKind, offset: u64) -> io::Result<()> {
-        if self.disabled {
-            self.ring.submitter().register_enable_rings()?;
-            self.disabled = false;
-        }
+        self.enable()?;
         let entry = self.entry(slot, kind, offset);
         // SAFETY: the entry's buffers and iovecs live as long as the engine, and a slot is
         // pushed again only after its completion was reaped.
@@ -221,6 +235,9 @@ impl QueuedEngine for UringEngine {
     }
 
     fn submit_and_wait(&mut self, done: &mut Vec<Completion>) -> io::Result<()> {
+        // A wrapper that answered the first I/O itself (the lost-I/O hooks) calls this
+        // before any push: a disabled ring answers io_uring_enter with EBADFD.
+        self.enable()?;
         let want = usize::from(self.in_flight + self.queued > 0);
         loop {
             match self.ring.submit_and_wait(want) {
