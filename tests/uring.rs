@@ -80,6 +80,28 @@ fn uring_reads_and_writes_verified_at_qd_1_and_16() {
 }
 
 #[test]
+fn uring_counts_each_measured_submission_once() {
+    let Some(_l) = privileged("uring_counts_each_measured_submission_once") else {
+        return;
+    };
+    // Reads only: no read-backs, so every request the worker's io_uring_enter calls
+    // submitted in the measured loop is one measured I/O, the ones in flight at the
+    // deadline included (they are drained and counted).
+    let dir = tempfile::tempdir().unwrap();
+    let out = uring_run(
+        dir.path(),
+        &["--iodepth", "16", "--rw", "randread", "--bs", "4k"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = load_result(&dir.path().join("r.json"));
+    let run = &r.runs[0];
+    let u = run.io_uring.as_ref().expect("a uring run reports io_uring");
+    assert_eq!(u.submitted, Some(run.ops), "{u:?}");
+    let punted = u.punted_to_io_wq.expect("punts counted as root");
+    assert!(punted <= run.ops, "{punted} punts for {} ops", run.ops);
+}
+
+#[test]
 fn uring_catches_injected_corruption_at_qd_16() {
     let Some(_l) = privileged("uring_catches_injected_corruption_at_qd_16") else {
         return;

@@ -12,7 +12,7 @@ use std::os::fd::RawFd;
 use io_uring::{opcode, squeue, types, IoUring};
 
 use super::{Completion, Engine, OpKind, QueuedEngine};
-use crate::measure::uring_punts::PuntCounters;
+use crate::measure::uring_punts::PuntCounter;
 
 /// The largest buffer IORING_REGISTER_BUFFERS accepts (io_uring/rsrc.c: SZ_1G).
 const MAX_REGISTERED: usize = 1 << 30;
@@ -26,8 +26,12 @@ pub struct UringEngine {
     /// SQEs pushed since the last submit.
     queued: usize,
     in_flight: usize,
-    punts: Option<PuntCounters>,
-    punt_ids: Result<(u64, u64), String>,
+    punts: Option<PuntCounter>,
+    punt_id: Result<u64, String>,
+    /// Requests the kernel took from the ring (io_uring_enter's return), all told.
+    submitted: u64,
+    /// `submitted` when the measured loop began.
+    submitted_at_start: u64,
     /// The ring's setup flags beyond the defaults, as the kernel took them.
     setup: &'static [&'static str],
     /// Made disabled (IORING_SETUP_R_DISABLED): enabled by the first I/O, on the
@@ -78,8 +82,8 @@ unsafe impl Send for UringEngine {}
 impl UringEngine {
     /// A ring of `slots.len()` entries on `fd` (registered as fixed file 0); with `fixed`,
     /// one registered buffer spanning every slot's segments.
-    /// `count_punts`: count submissions and io-wq punts with tracepoint counters for the
-    /// worker thread (CPU-wide on its CPU, filtered on its tid; off with `perf = false`).
+    /// `count_punts`: count io-wq punts with a tracepoint counter for the worker thread
+    /// (CPU-wide on its CPU, filtered on its tid; off with `perf = false`).
     pub fn new(
         fd: RawFd,
         slots: Vec<Vec<libc::iovec>>,
@@ -128,8 +132,10 @@ impl UringEngine {
             queued: 0,
             in_flight: 0,
             punts: None,
-            punt_ids: if count_punts {
-                crate::measure::uring_punts::tracepoint_ids()
+            submitted: 0,
+            submitted_at_start: 0,
+            punt_id: if count_punts {
+                crate::measure::uring_punts::tracepoint_id()
             } else {
                 Err("not counted: perf = false (--no-perf)".into())
             },
@@ -241,7 +247,10 @@ impl QueuedEngine for UringEngine {
         let want = usize::from(self.in_flight + self.queued > 0);
         loop {
             match self.ring.submit_and_wait(want) {
-                Ok(_) => break,
+                Ok(n) => {
+                    self.submitted += n as u64;
+                    break;
+                }
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
                 Err(e) => return Err(e),
             }
@@ -286,11 +295,12 @@ impl Engine for UringEngine {
     }
 
     fn measure_start(&mut self) {
-        self.punts = match &self.punt_ids {
-            Ok(ids) => match PuntCounters::open(*ids) {
+        self.submitted_at_start = self.submitted;
+        self.punts = match &self.punt_id {
+            Ok(id) => match PuntCounter::open(*id) {
                 Ok(c) => Some(c),
                 Err(reason) => {
-                    self.punt_ids = Err(reason);
+                    self.punt_id = Err(reason);
                     None
                 }
             },
@@ -302,12 +312,13 @@ impl Engine for UringEngine {
     }
 
     fn measure_stop(&mut self) -> Option<crate::result::IoUringReport> {
-        let counts = self.punts.take().map(|mut p| p.stop());
+        let submitted = self.submitted - self.submitted_at_start;
+        let counts = self.punts.take().map(|mut p| (submitted, p.stop()));
         let mut figures = crate::measure::uring_punts::figures(
             self.slots.len(),
             self.fixed,
             counts,
-            self.punt_ids.as_ref().err().map(String::as_str),
+            self.punt_id.as_ref().err().map(String::as_str),
         );
         figures.setup_flags = self.setup.iter().map(|f| f.to_string()).collect();
         Some(figures)

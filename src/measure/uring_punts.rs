@@ -1,7 +1,9 @@
 //! How many of a uring worker's requests io_uring punted to its io-wq worker threads:
-//! `io_uring:io_uring_submit_req` (every request submitted) and
 //! `io_uring:io_uring_queue_async_work` (a request handed to io-wq, io_uring/io_uring.c
-//! io_queue_iowq) counted for the worker thread, which is the task that submits. A device
+//! io_queue_iowq) counted for the worker thread, which is the task that submits, against
+//! the requests it submitted (the engine's own count: what each io_uring_enter consumed,
+//! so no tracepoint fires for it; `io_uring:io_uring_submit_req` did, and each firing
+//! of a tracepoint with a counter on it costs the I/O that fires it). A device
 //! without a nowait path (zram) has every request punted: each I/O then costs a thread
 //! hand-off, which is why io_uring at queue depth 1 is slower there than pread.
 //!
@@ -16,26 +18,22 @@ use perf_event::{Builder, Counter};
 
 use crate::system::mounts::{MountGuard, TRACEFS};
 
-/// The tracepoint ids of (submit_req, queue_async_work), from tracefs.
-pub fn tracepoint_ids() -> Result<(u64, u64), String> {
+/// The tracepoint id of queue_async_work, from tracefs.
+pub fn tracepoint_id() -> Result<u64, String> {
     if !crate::system::is_root() {
         return Err("counting io_uring tracepoints needs root (tracefs ids, perf_event_open on tracepoints)".into());
     }
     let tracefs = MountGuard::ensure("tracefs", TRACEFS).map_err(|e| format!("{e:#}"))?;
-    let id = |name: &str| {
-        super::trace_rings::tracepoint_id(
-            tracefs.path(),
-            "io_uring",
-            name,
-            "kernel without io_uring tracepoints?",
-        )
-    };
-    Ok((id("io_uring_submit_req")?, id("io_uring_queue_async_work")?))
+    super::trace_rings::tracepoint_id(
+        tracefs.path(),
+        "io_uring",
+        "io_uring_queue_async_work",
+        "kernel without io_uring tracepoints?",
+    )
 }
 
-/// The two counters for the calling thread, on the CPU it runs on.
-pub struct PuntCounters {
-    submitted: Counter,
+/// The punt counter for the calling thread, on the CPU it runs on.
+pub struct PuntCounter {
     punted: Counter,
 }
 
@@ -47,10 +45,10 @@ fn tid_filter(tid: u32) -> String {
     format!("common_pid == {tid}")
 }
 
-impl PuntCounters {
-    /// Opens the counters for the calling thread on its current CPU; the caller is
+impl PuntCounter {
+    /// Opens the counter for the calling thread on its current CPU; the caller is
     /// pinned there for the measured loop.
-    pub fn open((submit_id, punt_id): (u64, u64)) -> Result<PuntCounters, String> {
+    pub fn open(punt_id: u64) -> Result<PuntCounter, String> {
         // SAFETY: sched_getcpu and gettid have no preconditions.
         let (cpu, tid) = unsafe { (libc::sched_getcpu(), libc::gettid()) };
         if cpu < 0 {
@@ -86,27 +84,20 @@ impl PuntCounters {
             }
             Ok(c)
         };
-        Ok(PuntCounters {
-            submitted: open(submit_id, "io_uring_submit_req")?,
+        Ok(PuntCounter {
             punted: open(punt_id, "io_uring_queue_async_work")?,
         })
     }
 
     pub fn enable(&mut self) {
-        for c in [&mut self.submitted, &mut self.punted] {
-            let _ = c.reset();
-            let _ = c.enable();
-        }
+        let _ = self.punted.reset();
+        let _ = self.punted.enable();
     }
 
-    /// (submitted, punted) since `enable`.
-    pub fn stop(&mut self) -> (u64, u64) {
-        let _ = self.submitted.disable();
+    /// Requests punted since `enable`.
+    pub fn stop(&mut self) -> u64 {
         let _ = self.punted.disable();
-        (
-            self.submitted.read().unwrap_or(0),
-            self.punted.read().unwrap_or(0),
-        )
+        self.punted.read().unwrap_or(0)
     }
 }
 

@@ -327,7 +327,7 @@ impl GupSlowPath {
 }
 
 /// The uring engine's queue and how its requests were issued: submitted, and punted to
-/// io-wq worker threads (io_uring:io_uring_submit_req / io_uring_queue_async_work).
+/// io-wq worker threads (io_uring:io_uring_queue_async_work).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct IoUringReport {
     pub iodepth: u32,

@@ -258,7 +258,7 @@ pub struct RunResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gup_slow_path: Option<GupSlowPath>,
     /// uring engine: queue depth, registered buffers, requests submitted and punted to
-    /// io-wq worker threads (io_uring:io_uring_submit_req / io_uring_queue_async_work).
+    /// io-wq worker threads (io_uring:io_uring_queue_async_work).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub io_uring: Option<IoUringReport>,
     /// This run was cut short by a signal.
