@@ -122,6 +122,16 @@ fn writes_without_verify_carry_pattern_data_not_zeros() {
             .filter(|b| b.iter().all(|&x| x == 0))
             .count();
         assert_eq!(zero_blocks, 0, "{engine:?}: 4 KiB blocks written as zeros");
+        // The pattern of a block in the region's middle (block 8 of 16 here), as verify
+        // would write there: the pattern of the region's first bytes, with their small
+        // sector offsets, took zram's LZO a quarter longer to compress, and 4 KiB random
+        // writes ran 17% slower without verify than with it.
+        let first_header = u64::from_le_bytes(data[..8].try_into().unwrap());
+        assert_eq!(
+            first_header,
+            8 * 65536,
+            "{engine:?}: the header of the data written"
+        );
     }
 }
 
