@@ -416,11 +416,12 @@ impl<'a> Loop<'a> {
     /// and verify on or off would measure different I/O. Every buffer a write can come
     /// from: the one-at-a-time loop's and each queued slot's (issue 17: uring's slots were
     /// left zero, and its 4 KiB random writes at qd 16 ran 4 times as fast without
-    /// verify). The pattern is that of a block in the region's middle, data such as
-    /// verify writes: the pattern of the region's first bytes, whose sector offsets are
-    /// small, took zram's LZO about a quarter longer to compress (perf samples in
-    /// lzo1x_1_do_compress 24% against 9%), and 4 KiB random writes to zram ran 17%
-    /// slower without verify than with it (dio: 208-214k against 249-257k ops/s).
+    /// verify). The pattern is what verify's first write of a block in the region's
+    /// middle would carry (the fill's nonce, generation 1): compressors are fast or slow
+    /// by content, and the pattern of the region's first bytes with a zero tag, which
+    /// this stamped before, took zram's LZO about a quarter longer (perf samples in
+    /// lzo1x_1_do_compress 24% against 9%): 4 KiB random writes to zram ran 17% slower
+    /// without verify than with it (dio: 208-214k against 249-257k ops/s).
     fn stamp_unverified_writes(&self) {
         if self.plan.verify || !self.plan.rw.writes() {
             return;
@@ -433,8 +434,8 @@ impl<'a> Loop<'a> {
         {
             let st = verify::Stamp {
                 seed: self.plan.seed,
-                nonce: 0,
-                generation: 0,
+                nonce: self.plan.nonce,
+                generation: 1,
             };
             let base = (self.blocks / 2) * self.plan.bs;
             verify::stamp(self.segment_slice(s), base + s.io_offset as u64, &st);

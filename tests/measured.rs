@@ -123,15 +123,18 @@ fn writes_without_verify_carry_pattern_data_not_zeros() {
             .count();
         assert_eq!(zero_blocks, 0, "{engine:?}: 4 KiB blocks written as zeros");
         // The pattern of a block in the region's middle (block 8 of 16 here), as verify
-        // would write there: the pattern of the region's first bytes, with their small
-        // sector offsets, took zram's LZO a quarter longer to compress, and 4 KiB random
-        // writes ran 17% slower without verify than with it.
-        let first_header = u64::from_le_bytes(data[..8].try_into().unwrap());
+        // would write there: the pattern of the region's first bytes with a zero tag took
+        // zram's LZO a quarter longer to compress, and 4 KiB random writes ran 17% slower
+        // without verify than with it.
+        let offset_word = u64::from_le_bytes(data[..8].try_into().unwrap());
         assert_eq!(
-            first_header,
+            offset_word,
             8 * 65536,
             "{engine:?}: the header of the data written"
         );
+        // Its tag, as verify's first write of that block: generation 1 under the nonce.
+        let tag = u64::from_le_bytes(data[8..16].try_into().unwrap());
+        assert_eq!(tag & 0xffff_ffff, 1, "{engine:?}: tag {tag:#x}");
     }
 }
 
