@@ -25,19 +25,17 @@ if [ "${VERIFY:-0}" = 1 ]; then
 else
     extra+=(--no-verify)
 fi
+# shellcheck source=scripts/lib/random-zram.sh
+. "$here/scripts/lib/random-zram.sh"
 work=$(mktemp -d)
-id=$(cat /sys/class/zram-control/hot_add)
-dev=/dev/zram$id
 cleanup() {
-    echo 1 > "/sys/block/zram$id/reset" 2>/dev/null || true
-    echo "$id" > /sys/class/zram-control/hot_remove 2>/dev/null || true
+    random_zram_remove
     rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-echo 1G > "/sys/block/zram$id/disksize"
-# Incompressible data, so that both builds read real pages, not zero pages.
-dd if=/dev/urandom of="$dev" bs=1M count=1024 oflag=direct status=none
+random_zram_add
+dev=$zram_dev
 echo "$dev, $ROUNDS rounds of ${SECS}s, uring qd $QD${FIXED:+ fixed=$FIXED}, $BS $RW, $BUFFER buffer, CPU 0, $(uname -r)"
 echo "old: $("$old" --version)"
 echo "new: $("$new" --version)"

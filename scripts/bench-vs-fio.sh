@@ -33,14 +33,12 @@ off) collector_flags=(--no-perf --no-lock-contention) ;;
 *) echo "COLLECTORS must be default or off, not $COLLECTORS" >&2; exit 2 ;;
 esac
 here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/lib/random-zram.sh
+. "$here/scripts/lib/random-zram.sh"
 work=$(mktemp -d)
-zram_id=""
 
 cleanup() {
-    if [ -n "$zram_id" ]; then
-        echo 1 > "/sys/block/zram$zram_id/reset" 2>/dev/null || true
-        echo "$zram_id" > /sys/class/zram-control/hot_remove 2>/dev/null || true
-    fi
+    random_zram_remove
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -59,11 +57,8 @@ thpbench=$THPBENCH
 target=${1:-}
 if [ -z "$target" ]; then
     [ "$(id -u)" = 0 ] || { echo "the default zram target needs root; pass a TARGET to read instead" >&2; exit 1; }
-    zram_id=$(cat /sys/class/zram-control/hot_add)
-    echo 1G > "/sys/block/zram$zram_id/disksize"
-    target=/dev/zram$zram_id
-    # Fill it with incompressible data so both tools read real pages, not zero pages.
-    dd if=/dev/urandom of="$target" bs=1M count=1024 oflag=direct status=none
+    random_zram_add
+    target=$zram_dev
 fi
 echo "target: $target, $ROUNDS rounds of ${SECS}s per tool and job, CPU $CPU, $(uname -r), thpbench collectors: $COLLECTORS, $("$thpbench" --version)"
 

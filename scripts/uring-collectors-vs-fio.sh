@@ -21,18 +21,17 @@ if [ -z "${THPBENCH:-}" ]; then
     (cd "$here" && cargo build --release -q)
     THPBENCH="$here/target/release/thpbench"
 fi
+# shellcheck source=scripts/lib/random-zram.sh
+. "$here/scripts/lib/random-zram.sh"
 work=$(mktemp -d)
-id=$(cat /sys/class/zram-control/hot_add)
-dev=/dev/zram$id
 cleanup() {
-    echo 1 > "/sys/block/zram$id/reset" 2>/dev/null || true
-    echo "$id" > /sys/class/zram-control/hot_remove 2>/dev/null || true
+    random_zram_remove
     rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-echo 1G > "/sys/block/zram$id/disksize"
-dd if=/dev/urandom of="$dev" bs=1M count=1024 oflag=direct status=none
+random_zram_add
+dev=$zram_dev
 echo "$dev, $BS randread, uring qd $QD, registered buffers $FIXED, $ROUNDS rounds of ${SECS}s, CPU 0, $(uname -r), $("$THPBENCH" --version), $(fio --version)"
 
 run_fio() {
