@@ -417,7 +417,8 @@ impl<'a> Loop<'a> {
     /// from: the one-at-a-time loop's and each queued slot's (issue 17: uring's slots were
     /// left zero, and its 4 KiB random writes at qd 16 ran 4 times as fast without
     /// verify). The pattern is what verify's first write of a block in the region's
-    /// middle would carry (the fill's nonce, generation 1): compressors are fast or slow
+    /// middle would carry (generation 1 under the nonce of the fill, 0 where thpbench did
+    /// not fill the target): compressors are fast or slow
     /// by content, and the pattern of the region's first bytes with a zero tag, which
     /// this stamped before, took zram's LZO about a quarter longer (perf samples in
     /// lzo1x_1_do_compress 24% against 9%): 4 KiB random writes to zram ran 17% slower

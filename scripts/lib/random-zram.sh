@@ -10,8 +10,15 @@ random_zram_add() {
     zram_id=$(cat /sys/class/zram-control/hot_add)
     zram_dev=/dev/zram$zram_id
     echo 1G > "/sys/block/zram$zram_id/disksize"
+    # udev makes the node; until it has, dd must not create a plain file in its place.
+    local tries=0
+    until [ -b "$zram_dev" ]; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 50 ] || { echo "$zram_dev did not appear" >&2; return 1; }
+        sleep 0.1
+    done
     # Random data, so that the tools read real pages, not zero pages zram keeps as one word.
-    dd if=/dev/urandom of="$zram_dev" bs=1M count=1024 oflag=direct status=none
+    dd if=/dev/urandom of="$zram_dev" bs=1M count=1024 oflag=direct conv=nocreat status=none
 }
 
 random_zram_remove() {

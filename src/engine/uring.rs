@@ -312,12 +312,12 @@ impl Engine for UringEngine {
     }
 
     fn measure_stop(&mut self) -> Option<crate::result::IoUringReport> {
-        let submitted = self.submitted - self.submitted_at_start;
-        let counts = self.punts.take().map(|mut p| (submitted, p.stop()));
+        let punted = self.punts.take().map(|mut p| p.stop());
         let mut figures = crate::measure::uring_punts::figures(
             self.slots.len(),
             self.fixed,
-            counts,
+            self.submitted - self.submitted_at_start,
+            punted,
             self.punt_id.as_ref().err().map(String::as_str),
         );
         figures.setup_flags = self.setup.iter().map(|f| f.to_string()).collect();

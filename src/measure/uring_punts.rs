@@ -101,27 +101,27 @@ impl PuntCounter {
     }
 }
 
-/// One worker's `io_uring` figures: queue depth, registered buffers, and the punt counts
-/// (or why they could not be taken).
+/// One worker's `io_uring` figures: queue depth, registered buffers, the requests it
+/// submitted (always known: its own count) and those punted (or why they were not
+/// counted).
 pub fn figures(
     iodepth: usize,
     fixed_buffers: bool,
-    counts: Option<(u64, u64)>,
+    submitted: u64,
+    punted: Option<u64>,
     unavailable: Option<&str>,
 ) -> IoUringReport {
-    let mut r = IoUringReport {
+    IoUringReport {
         iodepth: iodepth as u32,
         fixed_buffers,
+        submitted: Some(submitted),
+        punted_to_io_wq: punted,
+        punts_unavailable: match punted {
+            Some(_) => None,
+            None => Some(unavailable.unwrap_or("not counted").to_string()),
+        },
         ..IoUringReport::default()
-    };
-    match counts {
-        Some((submitted, punted)) => {
-            r.submitted = Some(submitted);
-            r.punted_to_io_wq = Some(punted);
-        }
-        None => r.punts_unavailable = Some(unavailable.unwrap_or("not counted").to_string()),
     }
-    r
 }
 
 /// Adds up the workers' figures into the run's `io_uring` object, with the punted share.
@@ -135,9 +135,9 @@ pub fn merge(per_worker: &[IoUringReport]) -> Option<IoUringReport> {
         setup_flags: first.setup_flags.clone(),
         ..IoUringReport::default()
     };
-    match (sum(|r| r.submitted), sum(|r| r.punted_to_io_wq)) {
+    out.submitted = sum(|r| r.submitted);
+    match (out.submitted, sum(|r| r.punted_to_io_wq)) {
         (Some(submitted), Some(punted)) => {
-            out.submitted = Some(submitted);
             out.punted_to_io_wq = Some(punted);
             out.punted_share = Some(punted as f64 / submitted.max(1) as f64);
         }
@@ -160,8 +160,8 @@ mod tests {
     #[test]
     fn merge_sums_workers_and_gives_the_punted_share() {
         let w = [
-            figures(4, true, Some((100, 100)), None),
-            figures(4, true, Some((300, 0)), None),
+            figures(4, true, 100, Some(100), None),
+            figures(4, true, 300, Some(0), None),
         ];
         let m = merge(&w).unwrap();
         assert_eq!(m.submitted, Some(400));
@@ -169,11 +169,13 @@ mod tests {
         assert_eq!(m.punted_share, Some(0.25));
         assert_eq!(m.iodepth, 4);
         let partial = [
-            figures(1, false, Some((5, 5)), None),
-            figures(1, false, None, Some("no tracefs")),
+            figures(1, false, 5, Some(5), None),
+            figures(1, false, 7, None, Some("no tracefs")),
         ];
         let m = merge(&partial).unwrap();
-        assert!(m.submitted.is_none());
+        // Submissions are the engine's own count, known without the punt counter.
+        assert_eq!(m.submitted, Some(12));
+        assert!(m.punted_to_io_wq.is_none() && m.punted_share.is_none());
         assert_eq!(
             m.punts_unavailable.as_deref(),
             Some("not counted on every worker")

@@ -782,7 +782,8 @@ mod tests {
             ..run.gup_slow_path.clone().unwrap()
         });
         run.io_uring.as_mut().unwrap().punts_unavailable = Some("not root".into());
-        run.io_uring.as_mut().unwrap().submitted = None;
+        let u = run.io_uring.as_mut().unwrap();
+        (u.punted_to_io_wq, u.punted_share) = (None, None);
         let text = render(&r);
         assert!(text.contains("(3 samples lost: a lower bound;"), "{text}");
         assert!(text.contains("io-wq punts not counted: not root"), "{text}");

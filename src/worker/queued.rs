@@ -420,8 +420,12 @@ type BlockSet = std::collections::HashSet<u64, std::hash::BuildHasherDefault<Blo
 struct BlockHasher(u64);
 
 impl std::hash::Hasher for BlockHasher {
+    /// The product rotated, as rustc-hash does: the table takes its bucket from the low
+    /// bits, and a product's low bits depend only on the key's low bits, which are the
+    /// same for all of one worker's blocks when threads interleave (block = index + n x
+    /// threads).
     fn finish(&self) -> u64 {
-        self.0
+        self.0.rotate_left(26)
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -437,7 +441,21 @@ impl std::hash::Hasher for BlockHasher {
 
 #[cfg(test)]
 mod tests {
-    use super::BusyClock;
+    use super::{BlockHasher, BusyClock};
+
+    #[test]
+    fn one_workers_interleaved_blocks_spread_over_the_buckets() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let build = BuildHasherDefault::<BlockHasher>::default();
+        // Worker 1 of 4: blocks 1, 5, 9, ...; a table of 256 buckets takes the low 8 bits.
+        let mut buckets: Vec<u64> = (0..256u64)
+            .map(|n| build.hash_one(1 + 4 * n) & 0xff)
+            .collect();
+        buckets.sort_unstable();
+        buckets.dedup();
+        // Unrotated, the products of blocks = 1 mod 4 are = K mod 4: 64 buckets at most.
+        assert!(buckets.len() > 128, "{} of 256 buckets used", buckets.len());
+    }
 
     /// Replays submissions (+) and completions (-) of measured I/Os.
     fn busy(events: &[(char, u64)]) -> u64 {
