@@ -418,11 +418,11 @@ impl<'a> Loop<'a> {
     /// left zero, and its 4 KiB random writes at qd 16 ran 4 times as fast without
     /// verify). The pattern is what verify's first write of a block in the region's
     /// middle would carry (generation 1 under the nonce of the fill, 0 where thpbench did
-    /// not fill the target): compressors are fast or slow
-    /// by content, and the pattern of the region's first bytes with a zero tag, which
-    /// this stamped before, took zram's LZO about a quarter longer (perf samples in
-    /// lzo1x_1_do_compress 24% against 9%): 4 KiB random writes to zram ran 17% slower
-    /// without verify than with it (dio: 208-214k against 249-257k ops/s).
+    /// not fill the target): compressors are fast or slow by content, and the pattern of
+    /// the region's first bytes with a zero tag, which this stamped before, kept zram's
+    /// LZO busy about three times as long as verify's data (25% of perf samples against
+    /// 9%), and 4 KiB random writes to zram ran slower without verify than with it
+    /// (results/observer/2026-12-03-verify-off-write-pattern.txt).
     fn stamp_unverified_writes(&self) {
         if self.plan.verify || !self.plan.rw.writes() {
             return;

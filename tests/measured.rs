@@ -123,9 +123,9 @@ fn writes_without_verify_carry_pattern_data_not_zeros() {
             .count();
         assert_eq!(zero_blocks, 0, "{engine:?}: 4 KiB blocks written as zeros");
         // The pattern of a block in the region's middle (block 8 of 16 here), as verify
-        // would write there: the pattern of the region's first bytes with a zero tag took
-        // zram's LZO a quarter longer to compress, and 4 KiB random writes ran 17% slower
-        // without verify than with it.
+        // would write there: zram's LZO took longer on the pattern of the region's first
+        // bytes with a zero tag, and 4 KiB random writes ran slower without verify than
+        // with it (results/observer/2026-12-03-verify-off-write-pattern.txt).
         let offset_word = u64::from_le_bytes(data[..8].try_into().unwrap());
         assert_eq!(
             offset_word,
