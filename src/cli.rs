@@ -267,11 +267,9 @@ pub struct RunArgs {
     /// checks every byte after the measured window.
     #[arg(long, value_enum, help_heading = "Integrity")]
     pub verify_level: Option<VerifyLevel>,
-    /// Do not check the data. Writes then carry one body of the pattern, stamped once,
-    /// with each write's sector headers (offset, a tag per write) set as fio's
-    /// scramble_buffers does: a compressing target such as zram takes that repeated body
-    /// about 5 % faster than verify's ever-new data, so compare writes with verify on or
-    /// off, not across.
+    /// Do not check the data. Writes then carry one body of the pattern, stamped once: a
+    /// compressing target such as zram takes that repeated body about 5 % faster than
+    /// verify's ever-new data, so compare writes with verify on or off, not across.
     #[arg(long, help_heading = "Integrity")]
     pub no_verify: bool,
     /// Seed of the verify pattern.

@@ -101,20 +101,6 @@ pub fn stamp(buf: &mut [u8], offset: u64, st: &Stamp) {
     stamp_words(buf, offset, tag, key);
 }
 
-/// Writes only the header words (target offset, `tag`) of every whole sector of `buf`,
-/// which starts at target `offset`; an offset off the sector grid writes nothing. The
-/// body is left as it was: what fio's scramble_buffers does to a reused write buffer, so
-/// that no two writes carry the same bytes at a cost of 16 bytes per sector.
-pub fn stamp_headers(buf: &mut [u8], offset: u64, tag: u64) {
-    if !offset.is_multiple_of(SECTOR as u64) {
-        return;
-    }
-    for (s, sector) in buf.chunks_exact_mut(SECTOR).enumerate() {
-        sector[..8].copy_from_slice(&(offset + (s * SECTOR) as u64).to_le_bytes());
-        sector[8..16].copy_from_slice(&tag.to_le_bytes());
-    }
-}
-
 fn stamp_words(buf: &mut [u8], offset: u64, tag: u64, key: u64) {
     for (i, chunk) in buf.chunks_exact_mut(8).enumerate() {
         chunk.copy_from_slice(&expected_word(offset + 8 * i as u64, tag, key).to_le_bytes());
@@ -364,25 +350,6 @@ mod tests {
         nonce: 0x1234_5678,
         generation: 0,
     };
-
-    #[test]
-    fn header_stamps_leave_the_body_and_need_the_sector_grid() {
-        let mut b = vec![0xaau8; 1024 + 100];
-        stamp_headers(&mut b, 4096, 7);
-        for (s, sector) in b.chunks(SECTOR).enumerate() {
-            if sector.len() < SECTOR {
-                // A partial sector at the end keeps what it held.
-                assert!(sector.iter().all(|&x| x == 0xaa));
-                continue;
-            }
-            assert_eq!(sector[..8], (4096 + 512 * s as u64).to_le_bytes());
-            assert_eq!(sector[8..16], 7u64.to_le_bytes());
-            assert!(sector[16..].iter().all(|&x| x == 0xaa), "sector {s}'s body");
-        }
-        let mut off_grid = vec![0xaau8; 1024];
-        stamp_headers(&mut off_grid, 4096 + 8, 7);
-        assert!(off_grid.iter().all(|&x| x == 0xaa));
-    }
 
     #[test]
     fn stamped_data_checks_clean() {

@@ -187,8 +187,6 @@ struct Loop<'a> {
     /// at its own generation: any other block's headers carry other target offsets (or
     /// another tag), so a read that never lands already fails the check, as poison would.
     held: Vec<Option<(u64, u32)>>,
-    /// Unverified writes so far: the tag their headers carry (see `scramble_write`).
-    unverified_writes: u32,
 }
 
 impl<'a> Loop<'a> {
@@ -258,9 +256,6 @@ impl<'a> Loop<'a> {
     #[inline]
     fn prepare_slot(&mut self, slot: usize, kind: OpKind, block: u64) {
         if !self.plan.verify {
-            if kind == OpKind::Write {
-                self.scramble_write(slot, block);
-            }
             return;
         }
         if kind == OpKind::Write {
@@ -412,7 +407,6 @@ impl<'a> Loop<'a> {
             blocks,
             generations,
             held: vec![None; plan.slots.len().max(1)],
-            unverified_writes: 0,
             plan,
         }
     }
@@ -429,24 +423,6 @@ impl<'a> Loop<'a> {
     /// LZO busy about three times as long as verify's data (25% of perf samples against
     /// 9%), and 4 KiB random writes to zram ran slower without verify than with it
     /// (results/observer/2026-12-03-verify-off-write-pattern.txt).
-    /// Without verify, a write's sector headers are set to its block's offsets and a tag
-    /// that changes with every write, as fio's scramble_buffers does to a reused buffer:
-    /// no two writes carry the same bytes, so a deduplicating target stores each, and a
-    /// sector on the device names its own offset as verify's do. 16 bytes per sector;
-    /// the body stays as stamped once. A compressor still sees one body again and again,
-    /// which zram's LZO takes faster than verify's ever-new data: 4 KiB random writes to
-    /// zram ran about 5 % faster without verify than with it, with or without the
-    /// scramble, and as fast as with verify when every write's whole buffer was stamped
-    /// anew (results/observer/2026-12-03-verify-off-write-data.txt).
-    fn scramble_write(&mut self, slot: usize, block: u64) {
-        self.unverified_writes = self.unverified_writes.wrapping_add(1);
-        let tag = (u64::from(self.plan.nonce) << 32) | u64::from(self.unverified_writes);
-        let offset = block * self.plan.bs;
-        for s in self.segments_of(slot) {
-            verify::stamp_headers(self.segment_slice(s), offset + s.io_offset as u64, tag);
-        }
-    }
-
     fn stamp_unverified_writes(&self) {
         if self.plan.verify || !self.plan.rw.writes() {
             return;
@@ -601,9 +577,6 @@ fn timed_loop(
             out.verify_ns += t0 - v0;
             t0
         } else {
-            if kind == OpKind::Write {
-                lp.prepare(kind, block); // the headers' scramble only
-            }
             now_ns()
         };
         let r = engine.execute(kind, offset, &lp.iov);

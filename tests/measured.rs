@@ -122,35 +122,19 @@ fn writes_without_verify_carry_pattern_data_not_zeros() {
             .filter(|b| b.iter().all(|&x| x == 0))
             .count();
         assert_eq!(zero_blocks, 0, "{engine:?}: 4 KiB blocks written as zeros");
-        // Each sector's header names its own offset, as verify's do, and carries a tag
-        // of its write: no two writes carry the same bytes (fio's scramble_buffers). The
-        // body is the pattern of a block in the region's middle (block 8 of 16 here) at
-        // generation 1, as verify would write there: zram's LZO took longer on the
-        // pattern of the region's first bytes with a zero tag
-        // (results/observer/2026-12-03-verify-off-write-pattern.txt).
-        let word = |at: usize| u64::from_le_bytes(data[at..at + 8].try_into().unwrap());
-        for sector in (0..data.len()).step_by(512) {
-            assert_eq!(
-                word(sector),
-                sector as u64,
-                "{engine:?}: header at {sector}"
-            );
-        }
-        let tags: std::collections::HashSet<u64> = (0..data.len())
-            .step_by(65536)
-            .map(|b| word(b + 8))
-            .collect();
-        assert!(
-            tags.len() > 1,
-            "{engine:?}: every block's tag alike: {tags:?}"
+        // The pattern of a block in the region's middle (block 8 of 16 here), as verify
+        // would write there: zram's LZO took longer on the pattern of the region's first
+        // bytes with a zero tag, and 4 KiB random writes ran slower without verify than
+        // with it (results/observer/2026-12-03-verify-off-write-pattern.txt).
+        let offset_word = u64::from_le_bytes(data[..8].try_into().unwrap());
+        assert_eq!(
+            offset_word,
+            8 * 65536,
+            "{engine:?}: the header of the data written"
         );
-        // The third word, the first of the body: the middle block's pattern, the same in
-        // every block.
-        let bodies: std::collections::HashSet<u64> = (0..data.len())
-            .step_by(65536)
-            .map(|b| word(b + 16))
-            .collect();
-        assert_eq!(bodies.len(), 1, "{engine:?}: {bodies:?}");
+        // Its tag, as verify's first write of that block: generation 1 under the nonce.
+        let tag = u64::from_le_bytes(data[8..16].try_into().unwrap());
+        assert_eq!(tag & 0xffff_ffff, 1, "{engine:?}: tag {tag:#x}");
     }
 }
 

@@ -263,8 +263,6 @@ impl Flight {
                 if let Some(sink) = sink.as_deref_mut() {
                     sink.out.verify_ns += now_ns() - v0;
                 }
-            } else if kind == OpKind::Write {
-                lp.prepare_slot(i, kind, block); // the headers' scramble only
             }
             if let Err(e) = q.push(i, kind, offset) {
                 rv.fail(io_error_text(plan, kind, offset, &e));
