@@ -427,18 +427,18 @@ impl<'a> Loop<'a> {
         if self.plan.verify || !self.plan.rw.writes() {
             return;
         }
+        let st = verify::Stamp {
+            seed: self.plan.seed,
+            nonce: self.plan.nonce,
+            generation: 1,
+        };
+        let base = (self.blocks / 2) * self.plan.bs;
         for s in self
             .plan
             .segments
             .iter()
             .chain(self.plan.slots.iter().flatten())
         {
-            let st = verify::Stamp {
-                seed: self.plan.seed,
-                nonce: self.plan.nonce,
-                generation: 1,
-            };
-            let base = (self.blocks / 2) * self.plan.bs;
             verify::stamp(self.segment_slice(s), base + s.io_offset as u64, &st);
         }
     }

@@ -412,48 +412,27 @@ fn pick_free(lp: &mut Loop, busy: &BlockSet) -> Option<(OpKind, u64)> {
         .find(|(_, block)| !busy.contains(block))
 }
 
-/// Block numbers, hashed by one multiplication (Fibonacci hashing): SipHash's resistance
-/// to chosen keys buys nothing for the loop's own picks and costs a few times as much.
-type BlockSet = std::collections::HashSet<u64, std::hash::BuildHasherDefault<BlockHasher>>;
-
-#[derive(Default)]
-struct BlockHasher(u64);
-
-impl std::hash::Hasher for BlockHasher {
-    /// The product rotated, as rustc-hash does: the table takes its bucket from the low
-    /// bits, and a product's low bits depend only on the key's low bits, which are the
-    /// same for all of one worker's blocks when threads interleave (block = index + n x
-    /// threads).
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
+/// Block numbers, hashed by rustc-hash's multiply-and-rotate: SipHash's resistance to
+/// chosen keys buys nothing for the loop's own picks. The rotation matters: the table
+/// takes its bucket from the low bits, and one worker's blocks share their low bits when
+/// threads interleave (block = index + n x threads).
+type BlockSet = rustc_hash::FxHashSet<u64>;
 
 #[cfg(test)]
 mod tests {
-    use super::{BlockHasher, BusyClock};
+    use super::BusyClock;
 
     #[test]
     fn one_workers_interleaved_blocks_spread_over_the_buckets() {
-        use std::hash::{BuildHasher, BuildHasherDefault};
-        let build = BuildHasherDefault::<BlockHasher>::default();
+        use std::hash::BuildHasher;
+        let build = rustc_hash::FxBuildHasher;
         // Worker 1 of 4: blocks 1, 5, 9, ...; a table of 256 buckets takes the low 8 bits.
         let mut buckets: Vec<u64> = (0..256u64)
             .map(|n| build.hash_one(1 + 4 * n) & 0xff)
             .collect();
         buckets.sort_unstable();
         buckets.dedup();
-        // Unrotated, the products of blocks = 1 mod 4 are = K mod 4: 64 buckets at most.
+        // A product left unrotated keeps blocks = 1 mod 4 at = K mod 4: 64 buckets at most.
         assert!(buckets.len() > 128, "{} of 256 buckets used", buckets.len());
     }
 
