@@ -25,17 +25,12 @@ if [ "${VERIFY:-0}" = 1 ]; then
 else
     extra+=(--no-verify)
 fi
-# shellcheck source=scripts/lib/random-zram.sh
-. "$here/scripts/lib/random-zram.sh"
-work=$(mktemp -d)
-cleanup() {
-    random_zram_remove
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=scripts/lib/scratch.sh
+. "$here/scripts/lib/scratch.sh"
+scratch_init
+work=$(scratch_dir)
 random_zram_add
-dev=$zram_dev
+dev=$(random_zram_dev)
 echo "$dev, $ROUNDS rounds of ${SECS}s, uring qd $QD${FIXED:+ fixed=$FIXED}, $BS $RW, $BUFFER buffer, CPU 0, $(uname -r)"
 echo "old: $("$old" --version)"
 echo "new: $("$new" --version)"
@@ -50,10 +45,11 @@ one() { # thpbench -> its wall rate
 
 for round in $(seq "$ROUNDS"); do
     if [ $((round % 2)) = 1 ]; then
-        a=$(one "$old"); b=$(one "$new")
+        one "$old" > "$work/a"; one "$new" > "$work/b"
     else
-        b=$(one "$new"); a=$(one "$old")
+        one "$new" > "$work/b"; one "$old" > "$work/a"
     fi
+    a=$(<"$work/a") b=$(<"$work/b")
     echo "$a $b"
 done > "$work/pairs"
 python3 "$here/scripts/paired-ratio.py" "$work/pairs" old new

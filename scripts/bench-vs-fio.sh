@@ -33,16 +33,10 @@ off) collector_flags=(--no-perf --no-lock-contention) ;;
 *) echo "COLLECTORS must be default or off, not $COLLECTORS" >&2; exit 2 ;;
 esac
 here=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=scripts/lib/random-zram.sh
-. "$here/scripts/lib/random-zram.sh"
-work=$(mktemp -d)
-
-cleanup() {
-    random_zram_remove
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=scripts/lib/scratch.sh
+. "$here/scripts/lib/scratch.sh"
+scratch_init
+work=$(scratch_dir)
 
 if ! command -v fio >/dev/null; then
     echo "installing fio (apt-get)..." >&2
@@ -58,7 +52,7 @@ target=${1:-}
 if [ -z "$target" ]; then
     [ "$(id -u)" = 0 ] || { echo "the default zram target needs root; pass a TARGET to read instead" >&2; exit 1; }
     random_zram_add
-    target=$zram_dev
+    target=$(random_zram_dev)
 fi
 echo "target: $target, $ROUNDS rounds of ${SECS}s per tool and job, CPU $CPU, $(uname -r), thpbench collectors: $COLLECTORS, $("$thpbench" --version)"
 
@@ -107,12 +101,13 @@ job() { # label bs fio_rw thp_rw buffer [fio_engine thp_engine iodepth fixed]
     local fo to
     for round in $(seq "$ROUNDS"); do
         if [ $((round % 2)) = 1 ]; then
-            fo=$(run_fio "$bs" "$frw" "$fengine" "$qd" "$fixed")
-            to=$(run_thpbench "$bs" "$trw" "$buf" "$tengine" "$qd" "$fixed")
+            run_fio "$bs" "$frw" "$fengine" "$qd" "$fixed" > "$work/fo"
+            run_thpbench "$bs" "$trw" "$buf" "$tengine" "$qd" "$fixed" > "$work/to"
         else
-            to=$(run_thpbench "$bs" "$trw" "$buf" "$tengine" "$qd" "$fixed")
-            fo=$(run_fio "$bs" "$frw" "$fengine" "$qd" "$fixed")
+            run_thpbench "$bs" "$trw" "$buf" "$tengine" "$qd" "$fixed" > "$work/to"
+            run_fio "$bs" "$frw" "$fengine" "$qd" "$fixed" > "$work/fo"
         fi
+        fo=$(<"$work/fo") to=$(<"$work/to")
         echo "$fo" >> "$work/f"
         echo "$to" >> "$work/t"
         echo "${fo%% *} ${to%% *}" >> "$work/pairs"

@@ -19,9 +19,10 @@ if [ -z "${THPBENCH:-}" ]; then
     (cd "$here" && cargo build --release -q)
     THPBENCH="$here/target/release/thpbench"
 fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=scripts/lib/scratch.sh
+. "$here/scripts/lib/scratch.sh"
+scratch_init
+work=$(scratch_dir)
 echo "$("$THPBENCH" --version), $(uname -r), $(date -u +%FT%TZ)"
 
 one() { # flags -> ops_per_sec
@@ -36,12 +37,13 @@ for rw in $RWS; do
         on=() off=()
         for round in $(seq "$ROUNDS"); do
             if [ $((round % 2)) = 1 ]; then
-                on+=("$(one --rw "$rw" --iodepth "$qd")")
-                off+=("$(one --rw "$rw" --iodepth "$qd" --no-verify)")
+                one --rw "$rw" --iodepth "$qd" > "$work/on"
+                one --rw "$rw" --iodepth "$qd" --no-verify > "$work/off"
             else
-                off+=("$(one --rw "$rw" --iodepth "$qd" --no-verify)")
-                on+=("$(one --rw "$rw" --iodepth "$qd")")
+                one --rw "$rw" --iodepth "$qd" --no-verify > "$work/off"
+                one --rw "$rw" --iodepth "$qd" > "$work/on"
             fi
+            on+=("$(<"$work/on")") off+=("$(<"$work/off")")
         done
         echo "$rw qd$qd ops/s, verify on: ${on[*]}; off: ${off[*]}"
     done

@@ -21,17 +21,12 @@ if [ -z "${THPBENCH:-}" ]; then
     (cd "$here" && cargo build --release -q)
     THPBENCH="$here/target/release/thpbench"
 fi
-# shellcheck source=scripts/lib/random-zram.sh
-. "$here/scripts/lib/random-zram.sh"
-work=$(mktemp -d)
-cleanup() {
-    random_zram_remove
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=scripts/lib/scratch.sh
+. "$here/scripts/lib/scratch.sh"
+scratch_init
+work=$(scratch_dir)
 random_zram_add
-dev=$zram_dev
+dev=$(random_zram_dev)
 echo "$dev, $BS randread, uring qd $QD, registered buffers $FIXED, $ROUNDS rounds of ${SECS}s, CPU 0, $(uname -r), $("$THPBENCH" --version), $(fio --version)"
 
 run_fio() {
@@ -55,14 +50,14 @@ run_thpbench() { # extra flags -> wall rate
 : > "$work/off-fio"
 : > "$work/default-off"
 for round in $(seq "$ROUNDS"); do
-    fio_rate="" default_rate="" off_rate=""
     for k in 0 1 2; do
         case $(((k + round) % 3)) in
-        0) fio_rate=$(run_fio) ;;
-        1) default_rate=$(run_thpbench) ;;
-        2) off_rate=$(run_thpbench --no-perf --no-lock-contention) ;;
+        0) run_fio > "$work/fio-rate" ;;
+        1) run_thpbench > "$work/default-rate" ;;
+        2) run_thpbench --no-perf --no-lock-contention > "$work/off-rate" ;;
         esac
     done
+    fio_rate=$(<"$work/fio-rate") default_rate=$(<"$work/default-rate") off_rate=$(<"$work/off-rate")
     printf 'round %d: fio %.0f, thpbench default %.0f, all off %.0f\n' "$round" "$fio_rate" "$default_rate" "$off_rate"
     echo "$fio_rate $default_rate" >> "$work/default-fio"
     echo "$fio_rate $off_rate" >> "$work/off-fio"
