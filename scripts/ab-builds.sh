@@ -6,7 +6,7 @@
 # verify, the I/O's own rates), the ratio new/old of the medians and the geometric mean of the per-round
 # ratios with its 95% interval (scripts/paired-ratio.py): a change to thpbench's own
 # loop measured against drift in the machine's speed.
-# Environment: ROUNDS (10), SECS (2), QD (1), FIXED (1: registered buffers), BS (4k),
+# Environment: ROUNDS (10), SECS (2), QD (1), FIXED (0; 1: registered buffers), BS (4k),
 # RW (randread; a write pattern writes the device, made for this), BUFFER (4k: fio's
 # buffers are 4 KiB pages too; thp, mthp:64K), VERIFY (0; 1: verify on, and the rate
 # compared is the I/O's own, ops_per_sec, since the wall rate holds the read-backs).

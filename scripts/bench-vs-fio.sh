@@ -61,6 +61,7 @@ run_fio() { # bs rw [engine iodepth fixedbufs] -> "ops p50_ns p99_ns"
     if [ "$engine" = io_uring ]; then
         extra=(--fixedbufs="$fixed" --registerfiles=1)
     fi
+    rm -f "$work/fio.json" # a fio that wrote nothing must not leave the last round's figures
     fio --name=j --filename="$target" --direct=1 --ioengine="$engine" --iodepth="$qd" --numjobs=1 \
         --bs="$1" --rw="$2" --time_based --runtime="$SECS" --cpus_allowed="$CPU" \
         --size=1G "${extra[@]}" --output-format=json --output="$work/fio.json" >/dev/null

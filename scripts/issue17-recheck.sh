@@ -8,11 +8,18 @@
 #  2. pin_cost does not depend on queue depth or on the order of the cases: 64 KiB
 #     random reads, per-I/O pins against registered buffers, at qd 1 and 16, the sweep
 #     given in both orders; prints ns per 4 KiB page with its paired 95% interval.
-# Environment: ROUNDS (3), RWS ("randwrite randread"), THPBENCH (default:
-# target/release/thpbench, built here).
+# Environment: ROUNDS (3), RWS ("randwrite randread"), QDS ("1 16"), ENGINE (uring; dio
+# takes QDS=1), TARGET (zram:512M; a file path measures verify where an I/O takes device
+# time: thpbench creates the file and removes it after each run), SIZE (512M), PIN (1;
+# 0 skips part 2), THPBENCH (default: target/release/thpbench, built here).
 set -euo pipefail
 ROUNDS=${ROUNDS:-3}
 RWS=${RWS:-"randwrite randread"}
+QDS=${QDS:-"1 16"}
+ENGINE=${ENGINE:-uring}
+TARGET=${TARGET:-zram:512M}
+SIZE=${SIZE:-512M}
+PIN=${PIN:-1}
 [ "$(id -u)" = 0 ] || { echo "the zram targets need root" >&2; exit 1; }
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${THPBENCH:-}" ]; then
@@ -27,13 +34,14 @@ echo "$("$THPBENCH" --version), $(uname -r), $(date -u +%FT%TZ)"
 
 one() { # flags -> ops_per_sec
     rm -f "$work/t.json" # thpbench never overwrites a result
-    "$THPBENCH" -q run --target zram:512M --size 512M --engine uring --bs 4k --cpus 0 \
+    "$THPBENCH" -q run --target "$TARGET" --size "$SIZE" --engine "$ENGINE" --bs 4k --cpus 0 \
         --duration 2s --warmup 200ms "$@" -o "$work/t.json" >/dev/null
     python3 -c 'import json, sys; print("%.0f" % json.load(open(sys.argv[1]))["runs"][0]["ops_per_sec"])' "$work/t.json"
 }
 
+echo "target $TARGET ($SIZE), engine $ENGINE"
 for rw in $RWS; do
-    for qd in 1 16; do
+    for qd in $QDS; do
         on=() off=()
         for round in $(seq "$ROUNDS"); do
             if [ $((round % 2)) = 1 ]; then
@@ -49,6 +57,7 @@ for rw in $RWS; do
     done
 done
 
+[ "$PIN" = 1 ] || exit 0
 for qd in 1 16; do
     for order in false,true true,false; do
         rm -f "$work/p.json"

@@ -30,6 +30,7 @@ dev=$(random_zram_dev)
 echo "$dev, $BS randread, uring qd $QD, registered buffers $FIXED, $ROUNDS rounds of ${SECS}s, CPU 0, $(uname -r), $("$THPBENCH" --version), $(fio --version)"
 
 run_fio() {
+    rm -f "$work/f.json" # a fio that wrote nothing must not leave the last round's rate
     fio --name=j --filename="$dev" --direct=1 --ioengine=io_uring --iodepth="$QD" --numjobs=1 \
         --bs="$BS" --rw=randread --time_based --runtime="$SECS" --cpus_allowed=0 --size=1G \
         --fixedbufs="$FIXED" --registerfiles=1 --output-format=json --output="$work/f.json" >/dev/null

@@ -57,6 +57,59 @@ fn ops_per_sec_is_the_ios_own_rate_with_verify_timed_beside_it() {
     assert!(stdout(&out).contains("verifying"), "{}", stdout(&out));
 }
 
+/// uring's read-backs are verify's time too: before, a queued engine's verify time held
+/// only the stamping and checking, and a verified write run said it spent about half its
+/// time in I/O calls, 1 % verifying, and nothing on the other half (its read-backs).
+#[test]
+fn uring_verify_time_holds_its_read_backs() {
+    let _l = machine_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, r) = output_and_result_of_run(
+        run,
+        &[
+            "--engine",
+            "uring",
+            "--iodepth",
+            "1",
+            "--rw",
+            "randwrite",
+            "--bs",
+            "4k",
+            "--size",
+            "16M",
+            "--threads",
+            "1",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+        ],
+        dir.path(),
+    );
+    let run = &r.runs[0];
+    let t = &run.threads[0];
+    assert!(
+        run.verify.bytes_checked > 0,
+        "no write was read back: {:?}",
+        run.verify
+    );
+    // Every write was read back, in batches with nothing measured in flight: the time
+    // neither in I/O nor in verify is the loop's bookkeeping, a small share.
+    let duration = run.duration_ns as f64;
+    let (io, verify) = (t.io_time_ns as f64, t.verify_time_ns as f64);
+    // At depth 1 nothing of verify's overlaps an I/O (deeper, a slot is stamped while
+    // others are in flight, and that time counts in both), and the run ends after its
+    // last read-backs.
+    assert!(io + verify <= duration, "{t:?} in {duration} ns");
+    let unaccounted = duration - io - verify;
+    assert!(
+        unaccounted < 0.25 * duration,
+        "{:.1}% of the run neither in I/O nor verifying: io {io} verify {verify} of {duration} ns",
+        unaccounted / duration * 100.0
+    );
+    assert!(stdout(&out).contains("verifying"), "{}", stdout(&out));
+}
+
 #[test]
 fn threads_zero_is_stored_as_the_worker_count_used() {
     let _l = machine_lock();

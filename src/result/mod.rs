@@ -215,7 +215,9 @@ pub struct RunResult {
     /// Time the workers spent inside the timed I/O calls, summed over the workers.
     #[serde(default)]
     pub io_time_ns: u64,
-    /// Time the workers spent on verify (stamp, poison, read-back, check), summed.
+    /// Time the workers spent on verify (stamp, poison, read-back, check), summed. At a
+    /// queued engine's depth > 1 a slot is stamped or checked while others are in
+    /// flight, and that time counts here and in `io_time_ns` both.
     #[serde(default)]
     pub verify_time_ns: u64,
     /// Latency of one operation (one pread/pwrite, one vmsplice+drain), nanoseconds.

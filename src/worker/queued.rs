@@ -12,7 +12,8 @@
 //! they are read back and checked while nothing measured is in flight. A read-back
 //! beside measured writes would take its share of the device inside their busy time
 //! (issue 17: 4 KiB random writes at qd 16 ran at a quarter of their rate without
-//! verify). So verify on or off measures the same I/O.
+//! verify). So verify on or off measures the same I/O. The time with read-backs in
+//! flight is verify's time, as dio's read-back inside its verify step is.
 
 use std::sync::atomic::Ordering;
 
@@ -73,7 +74,7 @@ pub(super) fn run(
         c.enable();
     }
     let q = engine.queued().expect("a queued engine");
-    let (ops, bytes, last) = drive(lp, q, rv, &limits, Some(&mut sink));
+    let (ops, bytes, end) = drive(lp, q, rv, &limits, Some(&mut sink));
     if let Some(mut c) = counters.take() {
         c.disable();
         sink.out.perf = Some((c.read(), c));
@@ -82,7 +83,7 @@ pub(super) fn run(
     sink.rec.finish();
     progress.ops.store(ops, Ordering::Relaxed);
     progress.bytes.store(bytes, Ordering::Relaxed);
-    sink.out.end_ns = last.max(epoch);
+    sink.out.end_ns = end.max(epoch);
     sink.out.gaps.finish(sink.out.end_ns);
     // With several I/Os in flight the latencies overlap: the I/O's own time is the
     // time some measured I/O was in flight (drive kept it in sink.out.io_ns).
@@ -90,7 +91,8 @@ pub(super) fn run(
     sink.out
 }
 
-/// The union of the intervals in which at least one measured I/O was in flight.
+/// The union of the intervals in which at least one I/O of its kind (measured I/Os, or
+/// read-backs) was in flight.
 #[derive(Default)]
 struct BusyClock {
     in_flight: usize,
@@ -99,7 +101,7 @@ struct BusyClock {
 }
 
 impl BusyClock {
-    /// A measured I/O was submitted at `t`.
+    /// An I/O of the clock's kind was submitted at `t`.
     fn submitted(&mut self, t: u64) {
         if self.in_flight == 0 {
             self.since = t;
@@ -107,7 +109,7 @@ impl BusyClock {
         self.in_flight += 1;
     }
 
-    /// A measured I/O was reaped at `t`.
+    /// An I/O of the clock's kind was reaped at `t`.
     fn completed(&mut self, t: u64) {
         self.in_flight -= 1;
         if self.in_flight == 0 {
@@ -133,13 +135,17 @@ struct Flight {
     started_bytes: u64,
     ops: u64,
     bytes: u64,
-    last: u64,
     stopping: bool,
     busy: BusyClock,
+    /// The union of the intervals with a read-back in flight (never a measured I/O):
+    /// verify's time, beside its stamping and checking.
+    readback_clock: BusyClock,
 }
 
 /// Keeps every slot busy until a limit, a stop or an error, then drains what is in
-/// flight. Returns (ops, bytes, time of the last measured completion).
+/// flight. Returns (ops, bytes, the time it ended): after the last read-backs and their
+/// checks, as the one-at-a-time loop ends after its last write's read-back, so the run's
+/// duration holds all of verify's time that `verify_ns` counts.
 fn drive(
     lp: &mut Loop,
     q: &mut dyn QueuedEngine,
@@ -168,9 +174,9 @@ fn drive(
         started_bytes: 0,
         ops: 0,
         bytes: 0,
-        last: 0,
         stopping: false,
         busy: BusyClock::default(),
+        readback_clock: BusyClock::default(),
     };
     let mut done: Vec<Completion> = Vec::with_capacity(depth);
     let mut now = now_ns();
@@ -183,7 +189,9 @@ fn drive(
         let t0 = now_ns();
         for s in f.slots.iter_mut().filter(|s| s.busy && s.submitted_ns == 0) {
             s.submitted_ns = t0;
-            if !s.verify_read {
+            if s.verify_read {
+                f.readback_clock.submitted(t0);
+            } else {
                 f.busy.submitted(t0);
             }
         }
@@ -213,8 +221,9 @@ fn drive(
     }
     if let Some(sink) = sink {
         sink.out.io_ns = f.busy.busy_ns;
+        sink.out.verify_ns += f.readback_clock.busy_ns;
     }
-    (f.ops, f.bytes, f.last)
+    (f.ops, f.bytes, now_ns())
 }
 
 impl Flight {
@@ -337,7 +346,9 @@ impl Flight {
         let plan = lp.plan;
         let slot = self.slots[i];
         self.slots[i].busy = false;
-        if !slot.verify_read {
+        if slot.verify_read {
+            self.readback_clock.completed(t1);
+        } else {
             self.busy.completed(t1);
         }
         let offset = slot.block * plan.bs;
@@ -379,7 +390,6 @@ impl Flight {
             sink.out.gaps.completed(t1);
             self.ops += 1;
             self.bytes += n;
-            self.last = t1;
         }
         if !plan.verify {
             self.release(slot.block);
