@@ -290,6 +290,14 @@ fn render_verify(s: &mut String, run: &RunResult) {
             },
             run.verify.mismatches
         );
+        if run.verify.readbacks > 0 {
+            // The writes ran beside these reads; a --no-verify run's writes did not.
+            let _ = writeln!(
+                s,
+                "             {} written blocks read back between the writes, outside their timed calls (write rates with verify on compare with verify on)",
+                run.verify.readbacks
+            );
+        }
         for m in &run.verify.first_mismatches {
             let _ = writeln!(
                 s,

@@ -465,6 +465,15 @@ pub struct VerifyReport {
     /// The read of the whole region after the measured phase (write workloads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_pass: Option<FinalVerify>,
+    /// Written blocks read back and checked in the measured phase (one per measured
+    /// write), outside the timed calls: reads interleaved with the writes, which a run
+    /// with verify off does not have. Absent (0) in results made before it was kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub readbacks: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl VerifyReport {

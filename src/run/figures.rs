@@ -210,6 +210,7 @@ fn verify_report(enabled: bool, nonce: u32, outputs: &[WorkerOutput]) -> VerifyR
     for o in outputs {
         verify.bytes_checked += o.bytes_checked;
         verify.mismatches += o.mismatches;
+        verify.readbacks += o.readbacks;
         verify
             .first_mismatches
             .extend(o.first_mismatches.iter().cloned());
