@@ -199,9 +199,16 @@ fn render_rates(s: &mut String, run: &RunResult, what: &str) {
     if run.io_time_ns > 0 {
         // The rates above are over the time in the I/O calls; say where the rest went.
         let thread_ns = (run.duration_ns * run.threads.len().max(1) as u64) as f64;
+        // A queued engine stamps or checks one slot while others are in flight: that
+        // time is in both shares.
+        let overlap = if (run.io_time_ns + run.verify_time_ns) as f64 > thread_ns {
+            " (overlapping: verify works on one slot while others are in flight)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             s,
-            "    time     rates over the I/O's own time: the workers spent {:.1}% of the run in I/O calls, {:.1}% verifying",
+            "    time     rates over the I/O's own time: the workers spent {:.1}% of the run in I/O calls, {:.1}% verifying{overlap}",
             run.io_time_ns as f64 / thread_ns * 100.0,
             run.verify_time_ns as f64 / thread_ns * 100.0
         );
@@ -686,6 +693,29 @@ mod tests {
         let text = super::render(&r);
         assert!(text.contains("no measured run"), "{text}");
         assert!(!text.contains("0 threads"), "{text}");
+    }
+
+    /// The time line's shares: apart, they are said as they are; summing past the run
+    /// (a queued engine verifying one slot while others are in flight), it says why.
+    #[test]
+    fn io_and_verify_shares_that_overlap_are_said_to() {
+        let mut r = crate::test_support::synthetic("6.18.0", &[1000.0]);
+        let run = &mut r.runs[0];
+        run.duration_ns = 1_000_000_000;
+        run.threads.truncate(1);
+        run.io_time_ns = 600_000_000;
+        run.verify_time_ns = 300_000_000;
+        let text = super::render(&r);
+        assert!(
+            text.contains("60.0% of the run in I/O calls, 30.0% verifying\n"),
+            "{text}"
+        );
+        r.runs[0].verify_time_ns = 450_000_000;
+        let text = super::render(&r);
+        assert!(
+            text.contains("45.0% verifying (overlapping: verify works on one slot"),
+            "{text}"
+        );
     }
 
     /// What only a root run on a kernel with the tracepoints collects (GUP slow path,
