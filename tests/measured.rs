@@ -6,30 +6,35 @@ mod common;
 use common::*;
 use thpbench::result::BenchResult;
 
+/// One second of 4 KiB random writes over 16 MiB of a file in `dir`, verify on (the
+/// default), no warm-up, with `extra` flags.
+fn verified_random_writes(
+    extra: &[&str],
+    dir: &std::path::Path,
+) -> (std::process::Output, BenchResult) {
+    let mut args = vec![
+        "--rw",
+        "randwrite",
+        "--bs",
+        "4k",
+        "--size",
+        "16M",
+        "--duration",
+        "1s",
+        "--warmup",
+        "0s",
+    ];
+    args.extend_from_slice(extra);
+    output_and_result_of_run(run, &args, dir)
+}
+
 #[test]
 fn ops_per_sec_is_the_ios_own_rate_with_verify_timed_beside_it() {
     let _l = machine_lock();
     let dir = tempfile::tempdir().unwrap();
     // Random writes with verify: each write is stamped before and read back and checked
     // after, all outside the timed call.
-    let (out, r) = output_and_result_of_run(
-        run,
-        &[
-            "--rw",
-            "randwrite",
-            "--bs",
-            "4k",
-            "--size",
-            "16M",
-            "--threads",
-            "2",
-            "--duration",
-            "1s",
-            "--warmup",
-            "0s",
-        ],
-        dir.path(),
-    );
+    let (out, r) = verified_random_writes(&["--threads", "2"], dir.path());
     let run = &r.runs[0];
     let threads = &run.threads;
     // Each worker's rate is 1 / its mean latency; the run's rate is their sum.
@@ -66,26 +71,8 @@ fn ops_per_sec_is_the_ios_own_rate_with_verify_timed_beside_it() {
 fn uring_verify_time_holds_its_read_backs() {
     let _l = machine_lock();
     let dir = tempfile::tempdir().unwrap();
-    let (out, r) = output_and_result_of_run(
-        run,
-        &[
-            "--engine",
-            "uring",
-            "--iodepth",
-            "1",
-            "--rw",
-            "randwrite",
-            "--bs",
-            "4k",
-            "--size",
-            "16M",
-            "--threads",
-            "1",
-            "--duration",
-            "1s",
-            "--warmup",
-            "0s",
-        ],
+    let (out, r) = verified_random_writes(
+        &["--engine", "uring", "--iodepth", "1", "--threads", "1"],
         dir.path(),
     );
     let run = &r.runs[0];
@@ -97,8 +84,8 @@ fn uring_verify_time_holds_its_read_backs() {
         "{}",
         stdout(&out)
     );
-    // Every write was read back, in batches with nothing measured in flight: the time
-    // neither in I/O nor in verify is the loop's bookkeeping, a small share.
+    // The read-backs ran in batches with nothing measured in flight: the time neither in
+    // I/O nor in verify is the loop's bookkeeping, a small share.
     let duration = run.duration_ns as f64;
     let (io, verify) = (t.io_time_ns as f64, t.verify_time_ns as f64);
     // At depth 1 nothing of verify's overlaps an I/O (deeper, a slot is stamped while

@@ -467,13 +467,9 @@ pub struct VerifyReport {
     pub final_pass: Option<FinalVerify>,
     /// Written blocks read back and checked in the measured phase (one per measured
     /// write), outside the timed calls: reads interleaved with the writes, which a run
-    /// with verify off does not have. Absent (0) in results made before it was kept.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    /// with verify off does not have. 0 in results made before it was kept.
+    #[serde(default)]
     pub readbacks: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 impl VerifyReport {
